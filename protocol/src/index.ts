@@ -1,0 +1,13 @@
+/**
+ * @medvault/protocol: everything agent and controller must agree on — NATS subjects, versioned
+ * message schemas, canonical encoding, signatures, order checks and errors. No I/O.
+ */
+export * from './errors.js';
+export * from './ids.js';
+export * from './canonical.js';
+export * from './subjects.js';
+export * from './messages.js';
+export * from './decode.js';
+export * from './sign.js';
+export * from './orders.js';
+export * from './objects.js';

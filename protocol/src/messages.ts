@@ -1,0 +1,203 @@
+/**
+ * One schema per message. Every message carries `type`, a versioned name (`mv.<name>.v<N>`); a
+ * reader refuses types it does not know. Times are integer milliseconds since the Unix epoch (UTC).
+ * Schemas are strict: an unknown member makes the message invalid, so a signed message means
+ * exactly what its signer saw. The schemas double as JSON Schema (`z.toJSONSchema`).
+ */
+import { z } from 'zod';
+import { HASH_RE, ORDER_RE, REPO_RE, SITE_RE, objectKinds } from './ids.js';
+
+export const site = z.string().regex(SITE_RE, 'site id: lowercase letters, digits and -, at most 63');
+export const repoId = z.string().regex(REPO_RE, 'repository id: 32 hex characters');
+export const hash = z.string().regex(HASH_RE, 'hash: 64 lowercase hex characters');
+export const orderId = z.string().regex(ORDER_RE, 'order id: a UUID v4');
+export const objectKind = z.enum(objectKinds);
+export const time = z.number().int().nonnegative();
+const count = z.number().int().nonnegative();
+const text = (max: number) => z.string().max(max);
+
+/** An Ed25519 signature over the canonical encoding of the message without `sig`. */
+export const signature = z.strictObject({
+  alg: z.literal('ed25519'),
+  /** Key id: first 16 hex characters of SHA-256 over the raw 32-byte public key. */
+  kid: z.string().regex(/^[0-9a-f]{16}$/),
+  /** base64url of the 64-byte signature. */
+  value: z.string().regex(/^[A-Za-z0-9_-]{86}$/),
+});
+
+/** Who asked for a job: the scheduler, a named person (via an order), or the agent itself. */
+export const actor = z.strictObject({
+  kind: z.enum(['scheduler', 'user', 'agent']),
+  id: text(200),
+});
+
+export const jobKinds = ['full', 'incremental', 'continuous', 'restore', 'drill', 'check'] as const;
+
+/**
+ * mv.heartbeat.v1, agent → `mv.v1.ev.<site>.heartbeat`, every few seconds: the agent is alive and
+ * this is what it holds.
+ */
+export const heartbeat = z.strictObject({
+  type: z.literal('mv.heartbeat.v1'),
+  site,
+  sentAt: time,
+  agentVersion: text(40),
+  uptimeS: count,
+  repos: z
+    .array(
+      z.strictObject({
+        id: repoId,
+        path: text(4096),
+        snapshots: count,
+        lastSnapshotAt: time.optional(),
+      }),
+    )
+    .max(64),
+  /** Replication backlog: objects and bytes not yet receipted by the controller. */
+  backlog: z.strictObject({ objects: count, bytes: count, oldestAt: time.optional() }),
+});
+
+/** mv.backup-log.v1, agent → `mv.v1.ev.<site>.log`: one finished job (SOP 5.1 backup log). */
+export const backupLog = z.strictObject({
+  type: z.literal('mv.backup-log.v1'),
+  site,
+  jobId: z.string().uuid(),
+  job: z.enum(jobKinds),
+  store: text(200),
+  repo: repoId.optional(),
+  actor,
+  startedAt: time,
+  endedAt: time,
+  result: z.enum(['ok', 'partial', 'failed']),
+  files: count,
+  bytes: count,
+  snapshot: hash.optional(),
+  orderId: orderId.optional(),
+  errors: z.array(z.strictObject({ code: text(64), message: text(2000), path: text(8192).optional() })).max(1000),
+});
+
+/** mv.snapshot.v1, agent → `mv.v1.ev.<site>.snapshot`: a snapshot was committed locally. */
+export const snapshotEvent = z.strictObject({
+  type: z.literal('mv.snapshot.v1'),
+  site,
+  repo: repoId,
+  id: hash,
+  store: text(200),
+  job: z.enum(['full', 'incremental', 'continuous']),
+  time,
+  files: count,
+  bytes: count,
+  /** Every object this snapshot needs off site before it counts as off site. */
+  needs: z.number().int().nonnegative(),
+});
+
+/**
+ * mv.object.v1: the JSON in header `Mv-Object` of each part of a replicated object on
+ * `mv.v1.in.<site>.<repo>.<kind>.<hash>`. The payload is the raw bytes of part `part`: every part
+ * but the last holds exactly `partSize` bytes; `parts` = max(1, ceil(size / partSize)). The
+ * object's SHA-256 MUST equal `hash`; the controller checks it before it keeps or receipts anything.
+ */
+export const objectPart = z.strictObject({
+  type: z.literal('mv.object.v1'),
+  site,
+  repo: repoId,
+  kind: objectKind,
+  hash,
+  size: count,
+  partSize: z.number().int().min(1024).max(8 * 1024 * 1024),
+  part: count,
+  parts: z.number().int().positive(),
+});
+
+/**
+ * mv.receipt.v1, controller → `mv.v1.ctl.<site>.receipt`, signed: the controller has stored the
+ * object off site, read it back and found its SHA-256 equal to `hash`.
+ */
+export const receipt = z.strictObject({
+  type: z.literal('mv.receipt.v1'),
+  site,
+  repo: repoId,
+  kind: objectKind,
+  hash,
+  size: count,
+  storedAt: time,
+  sig: signature.optional(),
+});
+
+/** Where a restore reads from: the local disk, the off-site copy, or local when healthy. */
+export const restoreSources = ['local', 'offsite', 'auto'] as const;
+
+/**
+ * mv.restore-order.v1, controller → `mv.v1.ctl.<site>.order`, signed. Valid only for `site`, only
+ * once (`id`), and only from `issuedAt` to `expiresAt`. `paths` are '/'-separated paths inside the
+ * snapshot ('' is everything); `target` is an absolute folder on the appliance that the restore
+ * MUST NOT write outside of.
+ */
+export const restoreOrder = z.strictObject({
+  type: z.literal('mv.restore-order.v1'),
+  id: orderId,
+  site,
+  /** 'latest' (of `store`, if given) or a snapshot id (its hash). */
+  snapshot: z.union([z.literal('latest'), hash]),
+  store: text(200).optional(),
+  paths: z.array(text(8192)).max(1000),
+  target: z.string().min(2).max(4096).startsWith('/'),
+  source: z.enum(restoreSources),
+  /** 'new' refuses to overwrite existing files in the target; 'overwrite' replaces them. */
+  mode: z.enum(['new', 'overwrite']),
+  requestedBy: z.strictObject({ user: text(200), mfa: z.boolean() }),
+  issuedAt: time,
+  expiresAt: time,
+  nonce: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
+  sig: signature.optional(),
+});
+
+export const orderStates = ['accepted', 'refused', 'running', 'verifying', 'done', 'failed'] as const;
+
+/** mv.order-status.v1, agent → `mv.v1.ev.<site>.status`: progress and outcome of one order. */
+export const orderStatus = z.strictObject({
+  type: z.literal('mv.order-status.v1'),
+  orderId,
+  site,
+  state: z.enum(orderStates),
+  at: time,
+  reason: z.strictObject({ code: text(64), message: text(2000) }).optional(),
+  progress: z
+    .strictObject({ files: count, bytes: count, totalFiles: count, totalBytes: count })
+    .optional(),
+  result: z
+    .strictObject({
+      snapshot: hash,
+      files: count,
+      bytes: count,
+      verified: count,
+      failed: z.array(text(8192)).max(1000),
+    })
+    .optional(),
+});
+
+export type Heartbeat = z.infer<typeof heartbeat>;
+export type BackupLog = z.infer<typeof backupLog>;
+export type SnapshotEvent = z.infer<typeof snapshotEvent>;
+export type ObjectPart = z.infer<typeof objectPart>;
+export type Receipt = z.infer<typeof receipt>;
+export type RestoreOrder = z.infer<typeof restoreOrder>;
+export type OrderStatus = z.infer<typeof orderStatus>;
+export type Signature = z.infer<typeof signature>;
+export type JobKind = (typeof jobKinds)[number];
+export type OrderState = (typeof orderStates)[number];
+
+/** Every message type by its versioned name: the table `decode` dispatches on. */
+export const messageTypes = {
+  'mv.heartbeat.v1': heartbeat,
+  'mv.backup-log.v1': backupLog,
+  'mv.snapshot.v1': snapshotEvent,
+  'mv.object.v1': objectPart,
+  'mv.receipt.v1': receipt,
+  'mv.restore-order.v1': restoreOrder,
+  'mv.order-status.v1': orderStatus,
+} as const;
+
+export type MessageType = keyof typeof messageTypes;
+export type MessageOf<T extends MessageType> = z.infer<(typeof messageTypes)[T]>;
+export type Message = { [T in MessageType]: MessageOf<T> }[MessageType];
