@@ -1,0 +1,155 @@
+/**
+ * DirStore: a Store on a local directory (one backup disk). Layout: `config`, `keys/<h>`,
+ * `data/<h[0..2]>/<h>`, `index/<h>`, `snapshots/<h>`, `locks/<name>`, `tmp/` for writes in flight.
+ * put = write temp file, fsync, link to the final name (fails if it exists: never overwrites),
+ * unlink temp, fsync the directory.
+ */
+import { open, mkdir, readdir, stat, unlink, link, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { MedvaultError, codes } from '@medvault/protocol';
+import { type Store, type StoreKind, type StoreEntry, validateName, validatePut } from './store.js';
+
+const folders: Record<Exclude<StoreKind, 'config'>, string> = { key: 'keys', pack: 'data', index: 'index', snapshot: 'snapshots', lock: 'locks' };
+
+function storageError(what: string, cause: unknown): MedvaultError {
+  const code = (cause as NodeJS.ErrnoException)?.code;
+  return new MedvaultError(codes.STORAGE_FAILED, `${what}: ${(cause as Error)?.message ?? cause}`, { cause, retryable: code === 'ENOSPC' || code === 'EIO' || code === 'EAGAIN' });
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export class DirStore implements Store {
+  constructor(readonly root: string) {}
+
+  /** Creates the layout's folders; idempotent. */
+  async init(): Promise<void> {
+    try {
+      for (const f of ['keys', 'data', 'index', 'snapshots', 'locks', 'tmp']) await mkdir(join(this.root, f), { recursive: true });
+    } catch (cause) {
+      throw storageError(`${this.root}: cannot create repository folders`, cause);
+    }
+  }
+
+  private dir(kind: StoreKind, name: string): string {
+    if (kind === 'config') return this.root;
+    if (kind === 'pack') return join(this.root, 'data', name.slice(0, 2));
+    return join(this.root, folders[kind]);
+  }
+  private path(kind: StoreKind, name: string): string {
+    validateName(kind, name);
+    return join(this.dir(kind, name), name);
+  }
+
+  async get(kind: StoreKind, name: string, range?: { offset: number; length: number }): Promise<Buffer | undefined> {
+    const p = this.path(kind, name);
+    let fh;
+    try {
+      fh = await open(p, 'r');
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw storageError(`${p}: cannot open`, cause);
+    }
+    try {
+      if (!range) return await fh.readFile();
+      const buf = Buffer.allocUnsafe(range.length);
+      let done = 0;
+      while (done < range.length) {
+        const { bytesRead } = await fh.read(buf, done, range.length - done, range.offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return buf.subarray(0, done);
+    } catch (cause) {
+      throw storageError(`${p}: cannot read`, cause);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async has(kind: StoreKind, name: string): Promise<boolean> {
+    try {
+      await stat(this.path(kind, name));
+      return true;
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw storageError(`${this.path(kind, name)}: cannot stat`, cause);
+    }
+  }
+
+  async *list(kind: StoreKind): AsyncIterable<StoreEntry> {
+    if (kind === 'config') {
+      const s = await stat(join(this.root, 'config')).catch(() => undefined);
+      if (s?.isFile()) yield { name: 'config', size: s.size };
+      return;
+    }
+    const dirs = kind === 'pack' ? (await readdirOrEmpty(join(this.root, 'data'))).filter((d) => /^[0-9a-f]{2}$/.test(d)).map((d) => join(this.root, 'data', d)) : [join(this.root, folders[kind])];
+    for (const d of dirs) {
+      for (const name of await readdirOrEmpty(d)) {
+        try {
+          validateName(kind, name);
+        } catch {
+          continue; // not ours (editor backups, lost+found): ignore
+        }
+        const s = await stat(join(d, name)).catch(() => undefined);
+        if (s?.isFile()) yield { name, size: s.size };
+      }
+    }
+  }
+
+  async put(kind: StoreKind, name: string, data: Uint8Array): Promise<boolean> {
+    validatePut(kind, name, data);
+    const final = this.path(kind, name);
+    const dir = this.dir(kind, name);
+    const tmp = join(this.root, 'tmp', `${name}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await mkdir(dir, { recursive: true });
+      await mkdir(join(this.root, 'tmp'), { recursive: true });
+      const fh = await open(tmp, 'wx', 0o444);
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      try {
+        await link(tmp, final);
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw cause;
+      }
+      await fsyncDir(dir);
+      return true;
+    } catch (cause) {
+      throw storageError(`${final}: cannot write`, cause);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  async delete(kind: StoreKind, name: string): Promise<void> {
+    const p = this.path(kind, name);
+    try {
+      await unlink(p);
+      await fsyncDir(this.dir(kind, name));
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError(`${p}: cannot delete`, cause);
+    }
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw storageError(`${dir}: cannot list`, cause);
+  }
+}
