@@ -1,0 +1,162 @@
+/**
+ * Carrying out restore orders. Every order is checked (protocol `checkOrder`: signature, site,
+ * lifetime, expiry, single use) and its target confined to the configured restore roots before a
+ * single file is touched; then it is recorded in the ledger, restored, verified file by file, and
+ * each step is reported as mv.order-status.v1 (and the job as a mv.backup-log.v1 entry).
+ */
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { randomUUID, type KeyObject } from 'node:crypto';
+import {
+  checkOrder, codes, MedvaultError, type BackupLog, type ErrorCode, type OrderStatus, type RestoreOrder,
+} from '@medvault/protocol';
+import type { OrderLedger } from './ledger.js';
+
+export interface RestoreProgress {
+  files: number;
+  bytes: number;
+  totalFiles: number;
+  totalBytes: number;
+}
+
+export interface RestoreOutcome {
+  snapshot: string;
+  files: number;
+  bytes: number;
+  verified: number;
+  failed: string[];
+}
+
+/** What the runner needs of the restore engine. */
+export interface RestoreEngine {
+  restore(opts: {
+    snapshot: string;
+    store?: string;
+    paths: string[];
+    target: string;
+    mode: 'new' | 'overwrite';
+    onProgress?: (p: RestoreProgress) => void;
+  }): Promise<RestoreOutcome>;
+}
+
+export interface OrderRunnerDeps {
+  site: string;
+  controllerKey: KeyObject;
+  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record'>;
+  /** The engine that restores from `source`; undefined when that source is not available. */
+  engine: (source: RestoreOrder['source']) => RestoreEngine | undefined;
+  restoreRoots: string[];
+  report: (status: OrderStatus) => void;
+  log: (entry: BackupLog) => void;
+  now: () => number;
+  progressEveryMs?: number;
+}
+
+export class OrderRunner {
+  constructor(private readonly deps: OrderRunnerDeps) {}
+
+  /**
+   * Handles one message from the control stream at sequence `seq`. Never throws for a bad order:
+   * it is refused, reported and the reason returned. A redelivery of an order already accepted at
+   * this very sequence (a reconnect) is ignored silently.
+   */
+  async handle(value: unknown, seq: number): Promise<{ state: OrderStatus['state']; code?: ErrorCode; reason?: string }> {
+    const { site, ledger, now } = this.deps;
+    const id = (value as { id?: unknown } | null)?.id;
+    if (typeof id === 'string' && ledger.seqOf(id) === seq) return { state: 'done' };
+    const verdict = checkOrder(value, { site, controllerKey: this.deps.controllerKey, now: now(), seen: (i) => ledger.has(i) });
+    if (!verdict.ok) return this.refuse(typeof id === 'string' ? id : undefined, verdict.code, verdict.reason);
+    const order = verdict.order;
+    const target = this.confine(order.target);
+    if (typeof target !== 'string') return this.refuse(order.id, codes.ORDER_TARGET, `order ${order.id}: ${target.reason}`);
+    const engine = this.deps.engine(order.source);
+    if (!engine) return this.refuse(order.id, codes.ORDER_TARGET, `order ${order.id}: restore source '${order.source}' is not available on this agent`);
+    ledger.record(order.id, seq, now());
+    return this.run(order, target, engine);
+  }
+
+  private async run(order: RestoreOrder, target: string, engine: RestoreEngine) {
+    const startedAt = this.deps.now();
+    this.status(order.id, 'accepted');
+    let lastProgress = 0;
+    try {
+      const result = await engine.restore({
+        snapshot: order.snapshot,
+        ...(order.store ? { store: order.store } : {}),
+        paths: order.paths,
+        target,
+        mode: order.mode,
+        onProgress: (p) => {
+          const t = this.deps.now();
+          if (t - lastProgress < (this.deps.progressEveryMs ?? 500)) return;
+          lastProgress = t;
+          this.status(order.id, 'running', { progress: p });
+        },
+      });
+      const ok = result.failed.length === 0 && result.verified === result.files;
+      const shown = result.failed.slice(0, 1000);
+      this.status(order.id, ok ? 'done' : 'failed', {
+        result: { snapshot: result.snapshot, files: result.files, bytes: result.bytes, verified: result.verified, failed: shown },
+        ...(ok ? {} : { reason: { code: codes.VERIFY_FAILED, message: `${result.failed.length} of ${result.files} files failed verification: ${shown.slice(0, 5).join(', ')}` } }),
+      });
+      this.logJob(order, startedAt, ok ? 'ok' : 'failed', result, shown.map((path) => ({ code: codes.VERIFY_FAILED, message: 'restored file did not verify', path })));
+      return { state: ok ? ('done' as const) : ('failed' as const) };
+    } catch (err) {
+      const code = err instanceof MedvaultError ? err.code : codes.STORAGE_FAILED;
+      const message = `order ${order.id}: ${(err as Error).message}`.slice(0, 2000);
+      this.status(order.id, 'failed', { reason: { code, message } });
+      this.logJob(order, startedAt, 'failed', undefined, [{ code, message }]);
+      return { state: 'failed' as const, code, reason: message };
+    }
+  }
+
+  private refuse(id: string | undefined, code: ErrorCode, reason: string) {
+    if (id !== undefined && /^[0-9a-f-]{36}$/.test(id)) this.status(id, 'refused', { reason: { code, message: reason.slice(0, 2000) } });
+    return { state: 'refused' as const, code, reason };
+  }
+
+  /**
+   * The real path the restore may write to, or why not: `target` must be absolute and lie inside
+   * one of the restore roots after resolving every symlink of its existing ancestors.
+   */
+  private confine(target: string): string | { reason: string } {
+    if (!isAbsolute(target) || target.includes('\0')) return { reason: `target ${JSON.stringify(target)} is not an absolute path` };
+    if (this.deps.restoreRoots.length === 0) return { reason: 'this agent has no restore_roots configured, so it accepts no restore target' };
+    let existing = resolve(target);
+    const rest: string[] = [];
+    while (!existsSync(existing)) {
+      rest.unshift(existing.slice(dirname(existing).length + 1));
+      existing = dirname(existing);
+    }
+    const real = resolve(realpathSync(existing), ...rest);
+    for (const root of this.deps.restoreRoots) {
+      const r = existsSync(root) ? realpathSync(root) : resolve(root);
+      const rel = relative(r, real);
+      if (rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel))) return real;
+    }
+    return { reason: `target ${target} is outside the restore roots (${this.deps.restoreRoots.join(', ')})` };
+  }
+
+  private status(orderId: string, state: OrderStatus['state'], extra: Partial<OrderStatus> = {}): void {
+    this.deps.report({ type: 'mv.order-status.v1', orderId, site: this.deps.site, state, at: this.deps.now(), ...extra });
+  }
+
+  private logJob(order: RestoreOrder, startedAt: number, result: BackupLog['result'], r: RestoreOutcome | undefined, errors: BackupLog['errors']): void {
+    this.deps.log({
+      type: 'mv.backup-log.v1',
+      site: this.deps.site,
+      jobId: randomUUID(),
+      job: 'restore',
+      store: order.store ?? '*',
+      actor: { kind: 'user', id: order.requestedBy.user },
+      startedAt,
+      endedAt: this.deps.now(),
+      result,
+      files: r?.files ?? 0,
+      bytes: r?.bytes ?? 0,
+      ...(r ? { snapshot: r.snapshot } : {}),
+      orderId: order.id,
+      errors: errors.slice(0, 1000),
+    });
+  }
+}

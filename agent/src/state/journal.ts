@@ -1,0 +1,86 @@
+/**
+ * Durable agent state: append-only JSON-lines journals (receipts, order ledger, event spool) and
+ * small atomically replaced files (cursors). Survives kill -9 and power loss: a torn last line is
+ * dropped at open, and a replaced file is either old or new, never half.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { MedvaultError, codes } from '@medvault/protocol';
+
+export class Journal<T> {
+  private fd: number;
+  private constructor(readonly file: string, readonly records: T[]) {
+    this.fd = openSync(file, 'a');
+  }
+
+  /** Opens (creating) `file` and reads every complete record; a torn final line is cut off. */
+  static open<T>(file: string): Journal<T> {
+    mkdirSync(dirname(file), { recursive: true });
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storage(file, err);
+    }
+    const end = text.lastIndexOf('\n') + 1;
+    if (end < text.length) truncateSync(file, Buffer.byteLength(text.slice(0, end)));
+    const records: T[] = [];
+    for (const [i, line] of text.slice(0, end).split('\n').entries()) {
+      if (line === '') continue;
+      try {
+        records.push(JSON.parse(line) as T);
+      } catch (cause) {
+        throw new MedvaultError(codes.DATA_CORRUPT, `${file}: line ${i + 1} is not JSON`, { cause });
+      }
+    }
+    return new Journal(file, records);
+  }
+
+  /** Appends `items` and returns once they are on stable storage (fsync). */
+  append(...items: T[]): void {
+    if (items.length === 0) return;
+    try {
+      writeSync(this.fd, items.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      fsyncSync(this.fd);
+    } catch (err) {
+      throw storage(this.file, err);
+    }
+    this.records.push(...items);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** Replaces `file` with `text` atomically (temp file, fsync, rename, fsync of the folder). */
+export function writeFileAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    const fd = openSync(tmp, 'w', 0o600);
+    writeSync(fd, text);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, file);
+    const dir = openSync(dirname(file), 'r');
+    fsyncSync(dir);
+    closeSync(dir);
+  } catch (err) {
+    throw storage(file, err);
+  }
+}
+
+/** The contents of `file`, or undefined when it does not exist. */
+export function readFileIfExists(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw storage(file, err);
+  }
+}
+
+function storage(file: string, cause: unknown): MedvaultError {
+  return new MedvaultError(codes.STORAGE_FAILED, `${file}: ${(cause as Error).message}`, { cause });
+}
