@@ -27,6 +27,12 @@ export const codes = {
   /** Authentication or authorisation of a person failed. */
   AUTH_FAILED: 'MV_ERR_AUTH_FAILED',
   AUTH_FORBIDDEN: 'MV_ERR_AUTH_FORBIDDEN',
+  /** Too many failed logins in a row: the account is locked for a while. */
+  AUTH_LOCKED: 'MV_ERR_AUTH_LOCKED',
+  /** Too many requests from one client; retry later. */
+  RATE_LIMITED: 'MV_ERR_RATE_LIMITED',
+  /** The thing already exists, or changed underneath a compare-and-set. */
+  CONFLICT: 'MV_ERR_CONFLICT',
   /** The repository is locked by another writer. */
   REPO_LOCKED: 'MV_ERR_REPO_LOCKED',
   /** Storage failed (disk full, read-only, I/O error). */

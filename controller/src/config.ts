@@ -1,0 +1,103 @@
+/**
+ * The controller's configuration (`/etc/medvault/controller.toml`, or `--config FILE`), validated
+ * in full before anything runs; a mistake names the file, the key and what was expected.
+ *
+ *   state_dir = "/var/lib/medvault-controller"   # controller.key lives here
+ *   [nats]
+ *   servers = ["nats://127.0.0.1:4222"]
+ *   creds = "/etc/medvault/controller.creds"     # optional
+ *   [http]
+ *   host = "127.0.0.1"
+ *   port = 8443                                  # 0 picks a free port
+ *   [sessions]
+ *   idle_timeout_s = 900                         # automatic logoff after 15 idle minutes
+ *   max_age_s = 43200                            # and after 12 hours regardless
+ *   [ingest]
+ *   max_object_bytes = 67108864                  # larger objects are refused (logged, no receipt)
+ *
+ * Command-line flags (`--nats`, `--state-dir`, `--port`) override the file; without a file the
+ * flags alone may configure a test or demo controller.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse } from 'smol-toml';
+import { z } from 'zod';
+import { MedvaultError, codes } from '@medvault/protocol';
+
+export const DEFAULT_CONFIG_FILE = '/etc/medvault/controller.toml';
+
+const natsUrl = z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'nats://host:port');
+
+export const configSchema = z.strictObject({
+  state_dir: z.string().min(1, 'a path'),
+  nats: z
+    .strictObject({ servers: z.array(natsUrl).min(1), creds: z.string().min(1).optional() })
+    .default({ servers: ['nats://127.0.0.1:4222'] }),
+  http: z
+    .strictObject({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8443),
+    })
+    .default({ host: '127.0.0.1', port: 8443 }),
+  sessions: z
+    .strictObject({
+      idle_timeout_s: z.number().int().min(10).max(24 * 3600).default(900),
+      max_age_s: z.number().int().min(60).max(7 * 24 * 3600).default(12 * 3600),
+    })
+    .default({ idle_timeout_s: 900, max_age_s: 12 * 3600 }),
+  ingest: z
+    .strictObject({
+      max_object_bytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
+    })
+    .default({ max_object_bytes: 64 * 1024 * 1024 }),
+});
+
+export type ControllerConfig = z.infer<typeof configSchema> & { file: string | undefined };
+
+export interface ConfigOverrides {
+  config?: string;
+  nats?: string;
+  stateDir?: string;
+  port?: number;
+}
+
+/**
+ * Reads the file named by `--config` (which MUST exist), else the default file if it exists, else
+ * nothing; applies the overrides and validates the result.
+ */
+export function loadConfig(o: ConfigOverrides = {}): ControllerConfig {
+  const file = o.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  let raw: Record<string, unknown> = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (cause) {
+      throw new MedvaultError(codes.CONFIG_INVALID, `${file}: cannot read configuration`, { cause });
+    }
+    try {
+      raw = parse(text) as Record<string, unknown>;
+    } catch (cause) {
+      throw new MedvaultError(codes.CONFIG_INVALID, `${file}: ${(cause as Error).message}`, { cause });
+    }
+  }
+  if (o.stateDir !== undefined) raw.state_dir = o.stateDir;
+  if (o.nats !== undefined) raw.nats = { ...(raw.nats as object | undefined), servers: o.nats.split(',') };
+  if (o.port !== undefined) raw.http = { ...(raw.http as object | undefined), port: o.port };
+  const where = file ?? 'command line';
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const hint = issue.path[0] === 'state_dir' && file === undefined ? ' (give --state-dir or --config)' : '';
+    throw new MedvaultError(codes.CONFIG_INVALID, `${where}: ${issue.path.join('.') || '(top level)'}: ${issue.message}${hint}`);
+  }
+  const c = parsed.data;
+  const base = file !== undefined ? dirname(file) : process.cwd();
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  return {
+    ...c,
+    file,
+    state_dir: abs(c.state_dir),
+    nats: { ...c.nats, ...(c.nats.creds !== undefined ? { creds: abs(c.nats.creds) } : {}) },
+  };
+}
