@@ -1,0 +1,94 @@
+import { mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { codes, generateSigningKey, makeOrder, type BackupLog, type OrderRequest, type OrderStatus } from '@medvault/protocol';
+import { OrderLedger } from './ledger.js';
+import { OrderRunner, type RestoreEngine } from './runner.js';
+
+const site = 'clinic-a';
+const now = Date.UTC(2026, 11, 3, 12);
+
+function setup(overrides: { engine?: RestoreEngine } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'mv-orders-'));
+  const root = join(dir, 'restore');
+  mkdirSync(root);
+  const key = generateSigningKey();
+  const statuses: OrderStatus[] = [];
+  const logs: BackupLog[] = [];
+  const calls: string[] = [];
+  const engine: RestoreEngine = overrides.engine ?? {
+    async restore(o) {
+      calls.push(o.target);
+      o.onProgress?.({ files: 1, bytes: 1, totalFiles: 2, totalBytes: 2 });
+      return { snapshot: 'f'.repeat(64), files: 2, bytes: 2, verified: 2, failed: [] };
+    },
+  };
+  const ledger = OrderLedger.open(join(dir, 'state'));
+  const runner = new OrderRunner({
+    site, controllerKey: key.publicKey, ledger, engine: (s) => (s === 'offsite' ? undefined : engine), restoreRoots: [root],
+    report: (s) => statuses.push(s), log: (l) => logs.push(l), now: () => now, progressEveryMs: 0,
+  });
+  const request: OrderRequest = { site, snapshot: 'latest', paths: [], target: join(root, 'out'), source: 'local', mode: 'new', requestedBy: { user: 'tech1', mfa: true } };
+  return { dir, root, key, statuses, logs, calls, runner, ledger, request };
+}
+
+describe('OrderRunner', () => {
+  it('runs a valid order once, reports progress and result, and logs the job with the person', async () => {
+    const t = setup();
+    const order = makeOrder(t.request, t.key, now);
+    expect((await t.runner.handle(order, 7)).state).toBe('done');
+    expect(t.statuses.map((s) => s.state)).toEqual(['accepted', 'running', 'done']);
+    expect(t.logs[0]).toMatchObject({ job: 'restore', actor: { kind: 'user', id: 'tech1' }, result: 'ok', orderId: order.id });
+    // The same message redelivered at the same sequence (a reconnect) is ignored; a copy is a replay.
+    expect((await t.runner.handle(order, 7)).state).toBe('done');
+    expect(await t.runner.handle(order, 9)).toMatchObject({ state: 'refused', code: codes.ORDER_REPLAYED });
+    expect(t.calls).toHaveLength(1);
+  });
+
+  it('refuses forged, altered, expired, replayed and other-site orders without touching a file, saying why', async () => {
+    const t = setup();
+    const cases: [unknown, string][] = [
+      [makeOrder(t.request, generateSigningKey(), now), codes.SIGNATURE_INVALID],
+      [{ ...makeOrder(t.request, t.key, now), target: '/etc' }, codes.SIGNATURE_INVALID],
+      [makeOrder(t.request, t.key, now - 3600_000), codes.ORDER_EXPIRED],
+      [makeOrder({ ...t.request, site: 'clinic-b' }, t.key, now), codes.ORDER_SITE],
+      [makeOrder({ ...t.request, target: '/etc/cron.d' }, t.key, now), codes.ORDER_TARGET],
+      [makeOrder({ ...t.request, source: 'offsite' }, t.key, now), codes.ORDER_TARGET],
+      ['garbage', codes.MESSAGE_INVALID],
+    ];
+    for (const [order, code] of cases) {
+      const v = await t.runner.handle(order, 1);
+      expect(v.state, String(code)).toBe('refused');
+      expect(v.code).toBe(code);
+      expect(v.reason!.length).toBeGreaterThan(10);
+    }
+    expect(t.calls).toHaveLength(0);
+    expect(t.statuses.filter((s) => s.state === 'refused').every((s) => s.reason!.message.length > 0)).toBe(true);
+  });
+
+  it('refuses a target that escapes the restore roots through a symlink', async () => {
+    const t = setup();
+    symlinkSync('/etc', join(t.root, 'evil'));
+    const v = await t.runner.handle(makeOrder({ ...t.request, target: join(t.root, 'evil', 'x') }, t.key, now), 1);
+    expect(v).toMatchObject({ state: 'refused', code: codes.ORDER_TARGET });
+    expect(v.reason).toMatch(/outside the restore roots/);
+  });
+
+  it('reports a failed verification as failed, naming the files', async () => {
+    const t = setup({ engine: { restore: async () => ({ snapshot: 'f'.repeat(64), files: 3, bytes: 3, verified: 2, failed: ['fhir/a.json'] }) } });
+    expect((await t.runner.handle(makeOrder(t.request, t.key, now), 1)).state).toBe('failed');
+    const last = t.statuses.at(-1)!;
+    expect(last.state).toBe('failed');
+    expect(last.reason!.message).toMatch(/fhir\/a.json/);
+    expect(t.logs[0]!.result).toBe('failed');
+  });
+
+  it('keeps the ledger across restarts', async () => {
+    const t = setup();
+    const order = makeOrder(t.request, t.key, now);
+    await t.runner.handle(order, 3);
+    t.ledger.close();
+    expect(OrderLedger.open(join(t.dir, 'state')).has(order.id)).toBe(true);
+  });
+});
