@@ -29,7 +29,7 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'mv-repl-'));
 describe('Replicator', () => {
   const key = generateSigningKey();
   const receipt = (kind: ObjectKind, hash: string, size: number): Receipt =>
-    signMessage({ type: 'mv.receipt.v1', site, repo: repoId, kind, hash, size, storedAt: 1 }, key);
+    signMessage<Receipt>({ type: "mv.receipt.v1", site, repo: repoId, kind, hash, size, storedAt: 1 }, key);
 
   it('sends every object once, in write order, in parts that reassemble to the object', async () => {
     const big = Buffer.alloc(2_500_000, 7);

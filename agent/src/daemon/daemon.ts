@@ -1,0 +1,177 @@
+/**
+ * The agent daemon (`medvault-agent run`): keeps the off-site copy current and carries out orders.
+ * It drains the replication outbox and the event spool, follows the control stream for receipts
+ * and orders, announces new snapshots and sends heartbeats, until stopped.
+ */
+import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { decode, streams, subjects, validate, type Heartbeat, type ObjectKind } from '@medvault/protocol';
+import type { Link } from '../replicate/link.js';
+import type { ReceiptBook } from '../replicate/receipts.js';
+import { Replicator, type ReplicaSource } from '../replicate/replicator.js';
+import type { Spool } from '../replicate/spool.js';
+import type { OrderRunner } from '../orders/runner.js';
+import { Journal, readFileIfExists, writeFileAtomic } from '../state/journal.js';
+
+export interface SnapshotInfo {
+  hash: string;
+  time: number;
+  store: string;
+  job: 'full' | 'incremental' | 'continuous';
+  files: number;
+  bytes: number;
+}
+
+/** What the daemon needs of the repository it replicates. */
+export interface DaemonRepo extends ReplicaSource {
+  readonly path: string;
+  listSnapshots(): Promise<SnapshotInfo[]>;
+  snapshotObjects(hash: string): Promise<{ kind: ObjectKind; hash: string }[]>;
+}
+
+export interface DaemonDeps {
+  site: string;
+  version: string;
+  stateDir: string;
+  repo: DaemonRepo;
+  link: Link;
+  book: ReceiptBook;
+  spool: Spool;
+  runner: OrderRunner;
+  controllerKey: KeyObject;
+  now: () => number;
+  log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  tickMs?: number;
+  heartbeatMs?: number;
+}
+
+export class AgentDaemon {
+  private readonly replicator: Replicator;
+  private readonly announced: Journal<{ hash: string }>;
+  private readonly startedAt: number;
+  private timer: NodeJS.Timeout | undefined;
+  private follower: { stop(): Promise<void> } | undefined;
+  private orders: Promise<unknown> = Promise.resolve();
+  private cursor: number;
+  private cursorSaved: number;
+  private lastHeartbeat = 0;
+  private ticking: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: DaemonDeps) {
+    this.replicator = new Replicator({ site: deps.site, source: deps.repo, link: deps.link, book: deps.book, now: deps.now });
+    this.announced = Journal.open(join(deps.stateDir, 'announced.jsonl'));
+    this.startedAt = deps.now();
+    this.cursor = Number(readFileIfExists(this.cursorFile) ?? '1') || 1;
+    this.cursorSaved = this.cursor;
+  }
+
+  private get cursorFile(): string {
+    return join(this.deps.stateDir, 'control.cursor');
+  }
+
+  start(): void {
+    const { site, link } = this.deps;
+    this.follower = link.follow(streams.control.name, subjects.controlPattern(site, '*'), this.cursor, (m) => this.onControl(m.subject, m.data, m.seq));
+    const loop = () => {
+      if (this.stopped) return;
+      this.ticking = this.tick().finally(() => {
+        this.ticking = undefined;
+        if (!this.stopped) this.timer = setTimeout(loop, this.deps.tickMs ?? 1000);
+      });
+    };
+    loop();
+  }
+
+  /** Runs one round now: announce, flush events, replicate, heartbeat. Never throws. */
+  async tick(): Promise<void> {
+    const { log } = this.deps;
+    try {
+      await this.announce();
+      await this.deps.spool.flush(this.deps.link);
+      const { sent, bytes } = await this.replicator.drain();
+      if (sent > 0) log('info', 'replicated', { objects: sent, bytes });
+      await this.heartbeat();
+    } catch (err) {
+      log('warn', 'replication round failed; will retry', { error: (err as Error).message });
+    }
+    this.saveCursor();
+  }
+
+  /** Stops timers and the control stream, waits for a running order, saves the cursor. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.ticking;
+    await this.follower?.stop();
+    await this.orders;
+    this.saveCursor(true);
+    this.announced.close();
+  }
+
+  private async onControl(subject: string, data: Uint8Array, seq: number): Promise<void> {
+    const { site, log } = this.deps;
+    this.cursor = seq + 1;
+    if (subject === subjects.control(site, 'receipt')) {
+      try {
+        this.deps.book.accept(decode(data, 'mv.receipt.v1'), { site, controllerKey: this.deps.controllerKey });
+      } catch (err) {
+        log('warn', 'receipt refused', { seq, error: (err as Error).message });
+      }
+    } else if (subject === subjects.control(site, 'order')) {
+      let value: unknown;
+      try {
+        value = JSON.parse(Buffer.from(data).toString('utf8'));
+      } catch {
+        value = undefined;
+      }
+      // Orders run one after another, without holding up receipts.
+      this.orders = this.orders.then(async () => {
+        const verdict = await this.deps.runner.handle(value, seq);
+        log(verdict.state === 'refused' ? 'warn' : 'info', `order ${verdict.state}`, { seq, ...verdict });
+        await this.deps.spool.flush(this.deps.link).catch(() => {});
+      });
+    }
+  }
+
+  /** Queues a mv.snapshot.v1 event once for every local snapshot not yet announced. */
+  private async announce(): Promise<void> {
+    const { repo, site, spool } = this.deps;
+    const done = new Set(this.announced.records.map((r) => r.hash));
+    for (const s of await repo.listSnapshots()) {
+      if (done.has(s.hash)) continue;
+      const needs = (await repo.snapshotObjects(s.hash)).length;
+      spool.add('snapshot', validate({ type: 'mv.snapshot.v1', site, repo: repo.id, id: s.hash, store: s.store, job: s.job, time: s.time, files: s.files, bytes: s.bytes, needs }, 'mv.snapshot.v1'));
+      this.announced.append({ hash: s.hash });
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    const { now, repo, site, link } = this.deps;
+    if (now() - this.lastHeartbeat < (this.deps.heartbeatMs ?? 5000)) return;
+    const snaps = await repo.listSnapshots();
+    const backlog = this.replicator.backlog;
+    const hb: Heartbeat = validate(
+      {
+        type: 'mv.heartbeat.v1', site, sentAt: now(), agentVersion: this.deps.version,
+        uptimeS: Math.floor((now() - this.startedAt) / 1000),
+        repos: [{ id: repo.id, path: repo.path, snapshots: snaps.length, ...(snaps.length ? { lastSnapshotAt: Math.max(...snaps.map((s) => s.time)) } : {}) }],
+        backlog: { objects: backlog.objects, bytes: backlog.bytes + this.deps.spool.pendingBytes(), ...(backlog.oldestAt ? { oldestAt: backlog.oldestAt } : {}) },
+      },
+      'mv.heartbeat.v1',
+    );
+    await link.publish(subjects.event(site, 'heartbeat'), Buffer.from(JSON.stringify(hb)), { msgID: `${site}.hb.${hb.sentAt}` });
+    this.lastHeartbeat = now();
+  }
+
+  private saveCursor(force = false): void {
+    if (this.cursor === this.cursorSaved && !force) return;
+    writeFileAtomic(this.cursorFile, String(this.cursor));
+    this.cursorSaved = this.cursor;
+  }
+}
+
+/** 'both' when every object the snapshot needs has a receipt, else 'local'. */
+export async function offsiteStatus(repo: Pick<DaemonRepo, 'id' | 'snapshotObjects'>, book: Pick<ReceiptBook, 'covers'>, hash: string): Promise<'local' | 'both'> {
+  return book.covers(repo.id, await repo.snapshotObjects(hash)) ? 'both' : 'local';
+}
