@@ -1,0 +1,39 @@
+/**
+ * AES-256-GCM with 12-byte nonces built from a domain (4 bytes) and a counter (8 bytes). Within
+ * one key a (domain, counter) pair MUST be used once; each pack and metadata file has its own key.
+ */
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { MedvaultError, codes } from '@medvault/protocol';
+
+export const TAG_BYTES = 16;
+/** Nonce domains: blobs of a pack count from 0 in DATA; a pack header and whole files use HEADER. */
+export const nonceDomain = { data: 0, header: 1 } as const;
+
+export function nonce(domain: number, counter: number): Buffer {
+  const n = Buffer.alloc(12);
+  n.writeUInt32BE(domain, 0);
+  n.writeBigUInt64BE(BigInt(counter), 4);
+  return n;
+}
+
+/** Returns ciphertext || tag. */
+export function seal(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
+  const c = createCipheriv('aes-256-gcm', key, iv);
+  if (aad) c.setAAD(aad);
+  const head = c.update(plaintext);
+  const tail = c.final();
+  return Buffer.concat([head, tail, c.getAuthTag()]);
+}
+
+/** Opens ciphertext || tag; throws MV_ERR_DATA_CORRUPT (naming `what`) when it does not authenticate. */
+export function open(key: Uint8Array, iv: Uint8Array, sealed: Uint8Array, what: string, aad?: Uint8Array): Buffer {
+  if (sealed.length < TAG_BYTES) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: too short to be sealed`);
+  try {
+    const d = createDecipheriv('aes-256-gcm', key, iv);
+    if (aad) d.setAAD(aad);
+    d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    return Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG_BYTES)), d.final()]);
+  } catch (cause) {
+    throw new MedvaultError(codes.DATA_CORRUPT, `${what}: authentication failed`, { cause });
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Pack format (like restic's): magic "MVPK", version, salt(32), sealed blobs, the sealed pack
+ * header, then the header's sealed length (u32 LE). packKey = HKDF(pack root, salt); blob i is
+ * sealed with nonce (data, i) and the header with nonce (header, 0), so no nonce repeats.
+ * Header entry (74 bytes): type(1) codec(1) id(32) offset(u32) length(u32) rawLength(u32), LE.
+ */
+import { randomBytes } from 'node:crypto';
+import { MedvaultError, codes, sha256Hex } from '@medvault/protocol';
+import { fileKey } from '../crypto/keys.js';
+import { seal, open, nonce, nonceDomain, TAG_BYTES } from '../crypto/aead.js';
+import { encodeBlob, decodeBlob } from './codec.js';
+import { magic, header, checkHeader, HEADER_BYTES, SALT_BYTES } from './format.js';
+
+export const blobTypes = ['data', 'tree'] as const;
+export type BlobType = (typeof blobTypes)[number];
+
+/** Where a blob lives: its pack, position n (its nonce counter), sealed byte range and codec. */
+export interface BlobEntry {
+  type: BlobType;
+  id: string;
+  pack: string;
+  n: number;
+  offset: number;
+  length: number;
+  rawLength: number;
+  codec: number;
+}
+
+const ENTRY_BYTES = 74;
+export const PACK_PREFIX = HEADER_BYTES + SALT_BYTES;
+const ID_RE = /^[0-9a-f]{64}$/;
+
+/** Accumulates sealed blobs for one pack in memory; finish() returns the pack's bytes and hash. */
+export class PackBuilder {
+  private readonly salt = randomBytes(SALT_BYTES);
+  private readonly key: Buffer;
+  private readonly parts: Buffer[] = [];
+  private readonly entries: Omit<BlobEntry, 'pack'>[] = [];
+  private offset = PACK_PREFIX;
+
+  constructor(packRoot: Uint8Array) {
+    this.key = fileKey(packRoot, this.salt);
+    this.parts.push(header(magic.pack), this.salt);
+  }
+  get size(): number {
+    return this.offset;
+  }
+  get count(): number {
+    return this.entries.length;
+  }
+  add(type: BlobType, id: string, plain: Uint8Array): void {
+    const n = this.entries.length;
+    const { codec, data } = encodeBlob(plain);
+    const sealed = seal(this.key, nonce(nonceDomain.data, n), data);
+    this.parts.push(sealed);
+    this.entries.push({ type, id, n, offset: this.offset, length: sealed.length, rawLength: plain.length, codec });
+    this.offset += sealed.length;
+  }
+  finish(): { hash: string; bytes: Buffer; entries: BlobEntry[] } {
+    const h = Buffer.alloc(this.entries.length * ENTRY_BYTES);
+    this.entries.forEach((e, i) => {
+      const o = i * ENTRY_BYTES;
+      h[o] = blobTypes.indexOf(e.type);
+      h[o + 1] = e.codec;
+      h.write(e.id, o + 2, 'hex');
+      h.writeUInt32LE(e.offset, o + 34);
+      h.writeUInt32LE(e.length, o + 38);
+      h.writeUInt32LE(e.rawLength, o + 42);
+    });
+    const sealedHeader = seal(this.key, nonce(nonceDomain.header, 0), h, header(magic.pack));
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(sealedHeader.length);
+    const bytes = Buffer.concat([...this.parts, sealedHeader, len]);
+    const hash = sha256Hex(bytes);
+    return { hash, bytes, entries: this.entries.map((e) => ({ ...e, pack: hash })) };
+  }
+}
+
+/** Reads and authenticates a whole pack's header; validates every entry's range. */
+export function readPackHeader(packRoot: Uint8Array, bytes: Uint8Array, pack: string): BlobEntry[] {
+  const what = `pack ${pack}`;
+  checkHeader(bytes, magic.pack, what);
+  if (bytes.length < PACK_PREFIX + TAG_BYTES + 4) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: truncated`);
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const hlen = b.readUInt32LE(b.length - 4);
+  const hstart = b.length - 4 - hlen;
+  if (hlen < TAG_BYTES || hstart < PACK_PREFIX) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: header length ${hlen} does not fit`);
+  const key = fileKey(packRoot, b.subarray(HEADER_BYTES, PACK_PREFIX));
+  const h = open(key, nonce(nonceDomain.header, 0), b.subarray(hstart, b.length - 4), `${what} header`, header(magic.pack));
+  if (h.length % ENTRY_BYTES !== 0) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: header of ${h.length} bytes`);
+  const entries: BlobEntry[] = [];
+  let expect = PACK_PREFIX;
+  for (let i = 0, o = 0; o < h.length; i++, o += ENTRY_BYTES) {
+    const type = blobTypes[h[o]!];
+    const e = { type: type!, codec: h[o + 1]!, id: h.toString('hex', o + 2, o + 34), pack, n: i, offset: h.readUInt32LE(o + 34), length: h.readUInt32LE(o + 38), rawLength: h.readUInt32LE(o + 42) };
+    if (type === undefined || e.offset !== expect || e.length < TAG_BYTES || e.offset + e.length > hstart) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: header entry ${i} is invalid`);
+    expect += e.length;
+    entries.push(e);
+  }
+  return entries;
+}
+
+/** The pack's salt, from its first PACK_PREFIX bytes. */
+export function packSalt(prefix: Uint8Array, pack: string): Buffer {
+  checkHeader(prefix, magic.pack, `pack ${pack}`);
+  if (prefix.length < PACK_PREFIX) throw new MedvaultError(codes.DATA_CORRUPT, `pack ${pack}: truncated`);
+  return Buffer.from(prefix.subarray(HEADER_BYTES, PACK_PREFIX));
+}
+
+/** Decrypts and decodes one blob's sealed bytes; MV_ERR_DATA_CORRUPT when they do not authenticate. */
+export function openBlob(packRoot: Uint8Array, salt: Uint8Array, e: BlobEntry, sealed: Uint8Array): Buffer {
+  const what = `blob ${e.id} in pack ${e.pack}`;
+  if (sealed.length !== e.length) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: truncated`);
+  const data = open(fileKey(packRoot, salt), nonce(nonceDomain.data, e.n), sealed, what);
+  return decodeBlob(e.codec, data, e.rawLength, what);
+}
+
+export function isBlobId(s: unknown): s is string {
+  return typeof s === 'string' && ID_RE.test(s);
+}

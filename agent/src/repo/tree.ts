@@ -1,0 +1,76 @@
+/**
+ * Trees: one blob (type tree) per directory, JSON {v:1, nodes:[...]} sorted by raw name bytes, so
+ * an unchanged folder encodes to the same bytes and costs nothing in the next snapshot. Names are
+ * bytes (base64url) with a lossy display string; times are nanosecond decimal strings.
+ */
+import { z } from 'zod';
+import { MedvaultError, codes, HASH_RE } from '@medvault/protocol';
+import { parseJson } from './format.js';
+
+export const nodeTypes = ['file', 'dir', 'symlink', 'fifo', 'socket', 'chardev', 'blockdev'] as const;
+export type NodeType = (typeof nodeTypes)[number];
+
+const hex = z.string().regex(HASH_RE);
+const ns = z.string().regex(/^\d{1,30}$/);
+const b64 = z.string().regex(/^[A-Za-z0-9_-]*$/);
+const int = z.number().int().nonnegative();
+
+export const nodeSchema = z.strictObject({
+  name: b64,
+  display: z.string(),
+  type: z.enum(nodeTypes),
+  mode: int.max(0o7777),
+  uid: int,
+  gid: int,
+  mtime: ns,
+  ctime: ns,
+  size: int,
+  inode: ns,
+  dev: ns,
+  links: int,
+  /** file: chunk ids in order. */
+  content: z.array(hex).optional(),
+  /** dir: tree blob id. */
+  subtree: hex.optional(),
+  /** symlink: target bytes, base64url; never followed. */
+  target: b64.optional(),
+  rdev: ns.optional(),
+});
+export type TreeNode = z.infer<typeof nodeSchema>;
+
+const treeSchema = z.strictObject({ v: z.literal(1), nodes: z.array(nodeSchema) });
+
+export function nameBytes(n: TreeNode): Buffer {
+  return Buffer.from(n.name, 'base64url');
+}
+
+/**
+ * Why a raw name must not be created on restore, or undefined when it is safe: empty, '.', '..',
+ * or containing '/' or NUL (absolute and nested names included).
+ */
+export function unsafeName(raw: Buffer): string | undefined {
+  if (raw.length === 0) return 'empty name';
+  if (raw.equals(Buffer.from('.')) || raw.equals(Buffer.from('..'))) return `name ${raw.toString()}`;
+  if (raw.includes(0x2f)) return 'name contains /';
+  if (raw.includes(0)) return 'name contains NUL';
+  if (raw.length > 255) return 'name longer than 255 bytes';
+  return undefined;
+}
+
+export function encodeTree(nodes: TreeNode[]): Buffer {
+  const sorted = [...nodes].sort((a, b) => Buffer.compare(nameBytes(a), nameBytes(b)));
+  return Buffer.from(JSON.stringify({ v: 1, nodes: sorted }));
+}
+
+/** Validates a tree's shape; names are checked by the caller (unsafeName) so one bad name is reported, not fatal. */
+export function decodeTree(b: Uint8Array, id: string): TreeNode[] {
+  const what = `tree ${id}`;
+  const r = treeSchema.safeParse(parseJson(b, what));
+  if (!r.success) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+  for (const n of r.data.nodes) {
+    if (n.type === 'file' && !n.content) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: file ${n.display} has no content list`);
+    if (n.type === 'dir' && !n.subtree) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: dir ${n.display} has no subtree`);
+    if (n.type === 'symlink' && n.target === undefined) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: symlink ${n.display} has no target`);
+  }
+  return r.data.nodes;
+}

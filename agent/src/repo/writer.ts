@@ -1,0 +1,131 @@
+/**
+ * RepoWriter: the only way data enters a repository. Holds the writer lock; writes packs, then the
+ * index files naming them, then (saveSnapshot) the snapshot, so a crash leaves at worst
+ * unreferenced packs and never a snapshot pointing at missing data. A blob already indexed or
+ * pending in this session is not stored again (dedup).
+ */
+import { MedvaultError, codes, sha256Hex, type ObjectKind } from '@medvault/protocol';
+import type { Store } from '../store/store.js';
+import { acquireLock } from './lock.js';
+import { PackBuilder, type BlobType } from './pack.js';
+import { encodeIndex, type IndexedPack } from './index-file.js';
+import { encodeSnapshot, snapshotSchema, type Snapshot } from './snapshot-file.js';
+import type { Repository } from './repository.js';
+
+export interface WrittenObject {
+  kind: ObjectKind;
+  hash: string;
+  size: number;
+}
+
+/** A pack is closed once it holds this many bytes (so packs are 8-16 MiB with 8 MiB chunks). */
+export const PACK_TARGET = 8 * 1024 * 1024;
+/** An index file is written after this many packs, and at every flush. */
+const PACKS_PER_INDEX = 16;
+
+export class RepoWriter {
+  /** Every object this writer stored, in write order (for replication). */
+  readonly written: WrittenObject[] = [];
+  private readonly pending = new Set<string>();
+  private builder: PackBuilder;
+  private unindexed: IndexedPack[] = [];
+  private inflight: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  private released = false;
+
+  private constructor(
+    readonly repo: Repository,
+    private readonly store: Store,
+    private readonly unlock: () => Promise<void>,
+  ) {
+    this.builder = new PackBuilder(repo.keys.pack);
+  }
+
+  static async start(repo: Repository, store: Store): Promise<RepoWriter> {
+    const unlock = await acquireLock(store, repo.label, repo.now);
+    try {
+      await repo.syncCatalog();
+    } catch (err) {
+      await unlock();
+      throw err;
+    }
+    return new RepoWriter(repo, store, unlock);
+  }
+
+  async hasBlob(id: string): Promise<boolean> {
+    return this.pending.has(id) || (await this.repo.catalog.blob(id)) !== undefined;
+  }
+
+  /** Stores a blob unless a blob with its id exists; `added` tells whether bytes were added. */
+  async saveBlob(type: BlobType, plain: Uint8Array, id = this.repo.blobId(plain)): Promise<{ id: string; added: boolean }> {
+    this.check();
+    if (await this.hasBlob(id)) return { id, added: false };
+    this.pending.add(id);
+    this.builder.add(type, id, plain);
+    if (this.builder.size >= PACK_TARGET) await this.closePack();
+    return { id, added: true };
+  }
+
+  private check(): void {
+    if (this.released) throw new MedvaultError(codes.STORAGE_FAILED, `${this.repo.label}: writer already released`);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Closes the current pack and starts writing it; at most one pack write is in flight. */
+  private async closePack(): Promise<void> {
+    if (this.builder.count === 0) return;
+    const { hash, bytes, entries } = this.builder.finish();
+    this.builder = new PackBuilder(this.repo.keys.pack);
+    await this.inflight;
+    this.check();
+    this.inflight = this.store.put('pack', hash, bytes).then(
+      () => {
+        this.written.push({ kind: 'pack', hash, size: bytes.length });
+        this.unindexed.push({ pack: hash, size: bytes.length, blobs: entries });
+      },
+      (err) => {
+        this.failure = err;
+      },
+    );
+    if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
+  }
+
+  private async writeIndex(): Promise<void> {
+    await this.inflight;
+    this.check();
+    if (this.unindexed.length === 0) return;
+    const packs = this.unindexed;
+    const bytes = encodeIndex(this.repo.keys.meta, packs);
+    const hash = sha256Hex(bytes);
+    await this.store.put('index', hash, bytes);
+    this.written.push({ kind: 'index', hash, size: bytes.length });
+    this.unindexed = [];
+    await this.repo.catalog.addIndex(hash, packs);
+    for (const p of packs) for (const b of p.blobs) this.pending.delete(b.id);
+  }
+
+  /** Makes every blob saved so far durable and indexed. */
+  async flush(): Promise<void> {
+    this.check();
+    await this.closePack();
+    await this.writeIndex();
+  }
+
+  /** Flushes, then commits the snapshot; returns its hash. */
+  async saveSnapshot(s: Snapshot): Promise<string> {
+    await this.flush();
+    const bytes = encodeSnapshot(this.repo.keys.meta, snapshotSchema.parse(s));
+    const hash = sha256Hex(bytes);
+    await this.store.put('snapshot', hash, bytes);
+    this.written.push({ kind: 'snapshot', hash, size: bytes.length });
+    return hash;
+  }
+
+  /** Releases the lock; unflushed blobs are dropped (packs already written stay, unreferenced). */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.inflight;
+    await this.unlock();
+  }
+}
