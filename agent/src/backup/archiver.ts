@@ -1,0 +1,261 @@
+/**
+ * backup/: the Archiver reads a source folder and commits one snapshot to a repository.
+ *
+ * 1. Take the writer lock; pick the parent (latest snapshot of the store) for incremental reuse.
+ * 2. Walk the source with Buffer names (lstat, never follow symlinks), depth first, sorted by bytes.
+ * 3. A file whose size, mtime, ctime and inode equal its parent node's reuses its chunk list
+ *    (incremental/continuous only); any other file is read (O_NOFOLLOW), chunked, and each chunk
+ *    saved unless its id is already known. A file that changed while read is read once more, then
+ *    flagged. Unreadable entries are reported and the snapshot marked partial, never dropped silently.
+ * 4. Each folder becomes a tree blob; then packs and index are flushed; then the snapshot is written.
+ */
+import { lstat, readdir, readlink, open } from 'node:fs/promises';
+import { constants, type BigIntStats } from 'node:fs';
+import { hostname } from 'node:os';
+import { MedvaultError, codes } from '@medvault/protocol';
+import type { Repository } from '../repo/repository.js';
+import type { RepoWriter, WrittenObject } from '../repo/writer.js';
+import { encodeTree, nameBytes, type TreeNode, type NodeType } from '../repo/tree.js';
+import type { Snapshot } from '../repo/snapshot-file.js';
+import { Chunker } from './chunker.js';
+
+export type BackupJob = Snapshot['job'];
+
+export interface BackupOptions {
+  /** The record store's name (from the config). */
+  store: string;
+  /** The folder to back up. */
+  source: string;
+  job: BackupJob;
+  tags?: string[];
+  actor?: Snapshot['actor'];
+  onProgress?: (p: { files: number; bytes: number }) => void;
+}
+
+export interface BackupResult {
+  snapshot: string;
+  repo: string;
+  partial: boolean;
+  summary: Snapshot['summary'];
+  errors: { path: string; message: string }[];
+  /** Files that changed while being read (stored as read the second time). */
+  changed: string[];
+  /** Every object written by this run, for replication. */
+  written: WrittenObject[];
+  durationMs: number;
+}
+
+const READ_SIZE = 1024 * 1024;
+const MAX_ERRORS = 1000;
+
+function nodeType(st: BigIntStats): NodeType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'chardev';
+  return 'blockdev';
+}
+
+function sameFile(a: BigIntStats, b: BigIntStats): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino;
+}
+
+const join = (dir: Buffer, name: Buffer) => Buffer.concat([dir, Buffer.from('/'), name]);
+
+export class Archiver {
+  constructor(private readonly repo: Repository) {}
+
+  /** Backs up `o.source` and commits a snapshot; throws only when nothing could be committed. */
+  async backup(o: BackupOptions): Promise<BackupResult> {
+    const started = this.repo.now();
+    const root = await lstat(o.source, { bigint: true }).catch((cause) => {
+      throw new MedvaultError(codes.NOT_FOUND, `store ${o.store}: cannot read source ${o.source}: ${(cause as Error).message}`, { cause });
+    });
+    if (!root.isDirectory()) throw new MedvaultError(codes.CONFIG_INVALID, `store ${o.store}: source ${o.source} is not a folder`);
+    const w = await this.repo.writer();
+    try {
+      const parent = (await this.repo.snapshots()).filter((s) => s.store === o.store).pop();
+      const run = new Run(this.repo, w, o.job !== 'full', o.onProgress);
+      const parentNodes = parent ? await run.parentTree((await this.repo.loadSnapshot(parent.hash)).tree) : undefined;
+      const tree = await run.saveDir(Buffer.from(o.source), '', parentNodes);
+      const partial = run.errors.length > 0;
+      const summary = { ...run.summary, changed: run.changed.length, errors: run.errors.length, storedBytes: 0 };
+      const snap: Snapshot = {
+        v: 1,
+        time: this.repo.now(),
+        store: o.store,
+        job: o.job,
+        tree,
+        host: hostname(),
+        source: o.source,
+        ...(parent ? { parent: parent.hash } : {}),
+        partial,
+        summary,
+        errors: run.errors.slice(0, MAX_ERRORS),
+        tags: o.tags ?? [],
+        actor: o.actor ?? { kind: 'agent', id: 'medvault-agent' },
+      };
+      await w.flush();
+      summary.storedBytes = w.written.filter((x) => x.kind === 'pack').reduce((n, x) => n + x.size, 0);
+      const hash = await w.saveSnapshot(snap);
+      return { snapshot: hash, repo: this.repo.id, partial, summary, errors: run.errors, changed: run.changed, written: [...w.written], durationMs: this.repo.now() - started };
+    } finally {
+      await w.release();
+    }
+  }
+}
+
+/** The state of one backup run. */
+class Run {
+  readonly errors: { path: string; message: string }[] = [];
+  readonly changed: string[] = [];
+  readonly summary = { files: 0, dirs: 0, symlinks: 0, others: 0, bytes: 0, newBytes: 0, reused: 0 };
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly w: RepoWriter,
+    private readonly reuse: boolean,
+    private readonly onProgress?: (p: { files: number; bytes: number }) => void,
+  ) {}
+
+  /** The parent's nodes of a folder by raw name, or undefined when unreadable (then nothing is reused). */
+  async parentTree(id: string | undefined): Promise<Map<string, TreeNode> | undefined> {
+    if (!id) return undefined;
+    try {
+      const nodes = await this.repo.loadTree(id);
+      return new Map(nodes.map((n) => [n.name, n]));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private fail(path: string, err: unknown): void {
+    this.errors.push({ path, message: (err as Error)?.message ?? String(err) });
+  }
+
+  /** Saves one folder's contents as a tree blob; returns its id. */
+  async saveDir(dir: Buffer, rel: string, parent: Map<string, TreeNode> | undefined): Promise<string> {
+    let names: Buffer[] = [];
+    try {
+      names = await readdir(dir, { encoding: 'buffer' });
+    } catch (err) {
+      this.fail(rel || '.', err);
+    }
+    names.sort(Buffer.compare);
+    const nodes: TreeNode[] = [];
+    for (const name of names) {
+      const path = join(dir, name);
+      const display = rel ? `${rel}/${name.toString('utf8')}` : name.toString('utf8');
+      try {
+        const node = await this.saveEntry(path, name, display, parent?.get(name.toString('base64url')));
+        if (node) nodes.push(node);
+      } catch (err) {
+        this.fail(display, err);
+      }
+    }
+    const { id } = await this.w.saveBlob('tree', encodeTree(nodes));
+    return id;
+  }
+
+  private base(name: Buffer, st: BigIntStats): TreeNode {
+    return {
+      name: name.toString('base64url'),
+      display: name.toString('utf8'),
+      type: nodeType(st),
+      mode: Number(st.mode & 0o7777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      mtime: st.mtimeNs.toString(),
+      ctime: st.ctimeNs.toString(),
+      size: st.isFile() ? Number(st.size) : 0,
+      inode: st.ino.toString(),
+      dev: st.dev.toString(),
+      links: Number(st.nlink),
+    };
+  }
+
+  private async saveEntry(path: Buffer, name: Buffer, display: string, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
+    const st = await lstat(path, { bigint: true });
+    const node = this.base(name, st);
+    switch (node.type) {
+      case 'dir': {
+        this.summary.dirs++;
+        const sub = prev?.type === 'dir' ? await this.parentTree(prev.subtree) : undefined;
+        return { ...node, subtree: await this.saveDir(path, display, sub) };
+      }
+      case 'symlink':
+        this.summary.symlinks++;
+        return { ...node, target: (await readlink(path, { encoding: 'buffer' })).toString('base64url') };
+      case 'file':
+        return this.saveFile(path, display, node, st, prev);
+      default:
+        this.summary.others++;
+        return st.isCharacterDevice() || st.isBlockDevice() ? { ...node, rdev: st.rdev.toString() } : node;
+    }
+  }
+
+  private async saveFile(path: Buffer, display: string, node: TreeNode, st: BigIntStats, prev: TreeNode | undefined): Promise<TreeNode> {
+    if (this.reuse && prev?.type === 'file' && prev.content && prev.size === node.size && prev.mtime === node.mtime && prev.ctime === node.ctime && prev.inode === node.inode) {
+      let all = true;
+      for (const c of prev.content) if (!(await this.w.hasBlob(c))) all = false;
+      if (all) {
+        this.summary.files++;
+        this.summary.bytes += node.size;
+        this.summary.reused++;
+        this.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes });
+        return { ...node, content: prev.content };
+      }
+    }
+    let before = st;
+    for (let attempt = 0; ; attempt++) {
+      const { content, after, read } = await this.readFile(path);
+      const stable = sameFile(before, after) && BigInt(read) === after.size;
+      if (stable || attempt === 1) {
+        if (!stable) this.changed.push(display);
+        this.summary.files++;
+        this.summary.bytes += read;
+        this.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes });
+        return { ...this.base(Buffer.from(node.name, 'base64url'), after), content };
+      }
+      before = after;
+    }
+  }
+
+  /** Reads, chunks and saves one file through a descriptor; the next read overlaps the current chunk's work. */
+  private async readFile(path: Buffer): Promise<{ content: string[]; after: BigIntStats; read: number }> {
+    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    let pending: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
+    try {
+      const st = await fh.stat({ bigint: true });
+      if (!st.isFile()) throw new MedvaultError(codes.STORAGE_FAILED, 'is no longer a regular file');
+      const chunker = new Chunker(this.repo.keys.gear, this.repo.config.chunker);
+      const content: string[] = [];
+      let read = 0;
+      const next = () => {
+        const buf = Buffer.allocUnsafe(READ_SIZE);
+        return fh.read(buf, 0, READ_SIZE, null).then((r) => buf.subarray(0, r.bytesRead));
+      };
+      pending = next();
+      for (;;) {
+        const buf = await pending;
+        if (buf.length === 0) break;
+        pending = next();
+        read += buf.length;
+        for (const c of chunker.push(buf)) content.push(await this.saveChunk(c));
+      }
+      for (const c of chunker.end()) content.push(await this.saveChunk(c));
+      return { content, after: await fh.stat({ bigint: true }), read };
+    } finally {
+      await pending.catch(() => undefined);
+      await fh.close();
+    }
+  }
+
+  private async saveChunk(c: Buffer): Promise<string> {
+    const r = await this.w.saveBlob('data', c);
+    if (r.added) this.summary.newBytes += c.length;
+    return r.id;
+  }
+}
