@@ -1,0 +1,122 @@
+/**
+ * fleet/: what the controller knows about its sites, projected from the agents' events on
+ * MV_EVENTS (heartbeats, backup logs, snapshots, order statuses). Rebuilt from the stream at start.
+ *
+ * Events are trusted only as far as NATS permissions go: the site in the subject is the sender's
+ * (its credentials allow no other), and a message naming another site is dropped.
+ */
+import { decode, parseEventSubject, type BackupLog, type EventType, type Heartbeat, type MessageType, type OrderStatus, type SnapshotEvent } from '@medvault/protocol';
+
+const typeOf: Record<EventType, MessageType> = {
+  heartbeat: 'mv.heartbeat.v1',
+  log: 'mv.backup-log.v1',
+  snapshot: 'mv.snapshot.v1',
+  status: 'mv.order-status.v1',
+};
+
+/** Bounds on what is kept in memory per site / order; the stream keeps everything. */
+export const MAX_LOG_PER_SITE = 10_000;
+export const MAX_SNAPSHOTS_PER_SITE = 10_000;
+export const MAX_STATUSES_PER_ORDER = 1_000;
+
+export interface SiteState {
+  site: string;
+  firstSeenAt: number;
+  /** Stream time of the last event of any kind. */
+  lastEventAt: number;
+  /** The last heartbeat, and when the stream received it. */
+  heartbeat?: Heartbeat;
+  heartbeatAt?: number;
+}
+
+export interface EventInput {
+  subject: string;
+  data: Uint8Array;
+  /** Stream time, ms. */
+  time: number;
+}
+
+export class FleetRegistry {
+  private readonly siteMap = new Map<string, SiteState>();
+  private readonly logs = new Map<string, BackupLog[]>();
+  private readonly snaps = new Map<string, Map<string, SnapshotEvent>>();
+  private readonly statusMap = new Map<string, OrderStatus[]>();
+
+  /** Applies one event; returns undefined when applied, else why it was dropped. */
+  apply(m: EventInput): string | undefined {
+    const s = parseEventSubject(m.subject);
+    if (!s) return `not an event subject: ${m.subject}`;
+    let msg;
+    try {
+      msg = decode(m.data, typeOf[s.event]);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    if (msg.site !== s.site) return `${msg.type} names site ${msg.site} but came from site ${s.site}`;
+    const site = this.touch(s.site, m.time);
+    switch (msg.type) {
+      case 'mv.heartbeat.v1':
+        if (!site.heartbeat || msg.sentAt >= site.heartbeat.sentAt) {
+          site.heartbeat = msg;
+          site.heartbeatAt = m.time;
+        }
+        break;
+      case 'mv.backup-log.v1':
+        push(this.logs, s.site, msg, MAX_LOG_PER_SITE);
+        break;
+      case 'mv.snapshot.v1': {
+        let snaps = this.snaps.get(s.site);
+        if (!snaps) this.snaps.set(s.site, (snaps = new Map()));
+        snaps.set(msg.id, msg);
+        if (snaps.size > MAX_SNAPSHOTS_PER_SITE) snaps.delete(snaps.keys().next().value!);
+        break;
+      }
+      case 'mv.order-status.v1':
+        push(this.statusMap, msg.orderId, msg, MAX_STATUSES_PER_ORDER);
+        break;
+    }
+    return undefined;
+  }
+
+  hasSite(site: string): boolean {
+    return this.siteMap.has(site);
+  }
+
+  sites(): SiteState[] {
+    return [...this.siteMap.values()].sort((a, b) => a.site.localeCompare(b.site));
+  }
+
+  site(site: string): SiteState | undefined {
+    return this.siteMap.get(site);
+  }
+
+  /** Snapshots of `site`, newest first. */
+  snapshots(site: string): SnapshotEvent[] {
+    return [...(this.snaps.get(site)?.values() ?? [])].sort((a, b) => b.time - a.time);
+  }
+
+  /** Backup log entries of `site`, newest first, at most `limit`. */
+  log(site: string, limit = 1000): BackupLog[] {
+    const l = this.logs.get(site) ?? [];
+    return l.slice(Math.max(0, l.length - limit)).reverse();
+  }
+
+  /** Status events of one order as they arrived. */
+  statuses(orderId: string): OrderStatus[] {
+    return this.statusMap.get(orderId) ?? [];
+  }
+
+  private touch(site: string, time: number): SiteState {
+    let s = this.siteMap.get(site);
+    if (!s) this.siteMap.set(site, (s = { site, firstSeenAt: time, lastEventAt: time }));
+    s.lastEventAt = Math.max(s.lastEventAt, time);
+    return s;
+  }
+}
+
+function push<T>(m: Map<string, T[]>, key: string, v: T, max: number): void {
+  let l = m.get(key);
+  if (!l) m.set(key, (l = []));
+  l.push(v);
+  if (l.length > max) l.splice(0, l.length - max);
+}

@@ -1,0 +1,53 @@
+/**
+ * Issues restore orders: makes the signed, site-bound, single-use, short-lived order (protocol
+ * `makeOrder`), publishes it to mv.v1.ctl.<site>.order on MV_CONTROL and records it in the book.
+ * The order is in the stream, and so the agent can see it, when `issue` resolves.
+ */
+import { MedvaultError, codes, encode, makeOrder, subjects, type RestoreOrder, type SigningKey } from '@medvault/protocol';
+import type { Bus } from '../bus.js';
+import type { Log } from '../log.js';
+import type { OrderBook } from './order-book.js';
+import type { OrderRequestBody } from './order-request.js';
+
+export const ORDER_LIFETIME_MS = 10 * 60_000;
+
+export interface OrderIssuerDeps {
+  bus: Pick<Bus, 'publish'>;
+  book: OrderBook;
+  key: SigningKey;
+  clock: () => number;
+  log: Log;
+  /** Whether the site is known to this controller. */
+  knownSite: (site: string) => boolean;
+}
+
+export class OrderIssuer {
+  constructor(private readonly d: OrderIssuerDeps) {}
+
+  /** Throws MV_ERR_NOT_FOUND for an unknown site, MV_ERR_TRANSPORT_FAILED if it cannot be published. */
+  async issue(req: OrderRequestBody, by: { user: string }): Promise<RestoreOrder> {
+    if (!this.d.knownSite(req.site)) {
+      throw new MedvaultError(codes.NOT_FOUND, `site ${req.site} is unknown: no agent of that name has reported to this controller`);
+    }
+    const order = makeOrder(
+      {
+        site: req.site,
+        snapshot: req.snapshot,
+        ...(req.store !== undefined ? { store: req.store } : {}),
+        paths: req.paths,
+        target: req.target,
+        source: req.source,
+        mode: req.mode,
+        // Every login requires a TOTP code, so every order comes from an MFA session.
+        requestedBy: { user: by.user, mfa: true },
+      },
+      this.d.key,
+      this.d.clock(),
+      ORDER_LIFETIME_MS,
+    );
+    await this.d.bus.publish(subjects.control(order.site, 'order'), encode(order), { msgId: `order.${order.id}` });
+    this.d.book.add(order);
+    this.d.log.info({ orderId: order.id, site: order.site, user: by.user, snapshot: order.snapshot, paths: order.paths.length, target: order.target, mode: order.mode }, 'restore order issued');
+    return order;
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * What a technician may ask for (`POST /api/v1/orders`), validated before anything is signed.
+ * The protocol schema checks the order again when it is made.
+ */
+import { z } from 'zod';
+import { hash, restoreSources, site } from '@medvault/protocol';
+
+const path = z
+  .string()
+  .max(8192)
+  .refine((p) => !p.split('/').includes('..'), 'a path inside the snapshot, without ".." segments')
+  .refine((p) => !p.includes('\0'), 'no NUL bytes');
+
+export const orderRequestSchema = z.strictObject({
+  site,
+  snapshot: z.union([z.literal('latest'), hash]),
+  store: z.string().min(1).max(200).optional(),
+  paths: z.array(path).min(1, 'at least one path ("" restores everything)').max(1000),
+  target: z
+    .string()
+    .min(2)
+    .max(4096)
+    .startsWith('/', 'an absolute folder on the appliance')
+    .refine((p) => !p.split('/').includes('..'), 'no ".." segments')
+    .refine((p) => !p.includes('\0'), 'no NUL bytes'),
+  source: z.enum(restoreSources).default('local'),
+  mode: z.enum(['new', 'overwrite']).default('new'),
+});
+
+export type OrderRequestBody = z.infer<typeof orderRequestSchema>;

@@ -1,0 +1,53 @@
+/**
+ * The controller's local state, rebuilt from JetStream (the system of record) at every start and
+ * kept current by following the streams: MV_CONTROL → receipts (OffsiteIndex) and orders
+ * (OrderBook); MV_EVENTS → FleetRegistry. Invalid messages are dropped and logged, never fatal.
+ */
+import { decode, streams } from '@medvault/protocol';
+import type { Bus, StoredMessage, Tail } from './bus.js';
+import type { Log } from './log.js';
+import type { FleetRegistry } from './fleet/registry.js';
+import type { OffsiteIndex } from './ingest/offsite-index.js';
+import type { OrderBook } from './orders/order-book.js';
+
+export interface Projections {
+  index: OffsiteIndex;
+  book: OrderBook;
+  fleet: FleetRegistry;
+}
+
+const CONTROL_RE = /^mv\.v1\.ctl\.([a-z0-9][a-z0-9-]{0,62})\.(receipt|order)$/;
+
+/** Applies one MV_CONTROL message; returns why it was dropped, or undefined. */
+export function applyControl(m: StoredMessage, p: Pick<Projections, 'index' | 'book'>): string | undefined {
+  const s = CONTROL_RE.exec(m.subject);
+  if (!s) return `not a control subject: ${m.subject}`;
+  try {
+    if (s[2] === 'receipt') {
+      const r = decode(m.data, 'mv.receipt.v1');
+      if (r.site !== s[1]) return `receipt for site ${r.site} on ${m.subject}`;
+      p.index.add(r);
+    } else {
+      const o = decode(m.data, 'mv.restore-order.v1');
+      if (o.site !== s[1]) return `order for site ${o.site} on ${m.subject}`;
+      p.book.add(o);
+    }
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return undefined;
+}
+
+/** Follows MV_CONTROL and MV_EVENTS; resolves once both have caught up with what they held. */
+export async function followStreams(bus: Pick<Bus, 'tail'>, p: Projections, log: Log): Promise<Tail[]> {
+  const control = await bus.tail(streams.control.name, (m) => {
+    const why = applyControl(m, p);
+    if (why) log.warn({ subject: m.subject, seq: m.seq, reason: why }, 'control message dropped');
+  });
+  const events = await bus.tail(streams.events.name, (m) => {
+    const why = p.fleet.apply(m);
+    if (why) log.warn({ subject: m.subject, seq: m.seq, reason: why }, 'event dropped');
+  });
+  await Promise.all([control.caughtUp, events.caughtUp]);
+  return [control, events];
+}
