@@ -1,0 +1,48 @@
+/** The technician CLI's view of the controller's HTTP API: JSON in, JSON out, errors as ApiError. */
+
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class ApiClient {
+  constructor(
+    readonly url: string,
+    private readonly token?: string,
+  ) {}
+
+  async call<T = unknown>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.url), {
+        method,
+        headers: {
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (err) {
+      throw new ApiError(0, 'MV_ERR_TRANSPORT_FAILED', `cannot reach the controller at ${this.url}: ${(err as Error).message}`);
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      throw new ApiError(res.status, 'MV_ERR_MESSAGE_INVALID', `controller sent non-JSON (HTTP ${res.status})`);
+    }
+    if (!res.ok) {
+      const e = (json as { error?: { code?: unknown; message?: unknown } }).error;
+      throw new ApiError(res.status, typeof e?.code === 'string' ? e.code : 'MV_ERR_HTTP', typeof e?.message === 'string' ? e.message : `HTTP ${res.status}`);
+    }
+    return json as T;
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * What a finished (or abandoned) restore means for the technician, pure: the exit code and one
+ * line. Success is only `done` with every restored file verified and none failed.
+ */
+export interface OrderViewJson {
+  id: string;
+  state: string;
+  final: boolean;
+  reason?: { code: string; message: string };
+  progress?: { files: number; bytes: number; totalFiles: number; totalBytes: number };
+  result?: { snapshot: string; files: number; bytes: number; verified: number; failed: string[] };
+}
+
+export const restoreExit = { ok: 0, error: 1, refused: 3, failed: 4, timeout: 5, unverified: 6 } as const;
+
+export function restoreOutcome(v: OrderViewJson, timedOut: boolean): { exit: number; message: string } {
+  if (!v.final) {
+    return timedOut
+      ? { exit: restoreExit.timeout, message: `order ${v.id}: still ${v.state} when the wait timed out` }
+      : { exit: restoreExit.ok, message: `order ${v.id} sent (not waiting)` };
+  }
+  const why = v.reason ? `${v.reason.code}: ${v.reason.message}` : 'no reason given';
+  if (v.state === 'refused') return { exit: restoreExit.refused, message: `order ${v.id} refused by the agent: ${why}` };
+  if (v.state === 'failed') return { exit: restoreExit.failed, message: `order ${v.id} failed: ${why}` };
+  const r = v.result;
+  if (!r) return { exit: restoreExit.unverified, message: `order ${v.id} done but the agent reported no result` };
+  if (r.failed.length > 0 || r.verified < r.files) {
+    return { exit: restoreExit.unverified, message: `order ${v.id}: ${r.verified}/${r.files} files verified, ${r.failed.length} failed (${r.failed.slice(0, 3).join(', ')})` };
+  }
+  return { exit: restoreExit.ok, message: `order ${v.id} done: ${r.files} files, ${r.bytes} bytes restored and verified from snapshot ${r.snapshot.slice(0, 12)}` };
+}
+
+/** A one-line text progress bar. */
+export function progressBar(v: OrderViewJson, width = 30): string {
+  const p = v.progress;
+  const frac = p && p.totalBytes > 0 ? Math.min(1, p.bytes / p.totalBytes) : p && p.totalFiles > 0 ? Math.min(1, p.files / p.totalFiles) : 0;
+  const n = Math.round(frac * width);
+  const files = p ? ` ${p.files}/${p.totalFiles} files` : '';
+  return `[${'#'.repeat(n)}${'-'.repeat(width - n)}] ${Math.round(frac * 100)}% ${v.state}${files}`;
+}
