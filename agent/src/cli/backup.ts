@@ -1,0 +1,53 @@
+/** `medvault-agent backup <store> [--full]`: back up one record store to every disk's repository. */
+import type { Command } from 'commander';
+import { MedvaultError, codes } from '@medvault/protocol';
+import { Archiver, type BackupResult } from '../backup/archiver.js';
+import { eachRepo, errorMessage, formatBytes, type CliContext } from './context.js';
+import { progress } from './progress.js';
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('backup <store>')
+    .description('back up a record store to every configured disk (exit 3 when partial)')
+    .option('--full', 'reread and rehash every file instead of trusting unchanged metadata')
+    .action(async (storeName: string, opts: { full?: boolean }) => {
+      const cfg = ctx.config();
+      const store = cfg.stores.find((s) => s.name === storeName);
+      if (!store) throw new MedvaultError(codes.CONFIG_INVALID, `${cfg.file}: no store named ${storeName} (have: ${cfg.stores.map((s) => s.name).join(', ')})`);
+      const bar = progress(ctx);
+      const runs = await eachRepo(ctx, (repo, disk) =>
+        new Archiver(repo).backup({
+          store: store.name,
+          source: store.path,
+          job: opts.full ? 'full' : 'incremental',
+          actor: { kind: 'user', id: process.env.USER ?? 'cli' },
+          onProgress: (p) => bar.update(p.files, p.files, `${disk}: ${p.files} files, ${formatBytes(p.bytes)}`),
+        }),
+      );
+      bar.stop();
+      const failed = runs.filter((r) => r.error);
+      const partial = runs.some((r) => r.value?.partial);
+      if (partial) ctx.status = 'partial';
+      const lines = runs.map((r) => (r.error ? `${r.disk}: FAILED: ${errorMessage(r.error)}` : line(r.disk, r.value!)));
+      for (const r of runs) for (const e of r.value?.errors ?? []) lines.push(`  unreadable: ${e.path}: ${e.message}`);
+      for (const r of runs) for (const c of r.value?.changed ?? []) lines.push(`  changed while read: ${c}`);
+      if (failed.length > 0) {
+        ctx.status = 'failed';
+        process.stdout.write(ctx.options.json ? '' : `${lines.join('\n')}\n`);
+        const first = failed[0]!.error;
+        const msg = `backup of ${storeName} failed on ${failed.map((f) => f.disk).join(', ')}: ${errorMessage(first)}`;
+        throw first instanceof MedvaultError ? new MedvaultError(first.code, msg, { cause: first }) : new Error(msg, { cause: first });
+      }
+      ctx.print(lines.join('\n'), {
+        command: 'backup',
+        store: storeName,
+        partial,
+        results: runs.map((r) => ({ disk: r.disk, ...r.value!, written: r.value!.written.length })),
+      });
+    });
+}
+
+function line(disk: string, r: BackupResult): string {
+  const s = r.summary;
+  return `${disk}: snapshot ${r.snapshot.slice(0, 12)}${r.partial ? ' PARTIAL' : ''}: ${s.files} files, ${s.dirs} folders, ${formatBytes(s.bytes)} (new ${formatBytes(s.newBytes)}, stored ${formatBytes(s.storedBytes)}) in ${(r.durationMs / 1000).toFixed(1)} s`;
+}

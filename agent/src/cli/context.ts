@@ -1,0 +1,103 @@
+/**
+ * cli/: the agent's commands, one file each, each exporting `register(program, ctx)`. Commands
+ * print through the context (human text, or one JSON object with --json) and report their outcome
+ * in `ctx.status`; only main.ts turns outcomes and errors into exit codes.
+ */
+import { loadConfig, type AgentConfig } from '../config.js';
+import { openDiskRepository, readRecoveryKey } from '../repo/disk.js';
+import type { Repository } from '../repo/repository.js';
+
+/** Where a snapshot's copies are: supplied by replication (receipts); 'local' when unknown. */
+export type OffsiteStatus = (snapshotHash: string) => 'local' | 'offsite' | 'both' | Promise<'local' | 'offsite' | 'both'>;
+
+/** How a command ended, beyond success or a thrown error. */
+export type CommandStatus = 'ok' | 'partial' | 'damaged' | 'failed';
+
+export interface CliContext {
+  /** Global options, filled in by main.ts before any command runs. */
+  options: { config: string; json: boolean; recoveryKey?: string };
+  status: CommandStatus;
+  /** Set by whoever knows about receipts (cli/run.ts); defaults to 'local'. */
+  offsiteStatus?: OffsiteStatus;
+  config(): AgentConfig;
+  /** Prints a command's result: `human` on a terminal, `json` (plus ok:true) with --json. */
+  print(human: string, json: Record<string, unknown>): void;
+  /** Opens the repository on `disk` with the recovery key (--recovery-key) or the local key. */
+  openRepo(disk: string): Promise<Repository>;
+}
+
+export function createContext(defaultConfig: string): CliContext {
+  let cfg: AgentConfig | undefined;
+  const ctx: CliContext = {
+    options: { config: defaultConfig, json: false },
+    status: 'ok',
+    config() {
+      cfg ??= loadConfig(ctx.options.config);
+      return cfg;
+    },
+    print(human, json) {
+      if (ctx.options.json) process.stdout.write(`${JSON.stringify({ ok: ctx.status === 'ok', ...json })}\n`);
+      else if (human) process.stdout.write(human.endsWith('\n') ? human : `${human}\n`);
+    },
+    async openRepo(disk) {
+      const unlock = ctx.options.recoveryKey ? await readRecoveryKey(ctx.options.recoveryKey) : undefined;
+      return openDiskRepository(disk, ctx.config(), unlock);
+    },
+  };
+  return ctx;
+}
+
+/** Runs `fn` on each configured disk's repository, closing it afterwards. */
+export async function eachRepo<T>(ctx: CliContext, fn: (repo: Repository, disk: string) => Promise<T>): Promise<{ disk: string; value?: T; error?: unknown }[]> {
+  const out: { disk: string; value?: T; error?: unknown }[] = [];
+  for (const { path } of ctx.config().disks) {
+    try {
+      const repo = await ctx.openRepo(path);
+      try {
+        out.push({ disk: path, value: await fn(repo, path) });
+      } finally {
+        await repo.close();
+      }
+    } catch (error) {
+      out.push({ disk: path, error });
+    }
+  }
+  return out;
+}
+
+/** Finds the first disk whose repository has snapshot `ref` and runs `fn` with it. */
+export async function withSnapshotRepo<T>(ctx: CliContext, ref: string, store: string | undefined, fn: (repo: Repository, hash: string, disk: string) => Promise<T>): Promise<T> {
+  let first: unknown;
+  for (const { path } of ctx.config().disks) {
+    let repo: Repository | undefined;
+    try {
+      repo = await ctx.openRepo(path);
+      const s = await repo.resolveSnapshot(ref, store);
+      return await fn(repo, s.hash, path);
+    } catch (err) {
+      first ??= err;
+      if (repo === undefined || !isNotFound(err)) throw err;
+    } finally {
+      await repo?.close();
+    }
+  }
+  throw first;
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as { code?: string })?.code === 'MV_ERR_NOT_FOUND';
+}
+
+export function errorMessage(err: unknown): string {
+  return (err as Error)?.message ?? String(err);
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}

@@ -1,0 +1,29 @@
+/** `medvault-agent snapshots [--store S]`: list snapshots on every disk, with where their copies are. */
+import type { Command } from 'commander';
+import { eachRepo, errorMessage, formatBytes, type CliContext } from './context.js';
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('snapshots')
+    .description('list snapshots on every configured disk')
+    .option('--store <name>', 'only snapshots of this record store')
+    .action(async (opts: { store?: string }) => {
+      const runs = await eachRepo(ctx, async (repo) => {
+        const list = (await repo.snapshots()).filter((s) => opts.store === undefined || s.store === opts.store);
+        const rows = [];
+        for (const s of list) rows.push({ ...s, repo: repo.id, offsite: ctx.offsiteStatus ? await ctx.offsiteStatus(s.hash) : 'local' });
+        return rows;
+      });
+      const rows = runs.flatMap((r) => (r.value ?? []).map((s) => ({ disk: r.disk, ...s })));
+      const lines = ['snapshot      time                      store            job          files      size  partial  offsite  disk'];
+      for (const s of rows) {
+        lines.push(
+          [s.hash.slice(0, 12), new Date(s.time).toISOString().padEnd(25), s.store.padEnd(16), s.job.padEnd(12), String(s.summary.files).padStart(6), formatBytes(s.summary.bytes).padStart(10), (s.partial ? 'yes' : 'no').padEnd(8), s.offsite.padEnd(8), s.disk].join('  '),
+        );
+      }
+      for (const r of runs) if (r.error) lines.push(`${r.disk}: cannot read: ${errorMessage(r.error)}`);
+      if (runs.every((r) => r.error)) throw runs[0]!.error;
+      if (runs.some((r) => r.error)) ctx.status = 'failed';
+      ctx.print(lines.join('\n'), { command: 'snapshots', snapshots: rows, errors: runs.filter((r) => r.error).map((r) => ({ disk: r.disk, message: errorMessage(r.error) })) });
+    });
+}
