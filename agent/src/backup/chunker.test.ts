@@ -1,0 +1,54 @@
+import { describe, it, expect } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { Chunker, type ChunkerParams } from './chunker.js';
+import { deriveKeys } from '../crypto/keys.js';
+
+const params: ChunkerParams = { min: 2048, avg: 8192, max: 65536 };
+const gearA = deriveKeys(Buffer.alloc(32, 1)).gear;
+const gearB = deriveKeys(Buffer.alloc(32, 2)).gear;
+
+function chunks(gear: Uint32Array, data: Buffer, step = 7919, p = params): Buffer[] {
+  const c = new Chunker(gear, p);
+  const out: Buffer[] = [];
+  for (let i = 0; i < data.length; i += step) out.push(...c.push(Buffer.from(data.subarray(i, i + step))));
+  out.push(...c.end());
+  return out;
+}
+const hex = (bs: Buffer[]) => bs.map((b) => b.toString('hex').slice(0, 32) + b.length);
+
+describe('Chunker (FastCDC)', () => {
+  const data = randomBytes(1024 * 1024);
+
+  it('is deterministic for one key, whatever the read sizes, and loses no byte', () => {
+    const a = chunks(gearA, data, 7919);
+    const b = chunks(gearA, data, 65536);
+    expect(hex(a)).toEqual(hex(b));
+    expect(Buffer.concat(a).equals(data)).toBe(true);
+    expect(a.length).toBeGreaterThan(40);
+  });
+
+  it('cuts at different places for different keys', () => {
+    const a = chunks(gearA, data).map((c) => c.length);
+    const b = chunks(gearB, data).map((c) => c.length);
+    expect(a).not.toEqual(b);
+  });
+
+  it('respects min and max; small inputs are one chunk; empty input none', () => {
+    const a = chunks(gearA, data);
+    for (const c of a.slice(0, -1)) {
+      expect(c.length).toBeGreaterThanOrEqual(params.min);
+      expect(c.length).toBeLessThanOrEqual(params.max);
+    }
+    expect(chunks(gearA, Buffer.alloc(300000))).toHaveLength(Math.ceil(300000 / params.max)); // zeros never match: cut at max
+    expect(chunks(gearA, data.subarray(0, 1000))).toHaveLength(1);
+    expect(chunks(gearA, Buffer.alloc(0))).toHaveLength(0);
+  });
+
+  it('keeps most chunks after an insertion', () => {
+    const edited = Buffer.concat([data.subarray(0, 500000), Buffer.from('inserted!'), data.subarray(500000)]);
+    const before = new Set(hex(chunks(gearA, data)));
+    const after = hex(chunks(gearA, edited));
+    const reused = after.filter((c) => before.has(c)).length;
+    expect(reused).toBeGreaterThanOrEqual(after.length - 3);
+  });
+});
