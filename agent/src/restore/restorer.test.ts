@@ -1,0 +1,156 @@
+import { describe, it, expect } from 'vitest';
+import { writeFile, readFile, mkdir, symlink, utimes, chmod, lstat, readdir, readlink, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { testRepo, tempDir } from '../repo/testing.js';
+import { Archiver } from '../backup/archiver.js';
+import { Restorer } from './restorer.js';
+import { Checker } from '../check/checker.js';
+import { encodeTree, type TreeNode } from '../repo/tree.js';
+
+const b = (s: string | number[]) => (typeof s === 'string' ? Buffer.from(s) : Buffer.from(s));
+const bj = (...parts: Buffer[]) => Buffer.concat(parts.flatMap((p, i) => (i === 0 ? [p] : [b('/'), p])));
+
+/** A tree with every awkward case; returns its root. */
+async function awkwardTree(): Promise<string> {
+  const root = await tempDir('mv-awk-');
+  const r = b(root);
+  await writeFile(bj(r, b([0x66, 0xff, 0x6f])), 'not utf-8 name');
+  await writeFile(bj(r, b('caf\u00e9')), 'NFC');
+  await writeFile(bj(r, b('cafe\u0301')), 'NFD');
+  await writeFile(join(root, 'empty'), '');
+  await mkdir(join(root, 'empty-dir'));
+  await mkdir(join(root, 'a', 'b', 'c'), { recursive: true });
+  await writeFile(join(root, 'a', 'b', 'c', 'deep.txt'), 'deep');
+  await symlink('../outside/target', join(root, 'a', 'link-out'));
+  await symlink('deep.txt', join(root, 'a', 'b', 'c', 'link-in'));
+  await writeFile(join(root, 'big.bin'), randomBytes(20 * 1024 * 1024));
+  await writeFile(join(root, 'ro.txt'), 'read only');
+  await chmod(join(root, 'ro.txt'), 0o440);
+  await chmod(join(root, 'a'), 0o750);
+  await utimes(join(root, 'ro.txt'), 1234567890.123456, 1234567890.123456);
+  await utimes(join(root, 'a', 'b'), 1000000000, 1000000000);
+  return root;
+}
+
+/** Compares two trees: names as bytes, types, content, mode, mtime (µs), symlink targets. */
+async function expectSameTree(a: Buffer, c: Buffer): Promise<void> {
+  const names = (await readdir(a, { encoding: 'buffer' })).sort(Buffer.compare);
+  expect((await readdir(c, { encoding: 'buffer' })).sort(Buffer.compare).map((n) => n.toString('hex'))).toEqual(names.map((n) => n.toString('hex')));
+  for (const n of names) {
+    const [pa, pc] = [bj(a, n), bj(c, n)];
+    const [sa, sc] = [await lstat(pa, { bigint: true }), await lstat(pc, { bigint: true })];
+    expect(sc.mode, pc.toString()).toBe(sa.mode);
+    if (sa.isSymbolicLink()) expect(await readlink(pc, { encoding: 'buffer' })).toEqual(await readlink(pa, { encoding: 'buffer' }));
+    else {
+      const d = sa.mtimeNs - sc.mtimeNs;
+      expect(d < 0n ? -d : d, `mtime of ${pc}`).toBeLessThan(2000n);
+    }
+    if (sa.isDirectory()) await expectSameTree(pa, pc);
+    else if (sa.isFile()) expect((await readFile(pc)).equals(await readFile(pa)), pc.toString()).toBe(true);
+  }
+}
+
+describe('Restorer', () => {
+  it('round-trips awkward names, NFC/NFD twins, empty files and folders, symlinks, big files, mode and mtime', async () => {
+    const t = await testRepo();
+    const src = await awkwardTree();
+    const r = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+    expect(r.partial).toBe(false);
+    expect(r.summary.files).toBe(7);
+    const target = join(await tempDir('mv-out-'), 'out');
+    const progress: number[] = [];
+    const res = await new Restorer(t.repo).restore({ snapshot: 'latest', store: 's', paths: [''], target, mode: 'new', onProgress: (p) => progress.push(p.files) });
+    expect(res.errors).toEqual([]);
+    expect(res.verified).toBe(7);
+    expect(progress.at(-1)).toBe(7);
+    await expectSameTree(b(src), b(target));
+    // one path only
+    const part = join(await tempDir('mv-out-'), 'part');
+    const one = await new Restorer(t.repo).restore({ snapshot: r.snapshot.slice(0, 10), paths: ['a/b'], target: part, mode: 'new' });
+    expect(one.files).toBe(1);
+    expect(await readFile(join(part, 'a', 'b', 'c', 'deep.txt'), 'utf8')).toBe('deep');
+    expect(existsSync(join(part, 'big.bin'))).toBe(false);
+  });
+
+  it("mode 'new' refuses to overwrite; 'overwrite' replaces", async () => {
+    const t = await testRepo();
+    const src = await tempDir('mv-src-');
+    await writeFile(join(src, 'f.txt'), 'from backup');
+    await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+    const target = await tempDir('mv-out-');
+    await writeFile(join(target, 'f.txt'), 'local edit');
+    const refused = await new Restorer(t.repo).restore({ snapshot: 'latest', paths: [], target, mode: 'new' });
+    expect(refused.failed).toEqual(['f.txt']);
+    expect(await readFile(join(target, 'f.txt'), 'utf8')).toBe('local edit');
+    const done = await new Restorer(t.repo).restore({ snapshot: 'latest', paths: [], target, mode: 'overwrite' });
+    expect(done.failed).toEqual([]);
+    expect(await readFile(join(target, 'f.txt'), 'utf8')).toBe('from backup');
+    expect((await readdir(target)).sort()).toEqual(['f.txt']);
+  });
+
+  it("refuses crafted names ('..', 'a/b', absolute) and never writes outside the target", async () => {
+    const t = await testRepo();
+    const w = await t.repo.writer();
+    const chunk = await w.saveBlob('data', Buffer.from('evil'));
+    const node = (name: string): TreeNode => ({ name: b(name).toString('base64url'), display: name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: '0', ctime: '0', size: 4, inode: '1', dev: '1', links: 1, content: [chunk.id] });
+    const tree = await w.saveBlob('tree', encodeTree([node('..'), node('a/b'), node('/tmp/mv-evil-abs'), node('ok.txt'), node('')]));
+    const snap = await w.saveSnapshot({ v: 1, time: Date.now(), store: 's', job: 'full', tree: tree.id, host: 'h', source: '/x', partial: false, summary: { files: 0, dirs: 0, symlinks: 0, others: 0, bytes: 0, newBytes: 0, storedBytes: 0, reused: 0, changed: 0, errors: 0 }, errors: [], tags: [], actor: { kind: 'agent', id: 'test' } });
+    await w.release();
+    const base = await tempDir('mv-out-');
+    const target = join(base, 'inner', 'target');
+    const res = await new Restorer(t.repo).restore({ snapshot: snap, paths: [], target, mode: 'overwrite' });
+    expect(res.failed.sort()).toEqual(['', '..', '/tmp/mv-evil-abs', 'a/b'].sort());
+    expect(await readdir(target)).toEqual(['ok.txt']);
+    expect(await readdir(join(base, 'inner'))).toEqual(['target']);
+    expect(existsSync('/tmp/mv-evil-abs')).toBe(false);
+  });
+
+  it('never follows a symlink in the target out of it', async () => {
+    const t = await testRepo();
+    const src = await tempDir('mv-src-');
+    await mkdir(join(src, 'd'));
+    await writeFile(join(src, 'd', 'f.txt'), 'data');
+    await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+    const outside = await tempDir('mv-outside-');
+    const target = await tempDir('mv-out-');
+    await symlink(outside, join(target, 'd'));
+    const refused = await new Restorer(t.repo).restore({ snapshot: 'latest', paths: [], target, mode: 'new' });
+    expect(refused.failed).toEqual(['d']);
+    const replaced = await new Restorer(t.repo).restore({ snapshot: 'latest', paths: [], target, mode: 'overwrite' });
+    expect(replaced.failed).toEqual([]);
+    expect(await readdir(outside)).toEqual([]);
+    expect((await lstat(join(target, 'd'))).isDirectory()).toBe(true);
+  });
+
+  it('a corrupted pack byte: restore names the file and writes no bad bytes; check --read-data names pack, snapshot and file', async () => {
+    const t = await testRepo();
+    const src = await tempDir('mv-src-');
+    await writeFile(join(src, 'good.txt'), 'fine');
+    await writeFile(join(src, 'scan.dcm'), randomBytes(3 * 1024 * 1024));
+    const r = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+    const tree = await t.repo.loadTree((await t.repo.loadSnapshot(r.snapshot)).tree);
+    const scan = tree.find((n) => n.display === 'scan.dcm')!;
+    const e = (await t.repo.blobEntry(scan.content![1]!))!;
+    const file = join(t.store.root, 'data', e.pack.slice(0, 2), e.pack);
+    const bytes = await readFile(file);
+    bytes[e.offset + 100] ^= 0x20;
+    await rm(file, { force: true });
+    await writeFile(file, bytes);
+
+    const structural = await new Checker(t.repo).check();
+    expect(structural.ok).toBe(true); // sizes and references are intact
+    const check = await new Checker(t.repo).check({ readData: true });
+    expect(check.ok).toBe(false);
+    expect(check.damaged.map((d) => `${d.kind} ${d.name}`)).toEqual([`pack ${e.pack}`]);
+    expect(check.affected.map((a) => `${a.snapshot} ${a.path}`)).toEqual([`${r.snapshot} scan.dcm`]);
+
+    const target = await tempDir('mv-out-');
+    await t.reopen();
+    const res = await new Restorer(t.repo).restore({ snapshot: 'latest', paths: [], target, mode: 'new' });
+    expect(res.failed).toEqual(['scan.dcm']);
+    expect(res.errors[0]!.code).toBe('MV_ERR_DATA_CORRUPT');
+    expect(await readdir(target)).toEqual(['good.txt']);
+  });
+});
