@@ -87,7 +87,7 @@ describe('Repository', () => {
     const pack = needed.find((o) => o.kind === 'pack')!;
     const file = join(t.store.root, 'data', pack.hash.slice(0, 2), pack.hash);
     const bytes = await readFile(file);
-    bytes[100] ^= 1;
+    bytes[100]! ^= 1;
     await rm(file, { force: true });
     await writeFile(file, bytes);
     expect(isError(await t.repo.readObject('pack', pack.hash).catch((e) => e), codes.DATA_CORRUPT)).toBe(true);

@@ -135,7 +135,7 @@ describe('Restorer', () => {
     const e = (await t.repo.blobEntry(scan.content![1]!))!;
     const file = join(t.store.root, 'data', e.pack.slice(0, 2), e.pack);
     const bytes = await readFile(file);
-    bytes[e.offset + 100] ^= 0x20;
+    bytes[e.offset + 100]! ^= 0x20;
     await rm(file, { force: true });
     await writeFile(file, bytes);
 

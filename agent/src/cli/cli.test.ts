@@ -1,0 +1,95 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdirSync, statSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from '../repo/testing.js';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const main = join(root, 'agent', 'dist', 'main.js');
+// protocol's package.json points at its .ts sources; until it points at dist, load them with tsx
+const protocolExport = JSON.parse(readFileSync(join(root, 'protocol', 'package.json'), 'utf8')).exports['.'].default as string;
+const nodeArgs = protocolExport.endsWith('.ts') ? ['--import', 'tsx'] : [];
+
+function cli(...args: string[]): { code: number; out: any; stderr: string } {
+  const r = spawnSync(process.execPath, [...nodeArgs, main, '--json', ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, MEDVAULT_CONFIG: '' } });
+  const lines = r.stdout.trim().split('\n').filter(Boolean);
+  expect(lines.length, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(1);
+  return { code: r.status ?? -1, out: JSON.parse(lines[0]!), stderr: r.stderr };
+}
+
+describe('medvault-agent CLI (built)', () => {
+  let dir: string;
+  let config: string;
+  beforeAll(async () => {
+    execFileSync('npx', ['tsc', '-p', 'agent'], { cwd: root, stdio: 'inherit' });
+    dir = await tempDir('mv-cli-');
+    mkdirSync(join(dir, 'src', 'sub'), { recursive: true });
+    writeFileSync(join(dir, 'src', 'a.txt'), 'alpha');
+    writeFileSync(join(dir, 'src', 'sub', 'b.txt'), 'beta');
+  }, 120_000);
+
+  it('recovery-key generate, init, backup, snapshots, ls, restore, check', () => {
+    const rk = cli('recovery-key', 'generate', '--out', join(dir, 'recovery.key'));
+    expect(rk.code).toBe(0);
+    expect(statSync(join(dir, 'recovery.key')).mode & 0o777).toBe(0o600);
+    config = join(dir, 'agent.toml');
+    writeFileSync(
+      config,
+      [`site = "clinic-a"`, `state_dir = "state"`, `key_file = "local.key"`, `recovery_public_key = "${rk.out.publicKey}"`, `[[disks]]`, `path = "disk1"`, `[[disks]]`, `path = "disk2"`, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "src"`].join('\n'),
+    );
+    const c = ['--config', config];
+    const init = cli(...c, 'init');
+    expect(init.code).toBe(0);
+    expect(init.out.repos).toHaveLength(2);
+    expect(statSync(join(dir, 'local.key')).mode & 0o777).toBe(0o600);
+    expect(cli(...c, 'init').out.repos.map((r: any) => r.created)).toEqual([false, false]);
+
+    const backup = cli(...c, 'backup', 'records');
+    expect(backup.code).toBe(0);
+    expect(backup.out.results).toHaveLength(2);
+    expect(backup.out.results[0].summary.files).toBe(2);
+    expect(cli(...c, 'backup', 'records', '--full').code).toBe(0);
+    expect(cli(...c, 'backup', 'nope').code).toBe(2);
+
+    const snaps = cli(...c, 'snapshots', '--store', 'records');
+    expect(snaps.code).toBe(0);
+    expect(snaps.out.snapshots).toHaveLength(4);
+    expect(snaps.out.snapshots[0].offsite).toBe('local');
+
+    const ls = cli(...c, 'ls', 'latest');
+    expect(ls.out.entries.map((e: any) => e.path)).toEqual(['a.txt', 'sub', 'sub/b.txt']);
+    expect(cli(...c, 'ls', 'latest', 'sub').out.entries.map((e: any) => e.path)).toEqual(['sub', 'sub/b.txt']);
+
+    const target = join(dir, 'restored');
+    const restore = cli(...c, 'restore', 'latest', '--target', target, '--path', 'sub');
+    expect(restore.code).toBe(0);
+    expect(restore.out.verified).toBe(1);
+    expect(readFileSync(join(target, 'sub', 'b.txt'), 'utf8')).toBe('beta');
+    const again = cli(...c, 'restore', 'latest', '--target', target);
+    expect(again.code).toBe(1);
+    expect(again.out.failed).toEqual(['sub/b.txt']);
+
+    // with the recovery key instead of the local key
+    const viaRecovery = cli(...c, '--recovery-key', join(dir, 'recovery.key'), 'snapshots');
+    expect(viaRecovery.out.snapshots).toHaveLength(4);
+
+    expect(cli(...c, 'check', '--read-data').code).toBe(0);
+    // damage one pack on disk1
+    const packDir = join(dir, 'disk1', 'data');
+    const sub = readdirSync(packDir)[0]!;
+    const pack = join(packDir, sub, readdirSync(join(packDir, sub))[0]!);
+    const bytes = readFileSync(pack);
+    bytes[40]! ^= 1;
+    rmSync(pack);
+    writeFileSync(pack, bytes);
+    const check = cli(...c, 'check', '--read-data');
+    expect(check.code).toBe(5);
+    expect(check.out.ok).toBe(false);
+    expect(check.out.results[0].damaged[0].kind).toBe('pack');
+
+    const bad = cli('--config', join(dir, 'missing.toml'), 'snapshots');
+    expect(bad.code).toBe(2);
+    expect(bad.out).toMatchObject({ ok: false, code: 'MV_ERR_CONFIG_INVALID' });
+  });
+});
