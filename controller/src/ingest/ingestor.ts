@@ -65,6 +65,7 @@ export class Ingestor {
   private readonly assembler: Assembler<WorkMessage>;
   private readonly running = new Set<Promise<void>>();
   private readonly byKey = new Map<string, Promise<void>>();
+  private readonly refusedAt = new Map<string, number>();
   private readonly counts = { stored: 0, receipted: 0, duplicates: 0, refused: 0, failed: 0 };
   private work: Awaited<ReturnType<Bus['work']>> | undefined;
   private loop: Promise<void> | undefined;
@@ -114,12 +115,13 @@ export class Ingestor {
         v.handles.forEach((h) => h.term());
         return;
       case 'too-large':
+        v.handles.forEach((h) => h.term());
+        if (!this.firstRefusal(objectKey(v.id))) return;
         this.counts.refused++;
         this.d.log.error(
           { ...v.id, size: v.size, maxObjectBytes: this.limits.maxObjectBytes },
           'object larger than ingest.max_object_bytes refused: no receipt until the limit is raised',
         );
-        v.handles.forEach((h) => h.term());
         return;
       case 'complete': {
         while (this.running.size >= (this.d.concurrency ?? 4)) await Promise.race(this.running);
@@ -135,6 +137,16 @@ export class Ingestor {
         return;
       }
     }
+  }
+
+  /** True the first time `key` is refused within 10 minutes, so one object is logged once, not per part. */
+  private firstRefusal(key: string): boolean {
+    const now = this.d.clock();
+    const at = this.refusedAt.get(key);
+    if (at !== undefined && now - at < 10 * 60_000) return false;
+    if (this.refusedAt.size >= 1000) this.refusedAt.clear();
+    this.refusedAt.set(key, now);
+    return true;
   }
 
   private expire(): void {
@@ -183,7 +195,7 @@ export class Ingestor {
       await this.d.bus.purgeSubject(streams.offsite.name, subject);
       suffix = `.${entry.storedAt}`; // new message ids: the old ones may still be in the duplicate window
     }
-    const headers = objectParts(o, o.partSize);
+    const headers = objectParts({ site: o.site, repo: o.repo, kind: o.kind, hash: o.hash, size: o.size }, o.partSize);
     const key = objectKey(o);
     await Promise.all(
       o.parts.map((data, i) =>
