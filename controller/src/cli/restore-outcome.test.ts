@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { progressBar, restoreOutcome } from './restore-outcome.js';
+
+const base = { id: 'o1', final: true };
+describe('restoreOutcome', () => {
+  it('succeeds only when done and every file verified', () => {
+    expect(restoreOutcome({ ...base, state: 'done', result: { snapshot: 'a'.repeat(64), files: 2, bytes: 3, verified: 2, failed: [] } }, false).exit).toBe(0);
+    expect(restoreOutcome({ ...base, state: 'done', result: { snapshot: 'a'.repeat(64), files: 2, bytes: 3, verified: 1, failed: ['x'] } }, false).exit).toBe(6);
+    expect(restoreOutcome({ ...base, state: 'done' }, false).exit).toBe(6);
+  });
+
+  it("carries the agent's reason for a refusal or failure", () => {
+    const r = restoreOutcome({ ...base, state: 'refused', reason: { code: 'MV_ERR_ORDER_TARGET', message: 'outside restore roots' } }, false);
+    expect(r).toEqual({ exit: 3, message: expect.stringContaining('outside restore roots') });
+    expect(restoreOutcome({ ...base, state: 'failed' }, false).exit).toBe(4);
+    expect(restoreOutcome({ id: 'o1', final: false, state: 'running' }, true).exit).toBe(5);
+  });
+
+  it('draws a progress bar', () => {
+    expect(progressBar({ id: 'o', final: false, state: 'running', progress: { files: 1, bytes: 50, totalFiles: 2, totalBytes: 100 } }, 10)).toBe('[#####-----] 50% running 1/2 files');
+  });
+});
