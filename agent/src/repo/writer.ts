@@ -59,7 +59,7 @@ export class RepoWriter {
   /** Stores a blob unless a blob with its id exists; `added` tells whether bytes were added. */
   async saveBlob(type: BlobType, plain: Uint8Array, id = this.repo.blobId(plain)): Promise<{ id: string; added: boolean }> {
     this.check();
-    if (await this.hasBlob(id)) return { id, added: false };
+    if (await this.hasBlob(id) || this.pending.has(id)) return { id, added: false }; // re-check: concurrent callers
     this.pending.add(id);
     this.builder.add(type, id, plain);
     if (this.builder.size >= PACK_TARGET) await this.closePack();
