@@ -1,0 +1,79 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decode, streams } from '@medvault/protocol';
+import { totpCode } from '../auth/totp.js';
+import { SITE, heartbeat, publishEvent, startFixture, type Fixture } from '../fixture.test-support.js';
+
+const CLI = fileURLToPath(new URL('./medvault.ts', import.meta.url));
+const PASSWORD = 'correct horse battery staple';
+
+function medvault(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+const lastJson = (s: string) => JSON.parse(s.trim().split('\n').at(-1)!);
+
+describe('medvault CLI against a controller', () => {
+  let f: Fixture;
+  let env: Record<string, string>;
+  let secret = '';
+  beforeAll(async () => {
+    f = await startFixture({ ingest: false });
+    f.now.value = Date.now();
+    secret = (await f.app.users.add('tess', 'technician', PASSWORD, f.now.value)).totpSecret;
+    await publishEvent(f, SITE, 'heartbeat', heartbeat(SITE, f.now.value));
+    env = { MEDVAULT_SESSION: join(mkdtempSync(join(tmpdir(), 'mv-cli-')), 'session.json') };
+    // A stand-in agent: answers every order with accepted → running → done, or refuses /etc.
+    await f.nats.bus.tail(streams.control.name, (m) => {
+      if (!m.subject.endsWith('.order')) return;
+      const o = decode(m.data, 'mv.restore-order.v1');
+      const at = Date.now();
+      const base = { type: 'mv.order-status.v1', orderId: o.id, site: o.site, at };
+      const steps = o.target.startsWith('/etc')
+        ? [{ ...base, state: 'refused', reason: { code: 'MV_ERR_ORDER_TARGET', message: 'target outside restore_roots' } }]
+        : [
+            { ...base, state: 'accepted' },
+            { ...base, state: 'running', progress: { files: 1, bytes: 5, totalFiles: 2, totalBytes: 10 } },
+            { ...base, state: 'done', result: { snapshot: 'ab'.repeat(32), files: 2, bytes: 10, verified: 2, failed: [] } },
+          ];
+      void (async () => {
+        for (const s of steps) await publishEvent(f, o.site, 'status', s);
+      })();
+    });
+  });
+  afterAll(async () => {
+    await f?.dispose();
+  });
+
+  it('logs in from the environment, lists sites and restores until verified', async () => {
+    const login = await medvault(['login', '--url', f.app.url, '--user', 'tess', '--json'], { ...env, MEDVAULT_PASSWORD: PASSWORD, MEDVAULT_TOTP: totpCode(secret, f.now.value) });
+    expect(login.stderr).toBe('');
+    expect(login.code).toBe(0);
+    expect(lastJson(login.stdout)).toMatchObject({ user: 'tess', role: 'technician' });
+    expect(statSync(env.MEDVAULT_SESSION!).mode & 0o777).toBe(0o600);
+
+    const sites = await medvault(['sites', '--json'], env);
+    expect(lastJson(sites.stdout).sites[0]).toMatchObject({ site: SITE });
+
+    const ok = await medvault(['restore', '--site', SITE, '--path', 'patients/42', '--target', '/srv/restore', '--json', '--timeout', '30'], env);
+    expect(ok.code).toBe(0);
+    expect(lastJson(ok.stdout)).toMatchObject({ state: 'done', exit: 0, result: { verified: 2 } });
+
+    const refused = await medvault(['restore', '--site', SITE, '--path', '', '--target', '/etc/x', '--timeout', '30'], env);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain('target outside restore_roots');
+  });
+
+  it('exits 2 with a JSON error when not logged in', async () => {
+    const r = await medvault(['sites', '--json'], { MEDVAULT_SESSION: join(tmpdir(), 'mv-no-such-session.json') });
+    expect(r.code).toBe(2);
+    expect(lastJson(r.stdout)).toMatchObject({ error: { message: expect.stringContaining('not logged in') } });
+  });
+});
