@@ -67,7 +67,7 @@ describe('signatures', () => {
 describe('checkOrder', () => {
   const key = generateSigningKey();
   const now = Date.UTC(2026, 11, 3, 12);
-  const ctx = { site: 'clinic-a', controllerKey: key.publicKey, now, seen: () => false };
+  const ctx = { site: 'clinic-a', controllerKey: key.publicKey, now, seen: (_id: string) => false };
   const refusal = (value: unknown, over: Partial<typeof ctx> = {}) => {
     const v = checkOrder(value, { ...ctx, ...over });
     return v.ok ? 'accepted' : v.code;
