@@ -75,6 +75,13 @@ program
       process.once('SIGINT', stop);
     });
     log.info('stopping');
+    const force = setTimeout(() => {
+      log.error('shutdown took over 10 s; exiting anyway');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    process.once('SIGTERM', () => process.exit(1));
+    process.once('SIGINT', () => process.exit(1));
     await app.stop();
     await nats.close();
   });

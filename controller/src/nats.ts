@@ -96,7 +96,11 @@ export async function openNats(o: NatsOptions): Promise<Nats> {
     ensureStreams: () => ensureStreams(jsm),
     bucket: (name, opts) => openBucket(nc, name, opts?.history ?? 1),
     close: async () => {
-      await nc.drain().catch(() => nc.close());
+      if (nc.isClosed()) return;
+      // Drain waits for the server; when it is unreachable, give up after a few seconds.
+      const timeout = new Promise<void>((r) => setTimeout(r, 5000).unref());
+      await Promise.race([nc.drain().catch(() => undefined), timeout]);
+      if (!nc.isClosed()) await nc.close();
     },
   };
 }
