@@ -4,6 +4,8 @@ import { MedvaultError, codes } from '@medvault/protocol';
 import { Archiver, type BackupResult } from '../backup/archiver.js';
 import { eachRepo, errorMessage, formatBytes, type CliContext } from './context.js';
 import { progress } from './progress.js';
+import { backupLogEntry } from '../backup/log-entry.js';
+import { Spool } from '../replicate/spool.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -15,15 +17,27 @@ export function register(program: Command, ctx: CliContext): void {
       const store = cfg.stores.find((s) => s.name === storeName);
       if (!store) throw new MedvaultError(codes.CONFIG_INVALID, `${cfg.file}: no store named ${storeName} (have: ${cfg.stores.map((s) => s.name).join(', ')})`);
       const bar = progress(ctx);
-      const runs = await eachRepo(ctx, (repo, disk) =>
-        new Archiver(repo).backup({
-          store: store.name,
-          source: store.path,
-          job: opts.full ? 'full' : 'incremental',
-          actor: { kind: 'user', id: process.env.USER ?? 'cli' },
-          onProgress: (p) => bar.update(p.files, p.files, `${disk}: ${p.files} files, ${formatBytes(p.bytes)}`),
-        }),
-      );
+      const job = opts.full ? 'full' : 'incremental';
+      const actor = { kind: 'user' as const, id: process.env.SUDO_USER ?? process.env.USER ?? 'cli' };
+      const spool = new Spool(cfg.state_dir, cfg.site);
+      const runs = await eachRepo(ctx, async (repo, disk) => {
+        const startedAt = Date.now();
+        try {
+          const result = await new Archiver(repo).backup({
+            store: store.name,
+            source: store.path,
+            job,
+            actor,
+            onProgress: (p) => bar.update(p.files, p.files, `${disk}: ${p.files} files, ${formatBytes(p.bytes)}`),
+          });
+          spool.add('log', backupLogEntry({ site: cfg.site, store: store.name, job, actor, startedAt, endedAt: Date.now(), result }));
+          return result;
+        } catch (err) {
+          const error = { code: err instanceof MedvaultError ? err.code : 'MV_ERR_STORAGE_FAILED', message: `${disk}: ${errorMessage(err)}` };
+          spool.add('log', backupLogEntry({ site: cfg.site, store: store.name, job, actor, startedAt, endedAt: Date.now(), error }));
+          throw err;
+        }
+      });
       bar.stop();
       const failed = runs.filter((r) => r.error);
       const partial = runs.some((r) => r.value?.partial);

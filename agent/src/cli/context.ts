@@ -7,9 +7,6 @@ import { loadConfig, type AgentConfig } from '../config.js';
 import { openDiskRepository, readRecoveryKey } from '../repo/disk.js';
 import type { Repository } from '../repo/repository.js';
 
-/** Where a snapshot's copies are: supplied by replication (receipts); 'local' when unknown. */
-export type OffsiteStatus = (snapshotHash: string) => 'local' | 'offsite' | 'both' | Promise<'local' | 'offsite' | 'both'>;
-
 /** How a command ended, beyond success or a thrown error. */
 export type CommandStatus = 'ok' | 'partial' | 'damaged' | 'failed';
 
@@ -17,8 +14,6 @@ export interface CliContext {
   /** Global options, filled in by main.ts before any command runs. */
   options: { config: string; json: boolean; recoveryKey?: string };
   status: CommandStatus;
-  /** Set by whoever knows about receipts (cli/run.ts); defaults to 'local'. */
-  offsiteStatus?: OffsiteStatus;
   config(): AgentConfig;
   /** Prints a command's result: `human` on a terminal, `json` (plus ok:true) with --json. */
   print(human: string, json: Record<string, unknown>): void;

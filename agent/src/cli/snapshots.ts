@@ -1,5 +1,7 @@
 /** `medvault-agent snapshots [--store S]`: list snapshots on every disk, with where their copies are. */
 import type { Command } from 'commander';
+import { ReceiptBook } from '../replicate/receipts.js';
+import { offsiteOnly, snapshotWhereabouts } from '../replicate/offsite-status.js';
 import { eachRepo, errorMessage, formatBytes, type CliContext } from './context.js';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -8,10 +10,16 @@ export function register(program: Command, ctx: CliContext): void {
     .description('list snapshots on every configured disk')
     .option('--store <name>', 'only snapshots of this record store')
     .action(async (opts: { store?: string }) => {
+      const book = ReceiptBook.read(ctx.config().state_dir);
       const runs = await eachRepo(ctx, async (repo) => {
-        const list = (await repo.snapshots()).filter((s) => opts.store === undefined || s.store === opts.store);
+        const all = await repo.snapshots();
+        const list = all.filter((s) => opts.store === undefined || s.store === opts.store);
         const rows = [];
-        for (const s of list) rows.push({ ...s, repo: repo.id, offsite: ctx.offsiteStatus ? await ctx.offsiteStatus(s.hash) : 'local' });
+        for (const s of list) rows.push({ ...s, repo: repo.id, offsite: await snapshotWhereabouts(repo, book, s.hash) });
+        // Receipted snapshots that are gone from this disk: only their hash is known without fetching them.
+        for (const hash of offsiteOnly(repo.id, book, all.map((s) => s.hash))) {
+          rows.push({ hash, time: 0, store: '?', job: '?' as never, partial: false, summary: { files: 0, bytes: 0 } as never, repo: repo.id, offsite: 'offsite' as const });
+        }
         return rows;
       });
       const rows = runs.flatMap((r) => (r.value ?? []).map((s) => ({ disk: r.disk, ...s })));

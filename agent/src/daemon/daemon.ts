@@ -170,8 +170,3 @@ export class AgentDaemon {
     this.cursorSaved = this.cursor;
   }
 }
-
-/** 'both' when every object the snapshot needs has a receipt, else 'local'. */
-export async function offsiteStatus(repo: Pick<DaemonRepo, 'id' | 'snapshotObjects'>, book: Pick<ReceiptBook, 'covers'>, hash: string): Promise<'local' | 'both'> {
-  return book.covers(repo.id, await repo.snapshotObjects(hash)) ? 'both' : 'local';
-}

@@ -12,12 +12,25 @@ const keyOf = (repo: string, kind: ObjectKind, hash: string) => `${repo}/${kind}
 
 export class ReceiptBook {
   private readonly held = new Set<string>();
-  private constructor(private readonly journal: Journal<Receipt>) {
-    for (const r of journal.records) this.held.add(keyOf(r.repo, r.kind, r.hash));
+  private constructor(records: Receipt[], private readonly journal?: Journal<Receipt>) {
+    for (const r of records) this.held.add(keyOf(r.repo, r.kind, r.hash));
   }
 
+  /** Opens the book for recording receipts (one process at a time: the daemon). */
   static open(stateDir: string): ReceiptBook {
-    return new ReceiptBook(Journal.open<Receipt>(join(stateDir, 'receipts.jsonl')));
+    const journal = Journal.open<Receipt>(join(stateDir, 'receipts.jsonl'));
+    return new ReceiptBook(journal.records, journal);
+  }
+
+  /** The receipts recorded so far, read-only (the daemon may be writing the book meanwhile). */
+  static read(stateDir: string): Pick<ReceiptBook, 'has' | 'covers' | 'hashes' | 'size'> {
+    return new ReceiptBook(Journal.read<Receipt>(join(stateDir, 'receipts.jsonl')));
+  }
+
+  /** Hashes of receipted objects of one kind in repository `repo`. */
+  hashes(repo: string, kind: ObjectKind): string[] {
+    const prefix = `${repo}/${kind}/`;
+    return [...this.held].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
   }
 
   get size(): number {
@@ -38,6 +51,7 @@ export class ReceiptBook {
     if (receipt.site !== ctx.site) {
       throw new MedvaultError(codes.MESSAGE_INVALID, `receipt for site ${receipt.site} arrived at site ${ctx.site}`);
     }
+    if (!this.journal) throw new MedvaultError(codes.STORAGE_FAILED, 'receipt book is open read-only');
     if (!this.has(receipt.repo, receipt.kind, receipt.hash)) {
       this.journal.append(receipt);
       this.held.add(keyOf(receipt.repo, receipt.kind, receipt.hash));
@@ -52,6 +66,6 @@ export class ReceiptBook {
   }
 
   close(): void {
-    this.journal.close();
+    this.journal?.close();
   }
 }

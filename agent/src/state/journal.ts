@@ -13,9 +13,20 @@ export class Journal<T> {
     this.fd = openSync(file, 'a');
   }
 
-  /** Opens (creating) `file` and reads every complete record; a torn final line is cut off. */
+  /** Opens (creating) `file` for appending and reads every complete record; a torn final line is cut off. */
   static open<T>(file: string): Journal<T> {
     mkdirSync(dirname(file), { recursive: true });
+    const { records, text, end } = Journal.parse<T>(file);
+    if (end < text.length) truncateSync(file, Buffer.byteLength(text.slice(0, end)));
+    return new Journal(file, records);
+  }
+
+  /** The complete records of `file` without opening it for writing (another process may be appending). */
+  static read<T>(file: string): T[] {
+    return Journal.parse<T>(file).records;
+  }
+
+  private static parse<T>(file: string): { records: T[]; text: string; end: number } {
     let text = '';
     try {
       text = readFileSync(file, 'utf8');
@@ -23,7 +34,6 @@ export class Journal<T> {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storage(file, err);
     }
     const end = text.lastIndexOf('\n') + 1;
-    if (end < text.length) truncateSync(file, Buffer.byteLength(text.slice(0, end)));
     const records: T[] = [];
     for (const [i, line] of text.slice(0, end).split('\n').entries()) {
       if (line === '') continue;
@@ -33,7 +43,7 @@ export class Journal<T> {
         throw new MedvaultError(codes.DATA_CORRUPT, `${file}: line ${i + 1} is not JSON`, { cause });
       }
     }
-    return new Journal(file, records);
+    return { records, text, end };
   }
 
   /** Appends `items` and returns once they are on stable storage (fsync). */
