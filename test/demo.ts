@@ -1,14 +1,14 @@
 /**
  * `npm run demo`: the main job on an embedded default. Prints a short human summary with timings;
  * with --json the last line is one JSON object. Exit 0 only when every record came back verified.
- *   npm run demo -- [--records DIR] [--json] [--keep]
+ *   npm run demo -- [--records DIR | --generated] [--json] [--keep]
  */
 import { runScenario } from './support/scenario.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const at = args.indexOf('--records');
-const records = at >= 0 ? args[at + 1] : undefined;
+const records = args.includes('--generated') ? 'generate' : at >= 0 ? args[at + 1] : undefined;
 if (at >= 0 && !records) {
   console.error('medvault demo: --records needs a folder');
   process.exit(2);

@@ -14,7 +14,7 @@ import { BIN, Daemon, run, until, type RunResult } from './procs.js';
 import { checkManifest, diffFingerprints, fingerprint, generateRecords, sampleRecords } from './records.js';
 
 export interface ScenarioOptions {
-  /** Record store to copy; default: the shared samples, else a generated store. */
+  /** Record store to copy, or 'generate'; default: the shared samples, else a generated store. */
   records?: string;
   keep?: boolean;
   say?: (line: string) => void;
@@ -28,7 +28,6 @@ export interface ScenarioSummary {
   bytes: number;
   damaged: { deleted: number; corrupted: number };
   snapshot: string;
-  offsiteObjects: number;
   manifest: { checked: number; bad: number } | null;
   seconds: Record<string, number>;
   workspace?: string;
@@ -56,11 +55,11 @@ export async function runScenario(opts: ScenarioOptions = {}): Promise<ScenarioS
   let nats: NatsServer | undefined;
   const summary: ScenarioSummary = {
     ok: false, records: '', files: 0, verified: 0, bytes: 0, damaged: { deleted: 0, corrupted: 0 }, snapshot: '',
-    offsiteObjects: 0, manifest: null, seconds,
+    manifest: null, seconds,
   };
   try {
     // 1. The clinic's record store: a private copy, so the demo can damage it.
-    const source = opts.records ?? sampleRecords();
+    const source = opts.records === 'generate' ? undefined : (opts.records ?? sampleRecords());
     const store = join(ws, 'clinic', 'records');
     mkdirSync(store, { recursive: true });
     if (source) {
@@ -71,13 +70,13 @@ export async function runScenario(opts: ScenarioOptions = {}): Promise<ScenarioS
       summary.records = 'generated';
     }
     const before = fingerprint(store);
-    say(`record store: ${summary.records} (${[...before.values()].filter((v) => v.startsWith('file:')).length} files) copied to ${store}`);
+    say(`record store: ${summary.records} (${[...before.values()].filter((v) => v.startsWith("file:")).length} files) at ${store}`);
     lap('prepare');
 
     // 2. Central site: NATS with JetStream, the controller, a technician with TOTP.
     nats = await NatsServer.start({ storeDir: join(ws, 'nats') });
     const ctl = ['--nats', nats.url, '--state-dir', join(ws, 'controller')];
-    must(await run(BIN.controller, ['init', ...ctl, '--json']), 'medvault-controller init');
+    must(await run(BIN.controller, ['init', ...ctl]), 'medvault-controller init');
     const controllerKey = must(await run(BIN.controller, ['key', ...ctl, '--json']), 'medvault-controller key').publicKey as string;
     const user = must(await run(BIN.controller, ['user', 'add', 'tech', '--role', 'technician', '--password-stdin', ...ctl, '--json'], { input: PASSWORD }), 'medvault-controller user add');
     const controller = new Daemon('controller', BIN.controller, ['serve', ...ctl, '--port', '0']);
@@ -109,23 +108,25 @@ export async function runScenario(opts: ScenarioOptions = {}): Promise<ScenarioS
 
     // 4. Back up, then wait until the controller has receipted every object of the snapshot.
     const backup = must(await agent('backup', 'records'), 'medvault-agent backup records');
-    summary.snapshot = backup.snapshot ?? backup.snapshots?.[0]?.snapshot;
-    say(`backed up: snapshot ${summary.snapshot.slice(0, 12)} (${backup.files ?? '?'} files)`);
+    const first = backup.results[0];
+    summary.snapshot = first.snapshot;
+    say(`backed up: snapshot ${summary.snapshot.slice(0, 12)}: ${first.summary.files} files, ${(first.summary.bytes / 1e6).toFixed(1)} MB, stored ${(first.summary.storedBytes / 1e6).toFixed(1)} MB`);
     lap('backup');
-    const offsite = await until('the off-site receipts', async () => {
+    await until('the off-site receipts', async () => {
       const list = must(await agent('snapshots'), 'medvault-agent snapshots');
       const row = (list.snapshots ?? list).find((s: any) => s.hash === summary.snapshot || s.id === summary.snapshot);
       return row?.offsite === 'both' ? row : undefined;
     }, 90_000, 300);
-    summary.offsiteObjects = offsite.objects ?? 0;
     say('off site: every object of the snapshot has a signed receipt from the controller');
     lap('offsite');
 
     // 5. Disaster: delete a folder and some files, corrupt others.
     const files = [...before].filter(([, v]) => v.startsWith('file:')).map(([k]) => Buffer.from(k, 'binary'));
     const victims = files.filter((_, i) => i % 7 === 3);
+    const scope = new Set<string>();
     for (const [i, rel] of victims.entries()) {
       const abs = Buffer.concat([Buffer.from(`${store}/`), rel]);
+      scope.add(rel.toString('utf8').split('/').length > 1 ? rel.toString('utf8').split('/')[0]! : rel.toString('utf8'));
       if (i % 2 === 0) {
         rmSync(abs);
         summary.damaged.deleted++;
@@ -138,22 +139,24 @@ export async function runScenario(opts: ScenarioOptions = {}): Promise<ScenarioS
     if (folder) {
       summary.damaged.deleted += [...before.keys()].filter((k) => k.startsWith(`${folder}/`) && before.get(k)!.startsWith('file:') && existsSync(join(store, Buffer.from(k, 'binary').toString()))).length;
       rmSync(join(store, folder), { recursive: true, force: true });
+      scope.add(folder);
     }
     say(`damaged: ${summary.damaged.deleted} files deleted (with folder ${folder}), ${summary.damaged.corrupted} corrupted`);
     lap('damage');
 
-    // 6. The technician logs in with password + TOTP and orders the restore remotely.
+    // 6. The technician scopes the loss (the damaged top-level folders), logs in with password +
+    //    TOTP and orders their restore remotely, in place.
     const session = { MEDVAULT_SESSION: join(ws, 'technician', 'session.json') };
     const totp = new TOTP({ secret: user.totpSecret });
     must(await run(BIN.medvault, ['login', '--url', url, '--user', 'tech', '--json'], { env: { ...session, MEDVAULT_PASSWORD: PASSWORD, MEDVAULT_TOTP: totp.generate() } }), 'medvault login');
     const restored = must(
-      await run(BIN.medvault, ['restore', '--site', SITE, '--snapshot', 'latest', '--target', store, '--overwrite', '--json'], { env: session, timeoutMs: 300_000 }),
+      await run(BIN.medvault, ['restore', '--site', SITE, '--snapshot', 'latest', ...[...scope].sort().flatMap((p) => ['--path', p]), '--target', store, '--overwrite', '--json'], { env: session, timeoutMs: 300_000 }),
       'medvault restore',
     );
     summary.files = restored.result?.files ?? restored.files ?? 0;
     summary.verified = restored.result?.verified ?? restored.verified ?? 0;
     summary.bytes = restored.result?.bytes ?? restored.bytes ?? 0;
-    say(`restored by order ${restored.orderId ?? restored.id}: ${summary.files} files, ${summary.verified} verified by the agent`);
+    say(`restored ${[...scope].sort().join(', ')} by order ${restored.orderId ?? restored.id}: ${summary.files} files, ${summary.verified} verified by the agent`);
     lap('restore');
 
     // 7. Independent check: every entry byte for byte as before, and the shipped manifest.

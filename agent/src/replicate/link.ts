@@ -74,7 +74,7 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
         while (!stopped) {
           try {
             const consumer = await js.consumers.get(stream, {
-              filter_subjects: [filter],
+              filter_subjects: filter, // a single subject: nats-server 2.9 has no multi-filter consumers
               deliver_policy: 'by_start_sequence' as never,
               opt_start_seq: Math.max(1, next),
             });
