@@ -8,9 +8,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSy
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TOTP } from 'otpauth';
-import { NatsServer } from './nats-server.js';
-import { BIN, Daemon, run, until, type RunResult } from './procs.js';
+import { Fleet, must } from './fleet.js';
+import { until } from './procs.js';
 import { checkManifest, diffFingerprints, fingerprint, generateRecords, sampleRecords } from './records.js';
 
 export interface ScenarioOptions {
@@ -35,12 +34,6 @@ export interface ScenarioSummary {
 }
 
 const SITE = 'clinic-demo';
-const PASSWORD = 'correct horse battery staple 42';
-
-function must(r: RunResult, what: string): any {
-  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stderr || r.stdout}`.slice(0, 4000));
-  return r.json;
-}
 
 export async function runScenario(opts: ScenarioOptions = {}): Promise<ScenarioSummary> {
   const say = opts.say ?? (() => {});
@@ -51,8 +44,7 @@ export async function runScenario(opts: ScenarioOptions = {}): Promise<ScenarioS
     seconds[name] = Math.round((Date.now() - t0) / 10) / 100;
     t0 = Date.now();
   };
-  const daemons: Daemon[] = [];
-  let nats: NatsServer | undefined;
+  let fleet: Fleet | undefined;
   const summary: ScenarioSummary = {
     ok: false, records: '', files: 0, verified: 0, bytes: 0, damaged: { deleted: 0, corrupted: 0 }, snapshot: '',
     manifest: null, seconds,
@@ -73,38 +65,12 @@ export async function runScenario(opts: ScenarioOptions = {}): Promise<ScenarioS
     say(`record store: ${summary.records} (${[...before.values()].filter((v) => v.startsWith("file:")).length} files) at ${store}`);
     lap('prepare');
 
-    // 2. Central site: NATS with JetStream, the controller, a technician with TOTP.
-    nats = await NatsServer.start({ storeDir: join(ws, 'nats') });
-    const ctl = ['--nats', nats.url, '--state-dir', join(ws, 'controller')];
-    must(await run(BIN.controller, ['init', ...ctl]), 'medvault-controller init');
-    const controllerKey = must(await run(BIN.controller, ['key', ...ctl, '--json']), 'medvault-controller key').publicKey as string;
-    const user = must(await run(BIN.controller, ['user', 'add', 'tech', '--role', 'technician', '--password-stdin', ...ctl, '--json'], { input: PASSWORD }), 'medvault-controller user add');
-    const controller = new Daemon('controller', BIN.controller, ['serve', ...ctl, '--port', '0']);
-    daemons.push(controller);
-    const url = (await controller.waitFor(/"url":"(http:\/\/[^"]+)"/))[1]!;
-    say(`controller up at ${url}, NATS at ${nats.url}`);
-    lap('controller');
-
-    // 3. The clinic appliance: recovery key, config, repository on its backup disk, the daemon.
-    const recovery = must(await run(BIN.agent, ['recovery-key', 'generate', '--out', join(ws, 'it-offline', 'recovery.key'), '--json']), 'recovery-key generate');
-    const config = join(ws, 'appliance', 'agent.toml');
-    mkdirSync(join(ws, 'appliance'), { recursive: true });
-    writeFileSync(
-      config,
-      [
-        `site = "${SITE}"`, `state_dir = "state"`, `key_file = "local.key"`,
-        `recovery_public_key = "${recovery.publicKey}"`, `controller_public_key = "${controllerKey}"`,
-        `restore_roots = [${JSON.stringify(join(ws, 'clinic'))}]`,
-        `[nats]`, `servers = ["${nats.url}"]`,
-        `[[disks]]`, `path = ${JSON.stringify(join(ws, 'disk1', 'medvault'))}`,
-        `[[stores]]`, `name = "records"`, `type = "files"`, `path = ${JSON.stringify(store)}`, '',
-      ].join('\n'),
-    );
-    const agent = (...args: string[]) => run(BIN.agent, ['--config', config, ...args, '--json']);
-    must(await agent('init'), 'medvault-agent init');
-    const daemon = new Daemon('agent', BIN.agent, ['--config', config, 'run']);
-    daemons.push(daemon);
-    lap('agent');
+    // 2. Central site (NATS with JetStream, the controller, a technician with TOTP) and the
+    //    clinic appliance (recovery key, config, repository on its backup disk, the daemon).
+    fleet = await Fleet.start({ ws, site: SITE, store, restoreRoots: [join(ws, 'clinic')] });
+    const agent = (...args: string[]) => fleet!.agent(...args);
+    say(`controller up at ${fleet.url}, NATS at ${fleet.nats.url}, agent daemon running`);
+    lap('start');
 
     // 4. Back up, then wait until the controller has receipted every object of the snapshot.
     const backup = must(await agent('backup', 'records'), 'medvault-agent backup records');
@@ -146,11 +112,9 @@ export async function runScenario(opts: ScenarioOptions = {}): Promise<ScenarioS
 
     // 6. The technician scopes the loss (the damaged top-level folders), logs in with password +
     //    TOTP and orders their restore remotely, in place.
-    const session = { MEDVAULT_SESSION: join(ws, 'technician', 'session.json') };
-    const totp = new TOTP({ secret: user.totpSecret });
-    must(await run(BIN.medvault, ['login', '--url', url, '--user', 'tech', '--json'], { env: { ...session, MEDVAULT_PASSWORD: PASSWORD, MEDVAULT_TOTP: totp.generate() } }), 'medvault login');
+    await fleet.login();
     const restored = must(
-      await run(BIN.medvault, ['restore', '--site', SITE, '--snapshot', 'latest', ...[...scope].sort().flatMap((p) => ['--path', p]), '--target', store, '--overwrite', '--json'], { env: session, timeoutMs: 300_000 }),
+      await fleet.medvault(['restore', '--site', SITE, '--snapshot', 'latest', ...[...scope].sort().flatMap((p) => ['--path', p]), '--target', store, '--overwrite']),
       'medvault restore',
     );
     summary.files = restored.result?.files ?? restored.files ?? 0;
@@ -171,10 +135,9 @@ export async function runScenario(opts: ScenarioOptions = {}): Promise<ScenarioS
     lap('verify');
   } catch (err) {
     summary.error = (err as Error).message;
-    for (const d of daemons) if (d.output) say(`--- ${d.label} output (last lines) ---\n${d.output.split('\n').slice(-15).join('\n')}`);
+    if (fleet) say(fleet.output());
   } finally {
-    for (const d of daemons.reverse()) await d.stop();
-    await nats?.stop();
+    await fleet?.stop();
     if (opts.keep) summary.workspace = ws;
     else rmSync(ws, { recursive: true, force: true });
   }

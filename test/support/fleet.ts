@@ -1,0 +1,128 @@
+/**
+ * A small real fleet for the demo and the end-to-end tests: a nats-server, a controller with a
+ * technician (password + TOTP), and one clinic appliance (agent config, repository, daemon), each
+ * a real process started from the built CLIs, in one workspace folder.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TOTP } from 'otpauth';
+import { NatsServer } from './nats-server.js';
+import { BIN, Daemon, run, type RunResult } from './procs.js';
+
+export const PASSWORD = 'correct horse battery staple 42';
+
+/** Throws with the program's output unless it exited 0; returns its --json answer. */
+export function must(r: RunResult, what: string): any {
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stderr || r.stdout}`.slice(0, 4000));
+  return r.json;
+}
+
+export interface FleetOptions {
+  ws: string;
+  site: string;
+  /** The clinic's record store folder. */
+  store: string;
+  /** Folders restore orders may write into. */
+  restoreRoots: string[];
+}
+
+export class Fleet {
+  readonly daemons: Daemon[] = [];
+  agentDaemon: Daemon | undefined;
+  private lastTotpStep = -1;
+
+  private constructor(
+    readonly opts: FleetOptions,
+    readonly nats: NatsServer,
+    readonly url: string,
+    readonly controllerKey: string,
+    readonly totpSecret: string,
+    readonly config: string,
+  ) {}
+
+  get site(): string {
+    return this.opts.site;
+  }
+
+  static async start(opts: FleetOptions): Promise<Fleet> {
+    const { ws } = opts;
+    const nats = await NatsServer.start({ storeDir: join(ws, 'nats') });
+    const daemons: Daemon[] = [];
+    try {
+      const ctl = ['--nats', nats.url, '--state-dir', join(ws, 'controller')];
+      must(await run(BIN.controller, ['init', ...ctl]), 'medvault-controller init');
+      const controllerKey = must(await run(BIN.controller, ['key', ...ctl, '--json']), 'medvault-controller key').publicKey as string;
+      const user = must(await run(BIN.controller, ['user', 'add', 'tech', '--role', 'technician', '--password-stdin', ...ctl, '--json'], { input: PASSWORD }), 'medvault-controller user add');
+      const controller = new Daemon('controller', BIN.controller, ['serve', ...ctl, '--port', '0']);
+      daemons.push(controller);
+      const url = (await controller.waitFor(/"url":"(http:\/\/[^"]+)"/))[1]!;
+
+      const recovery = must(await run(BIN.agent, ['recovery-key', 'generate', '--out', join(ws, 'it-offline', 'recovery.key'), '--json']), 'recovery-key generate');
+      const config = join(ws, 'appliance', 'agent.toml');
+      mkdirSync(join(ws, 'appliance'), { recursive: true });
+      writeFileSync(
+        config,
+        [
+          `site = "${opts.site}"`, `state_dir = "state"`, `key_file = "local.key"`,
+          `recovery_public_key = "${recovery.publicKey}"`, `controller_public_key = "${controllerKey}"`,
+          `restore_roots = ${JSON.stringify(opts.restoreRoots)}`,
+          `[nats]`, `servers = ["${nats.url}"]`,
+          `[[disks]]`, `path = ${JSON.stringify(join(ws, 'disk1', 'medvault'))}`,
+          `[[stores]]`, `name = "records"`, `type = "files"`, `path = ${JSON.stringify(opts.store)}`, '',
+        ].join('\n'),
+      );
+      const fleet = new Fleet(opts, nats, url, controllerKey, user.totpSecret, config);
+      fleet.daemons.push(...daemons);
+      must(await fleet.agent('init'), 'medvault-agent init');
+      fleet.startAgent();
+      return fleet;
+    } catch (err) {
+      for (const d of daemons) await d.stop();
+      await nats.stop();
+      throw err;
+    }
+  }
+
+  /** Runs `medvault-agent --config … <args> --json`. */
+  agent(...args: string[]): Promise<RunResult> {
+    return run(BIN.agent, ['--config', this.config, ...args, '--json']);
+  }
+
+  /** Starts the agent daemon (`medvault-agent run`). */
+  startAgent(): Daemon {
+    this.agentDaemon = new Daemon('agent', BIN.agent, ['--config', this.config, 'run']);
+    this.daemons.push(this.agentDaemon);
+    return this.agentDaemon;
+  }
+
+  get session(): NodeJS.ProcessEnv {
+    return { MEDVAULT_SESSION: join(this.opts.ws, 'technician', 'session.json') };
+  }
+
+  /** Logs the technician in with password and a fresh TOTP code (waiting for the next step if the last was used). */
+  async login(): Promise<void> {
+    const totp = new TOTP({ secret: this.totpSecret });
+    let step = Math.floor(Date.now() / 30_000);
+    while (step <= this.lastTotpStep) {
+      await new Promise((r) => setTimeout(r, 500));
+      step = Math.floor(Date.now() / 30_000);
+    }
+    this.lastTotpStep = step;
+    must(await run(BIN.medvault, ['login', '--url', this.url, '--user', 'tech', '--json'], { env: { ...this.session, MEDVAULT_PASSWORD: PASSWORD, MEDVAULT_TOTP: totp.generate() } }), 'medvault login');
+  }
+
+  /** Runs the technician's `medvault <args> --json` with the saved session. */
+  medvault(args: string[], timeoutMs = 300_000): Promise<RunResult> {
+    return run(BIN.medvault, [...args, '--json'], { env: this.session, timeoutMs });
+  }
+
+  output(): string {
+    return this.daemons.map((d) => `--- ${d.label} output (last lines) ---\n${d.output.split('\n').slice(-15).join('\n')}`).join('\n');
+  }
+
+  /** Stops every process (agent first) and the NATS server; leaves the workspace. */
+  async stop(): Promise<void> {
+    for (const d of [...this.daemons].reverse()) await d.stop();
+    await this.nats.stop();
+  }
+}
