@@ -176,7 +176,26 @@ export const orderStatus = z.strictObject({
     .optional(),
 });
 
+/**
+ * mv.alert.v1, agent → `mv.v1.ev.<site>.alert`: something a person must know (SOP 5.5). `key`
+ * identifies the condition (e.g. `disk:/mnt/backup1`, `watcher:records`), so repeated alerts for
+ * the same cause update one open alert; `state: 'resolved'` closes it when the cause is gone.
+ */
+export const alert = z.strictObject({
+  type: z.literal('mv.alert.v1'),
+  site,
+  code: text(64),
+  severity: z.enum(['info', 'warning', 'critical']),
+  key: text(300),
+  state: z.enum(['open', 'resolved']),
+  message: text(2000),
+  store: text(200).optional(),
+  snapshot: hash.optional(),
+  at: time,
+});
+
 export type Heartbeat = z.infer<typeof heartbeat>;
+export type Alert = z.infer<typeof alert>;
 export type BackupLog = z.infer<typeof backupLog>;
 export type SnapshotEvent = z.infer<typeof snapshotEvent>;
 export type ObjectPart = z.infer<typeof objectPart>;
@@ -196,6 +215,7 @@ export const messageTypes = {
   'mv.receipt.v1': receipt,
   'mv.restore-order.v1': restoreOrder,
   'mv.order-status.v1': orderStatus,
+  'mv.alert.v1': alert,
 } as const;
 
 export type MessageType = keyof typeof messageTypes;

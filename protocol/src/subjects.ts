@@ -26,7 +26,7 @@ export const streams = {
 } as const;
 
 /** Event types an agent publishes under `mv.v1.ev.<site>.<event>`. */
-export const eventTypes = ['heartbeat', 'log', 'snapshot', 'status'] as const;
+export const eventTypes = ['heartbeat', 'log', 'snapshot', 'status', 'alert'] as const;
 export type EventType = (typeof eventTypes)[number];
 /** Control types the controller publishes under `mv.v1.ctl.<site>.<control>`. */
 export const controlTypes = ['receipt', 'order'] as const;
