@@ -106,6 +106,9 @@ class RestoreRun {
       const parents: Buffer[] = [];
       for (const [i, seg] of segs.entries()) {
         const want = Buffer.from(seg);
+        // A crafted snapshot may hold a folder named '..': never walk (or write) through one.
+        const why = unsafeName(want);
+        if (why) throw new MedvaultError(codes.DATA_CORRUPT, `path ${JSON.stringify(p)}: refused: ${why}`);
         node = tree ? (await this.repo.loadTree(tree)).find((n) => nameBytes(n).equals(want)) : undefined;
         if (!node) throw new MedvaultError(codes.NOT_FOUND, `snapshot ${this.result.snapshot}: no path ${p}`);
         if (i < segs.length - 1) parents.push(want);
