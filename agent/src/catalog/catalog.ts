@@ -5,6 +5,7 @@
  * Keys: `b:<blob id>` → [type, pack, n, offset, length, rawLength, codec]; `p:<pack>` → [index, size];
  * `i:<index>` → '' (the index files already merged).
  */
+import { rm } from 'node:fs/promises';
 import { Level } from 'level';
 import { blobTypes, type BlobEntry, type BlobType } from '../repo/pack.js';
 import type { IndexedPack } from '../repo/index-file.js';
@@ -53,6 +54,23 @@ class LevelKv implements Kv {
   }
 }
 
+const STAMP_KEY = 'v:';
+const STAMP = 'medvault catalog 1';
+
+function isLocked(err: unknown): boolean {
+  for (let e = err as { code?: string; cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++) if (e.code === 'LEVEL_LOCKED') return true;
+  return false;
+}
+
+/** A value that does not parse means the cache is damaged: callers treat that like a missing entry. */
+function parseValue<T>(v: string): T | undefined {
+  try {
+    return JSON.parse(v) as T;
+  } catch {
+    return undefined;
+  }
+}
+
 export class Catalog {
   private constructor(private readonly kv: Kv, readonly persistent: boolean) {}
 
@@ -62,12 +80,21 @@ export class Catalog {
    */
   static async open(dir?: string): Promise<Catalog> {
     if (dir !== undefined) {
-      const db = new Level<string, string>(dir, { valueEncoding: 'utf8' });
-      try {
-        await db.open();
-        return new Catalog(new LevelKv(db), true);
-      } catch {
-        // locked or unreadable: the cache is optional, fall back to memory
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const db = new Level<string, string>(dir, { valueEncoding: 'utf8' });
+        try {
+          await db.open();
+          const c = new Catalog(new LevelKv(db), true);
+          if ((await c.kv.get(STAMP_KEY)) !== STAMP) {
+            await c.kv.clear(); // older layout or a damaged stamp: start over
+            await c.kv.put([[STAMP_KEY, STAMP]]);
+          }
+          return c;
+        } catch (err) {
+          await db.close().catch(() => undefined);
+          if (isLocked(err) || attempt === 1) break; // held by another process: use memory
+          await rm(dir, { recursive: true, force: true }); // corrupt: the cache is rebuilt from the repository
+        }
       }
     }
     return new Catalog(new MemKv(), false);
@@ -76,14 +103,18 @@ export class Catalog {
   async blob(id: string): Promise<BlobEntry | undefined> {
     const v = await this.kv.get(`b:${id}`);
     if (v === undefined) return undefined;
-    const [t, pack, n, offset, length, rawLength, codec] = JSON.parse(v) as [number, string, number, number, number, number, number];
+    const p = parseValue<[number, string, number, number, number, number, number]>(v);
+    if (!Array.isArray(p) || p.length !== 7) return undefined;
+    const [t, pack, n, offset, length, rawLength, codec] = p;
     return { type: blobTypes[t] as BlobType, id, pack, n, offset, length, rawLength, codec };
   }
 
   async pack(pack: string): Promise<{ index: string; size: number } | undefined> {
     const v = await this.kv.get(`p:${pack}`);
     if (v === undefined) return undefined;
-    const [index, size] = JSON.parse(v) as [string, number];
+    const p = parseValue<[string, number]>(v);
+    if (!Array.isArray(p)) return undefined;
+    const [index, size] = p;
     return { index, size };
   }
 
@@ -110,8 +141,9 @@ export class Catalog {
     await this.kv.put([[`i:${name}`, '']]);
   }
 
-  clear(): Promise<void> {
-    return this.kv.clear();
+  async clear(): Promise<void> {
+    await this.kv.clear();
+    await this.kv.put([[STAMP_KEY, STAMP]]);
   }
   close(): Promise<void> {
     return this.kv.close();

@@ -3,11 +3,13 @@
  *
  * 1. Read every index file (hash = name, authenticates, parses) → which blobs live in which pack.
  * 2. Every indexed pack must exist with the indexed size.
- * 3. With readData: read every pack, check its SHA-256 name, its header, and authenticate every
- *    blob (AES-GCM, then the id MAC); a blob that fails is damaged.
+ * 3. With readData: read every pack (or a random subset: readDataSubset), check its SHA-256 name,
+ *    its header, and authenticate every blob (AES-GCM, then the id MAC); a blob that fails is damaged.
+ *    Key files must match their hash.
  * 4. Every snapshot must open; walk its trees: every tree and chunk must be indexed and not damaged.
  * Each damaged object is named, with every snapshot and file path it affects.
  */
+import { randomInt } from 'node:crypto';
 import { sha256Hex } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
 import { decodeIndex } from '../repo/index-file.js';
@@ -28,6 +30,10 @@ export interface CheckResult {
   indexes: number;
   /** Blobs authenticated (readData only). */
   blobsRead: number;
+  /** Packs read in full (readData). */
+  packsRead: number;
+  /** Packs that no index names (left by a crash; adopted by the next backup, or removed by prune). */
+  unindexed: number;
   damaged: CheckProblem[];
   /** Files and folders that cannot be restored intact, per snapshot. */
   affected: { snapshot: string; path: string; problem: string }[];
@@ -36,8 +42,12 @@ export interface CheckResult {
 export class Checker {
   constructor(private readonly repo: Repository) {}
 
-  async check(o: { readData?: boolean } = {}): Promise<CheckResult> {
-    const r: CheckResult = { ok: true, snapshots: 0, packs: 0, indexes: 0, blobsRead: 0, damaged: [], affected: [] };
+  /**
+   * readData reads every pack; readDataSubset (0 < f <= 1) reads that fraction of the packs, chosen
+   * at random (at least one when there are packs).
+   */
+  async check(o: { readData?: boolean; readDataSubset?: number } = {}): Promise<CheckResult> {
+    const r: CheckResult = { ok: true, snapshots: 0, packs: 0, indexes: 0, blobsRead: 0, packsRead: 0, unindexed: 0, damaged: [], affected: [] };
     const damage = (p: CheckProblem) => r.damaged.push(p);
     const store = this.repo.store;
     const blobs = new Map<string, BlobEntry>();
@@ -59,9 +69,15 @@ export class Checker {
       }
     }
 
+    for await (const e of store.list('key')) {
+      const b = await store.get('key', e.name);
+      if (!b || sha256Hex(b) !== e.name) damage({ kind: 'key', name: e.name, problem: 'does not match its hash' });
+    }
+
     const packSizes = new Map<string, number>();
     for await (const e of store.list('pack')) packSizes.set(e.name, e.size);
     r.packs = packSizes.size;
+    for (const p of packSizes.keys()) if (!indexedPacks.has(p)) r.unindexed++;
     const badPack = new Map<string, string>();
     for (const [pack, size] of indexedPacks) {
       const actual = packSizes.get(pack);
@@ -69,9 +85,19 @@ export class Checker {
       else if (actual !== size) badPack.set(pack, `size ${actual}, indexed ${size}`);
     }
 
-    if (o.readData) {
-      for (const pack of packSizes.keys()) {
+    if (o.readData || o.readDataSubset !== undefined) {
+      let toRead = [...packSizes.keys()];
+      if (!o.readData && o.readDataSubset !== undefined && o.readDataSubset < 1) {
+        const want = Math.max(toRead.length > 0 ? 1 : 0, Math.ceil(toRead.length * o.readDataSubset));
+        for (let i = toRead.length - 1; i > 0; i--) {
+          const j = randomInt(i + 1);
+          [toRead[i], toRead[j]] = [toRead[j]!, toRead[i]!];
+        }
+        toRead = toRead.slice(0, want);
+      }
+      for (const pack of toRead) {
         if (badPack.has(pack)) continue;
+        r.packsRead++;
         const read = await this.readPack(pack, bad, r);
         if (read?.allBad) badPack.set(pack, read.why);
         else if (read) damage({ kind: 'pack', name: pack, problem: read.why });

@@ -45,6 +45,9 @@ const storeKind = (k: ObjectKind): StoreKind => k;
 export class Repository {
   private readonly salts = new Map<string, Buffer>();
   private readonly snapshotCache = new Map<string, Snapshot>();
+  private catalogRebuilt = false;
+  /** Index files that failed to read at the last sync (name → why); their packs are re-adopted by the next writer. */
+  readonly damagedIndexes = new Map<string, string>();
 
   private constructor(
     readonly store: ReadableStore,
@@ -83,9 +86,13 @@ export class Repository {
     const config = decodeConfig(raw, `${label}/config`);
     let master: Buffer | undefined;
     let lastErr: unknown;
+    const damagedKeys: string[] = [];
     for await (const k of store.list('key')) {
       const b = await store.get('key', k.name);
-      if (!b || sha256Hex(b) !== k.name) continue;
+      if (!b || sha256Hex(b) !== k.name) {
+        damagedKeys.push(k.name);
+        continue;
+      }
       try {
         master = await decodeKeyFile(b, config.id, unlock, `${label}/keys/${k.name}`);
         break;
@@ -94,6 +101,7 @@ export class Repository {
       }
     }
     if (!master) {
+      if (damagedKeys.length > 0 && lastErr === undefined) throw new MedvaultError(codes.DATA_CORRUPT, `${label}: key file ${damagedKeys.join(', ')} is damaged (does not match its hash); open with another copy of the disk or restore the key file from off site`);
       if (lastErr instanceof MedvaultError && lastErr.code === codes.KEY_INVALID) throw lastErr;
       throw new MedvaultError(codes.KEY_INVALID, `${label}: no key file opens repository ${config.id}`, { cause: lastErr });
     }
@@ -115,12 +123,25 @@ export class Repository {
       await this.catalog.clear();
       known = new Set();
     }
+    this.damagedIndexes.clear();
     for (const n of names) {
       if (known.has(n)) continue;
-      const b = await this.store.get('index', n);
-      if (!b || sha256Hex(b) !== n) throw new MedvaultError(codes.DATA_CORRUPT, `${this.label}: index ${n} is damaged`);
-      await this.catalog.addIndex(n, decodeIndex(this.keys.meta, b, n));
+      try {
+        const b = await this.store.get('index', n);
+        if (!b || sha256Hex(b) !== n) throw new MedvaultError(codes.DATA_CORRUPT, `${this.label}: index ${n} does not match its hash`);
+        await this.catalog.addIndex(n, decodeIndex(this.keys.meta, b, n));
+      } catch (err) {
+        if (!(err instanceof MedvaultError) || (err.code !== codes.DATA_CORRUPT && err.code !== codes.FORMAT_UNKNOWN)) throw err;
+        this.damagedIndexes.set(n, err.message); // one bad index must not make the repository unreadable
+      }
     }
+  }
+
+  /** Throws the catalog away and rebuilds it from the index files alone. */
+  async rebuildCatalog(): Promise<void> {
+    await this.catalog.clear();
+    this.salts.clear();
+    await this.syncCatalog();
   }
 
   /** Takes the writer lock (MV_ERR_REPO_LOCKED when held) and returns a writer. */
@@ -142,6 +163,18 @@ export class Repository {
    * the blob and pack, when it is missing or fails either check; never returns unauthenticated bytes.
    */
   async loadBlob(id: string, type?: BlobType): Promise<Buffer> {
+    try {
+      return await this.loadBlobOnce(id, type);
+    } catch (err) {
+      // the catalog is only a cache: a wrong or missing entry may be the cache's fault, not the disk's
+      if (this.catalogRebuilt || !(err instanceof MedvaultError) || err.code !== codes.DATA_CORRUPT) throw err;
+      this.catalogRebuilt = true;
+      await this.rebuildCatalog();
+      return this.loadBlobOnce(id, type);
+    }
+  }
+
+  private async loadBlobOnce(id: string, type?: BlobType): Promise<Buffer> {
     const e = await this.catalog.blob(id);
     if (!e) throw new MedvaultError(codes.DATA_CORRUPT, `${this.label}: blob ${id} is not in any index`);
     if (type && e.type !== type) throw new MedvaultError(codes.DATA_CORRUPT, `${this.label}: blob ${id} is a ${e.type}, expected ${type}`);

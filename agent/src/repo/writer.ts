@@ -6,8 +6,9 @@
  */
 import { MedvaultError, codes, sha256Hex, type ObjectKind } from '@medvault/protocol';
 import type { Store } from '../store/store.js';
-import { acquireLock } from './lock.js';
-import { PackBuilder, type BlobType } from './pack.js';
+import { acquireLock, type WriterLock } from './lock.js';
+import { PackBuilder, readPackHeader, type BlobType } from './pack.js';
+import { faultPoint } from '../store/faults.js';
 import { encodeIndex, type IndexedPack } from './index-file.js';
 import { encodeSnapshot, snapshotSchema, type Snapshot } from './snapshot-file.js';
 import type { Repository } from './repository.js';
@@ -36,20 +37,51 @@ export class RepoWriter {
   private constructor(
     readonly repo: Repository,
     private readonly store: Store,
-    private readonly unlock: () => Promise<void>,
+    private readonly lock: WriterLock,
   ) {
     this.builder = new PackBuilder(repo.keys.pack);
   }
 
+  /**
+   * Takes the writer lock (MV_ERR_REPO_LOCKED at once when held), sweeps what interrupted writes
+   * left in tmp/, brings the catalog up to date, and adopts packs that a crash left without an
+   * index file (their headers are authenticated and indexed), so the next run reuses them.
+   */
   static async start(repo: Repository, store: Store): Promise<RepoWriter> {
-    const unlock = await acquireLock(store, repo.label, repo.now);
+    const lock = await acquireLock(store, repo.label, { now: repo.now });
+    const w = new RepoWriter(repo, store, lock);
     try {
+      await store.sweep();
       await repo.syncCatalog();
+      await w.adoptOrphans();
     } catch (err) {
-      await unlock();
+      await lock.release();
       throw err;
     }
-    return new RepoWriter(repo, store, unlock);
+    return w;
+  }
+
+  /** Packs on disk that no index names: the work of a run that crashed before its index was written. */
+  private async adoptOrphans(): Promise<void> {
+    const known = new Set(await this.repo.catalog.packs());
+    for await (const e of this.store.list('pack')) {
+      if (known.has(e.name)) continue;
+      const bytes = await this.store.get('pack', e.name);
+      if (!bytes) continue;
+      try {
+        if (sha256Hex(bytes) !== e.name) throw new Error('hash mismatch');
+        this.unindexed.push({ pack: e.name, size: bytes.length, blobs: readPackHeader(this.repo.keys.pack, bytes, e.name) });
+      } catch {
+        continue; // damaged: check reports it, prune removes it
+      }
+      if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
+    }
+    await this.writeIndex();
+  }
+
+  /** The lock this writer holds; prune deletes under it. */
+  get holdsLock(): boolean {
+    return !this.released && !this.lock.lost;
   }
 
   async hasBlob(id: string): Promise<boolean> {
@@ -69,6 +101,7 @@ export class RepoWriter {
   private check(): void {
     if (this.released) throw new MedvaultError(codes.STORAGE_FAILED, `${this.repo.label}: writer already released`);
     if (this.failure !== undefined) throw this.failure;
+    if (this.lock.lost) throw new MedvaultError(codes.REPO_LOCKED, `${this.repo.label}: the writer lock was taken over by another process`);
   }
 
   /** Closes the current pack and starts writing it; at most one pack write is in flight. */
@@ -100,6 +133,7 @@ export class RepoWriter {
     await this.store.put('index', hash, bytes);
     this.written.push({ kind: 'index', hash, size: bytes.length });
     this.unindexed = [];
+    faultPoint('catalog.add', hash);
     await this.repo.catalog.addIndex(hash, packs);
     for (const p of packs) for (const b of p.blobs) this.pending.delete(b.id);
   }
@@ -125,7 +159,7 @@ export class RepoWriter {
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    await this.inflight;
-    await this.unlock();
+    await this.inflight.catch(() => undefined);
+    await this.lock.release();
   }
 }

@@ -4,11 +4,12 @@
  * put = write temp file, fsync, link to the final name (fails if it exists: never overwrites),
  * unlink temp, fsync the directory.
  */
-import { open, mkdir, readdir, stat, unlink, link, rm } from 'node:fs/promises';
+import { type FileHandle, open, mkdir, readdir, stat, unlink, link, rm, rename } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MedvaultError, codes } from '@medvault/protocol';
 import { type Store, type StoreKind, type StoreEntry, validateName, validatePut } from './store.js';
+import { faultPoint } from './faults.js';
 
 const folders: Record<Exclude<StoreKind, 'config'>, string> = { key: 'keys', pack: 'data', index: 'index', snapshot: 'snapshots', lock: 'locks' };
 
@@ -18,6 +19,7 @@ function storageError(what: string, cause: unknown): MedvaultError {
 }
 
 async function fsyncDir(dir: string): Promise<void> {
+  faultPoint('dir.fsync', dir);
   const fh = await open(dir, 'r');
   try {
     await fh.sync();
@@ -112,13 +114,8 @@ export class DirStore implements Store {
     try {
       await mkdir(dir, { recursive: true });
       await mkdir(join(this.root, 'tmp'), { recursive: true });
-      const fh = await open(tmp, 'wx', 0o444);
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await writeDurably(tmp, data, 'wx');
+      faultPoint('put.link', final);
       try {
         await link(tmp, final);
       } catch (cause) {
@@ -134,14 +131,69 @@ export class DirStore implements Store {
     }
   }
 
+  /**
+   * Atomically replaces a lock object (temp file, fsync, rename, fsync dir): only the lock holder
+   * refreshing its own lock uses this; content-addressed objects are never replaced.
+   */
+  async replace(kind: 'lock', name: string, data: Uint8Array): Promise<void> {
+    validatePut(kind, name, data);
+    const final = this.path(kind, name);
+    const tmp = join(this.root, 'tmp', `${name}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await writeDurably(tmp, data, 'wx');
+      faultPoint('replace.rename', final);
+      await rename(tmp, final);
+      await fsyncDir(this.dir(kind, name));
+    } catch (cause) {
+      await rm(tmp, { force: true });
+      throw storageError(`${final}: cannot replace`, cause);
+    }
+  }
+
+  /** Removes leftovers of writes that never completed (files in tmp/); MUST be called only by the lock holder. */
+  async sweep(): Promise<number> {
+    let n = 0;
+    for (const name of await readdirOrEmpty(join(this.root, 'tmp'))) {
+      faultPoint('sweep.unlink', name);
+      await rm(join(this.root, 'tmp', name), { force: true, recursive: true });
+      n++;
+    }
+    return n;
+  }
+
   async delete(kind: StoreKind, name: string): Promise<void> {
     const p = this.path(kind, name);
     try {
+      faultPoint('delete.unlink', p);
       await unlink(p);
       await fsyncDir(this.dir(kind, name));
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError(`${p}: cannot delete`, cause);
     }
+  }
+}
+
+/** Writes `data` to a new file in two halves (a kill between them leaves a torn temp file), then fsyncs it. */
+async function writeDurably(file: string, data: Uint8Array, flags: string): Promise<void> {
+  faultPoint('put.open', file);
+  const fh = await open(file, flags, 0o444);
+  try {
+    const half = data.length >> 1;
+    faultPoint('put.write', file);
+    await writeAll(fh, data, 0, half);
+    faultPoint('put.write-rest', file);
+    await writeAll(fh, data, half, data.length);
+    faultPoint('put.fsync', file);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function writeAll(fh: FileHandle, data: Uint8Array, from: number, to: number): Promise<void> {
+  while (from < to) {
+    const { bytesWritten } = await fh.write(data, from, to - from, from);
+    from += bytesWritten;
   }
 }
 

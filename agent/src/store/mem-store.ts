@@ -30,4 +30,11 @@ export class MemStore implements Store {
   async delete(kind: StoreKind, name: string): Promise<void> {
     this.objects.delete(this.key(kind, name));
   }
+  async replace(kind: 'lock', name: string, data: Uint8Array): Promise<void> {
+    validatePut(kind, name, data);
+    this.objects.set(this.key(kind, name), Buffer.from(data));
+  }
+  async sweep(): Promise<number> {
+    return 0;
+  }
 }

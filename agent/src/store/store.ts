@@ -33,6 +33,10 @@ export interface Store extends ReadableStore {
   put(kind: StoreKind, name: string, data: Uint8Array): Promise<boolean>;
   /** Removes an object; absent is not an error. Only pruning and lock release use this. */
   delete(kind: StoreKind, name: string): Promise<void>;
+  /** Atomically replaces a lock object (the holder refreshing it); no other kind is ever replaced. */
+  replace(kind: 'lock', name: string, data: Uint8Array): Promise<void>;
+  /** Removes leftovers of interrupted writes; only the writer-lock holder calls it. Returns how many. */
+  sweep(): Promise<number>;
 }
 
 const LOCK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
