@@ -14,6 +14,10 @@ export const codes = {
   ORDER_LIFETIME: 'MV_ERR_ORDER_LIFETIME',
   ORDER_REPLAYED: 'MV_ERR_ORDER_REPLAYED',
   ORDER_TARGET: 'MV_ERR_ORDER_TARGET',
+  /** An order's paths climb out of the snapshot ('..', '.', NUL) or are otherwise unsafe. */
+  ORDER_PATH: 'MV_ERR_ORDER_PATH',
+  /** An audit chain is broken: an entry was edited, inserted or removed. */
+  AUDIT_BROKEN: 'MV_ERR_AUDIT_BROKEN',
   /** Repository: a format this reader does not know (magic or version). */
   FORMAT_UNKNOWN: 'MV_ERR_FORMAT_UNKNOWN',
   /** Repository: bytes that failed authentication or did not match their hash. */

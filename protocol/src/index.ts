@@ -11,3 +11,4 @@ export * from './decode.js';
 export * from './sign.js';
 export * from './orders.js';
 export * from './objects.js';
+export * from './audit.js';

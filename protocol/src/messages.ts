@@ -146,6 +146,8 @@ export const restoreOrder = z.strictObject({
   /** 'new' refuses to overwrite existing files in the target; 'overwrite' replaces them. */
   mode: z.enum(['new', 'overwrite']),
   requestedBy: z.strictObject({ user: text(200), mfa: z.boolean() }),
+  /** Four-eyes: the second person who approved an in-place overwrite, when the controller requires one. */
+  approvedBy: z.strictObject({ user: text(200), mfa: z.boolean() }).optional(),
   issuedAt: time,
   expiresAt: time,
   nonce: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
@@ -194,6 +196,36 @@ export const alert = z.strictObject({
   at: time,
 });
 
+/** Who did something recorded in an audit trail. */
+export const auditActor = z.strictObject({
+  kind: z.enum(['user', 'agent', 'controller', 'scheduler', 'system']),
+  id: text(200),
+});
+
+/**
+ * mv.audit.v1: one entry of a hash-chained audit trail (see audit.ts). The controller's own chain
+ * is on `mv.v1.audit.controller` (stream MV_AUDIT); an agent's chain is replicated as events on
+ * `mv.v1.ev.<site>.audit` (stream MV_EVENTS), its entries naming `site`. `hash` is the SHA-256 of
+ * the canonical encoding of every other member; `prev` is the hash of the entry before (64 zeros
+ * for the first), and `seq` counts from 1 without gaps, so an edited, inserted or removed entry breaks
+ * the chain.
+ */
+export const auditEntry = z.strictObject({
+  type: z.literal('mv.audit.v1'),
+  site: site.optional(),
+  seq: z.number().int().positive(),
+  at: time,
+  actor: auditActor,
+  /** What happened: dotted lowercase words, e.g. `login`, `order.issue`, `order.approve`, `break-glass`. */
+  action: z.string().regex(/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*){0,3}$/).max(64),
+  /** What it happened to: a user, site, order id, snapshot, key id, file… */
+  object: text(1000),
+  result: z.enum(['ok', 'refused', 'failed']),
+  detail: z.record(z.string().max(64), z.union([z.string().max(2000), z.number(), z.boolean(), z.null()])).optional(),
+  prev: hash,
+  hash,
+});
+
 export type Heartbeat = z.infer<typeof heartbeat>;
 export type Alert = z.infer<typeof alert>;
 export type BackupLog = z.infer<typeof backupLog>;
@@ -203,6 +235,8 @@ export type Receipt = z.infer<typeof receipt>;
 export type RestoreOrder = z.infer<typeof restoreOrder>;
 export type OrderStatus = z.infer<typeof orderStatus>;
 export type Signature = z.infer<typeof signature>;
+export type AuditEntry = z.infer<typeof auditEntry>;
+export type AuditActor = z.infer<typeof auditActor>;
 export type JobKind = (typeof jobKinds)[number];
 export type OrderState = (typeof orderStates)[number];
 
@@ -216,6 +250,7 @@ export const messageTypes = {
   'mv.restore-order.v1': restoreOrder,
   'mv.order-status.v1': orderStatus,
   'mv.alert.v1': alert,
+  'mv.audit.v1': auditEntry,
 } as const;
 
 export type MessageType = keyof typeof messageTypes;

@@ -17,12 +17,12 @@ export const CLOCK_TOLERANCE_MS = 2 * 60_000;
 
 export type OrderRequest = Omit<RestoreOrder, 'type' | 'id' | 'issuedAt' | 'expiresAt' | 'nonce' | 'sig'>;
 
-/** A signed, site-bound, single-use order valid from `now` for `lifetimeMs`. */
-export function makeOrder(request: OrderRequest, key: SigningKey, now: number, lifetimeMs = 10 * 60_000): RestoreOrder {
+/** A signed, site-bound, single-use order valid from `now` for `lifetimeMs` (id: a fresh UUID unless given). */
+export function makeOrder(request: OrderRequest, key: SigningKey, now: number, lifetimeMs = 10 * 60_000, id: string = newOrderId()): RestoreOrder {
   const order: RestoreOrder = validate(
     {
       type: 'mv.restore-order.v1',
-      id: newOrderId(),
+      id,
       ...request,
       issuedAt: now,
       expiresAt: now + Math.min(lifetimeMs, MAX_ORDER_LIFETIME_MS),

@@ -10,9 +10,12 @@
  * | MV_OFFSITE   | mv.v1.off.<site>.>    | controller only     | limits: the off-site copies  |
  * | MV_EVENTS    | mv.v1.ev.<site>.>     | that site's agent   | limits: heartbeats, logs, …  |
  * | MV_CONTROL   | mv.v1.ctl.<site>.>    | controller only     | limits: receipts and orders  |
+ * | MV_AUDIT     | mv.v1.audit.controller| controller only     | limits, no delete/purge: the controller's audit chain |
  *
  * An agent's credentials MUST allow publishing only to `mv.v1.in.<own site>.>` and
  * `mv.v1.ev.<own site>.>` and reading only `mv.v1.ctl.<own site>.>` and `mv.v1.off.<own site>.>`.
+ * The controller's deploy tooling generates exactly these permissions per site nkey
+ * (controller/src/sites/nats-config.ts); an agent uses the inbox prefix `_INBOX.<site>`.
  */
 import type { ObjectKind } from './ids.js';
 import { HASH_RE, REPO_RE, SITE_RE } from './ids.js';
@@ -23,10 +26,12 @@ export const streams = {
   offsite: { name: 'MV_OFFSITE', subjects: ['mv.v1.off.>'] },
   events: { name: 'MV_EVENTS', subjects: ['mv.v1.ev.>'] },
   control: { name: 'MV_CONTROL', subjects: ['mv.v1.ctl.>'] },
+  audit: { name: 'MV_AUDIT', subjects: ['mv.v1.audit.>'] },
 } as const;
 
 /** Event types an agent publishes under `mv.v1.ev.<site>.<event>`. */
-export const eventTypes = ['heartbeat', 'log', 'snapshot', 'status', 'alert'] as const;
+/** `audit`: the agent's hash-chained audit entries (mv.audit.v1), message id `<site>.ev.audit.<seq>`. */
+export const eventTypes = ['heartbeat', 'log', 'snapshot', 'status', 'alert', 'audit'] as const;
 export type EventType = (typeof eventTypes)[number];
 /** Control types the controller publishes under `mv.v1.ctl.<site>.<control>`. */
 export const controlTypes = ['receipt', 'order'] as const;
@@ -58,6 +63,8 @@ export const subjects = {
   controlPattern: (site = '*', control: ControlType | '*' = '*') =>
     `mv.v1.ctl.${site === '*' ? '*' : token(SITE_RE, site, 'site')}.${control}`,
   control: (site: string, control: ControlType) => `mv.v1.ctl.${token(SITE_RE, site, 'site')}.${control}`,
+  /** `mv.v1.audit.controller`: the controller's own audit chain (mv.audit.v1), one subject. */
+  controllerAudit: () => 'mv.v1.audit.controller',
 } as const;
 
 /** The parts of an inbox or off-site subject, validated; undefined when it is not one. */
