@@ -22,9 +22,57 @@ import { isAbsolute, resolve, dirname } from 'node:path';
 import { parse } from 'smol-toml';
 import { z } from 'zod';
 import { MedvaultError, codes, SITE_RE } from '@medvault/protocol';
+import { cronProblem } from './schedule/cron.js';
 
 const b64key = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a 32-byte key as 43 base64url characters');
 const path = z.string().min(1, 'a path');
+
+const cron = z.string().superRefine((e, ctx) => {
+  const problem = cronProblem(e);
+  if (problem) ctx.addIssue({ code: 'custom', message: `not a cron expression (${problem})` });
+});
+
+/** The SOP's schedule per store: weekly full (reread and rehash everything), daily incremental. */
+const schedule = z
+  .strictObject({
+    full: cron.default('0 2 * * 0'),
+    incremental: cron.default('0 2 * * *'),
+    timezone: z.string().refine((tz) => cronProblem('0 2 * * *', tz) === undefined, 'an IANA time zone such as Europe/Berlin').optional(),
+  })
+  .default({ full: '0 2 * * 0', incremental: '0 2 * * *' });
+
+const storeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'a store name: letters, digits, _ . -');
+
+/** A record store: a folder tree, or an EHR database dumped consistently (pg_dump, mysqldump). */
+const store = z.discriminatedUnion('type', [
+  z.strictObject({
+    name: storeName,
+    type: z.literal('files'),
+    path,
+    schedule,
+    /** Watcher events become a snapshot within seconds (RPO target `rpo_s`). */
+    continuous: z.boolean().default(false),
+    rpo_s: z.number().int().min(1).max(86_400).default(60),
+    /** With `continuous`, a periodic rescan reconciles what the watcher missed. */
+    rescan_s: z.number().int().min(10).max(86_400).default(900),
+  }),
+  z.strictObject({
+    name: storeName,
+    type: z.enum(['postgres', 'mysql']),
+    database: z.string().regex(/^[A-Za-z0-9_$-]{1,64}$/, 'a database name'),
+    host: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65_535).optional(),
+    user: z.string().min(1).max(64).optional(),
+    /** A file holding the password (never the password itself in the config). */
+    password_file: path.optional(),
+    schedule,
+    rpo_s: z.number().int().min(1).max(86_400 * 7).default(86_400),
+  }),
+]);
+
+export type StoreConfig = z.infer<typeof store>;
+export type FileStoreConfig = Extract<StoreConfig, { type: 'files' }>;
+export type DatabaseStoreConfig = Extract<StoreConfig, { type: 'postgres' | 'mysql' }>;
 
 export const configSchema = z.strictObject({
   site: z.string().regex(SITE_RE, 'a site id: lowercase letters, digits and -, at most 63'),
@@ -35,9 +83,7 @@ export const configSchema = z.strictObject({
   restore_roots: z.array(path).default([]),
   nats: z.strictObject({ servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'nats://host:port')).min(1), creds: path.optional() }).optional(),
   disks: z.array(z.strictObject({ path })).min(1, 'at least one [[disks]] entry'),
-  stores: z
-    .array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'a store name: letters, digits, _ . -'), type: z.literal('files'), path }))
-    .min(1, 'at least one [[stores]] entry'),
+  stores: z.array(store).min(1, 'at least one [[stores]] entry'),
 });
 
 export type AgentConfig = z.infer<typeof configSchema> & { file: string };
@@ -76,6 +122,8 @@ export function loadConfig(file: string): AgentConfig {
     ...(c.nats?.creds ? { nats: { ...c.nats, creds: abs(c.nats.creds) } } : {}),
     restore_roots: c.restore_roots.map(abs),
     disks: c.disks.map((d) => ({ path: abs(d.path) })),
-    stores: c.stores.map((s) => ({ ...s, path: abs(s.path) })),
+    stores: c.stores.map((s) =>
+      s.type === 'files' ? { ...s, path: abs(s.path) } : { ...s, ...(s.password_file ? { password_file: abs(s.password_file) } : {}) },
+    ),
   };
 }

@@ -19,6 +19,7 @@ import { register as registerCheck } from './cli/check.js';
 import { register as registerRecoveryKey } from './cli/recovery-key.js';
 // ── commands owned by others register here, one line each, e.g.:
 import { register as registerRun } from './cli/run.js';
+import { register as registerRestoreDb } from './cli/restore-db.js';
 
 export const exitCodes = { ok: 0, error: 1, usage: 2, partial: 3, locked: 4, corrupt: 5 } as const;
 
@@ -36,6 +37,7 @@ export function buildProgram(ctx: CliContext): Command {
     });
   for (const register of [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCheck, registerRecoveryKey]) register(program, ctx);
   registerRun(program, ctx);
+  registerRestoreDb(program, ctx);
   return program;
 }
 

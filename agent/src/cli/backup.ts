@@ -1,7 +1,8 @@
 /** `medvault-agent backup <store> [--full]`: back up one record store to every disk's repository. */
 import type { Command } from 'commander';
 import { MedvaultError, codes } from '@medvault/protocol';
-import { Archiver, type BackupResult } from '../backup/archiver.js';
+import type { BackupResult } from '../backup/archiver.js';
+import { backupStoreTo } from '../jobs/backup-job.js';
 import { eachRepo, errorMessage, formatBytes, type CliContext } from './context.js';
 import { progress } from './progress.js';
 import { backupLogEntry } from '../backup/log-entry.js';
@@ -23,9 +24,7 @@ export function register(program: Command, ctx: CliContext): void {
       const runs = await eachRepo(ctx, async (repo, disk) => {
         const startedAt = Date.now();
         try {
-          const result = await new Archiver(repo).backup({
-            store: store.name,
-            source: store.path,
+          const result = await backupStoreTo(repo, store, {
             job,
             actor,
             onProgress: (p) => bar.update(p.files, p.files, `${disk}: ${p.files} files, ${formatBytes(p.bytes)}`),
