@@ -3,7 +3,11 @@
  * streams → projections caught up → ingest → HTTP API. `main.ts` supplies the real ones; tests
  * supply a real nats-server and an injected clock.
  */
-import type { SigningKey } from '@medvault/protocol';
+import { canonicalJson, type SigningKey } from '@medvault/protocol';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuditTrail, type AuditSink } from './audit/trail.js';
 import { Authenticator } from './auth/authenticator.js';
 import { SessionStore } from './auth/sessions.js';
 import { USERS_BUCKET, UserStore } from './auth/user-store.js';
@@ -16,6 +20,7 @@ import { OffsiteIndex } from './ingest/offsite-index.js';
 import type { Log } from './log.js';
 import type { Nats } from './nats.js';
 import { OrderBook } from './orders/order-book.js';
+import { APPROVALS_BUCKET, Approvals } from './orders/approvals.js';
 import { OrderIssuer } from './orders/order-issuer.js';
 import { followStreams } from './projections.js';
 
@@ -23,7 +28,7 @@ export interface AppDeps {
   nats: Pick<Nats, 'bus' | 'bucket' | 'ensureStreams'>;
   key: SigningKey;
   clock: () => number;
-  config: Pick<ControllerConfig, 'http' | 'sessions' | 'ingest'>;
+  config: Pick<ControllerConfig, 'http' | 'sessions' | 'ingest'> & Partial<Pick<ControllerConfig, 'orders' | 'break_glass' | 'state_dir'>>;
   log: Log;
   /** Start the inbox consumer (default true); tests of the API alone may skip it. */
   ingest?: boolean;
@@ -37,6 +42,8 @@ export interface App {
   readonly users: UserStore;
   readonly sessions: SessionStore;
   readonly ingestor: Ingestor;
+  readonly audit: AuditSink;
+  readonly approvals: Approvals;
   /** Stops HTTP, ingest and the stream followers; the NATS connection stays open (the caller owns it). */
   stop(): Promise<void>;
 }
@@ -60,12 +67,40 @@ export async function startApp(d: AppDeps): Promise<App> {
   });
   if (d.ingest ?? true) await ingestor.start();
 
+  // The audit trail first: from here on every login, order, approval and key use is recorded.
+  const auditLog = d.log.child({ component: 'audit' });
+  const audit = new AuditTrail({ bus, clock: d.clock, log: auditLog });
+  const system = { kind: 'controller' as const, id: 'controller' };
+  if (d.config.state_dir) await audit.drainPending(d.config.state_dir);
+  const { orders = { four_eyes_overwrite: false }, break_glass = { enabled: true, session_minutes: 30 } } = d.config;
+  const configDigest = createHash('sha256').update(canonicalJson({ http: d.config.http, sessions: d.config.sessions, ingest: d.config.ingest, orders, break_glass })).digest('hex');
+  if (d.config.state_dir) {
+    const file = join(d.config.state_dir, 'config.sha256');
+    const before = existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+    if (before !== configDigest) {
+      await audit.record({ actor: system, action: 'config.change', object: 'controller.toml', result: 'ok', detail: { from: before ?? null, to: configDigest } });
+      writeFileSync(file, `${configDigest}\n`, { mode: 0o600 });
+    }
+  }
+  await audit.record({ actor: system, action: 'controller.start', object: `key:${d.key.kid}`, result: 'ok', detail: { config: configDigest, kid: d.key.kid, fourEyes: orders.four_eyes_overwrite, breakGlass: break_glass.enabled } });
+  const alert = async (a: { code: string; severity: 'warning' | 'critical'; subject: string; message: string }) => {
+    await audit.record({ actor: system, action: 'alert', object: a.subject, result: 'ok', detail: { code: a.code, severity: a.severity, message: a.message } });
+    auditLog.error({ alert: a.code, severity: a.severity, subject: a.subject }, a.message);
+  };
+
   const users = new UserStore(await d.nats.bucket(USERS_BUCKET, { history: 5 }));
   const sessions = new SessionStore(d.clock, { idleMs: d.config.sessions.idle_timeout_s * 1000, maxMs: d.config.sessions.max_age_s * 1000 });
-  const auth = new Authenticator({ users, sessions, clock: d.clock, log: d.log.child({ component: 'auth' }) });
+  const auth = new Authenticator({
+    users, sessions, clock: d.clock, log: d.log.child({ component: 'auth' }), audit, alert,
+    breakGlass: { enabled: break_glass.enabled, sessionMs: break_glass.session_minutes * 60_000 },
+  });
   const knownSite = (site: string) => fleet.hasSite(site) || index.totals(site).objects > 0;
-  const issuer = new OrderIssuer({ bus, book, key: d.key, clock: d.clock, log: d.log.child({ component: 'orders' }), knownSite });
-  const api = buildApi({ auth, fleet, index, book, issuer, clock: d.clock, log: d.log.child({ component: 'http' }), ingestStats: () => ingestor.stats() });
+  const issuer = new OrderIssuer({ bus, book, key: d.key, clock: d.clock, log: d.log.child({ component: 'orders' }), knownSite, audit });
+  const approvals = new Approvals({ kv: await d.nats.bucket(APPROVALS_BUCKET, { history: 5 }), issuer, clock: d.clock, audit });
+  const api = buildApi({
+    auth, fleet, index, book, issuer, clock: d.clock, log: d.log.child({ component: 'http' }), ingestStats: () => ingestor.stats(),
+    audit, approvals, fourEyesOverwrite: orders.four_eyes_overwrite,
+  });
   await api.listen({ host: d.config.http.host, port: d.config.http.port });
   const addr = api.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : d.config.http.port;
@@ -81,6 +116,8 @@ export async function startApp(d: AppDeps): Promise<App> {
     users,
     sessions,
     ingestor,
+    audit,
+    approvals,
     async stop() {
       await api.close();
       await ingestor.stop();

@@ -29,6 +29,11 @@ export interface PublishOptions {
   /** JetStream message id: a second publish with the same id inside the duplicate window is a no-op. */
   msgId?: string;
   headers?: Record<string, string>;
+  /**
+   * Optimistic concurrency: the publish fails with MV_ERR_CONFLICT unless the stream's last message
+   * on this subject has this sequence (0: none yet). Keeps an append-only chain from forking.
+   */
+  expectLastSubjectSeq?: number;
 }
 
 export interface PubAck {
@@ -62,6 +67,8 @@ export interface Bus {
   countSubject(stream: string, subject: string): Promise<number>;
   /** Every message on exactly `subject` in `stream`, in order, at most `max`. */
   readSubject(stream: string, subject: string, max: number): Promise<StoredMessage[]>;
+  /** The last message on exactly `subject` in `stream`, or undefined when there is none. */
+  lastOnSubject(stream: string, subject: string): Promise<StoredMessage | undefined>;
   /** Removes every message on exactly `subject` from `stream`. */
   purgeSubject(stream: string, subject: string): Promise<void>;
 }

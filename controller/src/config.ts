@@ -5,7 +5,20 @@
  *   state_dir = "/var/lib/medvault-controller"   # controller.key lives here
  *   [nats]
  *   servers = ["nats://127.0.0.1:4222"]
- *   creds = "/etc/medvault/controller.creds"     # optional
+ *   creds = "/etc/medvault/controller.creds"     # optional (JWT creds), or:
+ *   nkey_file = "controller.nk"                  # the controller's nkey seed (made by init)
+ *   ca_file = "/etc/medvault/tls/ca.pem"         # private CA: TLS only
+ *   [nats_server]                                # for `medvault-controller nats-config`
+ *   host = "0.0.0.0"
+ *   port = 4222
+ *   store_dir = "/var/lib/nats"
+ *   cert_file = "/etc/medvault/tls/server.pem"
+ *   key_file = "/etc/medvault/tls/server.key"
+ *   [orders]
+ *   four_eyes_overwrite = false                  # in-place overwrites need a second technician
+ *   [break_glass]
+ *   enabled = true                               # emergency admin access, audited and alerted
+ *   session_minutes = 30
  *   [http]
  *   host = "127.0.0.1"
  *   port = 8443                                  # 0 picks a free port
@@ -31,8 +44,26 @@ const natsUrl = z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'nats://host:port');
 export const configSchema = z.strictObject({
   state_dir: z.string().min(1, 'a path'),
   nats: z
-    .strictObject({ servers: z.array(natsUrl).min(1), creds: z.string().min(1).optional() })
+    .strictObject({
+      servers: z.array(natsUrl).min(1),
+      creds: z.string().min(1).optional(),
+      nkey_file: z.string().min(1).optional(),
+      ca_file: z.string().min(1).optional(),
+    })
     .default({ servers: ['nats://127.0.0.1:4222'] }),
+  nats_server: z
+    .strictObject({
+      host: z.string().min(1).default('0.0.0.0'),
+      port: z.number().int().min(1).max(65535).default(4222),
+      store_dir: z.string().min(1).default('/var/lib/nats'),
+      cert_file: z.string().min(1).optional(),
+      key_file: z.string().min(1).optional(),
+    })
+    .default({ host: '0.0.0.0', port: 4222, store_dir: '/var/lib/nats' }),
+  orders: z.strictObject({ four_eyes_overwrite: z.boolean().default(false) }).default({ four_eyes_overwrite: false }),
+  break_glass: z
+    .strictObject({ enabled: z.boolean().default(true), session_minutes: z.number().int().min(5).max(240).default(30) })
+    .default({ enabled: true, session_minutes: 30 }),
   http: z
     .strictObject({
       host: z.string().min(1).default('127.0.0.1'),
@@ -98,6 +129,17 @@ export function loadConfig(o: ConfigOverrides = {}): ControllerConfig {
     ...c,
     file,
     state_dir: abs(c.state_dir),
-    nats: { ...c.nats, ...(c.nats.creds !== undefined ? { creds: abs(c.nats.creds) } : {}) },
+    nats: {
+      ...c.nats,
+      ...(c.nats.creds !== undefined ? { creds: abs(c.nats.creds) } : {}),
+      ...(c.nats.nkey_file !== undefined ? { nkey_file: abs(c.nats.nkey_file) } : {}),
+      ...(c.nats.ca_file !== undefined ? { ca_file: abs(c.nats.ca_file) } : {}),
+    },
+    nats_server: {
+      ...c.nats_server,
+      store_dir: abs(c.nats_server.store_dir),
+      ...(c.nats_server.cert_file !== undefined ? { cert_file: abs(c.nats_server.cert_file) } : {}),
+      ...(c.nats_server.key_file !== undefined ? { key_file: abs(c.nats_server.key_file) } : {}),
+    },
   };
 }

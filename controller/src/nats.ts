@@ -1,8 +1,9 @@
 /**
  * The NATS adapter: the only file that imports the NATS client. It connects, creates the four
  * medvault streams (idempotently, nats-server 2.9 features only) and implements `Bus` and `KvBucket`.
+ * With `nkeySeedFile` and `caFile` it authenticates with the controller's nkey over TLS only.
  */
-import { connect, credsAuthenticator, headers as natsHeaders, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, headers as natsHeaders, nanos, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -54,11 +55,25 @@ export const streamConfigs: Array<Partial<StreamConfig> & { name: string; subjec
     storage: StorageType.File,
     duplicate_window: nanos(2 * 60_000),
   },
+  {
+    // The controller's audit chain: the system of record, never deleted or purged through the API.
+    name: streams.audit.name,
+    subjects: [...streams.audit.subjects],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    duplicate_window: nanos(2 * 60_000),
+    deny_delete: true,
+    deny_purge: true,
+  },
 ];
 
 export interface NatsOptions {
   servers: string[];
   creds?: string;
+  /** File holding the controller's nkey seed (`SU…`), see `medvault-controller init`. */
+  nkeySeedFile?: string;
+  /** The private CA that signed the NATS server's certificate: the connection then requires TLS. */
+  caFile?: string;
   name?: string;
   /** Bytes of JetStream publishes in flight per connection; well under the server's 64 MiB max_pending. */
   maxInFlightBytes?: number;
@@ -85,6 +100,8 @@ export async function openNats(o: NatsOptions): Promise<Nats> {
       name: o.name ?? 'medvault-controller',
       maxReconnectAttempts: -1,
       ...(o.creds ? { authenticator: credsAuthenticator(readFileSync(o.creds)) } : {}),
+      ...(o.nkeySeedFile ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(o.nkeySeedFile, 'utf8').trim())) } : {}),
+      ...(o.caFile ? { tls: { caFile: o.caFile } } : {}),
     });
   } catch (cause) {
     throw transport(`cannot connect to NATS at ${o.servers.join(',')}`, cause);
@@ -164,11 +181,15 @@ class NatsBus implements Bus {
       }
       const ack = await this.js.publish(subject, data, {
         ...(opts.msgId !== undefined ? { msgID: opts.msgId } : {}),
+        ...(opts.expectLastSubjectSeq !== undefined ? { expect: { lastSubjectSequence: opts.expectLastSubjectSeq } } : {}),
         ...(h ? { headers: h } : {}),
         timeout: 30_000,
       });
       return { seq: ack.seq, duplicate: ack.duplicate };
     } catch (cause) {
+      if (opts.expectLastSubjectSeq !== undefined && /wrong last sequence/i.test(String((cause as Error)?.message))) {
+        throw new MedvaultError(codes.CONFLICT, `${subject} moved on meanwhile`, { cause, retryable: true });
+      }
       throw transport(`publish to ${subject} failed`, cause);
     } finally {
       this.window.release(size);
@@ -258,6 +279,17 @@ class NatsBus implements Bus {
       return out;
     } catch (cause) {
       throw transport(`cannot read ${subject} from ${stream}`, cause);
+    }
+  }
+
+  async lastOnSubject(stream: string, subject: string): Promise<StoredMessage | undefined> {
+    try {
+      const m = await this.jsm.streams.getMessage(stream, { last_by_subj: subject });
+      if (!m) return undefined;
+      return { subject: m.subject, seq: m.seq, data: m.data, time: m.time.getTime(), header: (n) => (m.header?.has(n) ? m.header.get(n) : undefined) };
+    } catch (cause) {
+      if (/no message found|not found/i.test(String((cause as Error)?.message))) return undefined;
+      throw transport(`cannot read the last message on ${subject} in ${stream}`, cause);
     }
   }
 

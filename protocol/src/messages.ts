@@ -55,6 +55,8 @@ export const heartbeat = z.strictObject({
     .max(64),
   /** Replication backlog: objects and bytes not yet receipted by the controller. */
   backlog: z.strictObject({ objects: count, bytes: count, oldestAt: time.optional() }),
+  /** The head of the agent's audit chain: anchors the replicated copy (entries removed at its end). */
+  audit: z.strictObject({ seq: z.number().int().positive(), hash }).optional(),
 });
 
 /** mv.backup-log.v1, agent → `mv.v1.ev.<site>.log`: one finished job (SOP 5.1 backup log). */

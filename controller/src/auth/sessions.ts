@@ -11,6 +11,10 @@ export interface Session {
   role: Role;
   createdAt: number;
   lastSeenAt: number;
+  /** Emergency access (break-glass): elevated role, shorter life, every request audited. */
+  breakGlass?: boolean;
+  /** This session's own absolute limit, when shorter than the policy's. */
+  maxMs?: number;
 }
 
 export interface SessionPolicy {
@@ -28,10 +32,10 @@ export class SessionStore {
     private readonly policy: SessionPolicy,
   ) {}
 
-  create(user: string, role: Role): { token: string; expiresAt: number } {
+  create(user: string, role: Role, opts: { breakGlass?: boolean; maxMs?: number } = {}): { token: string; expiresAt: number } {
     const now = this.clock();
     const token = randomBytes(32).toString('base64url');
-    const s = { user, role, createdAt: now, lastSeenAt: now };
+    const s: Session = { user, role, createdAt: now, lastSeenAt: now, ...(opts.breakGlass ? { breakGlass: true } : {}), ...(opts.maxMs !== undefined ? { maxMs: opts.maxMs } : {}) };
     this.byDigest.set(digest(token), s);
     this.sweep(now);
     return { token, expiresAt: this.expiresAt(s) };
@@ -65,7 +69,7 @@ export class SessionStore {
   }
 
   private expiresAt(s: Session): number {
-    return Math.min(s.lastSeenAt + this.policy.idleMs, s.createdAt + this.policy.maxMs);
+    return Math.min(s.lastSeenAt + this.policy.idleMs, s.createdAt + Math.min(this.policy.maxMs, s.maxMs ?? Infinity));
   }
 
   private sweep(now: number): void {

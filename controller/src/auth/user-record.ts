@@ -22,6 +22,8 @@ export const userRecordSchema = z.strictObject({
   /** Failed logins in a row since the last success or lock. */
   failures: z.number().int().nonnegative(),
   lockedUntil: z.number().int().nonnegative().optional(),
+  /** SHA-256 (hex) of each unused recovery code; a code is removed when used (single use). */
+  recoveryCodes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).max(20).optional(),
 });
 
 export type UserRecord = z.infer<typeof userRecordSchema>;

@@ -7,6 +7,7 @@ import { MedvaultError, codes } from '@medvault/protocol';
 import type { KvBucket } from '../bus.js';
 import { MIN_PASSWORD_LENGTH, hashPassword } from './password.js';
 import type { Role } from './roles.js';
+import { newRecoveryCodes } from './recovery-codes.js';
 import { newTotpSecret } from './totp.js';
 import { USER_RE, userRecordSchema, type UserRecord } from './user-record.js';
 
@@ -31,10 +32,14 @@ export class UserStore {
     return { user: p.data, revision: e.revision };
   }
 
-  /** Creates an account with a new TOTP secret; MV_ERR_CONFLICT if the name is taken. */
-  async add(name: string, role: Role, password: string, now: number): Promise<UserRecord> {
+  /**
+   * Creates an account with a new TOTP secret and ten single-use recovery codes (returned once, in
+   * `newRecoveryCodes`; only their hashes are stored); MV_ERR_CONFLICT if the name is taken.
+   */
+  async add(name: string, role: Role, password: string, now: number): Promise<UserRecord & { newRecoveryCodes: string[] }> {
     if (!USER_RE.test(name)) throw new MedvaultError(codes.CONFIG_INVALID, `user name ${JSON.stringify(name)}: lowercase letters, digits, . _ -, at most 64`);
     if (password.length < MIN_PASSWORD_LENGTH) throw new MedvaultError(codes.CONFIG_INVALID, `password must have at least ${MIN_PASSWORD_LENGTH} characters`);
+    const rc = newRecoveryCodes();
     const user: UserRecord = userRecordSchema.parse({
       v: 1,
       name,
@@ -43,12 +48,13 @@ export class UserStore {
       totpSecret: newTotpSecret(),
       createdAt: now,
       failures: 0,
+      recoveryCodes: rc.hashes,
     });
     await this.kv.create(name, encodeUser(user)).catch((err) => {
       if (err instanceof MedvaultError && err.code === codes.CONFLICT) throw new MedvaultError(codes.CONFLICT, `user ${name} already exists`);
       throw err;
     });
-    return user;
+    return { ...user, newRecoveryCodes: rc.plain };
   }
 
   /** Writes `user` if its entry is still at `revision`; MV_ERR_CONFLICT otherwise. */

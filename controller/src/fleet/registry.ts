@@ -12,6 +12,9 @@ const typeOf: Record<EventType, MessageType> = {
   log: 'mv.backup-log.v1',
   snapshot: 'mv.snapshot.v1',
   status: 'mv.order-status.v1',
+  alert: 'mv.alert.v1',
+  // The agent's audit chain: verified by `medvault-controller audit verify --site`, not projected.
+  audit: 'mv.audit.v1',
 };
 
 /** Bounds on what is kept in memory per site / order; the stream keeps everything. */

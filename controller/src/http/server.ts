@@ -8,12 +8,18 @@
  * | POST /api/v1/login               | none (rate limited) |
  * | POST /api/v1/logout              | any session |
  * | GET  /api/v1/sites[/:site[/snapshots,/log]] | viewer |
+ * | POST /api/v1/break-glass         | none: password + second factor, technician or admin (rate limited) |
  * | POST /api/v1/orders              | technician  |
+ * | POST /api/v1/orders/:id/approve  | technician, not the requester (four-eyes) |
+ * | POST /api/v1/orders/:id/reject   | technician  |
  * | GET  /api/v1/orders/:id          | viewer      |
+ *
+ * Logins, logouts, orders, approvals and every request of a break-glass session are audited.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { MedvaultError, codes, orderId, site as siteSchema } from '@medvault/protocol';
+import { MedvaultError, codes, newOrderId, orderId, site as siteSchema } from '@medvault/protocol';
+import type { AuditSink } from '../audit/trail.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { RateLimiter } from '../auth/rate-limit.js';
 import { hasRole, type Role } from '../auth/roles.js';
@@ -23,6 +29,7 @@ import type { IngestStats } from '../ingest/ingestor.js';
 import type { OffsiteIndex } from '../ingest/offsite-index.js';
 import type { Log } from '../log.js';
 import { orderView, type OrderBook } from '../orders/order-book.js';
+import { pendingState, type Approvals } from '../orders/approvals.js';
 import type { OrderIssuer } from '../orders/order-issuer.js';
 import { orderRequestSchema } from '../orders/order-request.js';
 import { errorBody, toHttpError } from './errors.js';
@@ -30,7 +37,11 @@ import { parseInput } from './validate.js';
 import { siteDetail, siteSummary } from './views.js';
 
 export interface ApiDeps {
-  auth: Pick<Authenticator, 'login' | 'logout' | 'session'>;
+  auth: Pick<Authenticator, 'login' | 'logout' | 'session' | 'breakGlass'>;
+  audit?: AuditSink;
+  /** Four-eyes approval of in-place overwrites (config orders.four_eyes_overwrite). */
+  approvals?: Approvals;
+  fourEyesOverwrite?: boolean;
   fleet: FleetRegistry;
   index: OffsiteIndex;
   book: OrderBook;
@@ -42,11 +53,19 @@ export interface ApiDeps {
   loginRatePerMinute?: number;
 }
 
-const loginBody = z.strictObject({
+const loginFields = {
   user: z.string().min(1).max(64),
   password: z.string().min(1).max(1024),
-  totp: z.string().regex(/^[0-9]{6}$/, 'a 6-digit code'),
-});
+  totp: z.string().regex(/^[0-9]{6}$/, 'a 6-digit code').optional(),
+  /** A single-use recovery code instead of the TOTP code. */
+  recoveryCode: z.string().regex(/^[A-Za-z2-7]{5}-?[A-Za-z2-7]{5}$/, 'a recovery code like abcde-fghij').optional(),
+};
+const oneFactor = (b: { totp?: string | undefined; recoveryCode?: string | undefined }) => (b.totp === undefined) !== (b.recoveryCode === undefined);
+const loginBody = z.strictObject(loginFields).refine(oneFactor, 'give exactly one of totp and recoveryCode');
+const breakGlassBody = z
+  .strictObject({ ...loginFields, reason: z.string().min(10, 'say why (at least 10 characters)').max(1000) })
+  .refine(oneFactor, 'give exactly one of totp and recoveryCode');
+const decisionBody = z.strictObject({ reason: z.string().max(1000).default('') });
 const siteParams = z.strictObject({ site: siteSchema });
 const orderParams = z.strictObject({ id: orderId });
 const logQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(10_000).default(1000) });
@@ -73,6 +92,12 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
   app.addHook('onResponse', async (req, reply) => {
     d.log.info({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, user: req.mvSession?.user, ms: Math.round(reply.elapsedTime) }, 'http');
+    const s = req.mvSession;
+    if (s?.breakGlass) {
+      await d.audit
+        ?.record({ actor: { kind: 'user', id: s.user }, action: 'break-glass.request', object: `${req.method} ${req.url.split('?')[0]}`.slice(0, 1000), result: reply.statusCode < 400 ? 'ok' : 'refused', detail: { status: reply.statusCode } })
+        .catch((err) => d.log.error({ err }, 'cannot audit a break-glass request'));
+    }
   });
 
   const need = (role: Role) => async (req: FastifyRequest) => {
@@ -102,13 +127,25 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     limited(perAddress.take(req.ip));
     const body = parseInput(loginBody, req.body, 'login');
     limited(perUser.take(body.user));
-    const r = await d.auth.login(body.user, body.password, body.totp);
-    return { token: r.token, expiresAt: r.expiresAt, role: r.role, user: r.user };
+    const r = await d.auth.login(body.user, body.password, (body.totp ?? body.recoveryCode)!, { ip: req.ip });
+    return { token: r.token, expiresAt: r.expiresAt, role: r.role, user: r.user, ...(r.recoveryCodesLeft !== undefined ? { recoveryCodesLeft: r.recoveryCodesLeft } : {}) };
+  });
+
+  app.post('/api/v1/break-glass', async (req, reply: FastifyReply) => {
+    const r1 = perAddress.take(req.ip);
+    if (!r1.ok) {
+      void reply.header('retry-after', String(Math.ceil(r1.retryAfterMs / 1000)));
+      throw new MedvaultError(codes.RATE_LIMITED, 'too many login attempts: wait a minute');
+    }
+    const body = parseInput(breakGlassBody, req.body, 'break-glass');
+    const r = await d.auth.breakGlass(body.user, body.password, (body.totp ?? body.recoveryCode)!, body.reason, { ip: req.ip });
+    return { token: r.token, expiresAt: r.expiresAt, role: r.role, user: r.user, breakGlass: true };
   });
 
   app.post('/api/v1/logout', { preHandler: need('viewer') }, async (req) => {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization!)![1]!;
     d.auth.logout(token);
+    await d.audit?.record({ actor: { kind: 'user', id: req.mvSession!.user }, action: 'logout', object: `user:${req.mvSession!.user}`, result: 'ok' });
     return { ok: true };
   });
 
@@ -136,15 +173,52 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   app.post('/api/v1/orders', { preHandler: need('technician') }, async (req, reply) => {
     const body = parseInput(orderRequestSchema, req.body, 'order');
     siteOr404(body.site);
-    const order = await d.issuer.issue(body, { user: req.mvSession!.user });
+    const s = req.mvSession!;
+    if (d.fourEyesOverwrite && body.mode === 'overwrite') {
+      if (!d.approvals) throw new MedvaultError(codes.CONFIG_INVALID, 'four-eyes approval is on but no approval store is configured');
+      const p = await d.approvals.request(body, s.user, newOrderId());
+      void reply.status(202);
+      return pendingView(p);
+    }
+    const order = await d.issuer.issue(body, { user: s.user, ...(s.breakGlass ? { breakGlass: true } : {}) });
     void reply.status(201);
     return { id: order.id, ...orderView(order, []) };
+  });
+
+  const pendingView = (p: NonNullable<Awaited<ReturnType<Approvals['get']>>>['pending']) => {
+    const state = pendingState(p, d.clock());
+    return {
+      id: p.id, state, final: state === 'rejected' || state === 'expired', request: p.request, requestedBy: p.requestedBy, requestedAt: p.requestedAt,
+      expiresAt: p.expiresAt, ...(p.decidedBy ? { decidedBy: p.decidedBy } : {}),
+      ...(state === 'rejected' ? { reason: { code: codes.AUTH_FORBIDDEN, message: `rejected by ${p.decidedBy}` } } : {}),
+      ...(state === 'expired' ? { reason: { code: codes.ORDER_EXPIRED, message: 'nobody approved it in time' } } : {}),
+      history: [],
+    };
+  };
+
+  app.post('/api/v1/orders/:id/approve', { preHandler: need('technician') }, async (req) => {
+    const { id } = parseInput(orderParams, req.params, 'path');
+    if (!d.approvals) throw new MedvaultError(codes.NOT_FOUND, 'four-eyes approval is not enabled on this controller');
+    const s = req.mvSession!;
+    const order = await d.approvals.approve(id, s.user, { ...(s.breakGlass ? { breakGlass: true } : {}) });
+    return { id: order.id, ...orderView(order, d.fleet.statuses(order.id)) };
+  });
+
+  app.post('/api/v1/orders/:id/reject', { preHandler: need('technician') }, async (req) => {
+    const { id } = parseInput(orderParams, req.params, 'path');
+    const { reason } = parseInput(decisionBody, req.body, 'reject');
+    if (!d.approvals) throw new MedvaultError(codes.NOT_FOUND, 'four-eyes approval is not enabled on this controller');
+    return pendingView(await d.approvals.reject(id, req.mvSession!.user, reason));
   });
 
   app.get('/api/v1/orders/:id', { preHandler: need('viewer') }, async (req) => {
     const { id } = parseInput(orderParams, req.params, 'path');
     const order = d.book.get(id);
-    if (!order) throw new MedvaultError(codes.NOT_FOUND, `order ${id} is unknown`);
+    if (!order) {
+      const p = await d.approvals?.get(id);
+      if (p) return pendingView(p.pending);
+      throw new MedvaultError(codes.NOT_FOUND, `order ${id} is unknown`);
+    }
     return { id, ...orderView(order, d.fleet.statuses(id)) };
   });
 
