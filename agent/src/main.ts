@@ -20,6 +20,7 @@ import { register as registerRecoveryKey } from './cli/recovery-key.js';
 // ── commands owned by others register here, one line each, e.g.:
 import { register as registerRun } from './cli/run.js';
 import { register as registerRestoreDb } from './cli/restore-db.js';
+import { register as registerStatus } from './cli/status.js';
 
 export const exitCodes = { ok: 0, error: 1, usage: 2, partial: 3, locked: 4, corrupt: 5 } as const;
 
@@ -38,6 +39,7 @@ export function buildProgram(ctx: CliContext): Command {
   for (const register of [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCheck, registerRecoveryKey]) register(program, ctx);
   registerRun(program, ctx);
   registerRestoreDb(program, ctx);
+  registerStatus(program, ctx);
   return program;
 }
 

@@ -33,7 +33,8 @@ describe('restore orders over NATS', () => {
     mkdirSync(target, { recursive: true });
     writeFileSync(join(target, 'keep.txt'), 'untouched');
     fleet = await Fleet.start({ ws, site: 'clinic-orders', store, restoreRoots: [join(ws, 'restore')] });
-    must(await fleet.agent('backup', 'records'), 'backup');
+    must(await fleet.agent('backup', 'records', '--full'), 'backup');
+    fleet.startAgent();
     nc = await connect({ servers: fleet.nats.url });
     const js = jetstream(nc);
     const consumer = await js.consumers.get(streams.events.name, { filter_subjects: subjects.event(fleet.site, 'status') });

@@ -1,7 +1,7 @@
 /**
  * A small real fleet for the demo and the end-to-end tests: a nats-server, a controller with a
- * technician (password + TOTP), and one clinic appliance (agent config, repository, daemon), each
- * a real process started from the built CLIs, in one workspace folder.
+ * technician (password + TOTP), and one clinic appliance (agent config, repository; its daemon
+ * is started with startAgent()), each a real process started from the built CLIs, in one folder.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,7 +74,6 @@ export class Fleet {
       const fleet = new Fleet(opts, nats, url, controllerKey, user.totpSecret, config);
       fleet.daemons.push(...daemons);
       must(await fleet.agent('init'), 'medvault-agent init');
-      fleet.startAgent();
       return fleet;
     } catch (err) {
       for (const d of daemons) await d.stop();

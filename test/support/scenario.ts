@@ -69,11 +69,12 @@ export async function runScenario(opts: ScenarioOptions = {}): Promise<ScenarioS
     //    clinic appliance (recovery key, config, repository on its backup disk, the daemon).
     fleet = await Fleet.start({ ws, site: SITE, store, restoreRoots: [join(ws, 'clinic')] });
     const agent = (...args: string[]) => fleet!.agent(...args);
-    say(`controller up at ${fleet.url}, NATS at ${fleet.nats.url}, agent daemon running`);
+    say(`controller up at ${fleet.url}, NATS at ${fleet.nats.url}`);
     lap('start');
 
     // 4. Back up, then wait until the controller has receipted every object of the snapshot.
-    const backup = must(await agent('backup', 'records'), 'medvault-agent backup records');
+    const backup = must(await agent('backup', 'records', '--full'), 'medvault-agent backup records --full');
+    fleet.startAgent();
     const first = backup.results[0];
     summary.snapshot = first.snapshot;
     say(`backed up: snapshot ${summary.snapshot.slice(0, 12)}: ${first.summary.files} files, ${(first.summary.bytes / 1e6).toFixed(1)} MB, stored ${(first.summary.storedBytes / 1e6).toFixed(1)} MB`);
@@ -110,11 +111,11 @@ export async function runScenario(opts: ScenarioOptions = {}): Promise<ScenarioS
     say(`damaged: ${summary.damaged.deleted} files deleted (with folder ${folder}), ${summary.damaged.corrupted} corrupted`);
     lap('damage');
 
-    // 6. The technician scopes the loss (the damaged top-level folders), logs in with password +
-    //    TOTP and orders their restore remotely, in place.
+    // 6. The technician scopes the loss (the damaged top-level folders), picks the backup from
+    //    before it, logs in with password + TOTP and orders the restore remotely, in place.
     await fleet.login();
     const restored = must(
-      await fleet.medvault(['restore', '--site', SITE, '--snapshot', 'latest', ...[...scope].sort().flatMap((p) => ['--path', p]), '--target', store, '--overwrite']),
+      await fleet.medvault(['restore', '--site', SITE, '--snapshot', summary.snapshot, ...[...scope].sort().flatMap((p) => ['--path', p]), '--target', store, '--overwrite']),
       'medvault restore',
     );
     summary.files = restored.result?.files ?? restored.files ?? 0;

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { MedvaultError, codes } from '@medvault/protocol';
 import type { BackupResult } from '../backup/archiver.js';
 import { backupStoreTo } from '../jobs/backup-job.js';
+import { noteRun } from '../jobs/run-book.js';
 import { eachRepo, errorMessage, formatBytes, type CliContext } from './context.js';
 import { progress } from './progress.js';
 import { backupLogEntry } from '../backup/log-entry.js';
@@ -30,6 +31,7 @@ export function register(program: Command, ctx: CliContext): void {
             onProgress: (p) => bar.update(p.files, p.files, `${disk}: ${p.files} files, ${formatBytes(p.bytes)}`),
           });
           spool.add('log', backupLogEntry({ site: cfg.site, store: store.name, job, actor, startedAt, endedAt: Date.now(), result }));
+          noteRun(cfg.state_dir, store.name, job, startedAt);
           return result;
         } catch (err) {
           const error = { code: err instanceof MedvaultError ? err.code : 'MV_ERR_STORAGE_FAILED', message: `${disk}: ${errorMessage(err)}` };

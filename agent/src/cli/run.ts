@@ -17,6 +17,10 @@ import { Repository } from '../repo/repository.js';
 import { DirStore } from '../store/dir-store.js';
 import { readLocalKey } from '../crypto/local-key.js';
 import type { CliContext } from './context.js';
+import { Alerts } from '../daemon/alerts.js';
+import { writeStatus } from '../daemon/status.js';
+import { JobRunner } from '../jobs/runner.js';
+import { ContinuousProtection } from '../jobs/continuous.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -32,9 +36,20 @@ export function register(program: Command, ctx: CliContext): void {
       const logger = pino({ base: { site: cfg.site, component: 'agent' } });
       const log = (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}) => logger[level](fields, msg);
 
-      // The daemon keeps its catalog in memory, so CLI commands can open the disk's LevelDB cache meanwhile.
+      // The daemon keeps its catalogs in memory, so CLI commands can open the disks' LevelDB caches meanwhile.
+      // The first disk's repository is the one replicated off site; backups go to every usable disk.
+      const localKey = await readLocalKey(cfg.key_file);
+      const disks: { disk: string; repo?: Repository; error?: string }[] = [];
+      for (const { path } of cfg.disks) {
+        try {
+          disks.push({ disk: path, repo: await Repository.open(new DirStore(path), { localKey }, { label: path }) });
+        } catch (err) {
+          disks.push({ disk: path, error: (err as Error).message });
+        }
+      }
       const disk = cfg.disks[0]!.path;
-      const repo = await Repository.open(new DirStore(disk), { localKey: await readLocalKey(cfg.key_file) }, { label: disk });
+      const repo = disks[0]!.repo;
+      if (!repo) throw new MedvaultError(codes.STORAGE_FAILED, `${disk}: cannot open the replicated repository: ${disks[0]!.error}`);
       const link = await openLink({ servers: cfg.nats.servers, name: `medvault-agent ${cfg.site}`, log: (m, f) => log('info', m, f) });
       const book = ReceiptBook.open(cfg.state_dir);
       const spool = new Spool(cfg.state_dir, cfg.site);
@@ -70,16 +85,56 @@ export function register(program: Command, ctx: CliContext): void {
       };
       const daemon = new AgentDaemon({ site: cfg.site, version: AGENT_VERSION, stateDir: cfg.state_dir, repo: view, link, book, spool, runner, controllerKey, now: Date.now, log });
       daemon.start();
+      const alerts = new Alerts({ site: cfg.site, send: (a) => spool.add('alert', a), now: Date.now });
+      for (const d of disks) if (d.error) alerts.raise({ key: `disk:${d.disk}`, code: 'MV_ERR_STORAGE_FAILED', severity: 'critical', message: `backup disk ${d.disk} is not usable: ${d.error}` });
+      let continuous: ContinuousProtection | undefined;
+      const jobs = new JobRunner({
+        site: cfg.site, stateDir: cfg.state_dir, stores: cfg.stores, now: Date.now, alerts,
+        repos: () => disks.filter((d) => d.repo).map((d) => ({ disk: d.disk, repo: d.repo! })),
+        log: (e) => spool.add('log', e),
+        committed: (results) => log('info', 'backup committed', { snapshots: results.map((r) => r.snapshot) }),
+        blocked: (store) => continuous?.blocked(store),
+      });
+      continuous = new ContinuousProtection({ stores: cfg.stores, runner: jobs, alerts });
+      await continuous.start();
+      jobs.start();
+      const startedAt = Date.now();
+      const report = async () => {
+        const snaps = await repo.snapshots().catch(() => []);
+        writeStatus(cfg.state_dir, {
+          pid: process.pid, site: cfg.site, updatedAt: Date.now(), startedAt,
+          stores: cfg.stores.map((st) => {
+            const last = jobs.lastRuns(st.name);
+            const snap = snaps.filter((x) => x.store === st.name).pop();
+            const job = [...jobs.history].reverse().find((h) => h.store === st.name);
+            const w = continuous?.health(st.name);
+            return {
+              name: st.name, type: st.type, continuous: st.type === 'files' && st.continuous, rpoS: st.rpo_s,
+              ...(w ? { watcher: w } : {}), ...(last.full ? { lastFull: last.full } : {}), ...(last.incremental ? { lastIncremental: last.incremental } : {}),
+              ...(snap ? { lastSnapshot: { hash: snap.hash, time: snap.time, job: snap.job } } : {}),
+              ...(job ? { lastJob: { job: job.job, result: job.result, endedAt: job.endedAt, ...(job.error ? { error: job.error } : {}) } } : {}),
+            };
+          }),
+          disks: disks.map((d) => ({ path: d.disk, ok: !!d.repo, ...(d.repo ? { repo: d.repo.id } : {}), ...(d.error ? { error: d.error } : {}) })),
+          ...(jobs.current ? { running: jobs.current } : {}),
+          queued: jobs.queued, alerts: alerts.list(), backlog: daemon.backlog,
+        });
+      };
+      const statusTimer = setInterval(() => void report().catch((err) => log('warn', 'status not written', { error: (err as Error).message })), 2000);
+      await report();
       log('info', 'agent running', { disk, repo: repo.id, nats: cfg.nats.servers });
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);
       });
       log('info', 'agent stopping');
+      clearInterval(statusTimer);
+      await continuous.stop();
+      await jobs.stop();
       await daemon.stop();
       await link.close();
       book.close();
       ledger.close();
-      await repo.close();
+      for (const d of disks) await d.repo?.close();
     });
 }

@@ -66,6 +66,12 @@ export class AgentDaemon {
     this.cursorSaved = this.cursor;
   }
 
+  /** Objects and bytes not yet receipted, as of the last replication round. */
+  get backlog(): { objects: number; bytes: number } {
+    const b = this.replicator.backlog;
+    return { objects: b.objects, bytes: b.bytes };
+  }
+
   private get cursorFile(): string {
     return join(this.deps.stateDir, 'control.cursor');
   }

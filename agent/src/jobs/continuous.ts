@@ -1,0 +1,64 @@
+/**
+ * Continuous protection for file stores with `continuous = true`: watcher events, coalesced
+ * (quiet 1 s, at most a quarter of the RPO target and never over 5 s after the first event),
+ * become a 'continuous' run; a periodic rescan (`rescan_s`) catches what the watcher missed. The
+ * watcher's health is an alert (degraded to scanning, store folder missing), and while the store's
+ * folder is missing no run may start (it would record every record as deleted).
+ */
+import type { FileStoreConfig, StoreConfig } from '../config.js';
+import type { Alerts } from '../daemon/alerts.js';
+import { Coalescer } from '../watch/coalescer.js';
+import { StoreWatcher, type WatchHealth } from '../watch/watcher.js';
+import type { JobRunner } from './runner.js';
+
+export class ContinuousProtection {
+  private readonly watchers = new Map<string, { watcher: StoreWatcher; coalescer: Coalescer; rescan: NodeJS.Timeout }>();
+
+  constructor(private readonly deps: { stores: StoreConfig[]; runner: Pick<JobRunner, 'enqueue'>; alerts: Pick<Alerts, 'raise' | 'resolve'> }) {}
+
+  async start(): Promise<void> {
+    for (const s of this.deps.stores) if (s.type === 'files' && s.continuous) await this.watch(s);
+  }
+
+  private async watch(s: FileStoreConfig): Promise<void> {
+    const { runner } = this.deps;
+    const coalescer = new Coalescer(async () => runner.enqueue(s.name, 'continuous', 'watcher events'), {
+      quietMs: 1000,
+      maxDelayMs: Math.max(1000, Math.min(5000, (s.rpo_s * 1000) / 4)),
+    });
+    const watcher = new StoreWatcher({
+      root: s.path,
+      onChange: () => coalescer.poke(),
+      onHealth: (h) => this.onHealth(s, h),
+    });
+    const rescan = setInterval(() => runner.enqueue(s.name, 'continuous', 'periodic rescan'), s.rescan_s * 1000);
+    this.watchers.set(s.name, { watcher, coalescer, rescan });
+    await watcher.start();
+  }
+
+  private onHealth(s: FileStoreConfig, h: WatchHealth): void {
+    const { alerts } = this.deps;
+    const key = `watcher:${s.name}`;
+    if (h.state === 'watching') alerts.resolve(key, `watching ${s.path} again`);
+    else if (h.state === 'scanning') alerts.raise({ key, code: 'MV_ALERT_WATCHER_DEGRADED', severity: 'warning', message: `store ${s.name}: ${h.reason}`, store: s.name });
+    else if (h.state === 'root-missing') alerts.raise({ key, code: 'MV_ALERT_STORE_MISSING', severity: 'critical', message: `store ${s.name}: ${h.reason}; no backup runs until it returns`, store: s.name });
+  }
+
+  /** Why a run of `store` may not start now, if it may not. */
+  blocked(store: string): string | undefined {
+    const w = this.watchers.get(store)?.watcher.status;
+    return w?.state === 'root-missing' ? w.reason : undefined;
+  }
+
+  health(store: string): WatchHealth | undefined {
+    return this.watchers.get(store)?.watcher.status;
+  }
+
+  async stop(): Promise<void> {
+    for (const { watcher, coalescer, rescan } of this.watchers.values()) {
+      clearInterval(rescan);
+      coalescer.close();
+      await watcher.close();
+    }
+  }
+}
