@@ -10,6 +10,8 @@
  *   restore_roots = ["/srv/restore"]           # orders may restore only inside these folders
  *   [nats]
  *   servers = ["nats://127.0.0.1:4222"]
+ *   nkey_file = "/etc/medvault/site.nk"        # the site's NATS identity (enrolment bundle)
+ *   ca_file = "/etc/medvault/ca.pem"           # TLS only, against this private CA
  *   [[disks]]
  *   path = "/mnt/backup1"                      # one repository per backup disk
  *   [[stores]]
@@ -81,7 +83,16 @@ export const configSchema = z.strictObject({
   recovery_public_key: b64key,
   controller_public_key: b64key.optional(),
   restore_roots: z.array(path).default([]),
-  nats: z.strictObject({ servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'nats://host:port')).min(1), creds: path.optional() }).optional(),
+  nats: z
+    .strictObject({
+      servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'nats://host:port')).min(1),
+      creds: path.optional(),
+      /** The site's nkey seed (from the enrolment bundle, mode 0600). */
+      nkey_file: path.optional(),
+      /** The private CA of the NATS server: with it the agent connects over TLS only. */
+      ca_file: path.optional(),
+    })
+    .optional(),
   disks: z.array(z.strictObject({ path })).min(1, 'at least one [[disks]] entry'),
   stores: z.array(store).min(1, 'at least one [[stores]] entry'),
 });
@@ -119,7 +130,16 @@ export function loadConfig(file: string): AgentConfig {
     file,
     state_dir: abs(c.state_dir),
     key_file: abs(c.key_file),
-    ...(c.nats?.creds ? { nats: { ...c.nats, creds: abs(c.nats.creds) } } : {}),
+    ...(c.nats
+      ? {
+          nats: {
+            ...c.nats,
+            ...(c.nats.creds ? { creds: abs(c.nats.creds) } : {}),
+            ...(c.nats.nkey_file ? { nkey_file: abs(c.nats.nkey_file) } : {}),
+            ...(c.nats.ca_file ? { ca_file: abs(c.nats.ca_file) } : {}),
+          },
+        }
+      : {}),
     restore_roots: c.restore_roots.map(abs),
     disks: c.disks.map((d) => ({ path: abs(d.path) })),
     stores: c.stores.map((s) =>
