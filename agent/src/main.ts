@@ -21,6 +21,7 @@ import { register as registerRecoveryKey } from './cli/recovery-key.js';
 import { register as registerRun } from './cli/run.js';
 import { register as registerRestoreDb } from './cli/restore-db.js';
 import { register as registerStatus } from './cli/status.js';
+import { register as registerSuspect } from './cli/suspect.js';
 
 export const exitCodes = { ok: 0, error: 1, usage: 2, partial: 3, locked: 4, corrupt: 5 } as const;
 
@@ -40,6 +41,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerRun(program, ctx);
   registerRestoreDb(program, ctx);
   registerStatus(program, ctx);
+  registerSuspect(program, ctx);
   return program;
 }
 

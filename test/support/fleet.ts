@@ -24,6 +24,8 @@ export interface FleetOptions {
   store: string;
   /** Folders restore orders may write into. */
   restoreRoots: string[];
+  /** Extra TOML lines for the store, e.g. `continuous = true`. */
+  storeLines?: string[];
 }
 
 export class Fleet {
@@ -68,7 +70,7 @@ export class Fleet {
           `restore_roots = ${JSON.stringify(opts.restoreRoots)}`,
           `[nats]`, `servers = ["${nats.url}"]`,
           `[[disks]]`, `path = ${JSON.stringify(join(ws, 'disk1', 'medvault'))}`,
-          `[[stores]]`, `name = "records"`, `type = "files"`, `path = ${JSON.stringify(opts.store)}`, '',
+          `[[stores]]`, `name = "records"`, `type = "files"`, `path = ${JSON.stringify(opts.store)}`, ...(opts.storeLines ?? []), '',
         ].join('\n'),
       );
       const fleet = new Fleet(opts, nats, url, controllerKey, user.totpSecret, config);

@@ -4,6 +4,8 @@ import { MedvaultError, codes } from '@medvault/protocol';
 import type { BackupResult } from '../backup/archiver.js';
 import { backupStoreTo } from '../jobs/backup-job.js';
 import { noteRun } from '../jobs/run-book.js';
+import { inspectSnapshot } from '../jobs/suspicion.js';
+import { Alerts } from '../daemon/alerts.js';
 import { eachRepo, errorMessage, formatBytes, type CliContext } from './context.js';
 import { progress } from './progress.js';
 import { backupLogEntry } from '../backup/log-entry.js';
@@ -32,6 +34,11 @@ export function register(program: Command, ctx: CliContext): void {
           });
           spool.add('log', backupLogEntry({ site: cfg.site, store: store.name, job, actor, startedAt, endedAt: Date.now(), result }));
           noteRun(cfg.state_dir, store.name, job, startedAt);
+          if (store.type === 'files' && disk === cfg.disks[0]!.path) {
+            const alerts = new Alerts({ site: cfg.site, send: (a) => spool.add('alert', a), now: Date.now });
+            const v = await inspectSnapshot(repo, result.snapshot, { store: store.name, stateDir: cfg.state_dir, alerts, now: Date.now });
+            if (v.suspect) process.stderr.write(`medvault-agent: WARNING: snapshot ${result.snapshot.slice(0, 12)} looks like ransomware: ${v.reasons.join('; ')}; last snapshot before the change: ${v.lastGood}\n`);
+          }
           return result;
         } catch (err) {
           const error = { code: err instanceof MedvaultError ? err.code : 'MV_ERR_STORAGE_FAILED', message: `${disk}: ${errorMessage(err)}` };

@@ -17,6 +17,7 @@ import { nextOccurrence } from '../schedule/cron.js';
 import { noteRun, readRuns } from './run-book.js';
 import type { Alerts } from '../daemon/alerts.js';
 import { backupStoreTo } from './backup-job.js';
+import { inspectSnapshot } from './suspicion.js';
 
 export type Job = 'full' | 'incremental' | 'continuous';
 
@@ -136,6 +137,11 @@ export class JobRunner {
         try {
           const result = await backupStoreTo(repo, store, { job, actor });
           results.push(result);
+          if (store.type === 'files' && results.length === 1) {
+            await inspectSnapshot(repo, result.snapshot, { store: storeName, stateDir: this.deps.stateDir, alerts, now }).catch((err: Error) =>
+              alerts.raise({ key: `guard:${storeName}`, code: 'MV_ERR_DATA_CORRUPT', severity: 'warning', store: storeName, message: `store ${storeName}: could not compare snapshot ${result.snapshot.slice(0, 12)} with its parent: ${err.message}` }),
+            );
+          }
           this.deps.log(backupLogEntry({ site: this.deps.site, store: storeName, job, actor, startedAt: t0, endedAt: now(), result }));
           alerts.resolve(`backup:${storeName}:${disk}`);
         } catch (err) {
