@@ -14,7 +14,15 @@ import { USERS_BUCKET, UserStore } from './auth/user-store.js';
 import { ask, readStdin } from './cli/prompt.js';
 import { loadConfig, type ConfigOverrides } from './config.js';
 import { createLog } from './log.js';
-import { openNats } from './nats.js';
+import { openNats, type NatsOptions } from './nats.js';
+import { writeFileSync } from 'node:fs';
+import { AUDIT_CSV_HEADER, auditCsvRow, type ChainHead } from '@medvault/protocol';
+import { AuditTrail, queueAudit } from './audit/trail.js';
+import { readChain, readExport, validEntries, verify } from './audit/read.js';
+import { writeBundle } from './sites/bundle.js';
+import { natsServerConfig } from './sites/nats-config.js';
+import { SiteRegistry, controllerNkeyFile, initControllerNkey, nkeyPublic } from './sites/registry.js';
+import type { ControllerConfig } from './config.js';
 import { initSigningKey, loadSigningKey } from './signing-key.js';
 
 const exitCodes: Partial<Record<string, number>> = {
@@ -23,7 +31,34 @@ const exitCodes: Partial<Record<string, number>> = {
   [codes.KEY_INVALID]: 3,
   [codes.TRANSPORT_FAILED]: 4,
   [codes.CONFLICT]: 5,
+  [codes.AUDIT_BROKEN]: 6,
 };
+
+/** NATS connection options from the configuration: nkey and CA when configured (TLS only then). */
+function natsOpts(c: ControllerConfig): NatsOptions {
+  return {
+    servers: c.nats.servers,
+    ...(c.nats.creds ? { creds: c.nats.creds } : {}),
+    ...(c.nats.nkey_file ? { nkeySeedFile: c.nats.nkey_file } : {}),
+    ...(c.nats.ca_file ? { caFile: c.nats.ca_file } : {}),
+  };
+}
+
+/** Who runs this command on the controller host (for the audit trail). */
+const operator = () => ({ kind: 'user' as const, id: `os:${process.env.SUDO_USER ?? process.env.USER ?? String(process.getuid?.() ?? 'unknown')}` });
+
+/** Opens NATS, appends one audit entry (after any queued ones), closes. */
+async function auditNow(c: ControllerConfig, r: Parameters<AuditTrail['record']>[0]): Promise<void> {
+  const nats = await openNats(natsOpts(c));
+  try {
+    await nats.ensureStreams();
+    const t = new AuditTrail({ bus: nats.bus, clock: Date.now, log: createLog('silent') });
+    await t.drainPending(c.state_dir);
+    await t.record(r);
+  } finally {
+    await nats.close();
+  }
+}
 
 const program = new Command('medvault-controller')
   .description('medvault controller: off-site ingest, fleet, orders, users')
@@ -45,7 +80,9 @@ program
   .action(() => {
     const c = config();
     const { key, created, file } = initSigningKey(c.state_dir);
-    print({ keyFile: file, created, kid: key.kid, publicKey: exportPublicKey(key.publicKey) });
+    const nk = initControllerNkey(c.state_dir);
+    if (created) queueAudit(c.state_dir, { at: Date.now(), actor: operator(), action: 'key.create', object: `key:${key.kid}`, result: 'ok', detail: { nkey: nk.publicKey } });
+    print({ keyFile: file, created, kid: key.kid, publicKey: exportPublicKey(key.publicKey), nkeyFile: nk.file, nkey: nk.publicKey });
   });
 
 program
@@ -66,7 +103,7 @@ program
     const c = config();
     const log = createLog();
     const key = loadSigningKey(c.state_dir);
-    const nats = await openNats({ servers: c.nats.servers, ...(c.nats.creds ? { creds: c.nats.creds } : {}) });
+    const nats = await openNats(natsOpts(c));
     const app = await startApp({ nats, key, clock: Date.now, config: c, log });
     log.info({ kid: key.kid, publicKey: exportPublicKey(key.publicKey), nats: c.nats.servers }, 'controller started');
     await new Promise<void>((resolve) => {
@@ -102,15 +139,20 @@ user
       password = await ask('Password: ', true);
       if ((await ask('Repeat password: ', true)) !== password) throw new MedvaultError(codes.CONFIG_INVALID, 'the passwords differ');
     }
-    const nats = await openNats({ servers: c.nats.servers, ...(c.nats.creds ? { creds: c.nats.creds } : {}) });
+    const nats = await openNats(natsOpts(c));
     try {
+      await nats.ensureStreams();
+      const trail = new AuditTrail({ bus: nats.bus, clock: Date.now, log: createLog('silent') });
+      await trail.drainPending(c.state_dir);
       const users = new UserStore(await nats.bucket(USERS_BUCKET, { history: 5 }));
       const u = await users.add(name, o.role, password, Date.now());
+      await trail.record({ actor: operator(), action: 'user.add', object: `user:${u.name}`, result: 'ok', detail: { role: u.role, totp: true, recoveryCodes: u.newRecoveryCodes.length } });
       const uri = totpUri(u.totpSecret, u.name);
-      if (o.json) print({ user: u.name, role: u.role, totpSecret: u.totpSecret, otpauthUri: uri });
+      if (o.json) print({ user: u.name, role: u.role, totpSecret: u.totpSecret, otpauthUri: uri, recoveryCodes: u.newRecoveryCodes });
       else {
         process.stdout.write(`user ${u.name} (${u.role}) added\nTOTP secret: ${u.totpSecret}\n${uri}\n`);
         process.stdout.write(await QRCode.toString(uri, { type: 'terminal', small: true }));
+        process.stdout.write(`Recovery codes (each works once instead of a TOTP code; store them offline, they are not shown again):\n  ${u.newRecoveryCodes.join('\n  ')}\n`);
       }
     } finally {
       await nats.close();
@@ -123,7 +165,7 @@ user
   .option('--json', 'print a JSON array')
   .action(async (o: { json?: boolean }) => {
     const c = config();
-    const nats = await openNats({ servers: c.nats.servers, ...(c.nats.creds ? { creds: c.nats.creds } : {}) });
+    const nats = await openNats(natsOpts(c));
     try {
       const list = (await new UserStore(await nats.bucket(USERS_BUCKET, { history: 5 })).list()).map((u) => ({
         user: u.name,
@@ -136,6 +178,130 @@ user
     } finally {
       await nats.close();
     }
+  });
+
+const site = program.command('site').description('enrol clinic appliances (their NATS identity)');
+
+site
+  .command('add <site>')
+  .description("create the site's NATS nkey (allowed only its own subjects) and write the bundle the appliance installs")
+  .requiredOption('--out <dir>', 'folder for the bundle (agent.toml, site.nk, ca.pem, controller.pub)')
+  .option('--nats-url <urls>', 'NATS URL(s) as the appliance reaches them, comma separated (default: nats.servers)')
+  .option('--ca <file>', 'CA certificate to pin (default: nats.ca_file)')
+  .option('--rotate', 'replace the key of an enrolled site')
+  .option('--json', 'print {site, nkey, bundle, files}')
+  .action((name: string, o: { out: string; natsUrl?: string; ca?: string; rotate?: boolean; json?: boolean }) => {
+    const c = config();
+    const ca = o.ca ?? c.nats.ca_file;
+    if (!ca) throw new MedvaultError(codes.CONFIG_INVALID, 'no CA certificate: give --ca or set nats.ca_file (deploy/make-ca.sh makes one)');
+    const key = loadSigningKey(c.state_dir);
+    const { record, seed } = new SiteRegistry(c.state_dir).add(name, operator().id, Date.now(), { ...(o.rotate ? { rotate: true } : {}) });
+    const files = writeBundle(o.out, { site: name, seed, controllerPublicKey: exportPublicKey(key.publicKey), natsServers: o.natsUrl ? o.natsUrl.split(',') : c.nats.servers, caFile: ca });
+    queueAudit(c.state_dir, { at: Date.now(), actor: operator(), action: o.rotate ? 'site.rotate' : 'site.enrol', object: `site:${name}`, result: 'ok', detail: { nkey: record.nkey, kid: key.kid } });
+    if (o.json) print({ site: name, nkey: record.nkey, bundle: o.out, files });
+    else process.stdout.write(`site ${name} enrolled (nkey ${record.nkey}); bundle in ${o.out}: ${files.join(', ')}\nnext: medvault-controller nats-config --out FILE, then reload nats-server\n`);
+  });
+
+site
+  .command('list')
+  .description('list enrolled sites')
+  .option('--json', 'print a JSON array')
+  .action((o: { json?: boolean }) => {
+    const list = new SiteRegistry(config().state_dir).list();
+    if (o.json) print(list);
+    else for (const s of list) process.stdout.write(`${s.site}\t${s.nkey}\t${new Date(s.enrolledAt).toISOString()}\t${s.enrolledBy}\n`);
+  });
+
+program
+  .command('nats-config')
+  .description('write the nats-server configuration: TLS required, the controller and every enrolled site as nkey users with their permissions')
+  .requiredOption('--out <file>', 'configuration file to write')
+  .option('--cert <file>', 'server certificate (default nats_server.cert_file)')
+  .option('--key <file>', 'server private key (default nats_server.key_file)')
+  .option('--ca <file>', 'CA certificate (default nats.ca_file)')
+  .option('--listen-port <n>', 'client port (default nats_server.port)')
+  .option('--listen-host <host>', 'address to listen on (default nats_server.host)')
+  .option('--store-dir <dir>', 'JetStream store (default nats_server.store_dir)')
+  .action((o: { out: string; cert?: string; key?: string; ca?: string; listenPort?: string; listenHost?: string; storeDir?: string }) => {
+    const c = config();
+    const need = (v: string | undefined, what: string) => {
+      if (!v) throw new MedvaultError(codes.CONFIG_INVALID, `nats-config: ${what} is needed`);
+      return v;
+    };
+    const sites = new SiteRegistry(c.state_dir).list();
+    const text = natsServerConfig({
+      host: o.listenHost ?? c.nats_server.host,
+      port: Number(o.listenPort ?? c.nats_server.port),
+      storeDir: o.storeDir ?? c.nats_server.store_dir,
+      tls: { certFile: need(o.cert ?? c.nats_server.cert_file, '--cert (or nats_server.cert_file)'), keyFile: need(o.key ?? c.nats_server.key_file, '--key (or nats_server.key_file)'), caFile: need(o.ca ?? c.nats.ca_file, '--ca (or nats.ca_file)') },
+      controllerNkey: nkeyPublic(c.nats.nkey_file ?? controllerNkeyFile(c.state_dir)),
+      sites: sites.map((x) => ({ site: x.site, nkey: x.nkey })),
+    });
+    writeFileSync(o.out, text, { mode: 0o600 });
+    queueAudit(c.state_dir, { at: Date.now(), actor: operator(), action: 'config.nats', object: o.out.slice(0, 1000), result: 'ok', detail: { sites: sites.length } });
+    print({ file: o.out, sites: sites.map((x) => x.site) });
+  });
+
+const audit = program.command('audit').description('the hash-chained audit trails: verify and export');
+
+const parseHead = (v: string): ChainHead => {
+  const m = /^([0-9]+):([0-9a-f]{64})$/.exec(v);
+  if (!m) throw new MedvaultError(codes.CONFIG_INVALID, `--head ${v}: SEQ:HASH`);
+  return { seq: Number(m[1]), hash: m[2]! };
+};
+
+audit
+  .command('verify')
+  .description("verify the controller's chain (MV_AUDIT), a site's replicated chain (--site) or an export (--file); exit 6 if broken")
+  .option('--site <site>', "verify this site's agent chain instead")
+  .option('--file <file>', 'verify a JSON export instead of the live chain')
+  .option('--head <seq:hash>', 'a head recorded earlier: the chain must still contain it', parseHead)
+  .option('--json', 'print the report as JSON')
+  .action(async (o: { site?: string; file?: string; head?: ChainHead; json?: boolean }) => {
+    const c = config();
+    let chain;
+    if (o.file) chain = readExport(o.file);
+    else {
+      const nats = await openNats(natsOpts(c));
+      try {
+        await nats.ensureStreams();
+        chain = await readChain(nats.bus, o.site);
+      } finally {
+        await nats.close();
+      }
+    }
+    const report = verify(chain, o.head);
+    if (!o.file) await auditNow(c, { actor: operator(), action: 'audit.verify', object: `chain:${report.chain}`, result: report.ok ? 'ok' : 'failed', detail: { entries: report.entries, problems: report.problems.length, head: report.head ? `${report.head.seq}:${report.head.hash}` : null } });
+    if (o.json) print(report);
+    else {
+      process.stdout.write(`${report.chain}: ${report.entries} entries, ${report.ok ? 'chain intact' : `${report.problems.length} problem(s)`}${report.head ? `; head ${report.head.seq}:${report.head.hash}` : ''}\n`);
+      for (const p of report.problems.slice(0, 50)) process.stdout.write(`  ${p.kind}: ${p.message}\n`);
+    }
+    if (!report.ok) throw new MedvaultError(codes.AUDIT_BROKEN, `audit chain ${report.chain} is broken: ${report.problems[0]!.message}`);
+  });
+
+audit
+  .command('export')
+  .description('export a chain as CSV or JSON (JSON exports can be verified with audit verify --file)')
+  .option('--site <site>', "export this site's agent chain instead of the controller's")
+  .addOption(new Option('--format <format>', 'csv or json').choices(['csv', 'json']).default('json'))
+  .option('--out <file>', 'write here instead of stdout')
+  .action(async (o: { site?: string; format: 'csv' | 'json'; out?: string }) => {
+    const c = config();
+    const nats = await openNats(natsOpts(c));
+    let chain;
+    try {
+      await nats.ensureStreams();
+      chain = await readChain(nats.bus, o.site);
+    } finally {
+      await nats.close();
+    }
+    const text = o.format === 'json'
+      ? `${JSON.stringify({ chain: chain.chain, exportedAt: Date.now(), entries: chain.values }, null, 1)}\n`
+      : `${[AUDIT_CSV_HEADER, ...validEntries(chain).map(auditCsvRow)].join('\r\n')}\r\n`;
+    await auditNow(c, { actor: operator(), action: 'audit.export', object: `chain:${chain.chain}`, result: 'ok', detail: { format: o.format, entries: chain.values.length, out: o.out ?? 'stdout' } });
+    if (o.out) writeFileSync(o.out, text, { mode: 0o600 });
+    else process.stdout.write(text);
   });
 
 try {

@@ -5,7 +5,12 @@
  */
 import type { Command } from 'commander';
 import pino from 'pino';
-import { MedvaultError, codes, importPublicKey } from '@medvault/protocol';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MedvaultError, codes, importPublicKey, keyId } from '@medvault/protocol';
+import { AuditLog } from '../audit/audit-log.js';
+import { readFileIfExists, writeFileAtomic } from '../state/journal.js';
 import { AgentDaemon, type DaemonRepo } from '../daemon/daemon.js';
 import { openLink } from '../replicate/link.js';
 import { ReceiptBook } from '../replicate/receipts.js';
@@ -50,9 +55,31 @@ export function register(program: Command, ctx: CliContext): void {
       const disk = cfg.disks[0]!.path;
       const repo = disks[0]!.repo;
       if (!repo) throw new MedvaultError(codes.STORAGE_FAILED, `${disk}: cannot open the replicated repository: ${disks[0]!.error}`);
-      const link = await openLink({ servers: cfg.nats.servers, name: `medvault-agent ${cfg.site}`, log: (m, f) => log('info', m, f) });
-      const book = ReceiptBook.open(cfg.state_dir);
       const spool = new Spool(cfg.state_dir, cfg.site);
+      // The audit trail: every entry is also queued for replication (message id by seq).
+      const audit = AuditLog.open(cfg.state_dir, cfg.site, { replicate: (e) => spool.add('audit', e, `audit.${e.seq}`) });
+      const agentActor = { kind: 'agent' as const, id: cfg.site };
+      if (!audit.startReport.ok) {
+        log('error', 'AUDIT CHAIN BROKEN: the local audit log was edited, truncated or garbled', { problems: audit.startReport.problems.slice(0, 10) });
+        audit.record({ actor: agentActor, action: 'audit.verify', object: 'audit.jsonl', result: 'failed', detail: { problems: audit.startReport.problems.length, first: audit.startReport.problems[0]!.message } });
+      }
+      const configDigest = createHash('sha256').update(readFileSync(cfg.file)).digest('hex');
+      const digestFile = join(cfg.state_dir, 'config.sha256');
+      const before = readFileIfExists(digestFile)?.trim();
+      if (before !== configDigest) {
+        audit.record({ actor: agentActor, action: 'config.change', object: cfg.file, result: 'ok', detail: { from: before ?? null, to: configDigest } });
+        writeFileAtomic(digestFile, `${configDigest}\n`);
+      }
+      audit.record({
+        actor: agentActor, action: 'agent.start', object: `site:${cfg.site}`, result: 'ok',
+        detail: { version: AGENT_VERSION, config: configDigest, controllerKid: keyId(controllerKey), disk, repo: repo.id, keyFile: cfg.key_file, tls: cfg.nats.ca_file !== undefined, nkey: cfg.nats.nkey_file !== undefined },
+      });
+      const link = await openLink({
+        servers: cfg.nats.servers, name: `medvault-agent ${cfg.site}`, site: cfg.site, log: (m, f) => log('info', m, f),
+        ...(cfg.nats.nkey_file ? { nkeySeedFile: cfg.nats.nkey_file } : {}),
+        ...(cfg.nats.ca_file ? { caFile: cfg.nats.ca_file } : {}),
+      });
+      const book = ReceiptBook.open(cfg.state_dir);
       const ledger = OrderLedger.open(cfg.state_dir);
       const runner = new OrderRunner({
         site: cfg.site,
@@ -71,6 +98,7 @@ export function register(program: Command, ctx: CliContext): void {
         report: (s) => spool.add('status', s),
         log: (e) => spool.add('log', e),
         now: Date.now,
+        audit,
       });
       const view: DaemonRepo = {
         id: repo.id,
@@ -83,7 +111,7 @@ export function register(program: Command, ctx: CliContext): void {
           return (await repo.snapshots()).map((s) => ({ hash: s.hash, time: s.time, store: s.store, job: s.job, files: s.summary.files, bytes: s.summary.bytes }));
         },
       };
-      const daemon = new AgentDaemon({ site: cfg.site, version: AGENT_VERSION, stateDir: cfg.state_dir, repo: view, link, book, spool, runner, controllerKey, now: Date.now, log });
+      const daemon = new AgentDaemon({ site: cfg.site, version: AGENT_VERSION, stateDir: cfg.state_dir, repo: view, link, book, spool, runner, controllerKey, now: Date.now, log, auditHead: () => audit.head });
       daemon.start();
       const alerts = new Alerts({ site: cfg.site, send: (a) => spool.add('alert', a), now: Date.now });
       for (const d of disks) if (d.error) alerts.raise({ key: `disk:${d.disk}`, code: 'MV_ERR_STORAGE_FAILED', severity: 'critical', message: `backup disk ${d.disk} is not usable: ${d.error}` });
@@ -132,6 +160,9 @@ export function register(program: Command, ctx: CliContext): void {
       await continuous.stop();
       await jobs.stop();
       await daemon.stop();
+      audit.record({ actor: agentActor, action: 'agent.stop', object: `site:${cfg.site}`, result: 'ok' });
+      await spool.flush(link).catch(() => undefined);
+      audit.close();
       await link.close();
       book.close();
       ledger.close();

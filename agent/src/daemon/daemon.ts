@@ -43,6 +43,8 @@ export interface DaemonDeps {
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   tickMs?: number;
   heartbeatMs?: number;
+  /** The head of the agent's audit chain, sent in each heartbeat. */
+  auditHead?: () => { seq: number; hash: string } | undefined;
 }
 
 export class AgentDaemon {
@@ -93,11 +95,13 @@ export class AgentDaemon {
   async tick(): Promise<void> {
     const { log } = this.deps;
     try {
+      // The audit head as queued now: the flush below publishes up to it before the heartbeat names it.
+      const auditHead = this.deps.auditHead?.();
       await this.announce();
       await this.deps.spool.flush(this.deps.link);
       const { sent, bytes } = await this.replicator.drain();
       if (sent > 0) log('info', 'replicated', { objects: sent, bytes });
-      await this.heartbeat();
+      await this.heartbeat(auditHead);
     } catch (err) {
       log('warn', 'replication round failed; will retry', { error: (err as Error).message });
     }
@@ -152,7 +156,7 @@ export class AgentDaemon {
     }
   }
 
-  private async heartbeat(): Promise<void> {
+  private async heartbeat(auditHead: { seq: number; hash: string } | undefined): Promise<void> {
     const { now, repo, site, link } = this.deps;
     if (now() - this.lastHeartbeat < (this.deps.heartbeatMs ?? 5000)) return;
     const snaps = await repo.listSnapshots();
@@ -163,6 +167,7 @@ export class AgentDaemon {
         uptimeS: Math.floor((now() - this.startedAt) / 1000),
         repos: [{ id: repo.id, path: repo.path, snapshots: snaps.length, ...(snaps.length ? { lastSnapshotAt: Math.max(...snaps.map((s) => s.time)) } : {}) }],
         backlog: { objects: backlog.objects, bytes: backlog.bytes + this.deps.spool.pendingBytes(), ...(backlog.oldestAt ? { oldestAt: backlog.oldestAt } : {}) },
+        ...(auditHead ? { audit: { seq: auditHead.seq, hash: auditHead.hash } } : {}),
       },
       'mv.heartbeat.v1',
     );

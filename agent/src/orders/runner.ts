@@ -11,6 +11,7 @@ import {
   checkOrder, codes, MedvaultError, type BackupLog, type ErrorCode, type OrderStatus, type RestoreOrder,
 } from '@medvault/protocol';
 import type { OrderLedger } from './ledger.js';
+import type { AuditSink } from '../audit/audit-log.js';
 
 export interface RestoreProgress {
   files: number;
@@ -50,6 +51,18 @@ export interface OrderRunnerDeps {
   log: (entry: BackupLog) => void;
   now: () => number;
   progressEveryMs?: number;
+  /** The agent's audit trail: every order accepted or refused (and why), and every restore. */
+  audit?: AuditSink;
+}
+
+/** Why an order's snapshot paths are unsafe ('..', '.', NUL, absolute), or undefined. */
+export function unsafeOrderPath(paths: readonly string[]): string | undefined {
+  for (const p of paths) {
+    if (p.includes('\0')) return `path ${JSON.stringify(p)} contains NUL`;
+    if (p.startsWith('/')) return `path ${JSON.stringify(p)} is absolute; paths are inside the snapshot`;
+    if (p.split('/').some((s) => s === '..' || s === '.')) return `path ${JSON.stringify(p)} has a '.' or '..' segment`;
+  }
+  return undefined;
 }
 
 export class OrderRunner {
@@ -67,11 +80,17 @@ export class OrderRunner {
     const verdict = checkOrder(value, { site, controllerKey: this.deps.controllerKey, now: now(), seen: (i) => ledger.has(i) });
     if (!verdict.ok) return this.refuse(typeof id === 'string' ? id : undefined, verdict.code, verdict.reason);
     const order = verdict.order;
+    const badPath = unsafeOrderPath(order.paths);
+    if (badPath) return this.refuse(order.id, codes.ORDER_PATH, `order ${order.id}: ${badPath}`, order);
     const target = this.confine(order.target);
-    if (typeof target !== 'string') return this.refuse(order.id, codes.ORDER_TARGET, `order ${order.id}: ${target.reason}`);
+    if (typeof target !== 'string') return this.refuse(order.id, codes.ORDER_TARGET, `order ${order.id}: ${target.reason}`, order);
     const engine = this.deps.engine(order.source);
-    if (!engine) return this.refuse(order.id, codes.ORDER_TARGET, `order ${order.id}: restore source '${order.source}' is not available on this agent`);
+    if (!engine) return this.refuse(order.id, codes.ORDER_TARGET, `order ${order.id}: restore source '${order.source}' is not available on this agent`, order);
     ledger.record(order.id, seq, now());
+    this.deps.audit?.record({
+      actor: { kind: 'user', id: order.requestedBy.user }, action: 'order.accept', object: `order:${order.id}`, result: 'ok',
+      detail: { seq, snapshot: order.snapshot, target, mode: order.mode, paths: order.paths.slice(0, 20).join('|').slice(0, 2000), approvedBy: order.approvedBy?.user ?? null, kid: order.sig?.kid ?? null },
+    });
     return this.run(order, target, engine);
   }
 
@@ -100,18 +119,29 @@ export class OrderRunner {
         ...(ok ? {} : { reason: { code: codes.VERIFY_FAILED, message: `${result.failed.length} of ${result.files} files failed verification: ${shown.slice(0, 5).join(', ')}` } }),
       });
       this.logJob(order, startedAt, ok ? 'ok' : 'failed', result, shown.map((path) => ({ code: codes.VERIFY_FAILED, message: 'restored file did not verify', path })));
+      this.deps.audit?.record({
+        actor: { kind: 'user', id: order.requestedBy.user }, action: 'restore', object: `order:${order.id}`, result: ok ? 'ok' : 'failed',
+        detail: { snapshot: result.snapshot, target, files: result.files, bytes: result.bytes, verified: result.verified, failed: result.failed.length, key: 'repository master key (local)' },
+      });
       return { state: ok ? ('done' as const) : ('failed' as const) };
     } catch (err) {
       const code = err instanceof MedvaultError ? err.code : codes.STORAGE_FAILED;
       const message = `order ${order.id}: ${(err as Error).message}`.slice(0, 2000);
       this.status(order.id, 'failed', { reason: { code, message } });
       this.logJob(order, startedAt, 'failed', undefined, [{ code, message }]);
+      this.deps.audit?.record({ actor: { kind: 'user', id: order.requestedBy.user }, action: 'restore', object: `order:${order.id}`, result: 'failed', detail: { code, message: message.slice(0, 2000) } });
       return { state: 'failed' as const, code, reason: message };
     }
   }
 
-  private refuse(id: string | undefined, code: ErrorCode, reason: string) {
+  private refuse(id: string | undefined, code: ErrorCode, reason: string, order?: RestoreOrder) {
     if (id !== undefined && /^[0-9a-f-]{36}$/.test(id)) this.status(id, 'refused', { reason: { code, message: reason.slice(0, 2000) } });
+    // Only a verified order names a person; anything else is recorded as from the network.
+    this.deps.audit?.record({
+      actor: order ? { kind: 'user', id: order.requestedBy.user } : { kind: 'system', id: 'control-stream' },
+      action: 'order.refuse', object: `order:${typeof id === 'string' ? id.slice(0, 64) : '(none)'}`, result: 'refused',
+      detail: { code, reason: reason.slice(0, 2000) },
+    });
     return { state: 'refused' as const, code, reason };
   }
 

@@ -2,9 +2,18 @@
  * The agent's only NATS adapter: publish to JetStream with a message id, and follow a stream from a
  * sequence. Everything else in the agent talks to the `Link` interface, so tests can swap it and
  * no other file imports the NATS client.
+ *
+ * With a site identity (nkey seed + CA) it connects over TLS only, and uses the inbox prefix
+ * `_INBOX.<site>` its NATS permissions allow. It needs no JetStream API beyond what a site may do:
+ * `follow` creates its own ephemeral consumer with the filter in the create subject
+ * ($JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>), then reads it with consumer info and
+ * pulls; it never asks for stream info, lists consumers or deletes anything (an idle consumer goes
+ * away by itself after its inactivity threshold).
  */
-import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { connect, headers as natsHeaders, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { MedvaultError, codes } from '@medvault/protocol';
 
 export interface LinkMessage {
@@ -30,6 +39,12 @@ export interface Link {
 export interface LinkOptions {
   servers: string[];
   name: string;
+  /** The site: its inbox prefix is `_INBOX.<site>` (the only inbox its credentials may read). */
+  site?: string;
+  /** File holding the site's nkey seed. */
+  nkeySeedFile?: string;
+  /** CA certificate of the NATS server: TLS is then required. */
+  caFile?: string;
   /** Milliseconds to wait for a JetStream ack before the publish fails and is retried later. */
   ackTimeoutMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -42,6 +57,9 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     waitOnFirstConnect: true,
+    ...(opts.site ? { inboxPrefix: `_INBOX.${opts.site}` } : {}),
+    ...(opts.nkeySeedFile ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(opts.nkeySeedFile, 'utf8').trim())) } : {}),
+    ...(opts.caFile ? { tls: { caFile: opts.caFile } } : {}),
   });
   let connected = true;
   void (async () => {
@@ -52,6 +70,9 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
     }
   })();
   const js: JetStreamClient = jetstream(nc, { timeout: opts.ackTimeoutMs ?? 10_000 });
+  // No account-info check: a site may not call $JS.API.INFO.
+  const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: opts.ackTimeoutMs ?? 10_000 });
+  const prefix = `mv_${(opts.site ?? 'agent').replace(/[^A-Za-z0-9_-]/g, '_')}`;
 
   return {
     get connected() {
@@ -73,11 +94,18 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
       const done = (async () => {
         while (!stopped) {
           try {
-            const consumer = await js.consumers.get(stream, {
-              filter_subjects: filter, // a single subject: nats-server 2.9 has no multi-filter consumers
-              deliver_policy: 'by_start_sequence' as never,
+            const name = `${prefix}_${randomBytes(9).toString('hex')}`;
+            await jsm.consumers.add(stream, {
+              name,
+              filter_subject: filter, // a single subject: nats-server 2.9 has no multi-filter consumers
+              deliver_policy: DeliverPolicy.StartSequence,
               opt_start_seq: Math.max(1, next),
+              ack_policy: AckPolicy.None,
+              inactive_threshold: 120_000_000_000,
+              mem_storage: true,
+              num_replicas: 1,
             });
+            const consumer = await js.consumers.get(stream, name);
             const messages = await consumer.consume({ max_messages: 64 });
             current = { stop: () => void messages.stop() };
             if (stopped) messages.stop();

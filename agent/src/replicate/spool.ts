@@ -28,9 +28,12 @@ export class Spool {
     this.cursorFile = join(stateDir, 'events.cursor');
   }
 
-  /** Durably queues `message` as event `event` (fsync before return). */
-  add(event: EventType, message: Message): void {
-    const line = `${JSON.stringify({ id: randomUUID(), event, body: canonicalJson(message) } satisfies Spooled)}\n`;
+  /**
+   * Durably queues `message` as event `event` (fsync before return). `id`: a stable id (message id
+   * `<site>.ev.<id>`), so a resend after a crash is deduplicated; default a fresh UUID.
+   */
+  add(event: EventType, message: Message, id: string = randomUUID()): void {
+    const line = `${JSON.stringify({ id, event, body: canonicalJson(message) } satisfies Spooled)}\n`;
     const fd = openSync(this.file, 'a', 0o600);
     try {
       writeSync(fd, line);

@@ -1,0 +1,107 @@
+/**
+ * audit/: the agent's tamper-evident audit trail: every order (accepted or refused, and why),
+ * restore, key use, start and configuration change, as a hash chain (protocol audit.ts) in
+ * `<state_dir>/audit.jsonl`, one mv.audit.v1 entry per line, fsynced before `record` returns.
+ * Each entry is also queued on the event spool, so the chain is replicated to the controller
+ * (`mv.v1.ev.<site>.audit`, message id by seq) and survives the appliance; the heartbeat carries
+ * the head, which anchors the replicated copy against entries removed at its end.
+ *
+ * Single writer: the daemon. An edited, inserted or removed line is found by `verify` (locally)
+ * and by `medvault-controller audit verify --site` (on the replicated copy).
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { chainEntry, verifyChain, type AuditEntry, type AuditRecord, type ChainHead, type ChainReport } from '@medvault/protocol';
+
+export type AgentAuditInput = Omit<AuditRecord, 'site' | 'at'> & { at?: number };
+
+export interface AuditSink {
+  record(r: AgentAuditInput): AuditEntry;
+}
+
+export class AuditLog implements AuditSink {
+  private fd: number;
+  private last: ChainHead | undefined;
+
+  private constructor(
+    readonly file: string,
+    private readonly site: string,
+    private readonly now: () => number,
+    private readonly replicate: ((e: AuditEntry) => void) | undefined,
+    startReport: ChainReport,
+  ) {
+    this.fd = openSync(file, 'a', 0o600);
+    this.last = startReport.head;
+    this.startReport = startReport;
+  }
+
+  /** How the chain looked when opened (a broken chain is reported by the caller, loudly). */
+  readonly startReport: ChainReport;
+
+  static open(stateDir: string, site: string, opts: { now?: () => number; replicate?: (e: AuditEntry) => void } = {}): AuditLog {
+    mkdirSync(stateDir, { recursive: true });
+    const file = join(stateDir, 'audit.jsonl');
+    return new AuditLog(file, site, opts.now ?? Date.now, opts.replicate, verifyFile(file, site));
+  }
+
+  get head(): ChainHead | undefined {
+    return this.last;
+  }
+
+  /** Appends one entry (fsync) and queues it for replication. */
+  record(r: AgentAuditInput): AuditEntry {
+    const e = chainEntry(this.last, { ...r, site: this.site, at: r.at ?? this.now() });
+    writeSync(this.fd, `${JSON.stringify(e)}\n`);
+    fsyncSync(this.fd);
+    this.last = { seq: e.seq, hash: e.hash };
+    this.replicate?.(e);
+    return e;
+  }
+
+  /** Verifies the file as it is now; `head`: a head known from elsewhere (the replicated copy). */
+  verify(head?: ChainHead): ChainReport {
+    return verifyFile(this.file, this.site, head);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** Reads and verifies an agent audit file; a torn last line (crash mid-write) counts as garbled. */
+export function verifyFile(file: string, site: string, head?: ChainHead): ChainReport {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const values = text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      try {
+        return JSON.parse(l) as unknown;
+      } catch {
+        return { unparsable: l.slice(0, 200) };
+      }
+    });
+  return verifyChain(values, { site, ...(head ? { head } : {}) });
+}
+
+/** Entries of a verified or unverified file, for export. */
+export function readEntries(file: string): unknown[] {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').filter((l) => l !== '').map((l) => {
+    try {
+      return JSON.parse(l) as unknown;
+    } catch {
+      return { unparsable: l.slice(0, 200) };
+    }
+  });
+}
