@@ -19,10 +19,13 @@ export interface WrittenObject {
   size: number;
 }
 
-/** A pack is closed once it holds this many bytes (so packs are 8-16 MiB with 8 MiB chunks). */
-export const PACK_TARGET = 8 * 1024 * 1024;
-/** An index file is written after this many packs, and at every flush. */
-const PACKS_PER_INDEX = 16;
+/**
+ * A pack is closed once it holds this many bytes (so packs are 8-16 MiB with 8 MiB chunks). The
+ * crash harness lowers it (MEDVAULT_PACK_TARGET) to get many packs out of little data.
+ */
+export const PACK_TARGET = Number(process.env.MEDVAULT_PACK_TARGET) || 8 * 1024 * 1024;
+/** An index file is written after this many packs, and at every flush (MEDVAULT_PACKS_PER_INDEX for tests). */
+const PACKS_PER_INDEX = Number(process.env.MEDVAULT_PACKS_PER_INDEX) || 16;
 
 export class RepoWriter {
   /** Every object this writer stored, in write order (for replication). */
