@@ -1,6 +1,6 @@
 /**
  * Continuous protection for file stores with `continuous = true`: watcher events, coalesced
- * (quiet 1 s, at most a quarter of the RPO target and never over 5 s after the first event),
+ * (quiet 0.5 s, at most a quarter of the RPO target and never over 2 s after the first event),
  * become a 'continuous' run; a periodic rescan (`rescan_s`) catches what the watcher missed. The
  * watcher's health is an alert (degraded to scanning, store folder missing), and while the store's
  * folder is missing no run may start (it would record every record as deleted).
@@ -23,8 +23,8 @@ export class ContinuousProtection {
   private async watch(s: FileStoreConfig): Promise<void> {
     const { runner } = this.deps;
     const coalescer = new Coalescer(async () => runner.enqueue(s.name, 'continuous', 'watcher events'), {
-      quietMs: 1000,
-      maxDelayMs: Math.max(1000, Math.min(5000, (s.rpo_s * 1000) / 4)),
+      quietMs: 500,
+      maxDelayMs: Math.max(500, Math.min(2000, (s.rpo_s * 1000) / 4)),
     });
     const watcher = new StoreWatcher({
       root: s.path,
