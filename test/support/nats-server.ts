@@ -37,14 +37,19 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
 export class NatsServer {
   private child: ChildProcess | undefined;
   private log = '';
-  private constructor(readonly port: number, readonly storeDir: string, private readonly extraArgs: string[]) {}
+  private constructor(readonly port: number, readonly storeDir: string, private readonly extraArgs: string[], private readonly config?: string) {}
 
-  /** Starts a server on a free port (or `port`) with its own JetStream store directory. */
-  static async start(opts: { port?: number; storeDir?: string; args?: string[] } = {}): Promise<NatsServer> {
+  /**
+   * Starts a server on a free port (or `port`) with its own JetStream store directory. With
+   * `config`, the server runs that configuration file (which then carries `jetstream { store_dir }`,
+   * TLS and authorization); only the address and port are overridden.
+   */
+  static async start(opts: { port?: number; storeDir?: string; args?: string[]; config?: string } = {}): Promise<NatsServer> {
     const s = new NatsServer(
       opts.port ?? (await freePort()),
       opts.storeDir ?? mkdtempSync(join(tmpdir(), 'mv-nats-')),
       opts.args ?? [],
+      opts.config,
     );
     await s.restart();
     return s;
@@ -61,7 +66,8 @@ export class NatsServer {
   /** (Re)starts the process on the same port and store. */
   async restart(): Promise<void> {
     if (this.child && this.child.exitCode === null) throw new Error('nats-server is still running');
-    const child = spawn('nats-server', ['-js', '-sd', this.storeDir, '-a', '127.0.0.1', '-p', String(this.port), ...this.extraArgs], {
+    const base = this.config ? ['-c', this.config] : ['-js', '-sd', this.storeDir];
+    const child = spawn('nats-server', [...base, '-a', '127.0.0.1', '-p', String(this.port), ...this.extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (d) => (this.log += d));
