@@ -35,7 +35,7 @@ describe('restore orders over NATS', () => {
     fleet = await Fleet.start({ ws, site: 'clinic-orders', store, restoreRoots: [join(ws, 'restore')] });
     must(await fleet.agent('backup', 'records', '--full'), 'backup');
     fleet.startAgent();
-    nc = await connect({ servers: fleet.nats.url });
+    nc = await connect(fleet.natsOptions());
     const js = jetstream(nc);
     const consumer = await js.consumers.get(streams.events.name, { filter_subjects: subjects.event(fleet.site, 'status') });
     void (async () => {

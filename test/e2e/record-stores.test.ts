@@ -39,7 +39,7 @@ describe('continuous protection', () => {
     fleet = await Fleet.start({ ws, site: 'clinic-cont', store, restoreRoots: [join(ws, 'restore')], storeLines: ['continuous = true', 'rpo_s = 10', 'rescan_s = 600'] });
     must(await fleet.agent('backup', 'records', '--full'), 'backup');
     fleet.startAgent();
-    nc = await connect({ servers: fleet.nats.url });
+    nc = await connect(fleet.natsOptions());
     await followAlerts(nc, fleet.site, alerts);
     await until('the daemon status', async () => ((await fleet.agent('status')).json?.stores?.[0]?.watcher?.state === 'watching' ? true : undefined), 30_000);
   }, 60_000);
@@ -107,7 +107,7 @@ describe('ransomware', () => {
     if (samples) cpSync(samples, store, { recursive: true });
     else generateRecords(store);
     fleet = await Fleet.start({ ws, site: 'clinic-ransom', store, restoreRoots: [join(ws, 'restore')], storeLines: ['continuous = true', 'rpo_s = 10'] });
-    nc = await connect({ servers: fleet.nats.url });
+    nc = await connect(fleet.natsOptions());
     await followAlerts(nc, fleet.site, alerts);
   }, 60_000);
 

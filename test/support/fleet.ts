@@ -5,8 +5,11 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { TOTP } from 'otpauth';
-import { NatsServer } from './nats-server.js';
+import { nkeyAuthenticator, type ConnectionOptions } from '@nats-io/transport-node';
+import { NatsServer, freePort } from './nats-server.js';
+import { makeCa } from './secure-nats.js';
 import { BIN, Daemon, run, type RunResult } from './procs.js';
 
 export const PASSWORD = 'correct horse battery staple 42';
@@ -48,11 +51,30 @@ export class Fleet {
 
   static async start(opts: FleetOptions): Promise<Fleet> {
     const { ws } = opts;
-    const nats = await NatsServer.start({ storeDir: join(ws, 'nats') });
+    // The secure setup, as an operator makes it: a private CA (deploy/make-ca.sh), the controller's
+    // keys, the site enrolled (its nkey and bundle), nats-server configured by the controller (TLS
+    // required, per-site permissions); everyone connects over TLS with their own nkey.
+    const tls = makeCa(ws);
+    const port = await freePort();
+    const natsUrl = `tls://127.0.0.1:${port}`;
+    const ctlConfig = join(ws, 'controller.toml');
+    writeFileSync(
+      ctlConfig,
+      [
+        `state_dir = ${JSON.stringify(join(ws, 'controller'))}`,
+        `[nats]`, `servers = ["${natsUrl}"]`, `nkey_file = ${JSON.stringify(join(ws, 'controller', 'controller.nk'))}`, `ca_file = ${JSON.stringify(tls.caFile)}`,
+        `[nats_server]`, `host = "127.0.0.1"`, `port = ${port}`, `store_dir = ${JSON.stringify(join(ws, 'nats'))}`,
+        `cert_file = ${JSON.stringify(tls.certFile)}`, `key_file = ${JSON.stringify(tls.keyFile)}`, '',
+      ].join('\n'),
+    );
+    const ctl = ['--config', ctlConfig];
+    must(await run(BIN.controller, ['init', ...ctl]), 'medvault-controller init');
+    const bundle = join(ws, 'enrolment', opts.site);
+    must(await run(BIN.controller, ['site', 'add', opts.site, '--out', bundle, '--json', ...ctl]), 'medvault-controller site add');
+    must(await run(BIN.controller, ['nats-config', '--out', join(ws, 'nats-server.conf'), ...ctl]), 'medvault-controller nats-config');
+    const nats = await NatsServer.start({ port, storeDir: join(ws, 'nats'), config: join(ws, 'nats-server.conf') });
     const daemons: Daemon[] = [];
     try {
-      const ctl = ['--nats', nats.url, '--state-dir', join(ws, 'controller')];
-      must(await run(BIN.controller, ['init', ...ctl]), 'medvault-controller init');
       const controllerKey = must(await run(BIN.controller, ['key', ...ctl, '--json']), 'medvault-controller key').publicKey as string;
       const user = must(await run(BIN.controller, ['user', 'add', 'tech', '--role', 'technician', '--password-stdin', ...ctl, '--json'], { input: PASSWORD }), 'medvault-controller user add');
       const controller = new Daemon('controller', BIN.controller, ['serve', ...ctl, '--port', '0']);
@@ -68,7 +90,7 @@ export class Fleet {
           `site = "${opts.site}"`, `state_dir = "state"`, `key_file = "local.key"`,
           `recovery_public_key = "${recovery.publicKey}"`, `controller_public_key = "${controllerKey}"`,
           `restore_roots = ${JSON.stringify(opts.restoreRoots)}`,
-          `[nats]`, `servers = ["${nats.url}"]`,
+          `[nats]`, `servers = ["${natsUrl}"]`, `nkey_file = ${JSON.stringify(join(bundle, 'site.nk'))}`, `ca_file = ${JSON.stringify(join(bundle, 'ca.pem'))}`,
           `[[disks]]`, `path = ${JSON.stringify(join(ws, 'disk1', 'medvault'))}`,
           `[[stores]]`, `name = "records"`, `type = "files"`, `path = ${JSON.stringify(opts.store)}`, ...(opts.storeLines ?? []), '',
         ].join('\n'),
@@ -82,6 +104,24 @@ export class Fleet {
       await nats.stop();
       throw err;
     }
+  }
+
+  /** The NATS URL clients use (TLS). */
+  get natsUrl(): string {
+    return `tls://127.0.0.1:${this.nats.port}`;
+  }
+
+  /**
+   * Options for a test's own NATS connection: TLS against the fleet's private CA, as the controller
+   * (its nkey may do everything; an agent's may not), e.g. `connect(fleet.natsOptions())`.
+   */
+  natsOptions(): ConnectionOptions {
+    const ws = this.opts.ws;
+    return {
+      servers: this.natsUrl,
+      tls: { caFile: join(ws, 'tls', 'ca.pem') },
+      authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(join(ws, 'controller', 'controller.nk'), 'utf8').trim())),
+    };
   }
 
   /** Runs `medvault-agent --config … <args> --json`. */

@@ -69,7 +69,7 @@ export async function runScenario(opts: ScenarioOptions = {}): Promise<ScenarioS
     //    clinic appliance (recovery key, config, repository on its backup disk, the daemon).
     fleet = await Fleet.start({ ws, site: SITE, store, restoreRoots: [join(ws, 'clinic')] });
     const agent = (...args: string[]) => fleet!.agent(...args);
-    say(`controller up at ${fleet.url}, NATS at ${fleet.nats.url}`);
+    say(`controller up at ${fleet.url}, NATS at ${fleet.natsUrl} (TLS, private CA; site ${SITE} enrolled with its own nkey)`);
     lap('start');
 
     // 4. Back up, then wait until the controller has receipted every object of the snapshot.
