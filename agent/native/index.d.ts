@@ -1,0 +1,17 @@
+/**
+ * @medvault/fsx: Linux system calls Node's fs lacks, on raw byte paths (Buffer) or strings. Every
+ * call acts on the path itself, never following a final symlink. Errors are Error objects with
+ * `code` (errno name, e.g. 'ENOTSUP'), `errno` and `syscall`, like Node's own.
+ */
+type Path = string | Buffer;
+declare const fsx: {
+  /** Every extended attribute of `path` (llistxattr + lgetxattr); [] where the file system has none. */
+  getXattrs(path: Path): [name: string, value: Buffer][];
+  /** Sets one extended attribute (lsetxattr), creating or replacing it. */
+  setXattr(path: Path, name: string, value: Buffer): void;
+  /** Sets access and modification times to the nanosecond (utimensat with AT_SYMLINK_NOFOLLOW). */
+  setTimes(path: Path, atimeNs: bigint, mtimeNs: bigint): void;
+  /** Creates a FIFO, character or block device node (mknod); `mode` includes the file type bits. */
+  mknod(path: Path, mode: number, dev: bigint): void;
+};
+export = fsx;

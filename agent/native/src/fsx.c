@@ -1,0 +1,201 @@
+/*
+ * fsx: extended attributes, nanosecond timestamps and mknod for medvault's backup and restore.
+ * Each function takes its path as a Buffer (raw bytes: names need not be UTF-8) or a string,
+ * never follows a final symlink, and throws an Error with code/errno/syscall on failure.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+
+#define CHECK(call)                                                                  \
+  do {                                                                               \
+    if ((call) != napi_ok) {                                                         \
+      napi_throw_error(env, NULL, "fsx: invalid arguments");                         \
+      return NULL;                                                                   \
+    }                                                                                \
+  } while (0)
+
+static const char *errno_name(int e) {
+  switch (e) {
+    case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENOTSUP: return "ENOTSUP";
+    case ENODATA: return "ENODATA";
+    case ERANGE: return "ERANGE";
+    case EEXIST: return "EEXIST";
+    case ENOSPC: return "ENOSPC";
+    case E2BIG: return "E2BIG";
+    case EROFS: return "EROFS";
+    case EINVAL: return "EINVAL";
+    case ELOOP: return "ELOOP";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ENOTDIR: return "ENOTDIR";
+    case EIO: return "EIO";
+    case EDQUOT: return "EDQUOT";
+    default: return "EUNKNOWN";
+  }
+}
+
+static napi_value throw_errno(napi_env env, const char *syscall, int e) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s (%s)", errno_name(e), strerror(e), syscall);
+  napi_value text, err, v;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, NULL, text, &err);
+  napi_create_string_utf8(env, errno_name(e), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, err, "code", v);
+  napi_create_int32(env, -e, &v);
+  napi_set_named_property(env, err, "errno", v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, err, "syscall", v);
+  napi_throw(env, err);
+  return NULL;
+}
+
+/* A NUL-terminated copy of a Buffer or string argument; free() it. NULL (and a thrown error) on failure. */
+static char *path_arg(napi_env env, napi_value v) {
+  bool is_buffer = false;
+  napi_is_buffer(env, v, &is_buffer);
+  if (is_buffer) {
+    void *data;
+    size_t len;
+    if (napi_get_buffer_info(env, v, &data, &len) != napi_ok) return NULL;
+    if (memchr(data, 0, len)) {
+      napi_throw_error(env, "EINVAL", "fsx: path contains NUL");
+      return NULL;
+    }
+    char *p = malloc(len + 1);
+    memcpy(p, data, len);
+    p[len] = 0;
+    return p;
+  }
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "fsx: path must be a Buffer or a string");
+    return NULL;
+  }
+  char *p = malloc(len + 1);
+  napi_get_value_string_utf8(env, v, p, len + 1, &len);
+  return p;
+}
+
+static napi_value get_xattrs(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *path = path_arg(env, argv[0]);
+  if (!path) return NULL;
+  ssize_t size = llistxattr(path, NULL, 0);
+  if (size < 0) {
+    int e = errno;
+    free(path);
+    if (e == ENOTSUP) { napi_create_array(env, &result); return result; }
+    return throw_errno(env, "llistxattr", e);
+  }
+  char *names = malloc(size > 0 ? size : 1);
+  size = llistxattr(path, names, size);
+  if (size < 0) { int e = errno; free(names); free(path); return throw_errno(env, "llistxattr", e); }
+  napi_create_array(env, &result);
+  uint32_t i = 0;
+  for (char *n = names; n < names + size; n += strlen(n) + 1) {
+    ssize_t vlen = lgetxattr(path, n, NULL, 0);
+    if (vlen < 0) { if (errno == ENODATA) continue; int e = errno; free(names); free(path); return throw_errno(env, "lgetxattr", e); }
+    void *val;
+    napi_value buf, name, pair;
+    napi_create_buffer(env, vlen, &val, &buf);
+    if (vlen > 0 && lgetxattr(path, n, val, vlen) < 0) { int e = errno; free(names); free(path); return throw_errno(env, "lgetxattr", e); }
+    napi_create_string_utf8(env, n, NAPI_AUTO_LENGTH, &name);
+    napi_create_array_with_length(env, 2, &pair);
+    napi_set_element(env, pair, 0, name);
+    napi_set_element(env, pair, 1, buf);
+    napi_set_element(env, result, i++, pair);
+  }
+  free(names);
+  free(path);
+  return result;
+}
+
+static napi_value set_xattr(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[256];
+  size_t nlen;
+  void *data;
+  size_t len;
+  CHECK(napi_get_value_string_utf8(env, argv[1], name, sizeof name, &nlen));
+  CHECK(napi_get_buffer_info(env, argv[2], &data, &len));
+  char *path = path_arg(env, argv[0]);
+  if (!path) return NULL;
+  int r = lsetxattr(path, name, data, len, 0);
+  int e = errno;
+  free(path);
+  if (r < 0) return throw_errno(env, "lsetxattr", e);
+  return NULL;
+}
+
+static int bigint_arg(napi_env env, napi_value v, int64_t *out) {
+  bool lossless;
+  return napi_get_value_bigint_int64(env, v, out, &lossless) == napi_ok && lossless ? 0 : -1;
+}
+
+static napi_value set_times(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t at, mt;
+  if (bigint_arg(env, argv[1], &at) || bigint_arg(env, argv[2], &mt)) {
+    napi_throw_type_error(env, NULL, "fsx.setTimes: times must be bigint nanoseconds");
+    return NULL;
+  }
+  struct timespec ts[2] = {{at / 1000000000, at % 1000000000}, {mt / 1000000000, mt % 1000000000}};
+  char *path = path_arg(env, argv[0]);
+  if (!path) return NULL;
+  int r = utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW);
+  int e = errno;
+  free(path);
+  if (r < 0) return throw_errno(env, "utimensat", e);
+  return NULL;
+}
+
+static napi_value do_mknod(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t mode;
+  int64_t dev;
+  CHECK(napi_get_value_uint32(env, argv[1], &mode));
+  if (bigint_arg(env, argv[2], &dev)) {
+    napi_throw_type_error(env, NULL, "fsx.mknod: dev must be a bigint");
+    return NULL;
+  }
+  char *path = path_arg(env, argv[0]);
+  if (!path) return NULL;
+  int r = mknod(path, (mode_t)mode, (dev_t)dev);
+  int e = errno;
+  free(path);
+  if (r < 0) return throw_errno(env, "mknod", e);
+  return NULL;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"getXattrs", NULL, get_xattrs, NULL, NULL, NULL, napi_default, NULL},
+    {"setXattr", NULL, set_xattr, NULL, NULL, NULL, napi_default, NULL},
+    {"setTimes", NULL, set_times, NULL, NULL, NULL, napi_default, NULL},
+    {"mknod", NULL, do_mknod, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

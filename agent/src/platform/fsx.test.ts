@@ -1,0 +1,29 @@
+import { lstatSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { getXattrs, mknod, setTimes, setXattr } from './fsx.js';
+
+describe('fsx addon', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mv-fsx-'));
+  it('reads and writes extended attributes on byte paths, without following symlinks', () => {
+    const f = Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0x66, 0xff, 0x6f])]);
+    writeFileSync(f, 'x');
+    setXattr(f, 'user.mv.test', Buffer.from([0, 1, 2, 255]));
+    expect(getXattrs(f)).toEqual([['user.mv.test', Buffer.from([0, 1, 2, 255])]]);
+    symlinkSync(f, join(dir, 'link'));
+    expect(getXattrs(join(dir, 'link'))).toEqual([]);
+  });
+  it('sets times to the nanosecond', () => {
+    const f = join(dir, 'ns');
+    writeFileSync(f, 'x');
+    setTimes(f, 1_700_000_000_000_000_001n, 1_700_000_000_123_456_789n);
+    expect(statSync(f, { bigint: true }).mtimeNs).toBe(1_700_000_000_123_456_789n);
+  });
+  it('makes FIFOs without opening them, and throws errno-coded errors naming the call', () => {
+    mknod(join(dir, 'fifo'), 0o010640, 0n);
+    expect(lstatSync(join(dir, 'fifo')).isFIFO()).toBe(true);
+    expect(() => getXattrs(join(dir, 'missing'))).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'llistxattr' }));
+    expect(() => mknod(join(dir, 'fifo'), 0o010640, 0n)).toThrow(/EEXIST/);
+  });
+});

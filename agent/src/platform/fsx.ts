@@ -1,0 +1,7 @@
+/**
+ * platform/: the Linux calls Node's fs lacks, from the project's own small addon (@medvault/fsx,
+ * compiled at install): extended attributes, nanosecond timestamps, mknod for FIFOs and devices.
+ */
+import fsx from '@medvault/fsx';
+
+export const { getXattrs, setXattr, setTimes, mknod } = fsx;
