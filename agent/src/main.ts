@@ -17,6 +17,7 @@ import { register as registerLs } from './cli/ls.js';
 import { register as registerRestore } from './cli/restore.js';
 import { register as registerCheck } from './cli/check.js';
 import { register as registerRecoveryKey } from './cli/recovery-key.js';
+import { register as registerForget } from './cli/forget.js';
 // ── commands owned by others register here, one line each, e.g.:
 import { register as registerRun } from './cli/run.js';
 import { register as registerRestoreDb } from './cli/restore-db.js';
@@ -37,7 +38,7 @@ export function buildProgram(ctx: CliContext): Command {
       const o = cmd.opts<{ config: string; json?: boolean; recoveryKey?: string }>();
       ctx.options = { config: o.config, json: o.json ?? false, ...(o.recoveryKey ? { recoveryKey: o.recoveryKey } : {}) };
     });
-  for (const register of [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCheck, registerRecoveryKey]) register(program, ctx);
+  for (const register of [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCheck, registerForget, registerRecoveryKey]) register(program, ctx);
   registerRun(program, ctx);
   registerRestoreDb(program, ctx);
   registerStatus(program, ctx);

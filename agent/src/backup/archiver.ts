@@ -19,6 +19,7 @@ import type { RepoWriter, WrittenObject } from '../repo/writer.js';
 import { encodeTree, nameBytes, type TreeNode, type NodeType } from '../repo/tree.js';
 import type { Snapshot } from '../repo/snapshot-file.js';
 import { Chunker } from './chunker.js';
+import { orderSnapshots } from '../prune/policy.js';
 
 export type BackupJob = Snapshot['job'];
 
@@ -79,7 +80,8 @@ export class Archiver {
     if (!root.isDirectory()) throw new MedvaultError(codes.CONFIG_INVALID, `store ${o.store}: source ${o.source} is not a folder`);
     const w = await this.repo.writer();
     try {
-      const parent = (await this.repo.snapshots()).filter((s) => s.store === o.store).pop();
+      // the parent is the newest in chain order, not by clock: a clock that jumped back changes nothing
+      const parent = orderSnapshots((await this.repo.snapshots()).filter((s) => s.store === o.store)).pop()?.s;
       const run = new Run(this.repo, w, o.job !== 'full', o.onProgress);
       const parentNodes = parent ? await run.parentTree((await this.repo.loadSnapshot(parent.hash)).tree) : undefined;
       const tree = await run.saveDir(Buffer.from(o.source), '', parentNodes);

@@ -16,7 +16,8 @@ export function register(program: Command, ctx: CliContext): void {
     .command('backup <store>')
     .description('back up a record store to every configured disk (exit 3 when partial)')
     .option('--full', 'reread and rehash every file instead of trusting unchanged metadata')
-    .action(async (storeName: string, opts: { full?: boolean }) => {
+    .option('--tag <tag>', 'tag the snapshot (repeatable); legal-hold puts it on legal hold', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (storeName: string, opts: { full?: boolean; tag: string[] }) => {
       const cfg = ctx.config();
       const store = cfg.stores.find((s) => s.name === storeName);
       if (!store) throw new MedvaultError(codes.CONFIG_INVALID, `${cfg.file}: no store named ${storeName} (have: ${cfg.stores.map((s) => s.name).join(', ')})`);
@@ -30,6 +31,7 @@ export function register(program: Command, ctx: CliContext): void {
           const result = await backupStoreTo(repo, store, {
             job,
             actor,
+            tags: opts.tag,
             onProgress: (p) => bar.update(p.files, p.files, `${disk}: ${p.files} files, ${formatBytes(p.bytes)}`),
           });
           spool.add('log', backupLogEntry({ site: cfg.site, store: store.name, job, actor, startedAt, endedAt: Date.now(), result }));

@@ -25,6 +25,8 @@ export interface SnapshotInfo {
   job: Snapshot['job'];
   partial: boolean;
   summary: Snapshot['summary'];
+  parent?: string;
+  tags: string[];
 }
 
 export interface ObjectRef {
@@ -178,6 +180,12 @@ export class Repository {
     const e = await this.catalog.blob(id);
     if (!e) throw new MedvaultError(codes.DATA_CORRUPT, `${this.label}: blob ${id} is not in any index`);
     if (type && e.type !== type) throw new MedvaultError(codes.DATA_CORRUPT, `${this.label}: blob ${id} is a ${e.type}, expected ${type}`);
+    return this.loadBlobFrom(e);
+  }
+
+  /** One blob from a given pack location, authenticated like loadBlob (prune copies from exact packs). */
+  async loadBlobFrom(e: BlobEntry): Promise<Buffer> {
+    const id = e.id;
     let salt = this.salts.get(e.pack);
     if (!salt) {
       const prefix = await this.store.get('pack', e.pack, { offset: 0, length: PACK_PREFIX });
@@ -212,7 +220,7 @@ export class Repository {
     for await (const e of this.store.list('snapshot')) {
       try {
         const s = await this.loadSnapshot(e.name);
-        out.push({ hash: e.name, time: s.time, store: s.store, job: s.job, partial: s.partial, summary: s.summary });
+        out.push({ hash: e.name, time: s.time, store: s.store, job: s.job, partial: s.partial, summary: s.summary, tags: s.tags, ...(s.parent ? { parent: s.parent } : {}) });
       } catch {
         continue;
       }
@@ -225,6 +233,9 @@ export class Repository {
     const all = (await this.snapshots()).filter((s) => store === undefined || s.store === store);
     const found = ref === 'latest' ? all.slice(-1) : /^[0-9a-f]{6,64}$/.test(ref) ? all.filter((s) => s.hash.startsWith(ref)) : [];
     if (found.length > 1) throw new MedvaultError(codes.CONFIG_INVALID, `${this.label}: snapshot prefix ${ref} is ambiguous`);
+    if (!found[0] && ref !== 'latest') {
+      for await (const e of this.store.list('snapshot')) if (e.name.startsWith(ref)) await this.loadSnapshot(e.name); // damaged: throws MV_ERR_DATA_CORRUPT naming it
+    }
     if (!found[0]) throw new MedvaultError(codes.NOT_FOUND, `${this.label}: no snapshot ${ref}${store ? ` of store ${store}` : ''}`);
     return found[0];
   }

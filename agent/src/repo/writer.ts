@@ -101,6 +101,15 @@ export class RepoWriter {
     return { id, added: true };
   }
 
+  /** Stores a blob even when the catalog has it elsewhere (prune moving it out of a pack to be deleted). */
+  async copyBlob(type: BlobType, id: string, plain: Uint8Array): Promise<void> {
+    this.check();
+    if (this.pending.has(id)) return;
+    this.pending.add(id);
+    this.builder.add(type, id, plain);
+    if (this.builder.size >= PACK_TARGET) await this.closePack();
+  }
+
   private check(): void {
     if (this.released) throw new MedvaultError(codes.STORAGE_FAILED, `${this.repo.label}: writer already released`);
     if (this.failure !== undefined) throw this.failure;
