@@ -15,6 +15,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { decode, streams, subjects, type Alert } from '@medvault/protocol';
 import { Fleet, must } from '../support/fleet.js';
 import { until } from '../support/procs.js';
+import { withInotifyLimit } from '../support/inotify.js';
 import { diffFingerprints, fingerprint, generateRecords, sampleRecords } from '../support/records.js';
 
 async function followAlerts(nc: NatsConnection, site: string, into: Alert[]): Promise<void> {
@@ -76,6 +77,18 @@ describe('continuous protection', () => {
     await until('every burst file', async () => ((await latestHas('burst/obs-1999.json')) && (await latestHas('burst/obs-0.json')) ? true : undefined), 15_000, 300);
     const ls = await fleet.agent('ls', 'latest', 'burst', '--store', 'records');
     expect((ls.json?.entries ?? ls.json?.files ?? []).length).toBeGreaterThanOrEqual(2000);
+  }, 60_000);
+
+  it.skipIf(process.getuid?.() !== 0)('the inotify watch limit degrades the watcher to scanning, shown in status and alerted; records are still captured', async () => {
+    await withInotifyLimit(1, async () => {
+      mkdirSync(join(store, 'new-folder', 'deeper'), { recursive: true });
+      writeFileSync(join(store, 'new-folder', 'deeper', 'scan.dcm'), 'DICM');
+      await until('scanning in status', async () => ((await fleet.agent('status')).json?.stores?.[0]?.watcher?.state === 'scanning' ? true : undefined), 15_000);
+    });
+    await until('the watcher alert on the controller stream', () => alerts.find((a) => a.code === 'MV_ALERT_WATCHER_DEGRADED' && a.state === 'open'), 15_000);
+    expect((await fleet.agent('status')).stdout).toMatch(/scanning|inotify/);
+    // The error itself asks for a rescan, so the new record is still backed up.
+    await until('the record in the latest snapshot', () => latestHas('new-folder/deeper/scan.dcm'), 15_000, 300);
   }, 60_000);
 
   it('the store folder vanishing is shown in status and alerted, and watching resumes when it returns', async () => {

@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { Coalescer } from './coalescer.js';
 import { StoreWatcher, type WatchHealth } from './watcher.js';
+import { withInotifyLimit } from '../../../test/support/inotify.js';
 
 const until = async (what: string, f: () => boolean, ms = 10_000) => {
   const end = Date.now() + ms;
@@ -18,7 +19,7 @@ function setup() {
   mkdirSync(root);
   let changes = 0;
   const health: WatchHealth[] = [];
-  const w = new StoreWatcher({ root, onChange: () => changes++, onHealth: (h) => health.push(h), rootCheckMs: 100 });
+  const w = new StoreWatcher({ root, onChange: () => changes++, onHealth: (h) => health.push(h), rootCheckMs: 100, rearmMs: 500 });
   return { root, w, health, changes: () => changes };
 }
 
@@ -59,18 +60,15 @@ describe('StoreWatcher', () => {
   it.skipIf(process.getuid?.() !== 0)('degrades to scanning when the inotify watch limit is hit (ENOSPC)', async () => {
     const t = setup();
     for (let i = 0; i < 60; i++) mkdirSync(join(t.root, `d${i}`));
-    const sysctl = '/proc/sys/fs/inotify/max_user_watches';
-    const saved = readFileSync(sysctl, 'utf8').trim();
-    try {
-      writeFileSync(sysctl, '8');
+    await withInotifyLimit(8, async () => {
       await t.w.start();
       await until('scanning', () => t.w.status.state === 'scanning');
-    } finally {
-      writeFileSync(sysctl, saved);
-    }
+    });
     expect(t.w.status.reason).toMatch(/inotify watch limit/);
     expect(t.health.map((h) => h.state)).toContain('scanning');
     expect(t.changes()).toBeGreaterThan(0); // a rescan is requested at once
+    // With the limit back, the watcher re-arms by itself.
+    await until('watching again', () => t.w.status.state === 'watching', 10_000);
     await t.w.close();
   });
 });

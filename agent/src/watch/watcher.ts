@@ -4,7 +4,7 @@
  * incremental run rescans the tree, so missed, reordered or coalesced events lose nothing.
  *
  * Failures degrade, never silently: the inotify watch limit (ENOSPC/EMFILE) → 'scanning' (periodic
- * rescans only); the watched root vanishing → 'root-missing' (no backup may run: it would record
+ * rescans only, and watching is tried again every `rearmMs`); the watched root vanishing → 'root-missing' (no backup may run: it would record
  * every record as deleted) until it returns, when watching resumes and a rescan is requested.
  */
 import { stat } from 'node:fs/promises';
@@ -26,6 +26,8 @@ export interface WatcherOptions {
   onHealth: (h: WatchHealth) => void;
   /** How often the root's presence is checked (ms). */
   rootCheckMs?: number;
+  /** After degrading to scanning, how often watching is tried again (ms). */
+  rearmMs?: number;
   now?: () => number;
 }
 
@@ -68,6 +70,11 @@ export class StoreWatcher {
       }
       return;
     }
+    if (this.health.state === 'scanning' && !this.fsw && this.now() - this.health.since >= (this.o.rearmMs ?? 60_000)) {
+      this.health.since = this.now();
+      this.arm();
+      return;
+    }
     if (this.health.state === 'root-missing' || this.health.state === 'starting') {
       const wasMissing = this.health.state === 'root-missing';
       this.arm();
@@ -84,7 +91,10 @@ export class StoreWatcher {
       this.o.onChange();
     });
     fsw.on('ready', () => {
-      if (this.fsw === fsw && this.health.state !== 'scanning') this.set('watching');
+      // Ready with every watch in place: a watcher degraded earlier has recovered.
+      setTimeout(() => {
+        if (this.fsw === fsw) this.set('watching');
+      }, 50);
     });
     fsw.on('error', (err: unknown) => {
       const code = (err as NodeJS.ErrnoException).code;
