@@ -35,7 +35,7 @@ export interface Fixture {
   dispose(): Promise<void>;
 }
 
-export async function startFixture(opts: { ingest?: boolean; maxObjectBytes?: number } = {}): Promise<Fixture> {
+export async function startFixture(opts: { ingest?: boolean; maxObjectBytes?: number; fourEyes?: boolean } = {}): Promise<Fixture> {
   const server = await NatsServer.start();
   const nats = await openNats({ servers: [server.url] });
   const key = generateSigningKey();
@@ -49,6 +49,8 @@ export async function startFixture(opts: { ingest?: boolean; maxObjectBytes?: nu
         http: { host: '127.0.0.1', port: 0 },
         sessions: { idle_timeout_s: 900, max_age_s: 43200 },
         ingest: { max_object_bytes: opts.maxObjectBytes ?? 64 * 1024 * 1024 },
+        orders: { four_eyes_overwrite: opts.fourEyes ?? false },
+        break_glass: { enabled: true, session_minutes: 30 },
       },
       log: process.env.MV_TEST_LOG ? createLog(process.env.MV_TEST_LOG) : silentLog(),
       ...(opts.ingest !== undefined ? { ingest: opts.ingest } : {}),
