@@ -23,6 +23,7 @@ import { register as registerRun } from './cli/run.js';
 import { register as registerRestoreDb } from './cli/restore-db.js';
 import { register as registerStatus } from './cli/status.js';
 import { register as registerSuspect } from './cli/suspect.js';
+import { register as registerAudit } from './audit/command.js';
 
 export const exitCodes = { ok: 0, error: 1, usage: 2, partial: 3, locked: 4, corrupt: 5 } as const;
 
@@ -43,6 +44,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerRestoreDb(program, ctx);
   registerStatus(program, ctx);
   registerSuspect(program, ctx);
+  registerAudit(program, ctx);
   return program;
 }
 

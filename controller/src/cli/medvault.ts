@@ -37,21 +37,42 @@ program
   .requiredOption('--user <name>', 'your user name')
   .option('--password-stdin', 'read the password from stdin')
   .option('--totp <code>', 'the 6-digit code (else MEDVAULT_TOTP or a prompt)')
-  .action(async (o: { url: string; user: string; passwordStdin?: boolean; totp?: string }) => {
+  .option('--recovery-code <code>', 'a single-use recovery code instead of the TOTP code (lost authenticator)')
+  .option('--break-glass <reason>', 'EMERGENCY access: a short admin session; audited and alerted to IT at once')
+  .action(async (o: { url: string; user: string; passwordStdin?: boolean; totp?: string; recoveryCode?: string; breakGlass?: string }) => {
     const tty = process.stdin.isTTY === true;
     const password = o.passwordStdin ? await readStdin() : (process.env.MEDVAULT_PASSWORD ?? (tty ? await ask('Password: ', true) : undefined));
     if (password === undefined) throw new UsageError('no password: give it on a TTY, in MEDVAULT_PASSWORD or with --password-stdin');
-    const totp = o.totp ?? process.env.MEDVAULT_TOTP ?? (tty && !o.passwordStdin ? await ask('TOTP code: ') : undefined);
-    if (totp === undefined) throw new UsageError('no TOTP code: give it on a TTY, in MEDVAULT_TOTP or with --totp');
-    const r = await new ApiClient(o.url).call<{ token: string; expiresAt: number; role: string; user: string }>('POST', '/api/v1/login', {
+    const totp = o.recoveryCode ? undefined : (o.totp ?? process.env.MEDVAULT_TOTP ?? (tty && !o.passwordStdin ? await ask('TOTP code: ') : undefined));
+    if (totp === undefined && !o.recoveryCode) throw new UsageError('no TOTP code: give it on a TTY, in MEDVAULT_TOTP or with --totp (or --recovery-code)');
+    const factor = o.recoveryCode ? { recoveryCode: o.recoveryCode.trim() } : { totp: totp!.trim() };
+    const path = o.breakGlass !== undefined ? '/api/v1/break-glass' : '/api/v1/login';
+    const r = await new ApiClient(o.url).call<{ token: string; expiresAt: number; role: string; user: string; recoveryCodesLeft?: number; breakGlass?: boolean }>('POST', path, {
       user: o.user,
       password,
-      totp: totp.trim(),
+      ...factor,
+      ...(o.breakGlass !== undefined ? { reason: o.breakGlass } : {}),
     });
     saveSession({ url: o.url, token: r.token, user: r.user, expiresAt: r.expiresAt });
-    if (json) out({ user: r.user, role: r.role, expiresAt: r.expiresAt, session: sessionPath() });
-    else say(`logged in as ${r.user} (${r.role}); session in ${sessionPath()}`);
+    if (json) out({ user: r.user, role: r.role, expiresAt: r.expiresAt, session: sessionPath(), ...(r.breakGlass ? { breakGlass: true } : {}), ...(r.recoveryCodesLeft !== undefined ? { recoveryCodesLeft: r.recoveryCodesLeft } : {}) });
+    else {
+      say(`logged in as ${r.user} (${r.role}); session in ${sessionPath()}`);
+      if (r.breakGlass) say(`BREAK-GLASS session until ${new Date(r.expiresAt).toISOString()}: every request is audited and IT has been alerted`);
+      if (r.recoveryCodesLeft !== undefined) say(`recovery code used: ${r.recoveryCodesLeft} left`);
+    }
   });
+
+for (const [verb, what] of [['approve', 'approve (sign and send) an in-place overwrite another technician requested (four-eyes)'], ['reject', 'reject a restore awaiting approval']] as const) {
+  program
+    .command(`${verb} <order-id>`)
+    .description(what)
+    .option('--reason <text>', 'why (reject)')
+    .action(async (id: string, o: { reason?: string }) => {
+      const v = await client().call<OrderViewJson>('POST', `/api/v1/orders/${encodeURIComponent(id)}/${verb}`, verb === 'reject' ? { reason: o.reason ?? '' } : {});
+      if (json) out(v);
+      else say(`order ${v.id}: ${v.state}`);
+    });
+}
 
 program
   .command('logout')
@@ -116,7 +137,7 @@ program
       source: o.source,
       mode: o.overwrite ? 'overwrite' : 'new',
     });
-    if (!json) say(`order ${created.id} sent to ${o.site}`);
+    if (!json) say(created.state === 'awaiting-approval' ? `order ${created.id} awaits approval by a second technician (medvault approve ${created.id})` : `order ${created.id} sent to ${o.site}`);
     let v = created;
     let timedOut = false;
     if (o.wait) {
