@@ -3,14 +3,15 @@
  * with --json the last line is one JSON object. Exit 0 only when every record came back verified.
  *   npm run demo -- [--records DIR | --generated] [--json] [--keep]
  */
+import { existsSync, statSync } from 'node:fs';
 import { runScenario } from './support/scenario.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const at = args.indexOf('--records');
 const records = args.includes('--generated') ? 'generate' : at >= 0 ? args[at + 1] : undefined;
-if (at >= 0 && !records) {
-  console.error('medvault demo: --records needs a folder');
+if (at >= 0 && (!records || !existsSync(records) || !statSync(records).isDirectory())) {
+  console.error(`medvault demo: --records needs an existing folder${records ? ` (${records} is not one)` : ''}`);
   process.exit(2);
 }
 const started = Date.now();
