@@ -115,6 +115,7 @@ export function register(program: Command, ctx: CliContext): void {
       daemon.start();
       const alerts = new Alerts({ site: cfg.site, send: (a) => spool.add('alert', a), now: Date.now });
       for (const d of disks) if (d.error) alerts.raise({ key: `disk:${d.disk}`, code: 'MV_ERR_STORAGE_FAILED', severity: 'critical', message: `backup disk ${d.disk} is not usable: ${d.error}` });
+      if (!audit.startReport.ok) alerts.raise({ key: 'audit:local', code: codes.AUDIT_BROKEN, severity: 'critical', message: `the appliance's audit log was edited, truncated or garbled: ${audit.startReport.problems[0]!.message}`.slice(0, 2000) });
       let continuous: ContinuousProtection | undefined;
       const jobs = new JobRunner({
         site: cfg.site, stateDir: cfg.state_dir, stores: cfg.stores, now: Date.now, alerts,
