@@ -100,12 +100,13 @@ export async function startApp(d: AppDeps): Promise<App> {
   const api = buildApi({
     auth, fleet, index, book, issuer, clock: d.clock, log: d.log.child({ component: 'http' }), ingestStats: () => ingestor.stats(),
     audit, approvals, fourEyesOverwrite: orders.four_eyes_overwrite,
+    ...(d.config.http.cert_file && d.config.http.key_file ? { tls: { cert: readFileSync(d.config.http.cert_file, 'utf8'), key: readFileSync(d.config.http.key_file, 'utf8') } } : {}),
   });
   await api.listen({ host: d.config.http.host, port: d.config.http.port });
   const addr = api.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : d.config.http.port;
   const host = d.config.http.host.includes(':') ? `[${d.config.http.host}]` : d.config.http.host;
-  const url = `http://${host}:${port}`;
+  const url = `${d.config.http.cert_file ? 'https' : 'http'}://${host}:${port}`;
   d.log.info({ url }, 'listening');
 
   return {

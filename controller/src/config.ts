@@ -22,6 +22,8 @@
  *   [http]
  *   host = "127.0.0.1"
  *   port = 8443                                  # 0 picks a free port
+ *   cert_file = "/etc/medvault/tls/api.pem"      # optional: HTTPS (with key_file)
+ *   key_file = "/etc/medvault/tls/api.key"
  *   [sessions]
  *   idle_timeout_s = 900                         # automatic logoff after 15 idle minutes
  *   max_age_s = 43200                            # and after 12 hours regardless
@@ -68,7 +70,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().min(1).default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8443),
+      /** HTTPS certificate and key (PEM); without them the API is plain HTTP (loopback or behind a TLS proxy). */
+      cert_file: z.string().min(1).optional(),
+      key_file: z.string().min(1).optional(),
     })
+    .refine((h) => (h.cert_file === undefined) === (h.key_file === undefined), 'give both cert_file and key_file, or neither')
     .default({ host: '127.0.0.1', port: 8443 }),
   sessions: z
     .strictObject({
@@ -134,6 +140,11 @@ export function loadConfig(o: ConfigOverrides = {}): ControllerConfig {
       ...(c.nats.creds !== undefined ? { creds: abs(c.nats.creds) } : {}),
       ...(c.nats.nkey_file !== undefined ? { nkey_file: abs(c.nats.nkey_file) } : {}),
       ...(c.nats.ca_file !== undefined ? { ca_file: abs(c.nats.ca_file) } : {}),
+    },
+    http: {
+      ...c.http,
+      ...(c.http.cert_file !== undefined ? { cert_file: abs(c.http.cert_file) } : {}),
+      ...(c.http.key_file !== undefined ? { key_file: abs(c.http.key_file) } : {}),
     },
     nats_server: {
       ...c.nats_server,

@@ -51,6 +51,8 @@ export interface ApiDeps {
   ingestStats?: () => IngestStats;
   /** Login attempts per client address per minute. */
   loginRatePerMinute?: number;
+  /** HTTPS: PEM certificate and key (else plain HTTP, for loopback behind a TLS proxy). */
+  tls?: { cert: string; key: string };
 }
 
 const loginFields = {
@@ -77,7 +79,9 @@ declare module 'fastify' {
 }
 
 export function buildApi(d: ApiDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 256 * 1024, trustProxy: false });
+  const app = (d.tls
+    ? Fastify({ logger: false, bodyLimit: 256 * 1024, trustProxy: false, https: { cert: d.tls.cert, key: d.tls.key, minVersion: 'TLSv1.2' } })
+    : Fastify({ logger: false, bodyLimit: 256 * 1024, trustProxy: false })) as unknown as FastifyInstance;
   const perAddress = new RateLimiter(d.clock, { max: d.loginRatePerMinute ?? 10, windowMs: 60_000 });
   const perUser = new RateLimiter(d.clock, { max: d.loginRatePerMinute ?? 10, windowMs: 60_000 });
 
