@@ -3,7 +3,8 @@
  * medvault-agent: the composition root of the agent's CLI. Builds the commands, runs one, and is
  * the only place that maps outcomes and errors to exit codes:
  * 0 ok, 1 error, 2 usage or configuration, 3 partial backup, 4 repository locked, 5 data corrupt
- * or verification failed.
+ * or verification failed, 6 a backup disk failed (full, read-only, failing, unplugged or foreign:
+ * alerted) while the other disks were written.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +26,7 @@ import { register as registerStatus } from './cli/status.js';
 import { register as registerSuspect } from './cli/suspect.js';
 import { register as registerAudit } from './audit/command.js';
 
-export const exitCodes = { ok: 0, error: 1, usage: 2, partial: 3, locked: 4, corrupt: 5 } as const;
+export const exitCodes = { ok: 0, error: 1, usage: 2, partial: 3, locked: 4, corrupt: 5, disk: 6 } as const;
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('medvault-agent')
@@ -58,7 +59,7 @@ export function exitCodeOf(err: unknown): number {
   return exitCodes.error;
 }
 
-const statusCodes = { ok: exitCodes.ok, partial: exitCodes.partial, damaged: exitCodes.corrupt, failed: exitCodes.error } as const;
+const statusCodes = { ok: exitCodes.ok, partial: exitCodes.partial, damaged: exitCodes.corrupt, failed: exitCodes.error, 'disk-failed': exitCodes.disk } as const;
 
 export async function main(argv: string[]): Promise<number> {
   const ctx = createContext(process.env.MEDVAULT_CONFIG ?? '/etc/medvault/agent.toml');

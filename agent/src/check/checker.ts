@@ -13,7 +13,7 @@ import { randomInt } from 'node:crypto';
 import { sha256Hex } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
 import { decodeIndex } from '../repo/index-file.js';
-import { readPackHeader, openBlob, packSalt, type BlobEntry } from '../repo/pack.js';
+import { readPackHeader, openBlobWithKey, packKey, packSalt, type BlobEntry } from '../repo/pack.js';
 import { decodeSnapshot } from '../repo/snapshot-file.js';
 import { decodeTree } from '../repo/tree.js';
 
@@ -174,11 +174,11 @@ export class Checker {
     } catch (err) {
       return { why: `header: ${(err as Error).message}`, allBad: true };
     }
-    const salt = packSalt(b, pack);
+    const key = packKey(this.repo.keys.pack, packSalt(b, pack));
     let failed = 0;
     for (const e of entries) {
       try {
-        const plain = openBlob(this.repo.keys.pack, salt, e, b.subarray(e.offset, e.offset + e.length));
+        const plain = openBlobWithKey(key, e, b.subarray(e.offset, e.offset + e.length));
         if (this.repo.blobId(plain) !== e.id) throw new Error('does not match its id');
         r.blobsRead++;
       } catch (err) {

@@ -10,6 +10,7 @@ import { eachRepo, errorMessage, formatBytes, type CliContext } from './context.
 import { progress } from './progress.js';
 import { backupLogEntry } from '../backup/log-entry.js';
 import { Spool } from '../replicate/spool.js';
+import { diskProblem } from '../repo/disk.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -48,6 +49,12 @@ export function register(program: Command, ctx: CliContext): void {
           throw err;
         }
       });
+      // a disk that failed stops only itself: alert, and the other disks' snapshots stand
+      for (const r of runs) {
+        const p = r.error ? diskProblem(r.error) : undefined;
+        if (!p) continue;
+        spool.add('alert', { type: 'mv.alert.v1', site: cfg.site, code: p.code, severity: 'critical', key: `disk:${r.disk}`.slice(0, 300), state: 'open', message: `${r.disk}: backup of ${storeName} stopped: ${p.what}: ${errorMessage(r.error)}`.slice(0, 2000), store: store.name, at: Date.now() });
+      }
       bar.stop();
       const failed = runs.filter((r) => r.error);
       const partial = runs.some((r) => r.value?.partial);
@@ -55,7 +62,10 @@ export function register(program: Command, ctx: CliContext): void {
       const lines = runs.map((r) => (r.error ? `${r.disk}: FAILED: ${errorMessage(r.error)}` : line(r.disk, r.value!)));
       for (const r of runs) for (const e of r.value?.errors ?? []) lines.push(`  unreadable: ${e.path}: ${e.message}`);
       for (const r of runs) for (const c of r.value?.changed ?? []) lines.push(`  changed while read: ${c}`);
-      if (failed.length > 0) {
+      if (failed.length > 0 && failed.length < runs.length) {
+        ctx.status = 'disk-failed';
+        for (const f of failed) lines.push(`  alert ${diskProblem(f.error)?.code ?? 'backup-failed'}: ${f.disk}`);
+      } else if (failed.length > 0) {
         ctx.status = 'failed';
         process.stdout.write(ctx.options.json ? '' : `${lines.join('\n')}\n`);
         const first = failed[0]!.error;
@@ -66,7 +76,7 @@ export function register(program: Command, ctx: CliContext): void {
         command: 'backup',
         store: storeName,
         partial,
-        results: runs.map((r) => ({ disk: r.disk, ...r.value!, written: r.value!.written.length })),
+        results: runs.map((r) => (r.error ? { disk: r.disk, ok: false, code: (r.error as MedvaultError).code ?? 'ERROR', alert: diskProblem(r.error)?.code, message: errorMessage(r.error) } : { disk: r.disk, ...r.value!, written: r.value!.written.length })),
       });
     });
 }

@@ -8,7 +8,7 @@ import { openDiskRepository, readRecoveryKey } from '../repo/disk.js';
 import type { Repository } from '../repo/repository.js';
 
 /** How a command ended, beyond success or a thrown error. */
-export type CommandStatus = 'ok' | 'partial' | 'damaged' | 'failed';
+export type CommandStatus = 'ok' | 'partial' | 'damaged' | 'failed' | 'disk-failed';
 
 export interface CliContext {
   /** Global options, filled in by main.ts before any command runs. */

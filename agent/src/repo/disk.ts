@@ -2,13 +2,58 @@
  * Repositories on the configured backup disks: the repository lives directly in the disk's
  * folder, its LevelDB catalog in `<state_dir>/cache/<repo id>`.
  */
-import { readFile, mkdir } from 'node:fs/promises';
+import { readFile, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MedvaultError, codes } from '@medvault/protocol';
 import type { AgentConfig } from '../config.js';
 import { DirStore } from '../store/dir-store.js';
 import { createLocalKey, readLocalKey } from '../crypto/local-key.js';
 import { Repository, type Unlock } from './repository.js';
+
+import { writeFileAtomic } from '../state/journal.js';
+
+/**
+ * Disk identities: `<state_dir>/disks.json` maps each configured disk path to the id of the
+ * repository this agent created or first opened there. A disk holding another repository (or one
+ * the local key cannot open) is foreign and refused: never written, never mistaken for ours.
+ */
+function identityFile(cfg: Pick<AgentConfig, 'state_dir'>): string {
+  return join(cfg.state_dir, 'disks.json');
+}
+
+async function identities(cfg: Pick<AgentConfig, 'state_dir'>): Promise<Record<string, string>> {
+  try {
+    const j = JSON.parse(await readFile(identityFile(cfg), 'utf8')) as unknown;
+    return j && typeof j === 'object' ? (j as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
+
+async function checkIdentity(disk: string, id: string, cfg: Pick<AgentConfig, 'state_dir'>): Promise<void> {
+  const known = await identities(cfg);
+  if (known[disk] === id) return;
+  if (known[disk] !== undefined) throw new MedvaultError(codes.CONFLICT, `${disk}: foreign disk: it holds repository ${id}, but this agent's repository there is ${known[disk]}; refusing to use it`);
+  await mkdir(cfg.state_dir, { recursive: true });
+  writeFileAtomic(identityFile(cfg), JSON.stringify({ ...known, [disk]: id }, null, 1));
+}
+
+/** What went wrong with a disk, as a stable alert code and a severity; undefined when it is not the disk's fault. */
+export function diskProblem(err: unknown): { code: string; what: string } | undefined {
+  const errno = (e: unknown): string | undefined => {
+    for (let x = e as { code?: string; cause?: unknown } | undefined, i = 0; x && i < 5; x = x.cause as typeof x, i++) if (x.code && !x.code.startsWith('MV_ERR')) return x.code;
+    return undefined;
+  };
+  const c = (err as { code?: string })?.code;
+  const n = errno(err);
+  if (n === 'ENOSPC' || n === 'EDQUOT') return { code: 'disk-full', what: 'the disk is full' };
+  if (n === 'EROFS' || n === 'EACCES' || n === 'EPERM') return { code: 'disk-read-only', what: 'the disk is read-only or not writable' };
+  if (n === 'EIO' || n === 'ENXIO' || n === 'ENODEV' || n === 'ESTALE') return { code: 'disk-failing', what: 'the disk fails to read or write' };
+  if (c === codes.NOT_FOUND) return { code: 'disk-missing', what: 'the disk is not there (unplugged or not mounted)' };
+  if (c === codes.CONFLICT || c === codes.KEY_INVALID) return { code: 'disk-foreign', what: 'the disk holds a repository that is not this agent\'s' };
+  if (c === codes.STORAGE_FAILED) return { code: 'disk-failing', what: 'the disk fails' };
+  return undefined;
+}
 
 export type RepoConfigPart = Pick<AgentConfig, 'key_file' | 'state_dir' | 'recovery_public_key'>;
 
@@ -27,6 +72,7 @@ export async function createDiskRepository(disk: string, cfg: RepoConfigPart): P
   // prove the local key opens it (an existing repository may belong to another key)
   const repo = await Repository.open(store, { localKey }, { label: disk });
   await repo.close();
+  await checkIdentity(disk, id, cfg);
   return { id, created: !existed };
 }
 
@@ -41,5 +87,16 @@ export async function readRecoveryKey(file: string): Promise<Unlock> {
 /** Opens the repository on `disk` with `unlock`, or with the configured local key. */
 export async function openDiskRepository(disk: string, cfg: Pick<AgentConfig, 'key_file' | 'state_dir'>, unlock?: Unlock): Promise<Repository> {
   const u = unlock ?? { localKey: await readLocalKey(cfg.key_file) };
-  return Repository.open(new DirStore(disk), u, { cacheDir: cacheDir(cfg), label: disk });
+  const present = await stat(disk).then((s) => s.isDirectory()).catch(() => false);
+  if (!present) throw new MedvaultError(codes.NOT_FOUND, `${disk}: the backup disk is not there (unplugged or not mounted)`);
+  const repo = await Repository.open(new DirStore(disk), u, { cacheDir: cacheDir(cfg), label: disk });
+  if (!unlock) {
+    try {
+      await checkIdentity(disk, repo.id, cfg);
+    } catch (err) {
+      await repo.close();
+      throw err;
+    }
+  }
+  return repo;
 }

@@ -109,10 +109,20 @@ export function packSalt(prefix: Uint8Array, pack: string): Buffer {
 
 /** Decrypts and decodes one blob's sealed bytes; MV_ERR_DATA_CORRUPT when they do not authenticate. */
 export function openBlob(packRoot: Uint8Array, salt: Uint8Array, e: BlobEntry, sealed: Uint8Array): Buffer {
+  return openBlobWithKey(fileKey(packRoot, salt), e, sealed);
+}
+
+/** openBlob with the pack's key already derived (packKey(packRoot, salt)). */
+export function openBlobWithKey(key: Uint8Array, e: BlobEntry, sealed: Uint8Array): Buffer {
   const what = `blob ${e.id} in pack ${e.pack}`;
   if (sealed.length !== e.length) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: truncated`);
-  const data = open(fileKey(packRoot, salt), nonce(nonceDomain.data, e.n), sealed, what);
+  const data = open(key, nonce(nonceDomain.data, e.n), sealed, what);
   return decodeBlob(e.codec, data, e.rawLength, what);
+}
+
+/** The key of one pack, from the pack root key and the pack's salt. */
+export function packKey(packRoot: Uint8Array, salt: Uint8Array): Buffer {
+  return fileKey(packRoot, salt);
 }
 
 export function isBlobId(s: unknown): s is string {

@@ -13,7 +13,7 @@ import { encodeKeyFile, decodeKeyFile, type Unlock } from './key-file.js';
 import { decodeIndex } from './index-file.js';
 import { decodeSnapshot, type Snapshot } from './snapshot-file.js';
 import { decodeTree, type TreeNode } from './tree.js';
-import { openBlob, packSalt, PACK_PREFIX, type BlobEntry, type BlobType } from './pack.js';
+import { openBlobWithKey, packKey, packSalt, PACK_PREFIX, type BlobEntry, type BlobType } from './pack.js';
 import { RepoWriter } from './writer.js';
 
 export type { Unlock } from './key-file.js';
@@ -186,16 +186,17 @@ export class Repository {
   /** One blob from a given pack location, authenticated like loadBlob (prune copies from exact packs). */
   async loadBlobFrom(e: BlobEntry): Promise<Buffer> {
     const id = e.id;
-    let salt = this.salts.get(e.pack);
-    if (!salt) {
+    let key = this.salts.get(e.pack);
+    if (!key) {
       const prefix = await this.store.get('pack', e.pack, { offset: 0, length: PACK_PREFIX });
       if (!prefix) throw new MedvaultError(codes.DATA_CORRUPT, `${this.label}: pack ${e.pack} is missing`);
-      salt = packSalt(prefix, e.pack);
-      this.salts.set(e.pack, salt);
+      key = packKey(this.keys.pack, packSalt(prefix, e.pack));
+      if (this.salts.size > 4096) this.salts.clear(); // bounded: keys are cheap to derive again
+      this.salts.set(e.pack, key);
     }
     const sealed = await this.store.get('pack', e.pack, { offset: e.offset, length: e.length });
     if (!sealed) throw new MedvaultError(codes.DATA_CORRUPT, `${this.label}: pack ${e.pack} is missing`);
-    const plain = openBlob(this.keys.pack, salt, e, sealed);
+    const plain = openBlobWithKey(key, e, sealed);
     if (this.blobId(plain) !== id) throw new MedvaultError(codes.DATA_CORRUPT, `${this.label}: blob ${id} in pack ${e.pack} does not match its id`);
     return plain;
   }

@@ -6,7 +6,8 @@
  *   MEDVAULT_FAULTS="at=17"                  the 17th point hit (1-based) fires
  *   MEDVAULT_FAULTS="seed=42,rate=0.05"      each point fires with probability 5%, deterministically per seed
  *   ...,action=kill|eio|enospc|erofs         kill: SIGKILL this process (default); others throw that errno
- *   ...,match=SUBSTRING                      only points whose name or subject contains SUBSTRING count
+ *   ...,match=SUBSTRING                      only points whose name or subject contains SUBSTRING count;
+ *                                            without at or rate, every one of them fires (a failing disk)
  *   ...,log=FILE                             append "n name subject" for every counted point hit
  *
  * The harness runs a command once with `log` to learn how many points it passes, then once per
@@ -77,7 +78,7 @@ export function faultPoint(name: string, subject = ''): void {
   if (spec.match && !name.includes(spec.match) && !subject.includes(spec.match)) return;
   hits++;
   if (spec.log) appendFileSync(spec.log, `${hits} ${name} ${subject}\n`);
-  const fire = spec.at !== undefined ? hits === spec.at : spec.rate !== undefined ? random() < spec.rate : false;
+  const fire = spec.at !== undefined ? hits === spec.at : spec.rate !== undefined ? random() < spec.rate : spec.match !== undefined;
   if (!fire) return;
   if (spec.action === 'kill') {
     process.kill(process.pid, 'SIGKILL');

@@ -1,0 +1,120 @@
+import { describe, it, expect, vi, afterEach } from 'vitest';
+import { writeFileSync, mkdirSync, readFileSync, renameSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { tempDir } from '../repo/testing.js';
+import { generateRecoveryKeyPair } from '../crypto/recovery.js';
+import { setFaults } from '../store/faults.js';
+import { main } from '../main.js';
+
+/** Runs the CLI in this process; returns the exit code and the one JSON line it printed. */
+async function cli(...args: string[]): Promise<{ code: number; out: any }> {
+  const lines: string[] = [];
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (lines.push(String(s)), true));
+  try {
+    const code = await main(['node', 'medvault-agent', '--json', ...args]);
+    return { code, out: JSON.parse(lines.join('').trim().split('\n').pop()!) };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+function alerts(state: string): { code: string; key: string; message: string }[] {
+  const f = join(state, 'events.jsonl');
+  if (!existsSync(f)) return [];
+  return readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'alert').map((e) => JSON.parse(e.body));
+}
+
+async function site(disks = 2): Promise<{ dir: string; c: string[]; disk: (i: number) => string; state: string }> {
+  const dir = await tempDir('mv-disks-');
+  mkdirSync(join(dir, 'src'));
+  writeFileSync(join(dir, 'src', 'a.json'), JSON.stringify({ a: randomBytes(500).toString('hex') }));
+  writeFileSync(join(dir, 'src', 'scan.bin'), randomBytes(700_000));
+  const rk = await generateRecoveryKeyPair();
+  const config = join(dir, 'agent.toml');
+  const lines = [`site = "clinic-a"`, `state_dir = "state"`, `key_file = "local.key"`, `recovery_public_key = "${rk.publicKey}"`];
+  for (let i = 1; i <= disks; i++) lines.push('[[disks]]', `path = "disk${i}"`);
+  lines.push('[[stores]]', 'name = "records"', 'type = "files"', 'path = "src"');
+  writeFileSync(config, lines.join('\n'));
+  const c = ['--config', config];
+  expect((await cli(...c, 'init')).code).toBe(0);
+  return { dir, c, disk: (i) => join(dir, `disk${i}`), state: join(dir, 'state') };
+}
+
+describe('several backup disks', () => {
+  afterEach(() => setFaults(undefined));
+
+  it('writes every disk; a full, read-only or failing disk stops only itself, alerts, and the next run heals', async () => {
+    const s = await site();
+    const ok = await cli(...s.c, 'backup', 'records');
+    expect(ok.code).toBe(0);
+    expect(ok.out.results.map((r: any) => typeof r.snapshot)).toEqual(['string', 'string']);
+    for (const [action, alert] of [['enospc', 'disk-full'], ['erofs', 'disk-read-only'], ['eio', 'disk-failing']] as const) {
+      writeFileSync(join(s.dir, 'src', `${action}.bin`), randomBytes(300_000));
+      setFaults(`action=${action},match=${s.disk(2)}/data`);
+      const r = await cli(...s.c, 'backup', 'records');
+      setFaults(undefined);
+      expect(r.code, JSON.stringify(r.out)).toBe(6);
+      expect(typeof r.out.results[0].snapshot).toBe('string');
+      expect(r.out.results[1]).toMatchObject({ ok: false, alert });
+      expect(alerts(s.state).some((a) => a.code === alert && a.key === `disk:${s.disk(2)}`)).toBe(true);
+      const check = await cli(...s.c, 'check', '--read-data');
+      expect(check.code).toBe(0);
+      expect((await cli(...s.c, 'backup', 'records')).code).toBe(0);
+    }
+  });
+
+  it('an unplugged disk and a foreign disk are refused and alerted; the other disk is written', async () => {
+    const s = await site();
+    renameSync(s.disk(2), `${s.disk(2)}.away`);
+    const r = await cli(...s.c, 'backup', 'records');
+    expect(r.code).toBe(6);
+    expect(r.out.results[1]).toMatchObject({ ok: false, alert: 'disk-missing' });
+    renameSync(`${s.disk(2)}.away`, s.disk(2));
+    expect((await cli(...s.c, 'backup', 'records')).code).toBe(0);
+    // another appliance's disk plugged in where disk2 was
+    const other = await site(1);
+    renameSync(s.disk(2), `${s.disk(2)}.mine`);
+    renameSync(other.disk(1), s.disk(2));
+    const f = await cli(...s.c, 'backup', 'records');
+    expect(f.code).toBe(6);
+    expect(f.out.results[1]).toMatchObject({ ok: false, alert: 'disk-foreign' });
+    expect(alerts(s.state).some((a) => a.code === 'disk-foreign')).toBe(true);
+  });
+
+  it('a second writer is refused at once with exit code 4', async () => {
+    const s = await site(1);
+    mkdirSync(join(s.disk(1), 'locks'), { recursive: true });
+    writeFileSync(join(s.disk(1), 'locks', 'writer'), JSON.stringify({ pid: process.ppid, host: (await import('node:os')).hostname(), time: Date.now(), token: '0123456789abcdef' }));
+    const t0 = Date.now();
+    const r = await cli(...s.c, 'backup', 'records');
+    expect(r.code).toBe(4);
+    expect(r.out.code).toBe('MV_ERR_REPO_LOCKED');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    // the same lock, but older than the bound: taken over
+    writeFileSync(join(s.disk(1), 'locks', 'writer'), JSON.stringify({ pid: process.ppid, host: 'other-host', time: Date.now() - 2 * 3600_000, token: '0123456789abcdef' }));
+    expect((await cli(...s.c, 'backup', 'records')).code).toBe(0);
+  });
+
+  const root = process.getuid?.() === 0;
+  it.skipIf(!root)('a real read-only disk (tmpfs remounted ro) stops cleanly; the other disk is written', async () => {
+    const s = await site();
+    const mnt = s.disk(2);
+    const saved = `${mnt}.saved`;
+    renameSync(mnt, saved);
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mnt]);
+    try {
+      execFileSync('cp', ['-a', `${saved}/.`, mnt]);
+      execFileSync('mount', ['-o', 'remount,ro', mnt]);
+      const r = await cli(...s.c, 'backup', 'records');
+      expect(r.code).toBe(6);
+      expect(r.out.results[1]).toMatchObject({ ok: false, alert: 'disk-read-only' });
+      execFileSync('mount', ['-o', 'remount,rw', mnt]);
+      expect((await cli(...s.c, 'backup', 'records')).code).toBe(0);
+    } finally {
+      execFileSync('umount', ['-l', mnt]);
+    }
+  });
+});

@@ -1,0 +1,273 @@
+/**
+ * bench/: `npm run bench [-- --json] [-- --only engine] [-- --rounds N] [-- --scale F]`.
+ *
+ * The `engine` section builds a deterministic clinic-like data set (~1.5 GB at scale 1: ~20,000
+ * FHIR-like JSON files of 1-20 KB, ~2,000 incompressible documents of 0.1-2 MB, ~40 imaging files
+ * of 10-30 MB) and runs medvault and, where installed, restic and borg on it in the same run,
+ * alternating their order each round: initial backup, incremental after a 1% change, incremental
+ * with no change, full restore, check --read-data. It reports median seconds, MB/s, peak RSS and
+ * repository size, and medvault's ratio to each peer as "times better" (peer ÷ medvault; above 1
+ * means medvault wins). Peers are installed with apt-get when missing and we are root; otherwise
+ * they are skipped and the report says so. With --json the last line is one JSON object
+ * {"engine": {...}}; other issues add their own sections to the same command.
+ */
+import { spawnSync, execFileSync } from 'node:child_process';
+import { createCipheriv, createHash } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync, rmSync, readFileSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { buildAgent } from '../agent/src/repo/crash-harness.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const argv = process.argv.slice(2);
+const json = argv.includes('--json');
+const opt = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+const only = opt('--only');
+const rounds = Number(opt('--rounds') ?? 3);
+const scale = Number(opt('--scale') ?? 1);
+const work = opt('--dir') ?? join(root, '.bench');
+const say = (s: string) => process.stdout.write(`${s}\n`);
+const phases = ['initial_backup', 'incremental_1pct', 'incremental_none', 'restore', 'check_read_data'] as const;
+type Phase = (typeof phases)[number];
+
+/** Deterministic bytes from a seed: AES-256-CTR keystream (fast, incompressible). */
+function stream(seed: string, n: number): Buffer {
+  const key = createHash('sha256').update(seed).digest();
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(n));
+}
+/** A deterministic generator in [0, 1). */
+function rng(seed: string): () => number {
+  let i = 0;
+  return () => createHash('sha256').update(`${seed}:${i++}`).digest().readUInt32LE(0) / 2 ** 32;
+}
+
+function fhir(i: number, r: () => number, version = 0): Buffer {
+  const size = 1024 + Math.floor(r() * 19 * 1024);
+  const words = ['glucose', 'mmol/L', 'final', 'Observation', 'Patient', 'hemoglobin', 'blood pressure', 'systolic', 'diastolic', 'amended', 'Practitioner', 'Encounter', 'laboratory'];
+  const obj: Record<string, unknown> = { resourceType: 'Bundle', id: `b-${i}-${version}`, type: 'collection', entry: [] as unknown[] };
+  let n = 0;
+  const entries = obj.entry as unknown[];
+  while (n < size) {
+    const e = { resource: { resourceType: words[Math.floor(r() * 4) + 3], id: `${i}-${entries.length}`, status: words[2], subject: { reference: `Patient/${Math.floor(r() * 5000)}` }, code: { text: words[Math.floor(r() * words.length)] }, valueQuantity: { value: Math.round(r() * 10000) / 100, unit: words[1] }, note: stream(`${i}/${version}/${entries.length}`, 24).toString('base64') } };
+    entries.push(e);
+    n += JSON.stringify(e).length;
+  }
+  return Buffer.from(JSON.stringify(obj, null, 1));
+}
+
+interface Dataset {
+  dir: string;
+  bytes: number;
+  files: number;
+}
+
+function buildDataset(dir: string): Dataset {
+  const marker = join(dir, '.complete');
+  const want = `scale ${scale} v1`;
+  if (existsSync(marker) && readFileSync(marker, 'utf8') === want) return { dir: join(dir, 'src'), ...JSON.parse(readFileSync(join(dir, '.size'), 'utf8')) };
+  rmSync(dir, { recursive: true, force: true });
+  const src = join(dir, 'src');
+  const r = rng('medvault bench');
+  let bytes = 0;
+  let files = 0;
+  const put = (p: string, b: Buffer) => {
+    writeFileSync(p, b);
+    bytes += b.length;
+    files++;
+  };
+  const nJson = Math.round(20_000 * scale);
+  for (let i = 0; i < nJson; i++) {
+    const d = join(src, 'fhir', `patient-${String(i % 500).padStart(4, '0')}`);
+    if (i < 500) mkdirSync(d, { recursive: true });
+    put(join(d, `bundle-${i}.json`), fhir(i, r));
+  }
+  const nDocs = Math.round(2_000 * scale);
+  mkdirSync(join(src, 'documents'), { recursive: true });
+  for (let i = 0; i < nDocs; i++) put(join(src, 'documents', `scan-${i}.pdf`), stream(`doc ${i}`, Math.floor(100 * 1024 + 1.9 * 1024 * 1024 * r() ** 6)));
+  const nImg = Math.max(1, Math.round(40 * scale));
+  mkdirSync(join(src, 'imaging'), { recursive: true });
+  for (let i = 0; i < nImg; i++) put(join(src, 'imaging', `ct-${i}.dcm`), stream(`img ${i}`, Math.floor((10 + 20 * r() ** 2) * 1024 * 1024)));
+  writeFileSync(join(dir, '.size'), JSON.stringify({ bytes, files }));
+  writeFileSync(marker, want);
+  return { dir: src, bytes, files };
+}
+
+/** Changes ~1% of the data set (files and bytes), deterministically per round. */
+function change(ds: Dataset, round: number): void {
+  const r = rng(`change ${round}`);
+  const nJson = Math.round(20_000 * scale);
+  for (let k = 0; k < nJson / 100; k++) {
+    const i = Math.floor(r() * nJson);
+    writeFileSync(join(ds.dir, 'fhir', `patient-${String(i % 500).padStart(4, '0')}`, `bundle-${i}.json`), fhir(i, r, round));
+  }
+  const nDocs = Math.round(2_000 * scale);
+  for (let k = 0; k < Math.max(1, nDocs / 200); k++) {
+    const i = Math.floor(r() * nDocs);
+    const p = join(ds.dir, 'documents', `scan-${i}.pdf`);
+    writeFileSync(p, stream(`doc ${i} round ${round}`, statSync(p).size));
+  }
+  // an imaging file edited in the middle (1 MiB overwritten)
+  const img = join(ds.dir, 'imaging', `ct-${round % Math.max(1, Math.round(40 * scale))}.dcm`);
+  const fd = openSync(img, 'r+');
+  writeSync(fd, stream(`img edit ${round}`, 1024 * 1024), 0, 1024 * 1024, Math.floor(statSync(img).size / 2));
+  closeSync(fd);
+}
+
+interface Measure {
+  seconds: number;
+  rssKiB: number;
+}
+
+/** Runs a command under GNU time; returns wall seconds and peak RSS of the process tree's largest member. */
+function measure(cmd: string[], env: Record<string, string> = {}, cwd?: string): Measure {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', ...cmd], { env: { ...process.env, ...env }, cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd.join(' ')} exited ${r.status}: ${(r.stderr ?? '').slice(-2000)} ${(r.stdout ?? '').slice(-1000)}`);
+  const lines = r.stderr.trim().split('\n');
+  return { seconds, rssKiB: Number(lines[lines.length - 1]) };
+}
+
+function du(dir: string): number {
+  return Number(execFileSync('du', ['-sb', dir]).toString().split('\t')[0]);
+}
+
+interface Engine {
+  name: string;
+  init(repo: string): void;
+  backup(repo: string, src: string): string[];
+  restore(repo: string, target: string): { cmd: string[]; cwd?: string };
+  check(repo: string): string[];
+  env: Record<string, string>;
+}
+
+function engines(entry: string, base: string): { list: Engine[]; skipped: string[] } {
+  const skipped: string[] = [];
+  const have = (b: string) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0;
+  const missing = ['restic', 'borg'].filter((b) => !have(b));
+  if (missing.length > 0) {
+    const root = process.getuid?.() === 0 && have('apt-get');
+    if (root) {
+      say(`bench: installing ${missing.join(', ')} with apt-get`);
+      spawnSync('apt-get', ['install', '-y', ...missing.map((m) => (m === 'borg' ? 'borgbackup' : m))], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    }
+  }
+  const cfgFor = (repo: string) => join(repo, '..', `${repo.split('/').pop()}.toml`);
+  const list: Engine[] = [
+    {
+      name: 'medvault',
+      env: {},
+      init(repo) {
+        const rk = JSON.parse(execFileSync(process.execPath, [entry, '--json', 'recovery-key', 'generate', '--out', `${repo}.recovery`]).toString());
+        writeFileSync(cfgFor(repo), [`site = "bench"`, `state_dir = "${repo}.state"`, `key_file = "${repo}.key"`, `recovery_public_key = "${rk.publicKey}"`, `[[disks]]`, `path = "${repo}"`, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${base}"`].join('\n'));
+        execFileSync(process.execPath, [entry, '--config', cfgFor(repo), '--json', 'init']);
+      },
+      backup: (repo) => [process.execPath, entry, '--config', cfgFor(repo), '--json', 'backup', 'records'],
+      restore: (repo, target) => ({ cmd: [process.execPath, entry, '--config', cfgFor(repo), '--json', 'restore', 'latest', '--target', target] }),
+      check: (repo) => [process.execPath, entry, '--config', cfgFor(repo), '--json', 'check', '--read-data'],
+    },
+  ];
+  if (have('restic')) {
+    list.push({
+      name: 'restic',
+      env: { RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: join(work, 'restic-cache') },
+      init: (repo) => void execFileSync('restic', ['init', '--repo', repo], { env: { ...process.env, RESTIC_PASSWORD: 'bench' }, stdio: 'ignore' }),
+      backup: (repo, src) => ['restic', '--repo', repo, 'backup', '--quiet', src],
+      restore: (repo, target) => ({ cmd: ['restic', '--repo', repo, 'restore', 'latest', '--quiet', '--target', target] }),
+      check: (repo) => ['restic', '--repo', repo, 'check', '--read-data', '--quiet'],
+    });
+  } else skipped.push('restic (not installed; apt-get install restic)');
+  if (have('borg')) {
+    list.push({
+      name: 'borg',
+      env: { BORG_PASSPHRASE: 'bench', BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes', BORG_BASE_DIR: join(work, 'borg-base') },
+      init: (repo) => void execFileSync('borg', ['init', '--encryption', 'repokey', repo], { env: { ...process.env, BORG_PASSPHRASE: 'bench', BORG_BASE_DIR: join(work, 'borg-base') }, stdio: 'ignore' }),
+      backup: (repo, src) => ['borg', 'create', '--compression', 'auto,zstd,3', `${repo}::{now:%Y-%m-%dT%H:%M:%S.%f}`, src],
+      restore: (repo, target) => {
+        mkdirSync(target, { recursive: true });
+        return { cmd: ['sh', '-c', `borg extract "${repo}::$(borg list --last 1 --short "${repo}")"`], cwd: target };
+      },
+      check: (repo) => ['borg', 'check', '--verify-data', repo],
+    });
+  } else skipped.push('borg (not installed; apt-get install borgbackup)');
+  return { list, skipped };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function engineSection(): Promise<Record<string, unknown>> {
+  const entry = buildAgent(root);
+  mkdirSync(work, { recursive: true });
+  say(`bench engine: building the data set (scale ${scale}) in ${work}/data …`);
+  const ds = buildDataset(join(work, 'data'));
+  const MB = ds.bytes / 1e6;
+  say(`bench engine: ${ds.files} files, ${MB.toFixed(0)} MB`);
+  const { list, skipped } = engines(entry, ds.dir);
+  for (const s of skipped) say(`bench engine: skipping ${s}`);
+  const results: Record<string, Record<Phase, Measure[]> & { repoBytes: number[] }> = {};
+  for (const e of list) results[e.name] = { initial_backup: [], incremental_1pct: [], incremental_none: [], restore: [], check_read_data: [], repoBytes: [] };
+  const runs = join(work, 'runs');
+  for (let round = 1; round <= rounds; round++) {
+    rmSync(runs, { recursive: true, force: true });
+    mkdirSync(runs, { recursive: true });
+    // a fresh copy of the data per round (the 1% change edits it)
+    const src = join(runs, 'src');
+    execFileSync('cp', ['-a', ds.dir, src]);
+    const order = list.map((_, i) => list[(i + round - 1) % list.length]!);
+    const repo = (e: Engine) => join(runs, `repo-${e.name}`);
+    for (const e of order) e.init(repo(e));
+    const step = (phase: Phase, f: (e: Engine) => Measure) => {
+      for (const e of order) {
+        const m = f(e);
+        results[e.name]![phase].push(m);
+        say(`round ${round} ${phase.padEnd(17)} ${e.name.padEnd(8)} ${m.seconds.toFixed(2)} s, ${(MB / m.seconds).toFixed(0)} MB/s, peak RSS ${(m.rssKiB / 1024).toFixed(0)} MiB`);
+      }
+    };
+    const fix = (e: Engine) => (e.name === 'medvault' ? (cmd: string[]) => cmd : (cmd: string[]) => cmd.map((c) => c.replace(ds.dir, src)));
+    // medvault's config names the store path: point it at this round's copy
+    for (const e of order) if (e.name === 'medvault') writeFileSync(join(runs, 'repo-medvault.toml'), readFileSync(join(runs, 'repo-medvault.toml'), 'utf8').replace(ds.dir, src));
+    step('initial_backup', (e) => measure(fix(e)(e.backup(repo(e), src)), e.env));
+    change({ ...ds, dir: src }, round);
+    step('incremental_1pct', (e) => measure(fix(e)(e.backup(repo(e), src)), e.env));
+    step('incremental_none', (e) => measure(fix(e)(e.backup(repo(e), src)), e.env));
+    for (const e of order) results[e.name]!.repoBytes.push(du(repo(e)));
+    step('restore', (e) => {
+      const target = join(runs, `restore-${e.name}`);
+      const { cmd, cwd } = e.restore(repo(e), target);
+      const m = measure(cmd, e.env, cwd);
+      rmSync(target, { recursive: true, force: true });
+      return m;
+    });
+    step('check_read_data', (e) => measure(e.check(repo(e)), e.env));
+  }
+  rmSync(runs, { recursive: true, force: true });
+  const summary: Record<string, Record<string, unknown>> = {};
+  for (const [name, r] of Object.entries(results)) {
+    const s: Record<string, unknown> = {};
+    for (const p of phases) s[p] = { seconds: +median(r[p].map((m) => m.seconds)).toFixed(3), mb_s: +(MB / median(r[p].map((m) => m.seconds))).toFixed(1), peak_rss_mib: +(median(r[p].map((m) => m.rssKiB)) / 1024).toFixed(1) };
+    s.peak_rss_mib = +(Math.max(...phases.flatMap((p) => r[p].map((m) => m.rssKiB))) / 1024).toFixed(1);
+    s.repo_mb = +(median(r.repoBytes) / 1e6).toFixed(1);
+    summary[name] = s;
+  }
+  const ratios: Record<string, Record<string, number>> = {};
+  const mv = summary.medvault!;
+  for (const peer of Object.keys(summary).filter((n) => n !== 'medvault')) {
+    const p = summary[peer]!;
+    const t = (x: Record<string, unknown>, ph: Phase) => (x[ph] as { seconds: number }).seconds;
+    ratios[peer] = Object.fromEntries([...phases.map((ph) => [ph, +(t(p, ph) / t(mv, ph)).toFixed(2)]), ['peak_rss', +((p.peak_rss_mib as number) / (mv.peak_rss_mib as number)).toFixed(2)]]);
+  }
+  say('');
+  say(`medvault engine bench: ${ds.files} files, ${MB.toFixed(0)} MB, ${rounds} rounds, medians (${new Date().toISOString()})`);
+  for (const [name, s] of Object.entries(summary)) say(`  ${name.padEnd(8)} ${phases.map((p) => `${p} ${(s[p] as { seconds: number }).seconds.toFixed(1)} s`).join(', ')}; peak RSS ${s.peak_rss_mib} MiB; repo ${s.repo_mb} MB`);
+  for (const [peer, r] of Object.entries(ratios)) say(`  medvault vs ${peer} (times better): ${Object.entries(r).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  return { dataset: { files: ds.files, mb: +MB.toFixed(1), scale }, rounds, results: summary, ratios, skipped, cpus: (await import('node:os')).cpus().length };
+}
+
+const out: Record<string, unknown> = {};
+if (only === undefined || only === 'engine') out.engine = await engineSection();
+if (json) say(JSON.stringify(out));
+void randomBytes;
