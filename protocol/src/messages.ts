@@ -57,6 +57,46 @@ export const heartbeat = z.strictObject({
   backlog: z.strictObject({ objects: count, bytes: count, oldestAt: time.optional() }),
   /** The head of the agent's audit chain: anchors the replicated copy (entries removed at its end). */
   audit: z.strictObject({ seq: z.number().int().positive(), hash }).optional(),
+  /** Seconds between heartbeats: the controller calls the agent offline after three are missed. */
+  intervalS: z.number().int().min(1).max(3600).optional(),
+  /** Every configured backup disk: where it is mounted, its size and free bytes, SMART health where smartctl exists. */
+  disks: z
+    .array(
+      z.strictObject({
+        path: text(4096),
+        ok: z.boolean(),
+        error: text(2000).optional(),
+        mount: text(4096).optional(),
+        sizeBytes: count.optional(),
+        freeBytes: count.optional(),
+        /** 'unknown' when smartctl is missing or the device does not answer. */
+        smart: z.enum(['passed', 'failed', 'unknown']).optional(),
+      }),
+    )
+    .max(64)
+    .optional(),
+  /** Every record store: its last full, incremental and continuous run, RPO target, last job and watcher. */
+  stores: z
+    .array(
+      z.strictObject({
+        name: text(200),
+        kind: text(20),
+        continuous: z.boolean(),
+        rpoS: count,
+        lastFullAt: time.optional(),
+        lastIncrementalAt: time.optional(),
+        lastContinuousAt: time.optional(),
+        lastSnapshotAt: time.optional(),
+        lastJob: z
+          .strictObject({ job: text(20), result: z.enum(['ok', 'partial', 'failed']), endedAt: time, error: text(2000).optional() })
+          .optional(),
+        watcher: z.strictObject({ state: text(40), reason: text(2000).optional(), since: time }).optional(),
+        /** Oldest change seen by the watcher that no snapshot holds yet (the current RPO exposure). */
+        pendingSince: time.optional(),
+      }),
+    )
+    .max(64)
+    .optional(),
 });
 
 /** mv.backup-log.v1, agent → `mv.v1.ev.<site>.log`: one finished job (SOP 5.1 backup log). */
