@@ -23,9 +23,13 @@ import { DirStore } from '../store/dir-store.js';
 import { readLocalKey } from '../crypto/local-key.js';
 import type { CliContext } from './context.js';
 import { Alerts } from '../daemon/alerts.js';
-import { writeStatus } from '../daemon/status.js';
+import { writeStatus, type AgentStatus } from '../daemon/status.js';
+import { DiskProbe } from '../daemon/disks.js';
+import { heartbeatStores, startAgentMetrics } from '../daemon/metrics.js';
 import { JobRunner } from '../jobs/runner.js';
 import { ContinuousProtection } from '../jobs/continuous.js';
+import { Watchdog, systemdNotifier } from '../platform/systemd.js';
+import type { Link } from '../replicate/link.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -79,6 +83,20 @@ export function register(program: Command, ctx: CliContext): void {
         ...(cfg.nats.nkey_file ? { nkeySeedFile: cfg.nats.nkey_file } : {}),
         ...(cfg.nats.ca_file ? { caFile: cfg.nats.ca_file } : {}),
       });
+      // systemd (Type=notify): WATCHDOG=1 only while replication (a round, or a part sent), the job
+      // planner and the status timer have all run recently; a hung daemon is restarted.
+      const watchdog = new Watchdog(systemdNotifier(), [
+        { name: 'replication', maxAgeMs: 5 * 60_000 },
+        { name: 'jobs', maxAgeMs: 3 * 60_000 },
+        { name: 'status', maxAgeMs: 60_000 },
+      ], Date.now, (m, f) => log('warn', m, f));
+      const progressLink = new Proxy(link, {
+        get(target, prop) {
+          if (prop === 'publish') return (...a: Parameters<Link['publish']>) => target.publish(...a).then((r) => (watchdog.beat('replication'), r));
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
       const book = ReceiptBook.open(cfg.state_dir);
       const ledger = OrderLedger.open(cfg.state_dir);
       const runner = new OrderRunner({
@@ -111,7 +129,14 @@ export function register(program: Command, ctx: CliContext): void {
           return (await repo.snapshots()).map((s) => ({ hash: s.hash, time: s.time, store: s.store, job: s.job, files: s.summary.files, bytes: s.summary.bytes }));
         },
       };
-      const daemon = new AgentDaemon({ site: cfg.site, version: AGENT_VERSION, stateDir: cfg.state_dir, repo: view, link, book, spool, runner, controllerKey, now: Date.now, log, auditHead: () => audit.head });
+      let lastStatus: AgentStatus | undefined;
+      const probe = new DiskProbe(Date.now);
+      const detail = async () => {
+        if (!lastStatus) return {};
+        const snaps = await repo.snapshots().catch(() => []);
+        return { disks: await probe.report(lastStatus.disks), stores: heartbeatStores(lastStatus, snaps) };
+      };
+      const daemon = new AgentDaemon({ site: cfg.site, version: AGENT_VERSION, stateDir: cfg.state_dir, repo: view, link: progressLink, book, spool, runner, controllerKey, now: Date.now, log, onTick: () => watchdog.beat('replication'), auditHead: () => audit.head, detail });
       daemon.start();
       const alerts = new Alerts({ site: cfg.site, send: (a) => spool.add('alert', a), now: Date.now });
       for (const d of disks) if (d.error) alerts.raise({ key: `disk:${d.disk}`, code: 'MV_ERR_STORAGE_FAILED', severity: 'critical', message: `backup disk ${d.disk} is not usable: ${d.error}` });
@@ -123,6 +148,7 @@ export function register(program: Command, ctx: CliContext): void {
         log: (e) => spool.add('log', e),
         committed: (results) => log('info', 'backup committed', { snapshots: results.map((r) => r.snapshot) }),
         blocked: (store) => continuous?.blocked(store),
+        onPlan: () => watchdog.beat('jobs'),
       });
       continuous = new ContinuousProtection({ stores: cfg.stores, runner: jobs, alerts });
       await continuous.start();
@@ -130,7 +156,7 @@ export function register(program: Command, ctx: CliContext): void {
       const startedAt = Date.now();
       const report = async () => {
         const snaps = await repo.snapshots().catch(() => []);
-        writeStatus(cfg.state_dir, {
+        writeStatus(cfg.state_dir, lastStatus = {
           pid: process.pid, site: cfg.site, updatedAt: Date.now(), startedAt,
           stores: cfg.stores.map((st) => {
             const last = jobs.lastRuns(st.name);
@@ -149,15 +175,20 @@ export function register(program: Command, ctx: CliContext): void {
           queued: jobs.queued, alerts: alerts.list(), backlog: daemon.backlog,
         });
       };
-      const statusTimer = setInterval(() => void report().catch((err) => log('warn', 'status not written', { error: (err as Error).message })), 2000);
+      const statusTimer = setInterval(() => void report().then(() => watchdog.beat('status')).catch((err) => log('warn', 'status not written', { error: (err as Error).message })), 2000);
       await report();
+      const metrics = process.env.MEDVAULT_METRICS_PORT ? await startAgentMetrics(Number(process.env.MEDVAULT_METRICS_PORT), () => lastStatus) : undefined;
       log('info', 'agent running', { disk, repo: repo.id, nats: cfg.nats.servers });
+      watchdog.beat('status');
+      watchdog.ready(`running: site ${cfg.site}, ${cfg.stores.length} store(s), ${disks.filter((d) => d.repo).length} of ${disks.length} disk(s)`);
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);
       });
       log('info', 'agent stopping');
+      watchdog.stopping();
       clearInterval(statusTimer);
+      await metrics?.close();
       await continuous.stop();
       await jobs.stop();
       await daemon.stop();

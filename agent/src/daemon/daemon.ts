@@ -43,8 +43,12 @@ export interface DaemonDeps {
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   tickMs?: number;
   heartbeatMs?: number;
+  /** Called after every round, successful or not (the systemd watchdog watches it). */
+  onTick?: () => void;
   /** The head of the agent's audit chain, sent in each heartbeat. */
   auditHead?: () => { seq: number; hash: string } | undefined;
+  /** Disks and stores for the heartbeat (from the same data as the status file); a failure leaves them out. */
+  detail?: () => Promise<Pick<Heartbeat, 'disks' | 'stores'>>;
 }
 
 export class AgentDaemon {
@@ -106,6 +110,7 @@ export class AgentDaemon {
       log('warn', 'replication round failed; will retry', { error: (err as Error).message });
     }
     this.saveCursor();
+    this.deps.onTick?.();
   }
 
   /** Stops timers and the control stream, waits for a running order, saves the cursor. */
@@ -161,6 +166,10 @@ export class AgentDaemon {
     if (now() - this.lastHeartbeat < (this.deps.heartbeatMs ?? 5000)) return;
     const snaps = await repo.listSnapshots();
     const backlog = this.replicator.backlog;
+    const detail = await this.deps.detail?.().catch((err: Error) => {
+      this.deps.log('warn', 'heartbeat detail unavailable', { error: err.message });
+      return undefined;
+    });
     const hb: Heartbeat = validate(
       {
         type: 'mv.heartbeat.v1', site, sentAt: now(), agentVersion: this.deps.version,
@@ -168,6 +177,9 @@ export class AgentDaemon {
         repos: [{ id: repo.id, path: repo.path, snapshots: snaps.length, ...(snaps.length ? { lastSnapshotAt: Math.max(...snaps.map((s) => s.time)) } : {}) }],
         backlog: { objects: backlog.objects, bytes: backlog.bytes + this.deps.spool.pendingBytes(), ...(backlog.oldestAt ? { oldestAt: backlog.oldestAt } : {}) },
         ...(auditHead ? { audit: { seq: auditHead.seq, hash: auditHead.hash } } : {}),
+        intervalS: Math.max(1, Math.round((this.deps.heartbeatMs ?? 5000) / 1000)),
+        ...(detail?.disks ? { disks: detail.disks } : {}),
+        ...(detail?.stores ? { stores: detail.stores } : {}),
       },
       'mv.heartbeat.v1',
     );
