@@ -13,5 +13,16 @@ declare const fsx: {
   setTimes(path: Path, atimeNs: bigint, mtimeNs: bigint): void;
   /** Creates a FIFO, character or block device node (mknod); `mode` includes the file type bits. */
   mknod(path: Path, mode: number, dev: bigint): void;
+  /**
+   * Sends `message` as one AF_UNIX datagram to `socketPath` (systemd's $NOTIFY_SOCKET: a path, or
+   * `@name` for the abstract namespace). Node cannot send unix datagrams; see sd_notify(3).
+   */
+  notify(socketPath: string, message: string): void;
+  /** Test support: binds an AF_UNIX datagram socket at `path` (or `@name`) and returns its fd. */
+  bindDatagram(path: string): number;
+  /** Test support: the next datagram on `fd` as UTF-8 text, or null after `timeoutMs` (blocks). */
+  recvDatagram(fd: number, timeoutMs: number): string | null;
+  /** Test support: closes `fd`. */
+  closeFd(fd: number): void;
 };
 export = fsx;

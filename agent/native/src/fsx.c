@@ -7,13 +7,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <poll.h>
+#include <unistd.h>
 
 #define CHECK(call)                                                                  \
   do {                                                                               \
@@ -187,12 +193,119 @@ static napi_value do_mknod(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * Unix datagrams for systemd's notification protocol (sd_notify(3)), which Node cannot send.
+ * `path` is $NOTIFY_SOCKET: a file system path, or "@name" for the abstract namespace.
+ */
+static int unix_address(const char *path, struct sockaddr_un *sa, socklen_t *len) {
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof sa->sun_path) return -1;
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  memcpy(sa->sun_path, path, n);
+  if (path[0] == '@') sa->sun_path[0] = '\0';
+  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+  return 0;
+}
+
+static char *string_arg(napi_env env, napi_value v) {
+  size_t n = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok) return NULL;
+  char *s = malloc(n + 1);
+  if (!s) return NULL;
+  napi_get_value_string_utf8(env, v, s, n + 1, &n);
+  return s;
+}
+
+/* notify(socketPath, message): one datagram, sent whole or an error thrown. */
+static napi_value notify(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) { napi_throw_type_error(env, NULL, "fsx.notify(socketPath, message)"); return NULL; }
+  char *path = string_arg(env, argv[0]);
+  char *msg = string_arg(env, argv[1]);
+  struct sockaddr_un sa;
+  socklen_t len;
+  if (!path || !msg || unix_address(path, &sa, &len) < 0) {
+    free(path); free(msg);
+    napi_throw_type_error(env, NULL, "fsx.notify: socket path must be 1-107 bytes");
+    return NULL;
+  }
+  int e = 0;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) e = errno;
+  else {
+    ssize_t r = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+    if (r < 0) e = errno;
+    close(fd);
+  }
+  free(path); free(msg);
+  if (e) return throw_errno(env, "sendto", e);
+  return NULL;
+}
+
+/* bindDatagram(path): a bound AF_UNIX datagram socket's fd (tests stand in for systemd with it). */
+static napi_value bind_datagram(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *path = argc ? string_arg(env, argv[0]) : NULL;
+  struct sockaddr_un sa;
+  socklen_t len;
+  if (!path || unix_address(path, &sa, &len) < 0) { free(path); napi_throw_type_error(env, NULL, "fsx.bindDatagram(path)"); return NULL; }
+  free(path);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  if (bind(fd, (struct sockaddr *)&sa, len) < 0) { int e = errno; close(fd); return throw_errno(env, "bind", e); }
+  napi_value out;
+  napi_create_int32(env, fd, &out);
+  return out;
+}
+
+/* recvDatagram(fd, timeoutMs): the next datagram as a string, or null after timeoutMs. */
+static napi_value recv_datagram(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd = -1, timeout = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) { napi_throw_type_error(env, NULL, "fsx.recvDatagram(fd, timeoutMs)"); return NULL; }
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_value_int32(env, argv[1], &timeout));
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int r = poll(&p, 1, timeout);
+  if (r < 0) return throw_errno(env, "poll", errno);
+  napi_value out;
+  if (r == 0) { napi_get_null(env, &out); return out; }
+  char buf[4096];
+  ssize_t n = recv(fd, buf, sizeof buf, 0);
+  if (n < 0) return throw_errno(env, "recv", errno);
+  napi_create_string_utf8(env, buf, (size_t)n, &out);
+  return out;
+}
+
+/* closeFd(fd) */
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd = -1;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) return NULL;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (close(fd) < 0) return throw_errno(env, "close", errno);
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"getXattrs", NULL, get_xattrs, NULL, NULL, NULL, napi_default, NULL},
     {"setXattr", NULL, set_xattr, NULL, NULL, NULL, napi_default, NULL},
     {"setTimes", NULL, set_times, NULL, NULL, NULL, napi_default, NULL},
     {"mknod", NULL, do_mknod, NULL, NULL, NULL, napi_default, NULL},
+    {"notify", NULL, notify, NULL, NULL, NULL, napi_default, NULL},
+    {"bindDatagram", NULL, bind_datagram, NULL, NULL, NULL, napi_default, NULL},
+    {"recvDatagram", NULL, recv_datagram, NULL, NULL, NULL, napi_default, NULL},
+    {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -44,6 +44,8 @@ export interface JobRunnerDeps {
   /** May a run of this store start now? Undefined = yes, else why not (e.g. the watched root is gone). */
   blocked?: (store: string) => string | undefined;
   now: () => number;
+  /** Called after every planning round (the systemd watchdog watches it). */
+  onPlan?: () => void;
 }
 
 export class JobRunner {
@@ -69,6 +71,7 @@ export class JobRunner {
     const plan = () => {
       if (this.stopped) return;
       this.planDue();
+      this.deps.onPlan?.();
       const wake = nextWake(this.schedules(), this.deps.now(), nextOccurrence);
       const wait = Math.max(1000, Math.min(60_000, (wake ?? Infinity) - this.deps.now() + 50));
       this.timer = setTimeout(plan, wait);

@@ -1,7 +1,8 @@
 /**
  * platform/: the Linux calls Node's fs lacks, from the project's own small addon (@medvault/fsx,
- * compiled at install): extended attributes, nanosecond timestamps, mknod for FIFOs and devices.
+ * compiled at install): extended attributes, nanosecond timestamps, mknod for FIFOs and devices,
+ * and unix datagrams for systemd's notification socket (see systemd.ts).
  */
 import fsx from '@medvault/fsx';
 
-export const { getXattrs, setXattr, setTimes, mknod } = fsx;
+export const { getXattrs, setXattr, setTimes, mknod, notify, bindDatagram, recvDatagram, closeFd } = fsx;
