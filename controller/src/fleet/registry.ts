@@ -5,7 +5,7 @@
  * Events are trusted only as far as NATS permissions go: the site in the subject is the sender's
  * (its credentials allow no other), and a message naming another site is dropped.
  */
-import { decode, parseEventSubject, type BackupLog, type EventType, type Heartbeat, type MessageType, type OrderStatus, type SnapshotEvent } from '@medvault/protocol';
+import { decode, parseEventSubject, type Alert, type BackupLog, type EventType, type Heartbeat, type MessageType, type OrderStatus, type SnapshotEvent } from '@medvault/protocol';
 
 const typeOf: Record<EventType, MessageType> = {
   heartbeat: 'mv.heartbeat.v1',
@@ -44,6 +44,16 @@ export class FleetRegistry {
   private readonly logs = new Map<string, BackupLog[]>();
   private readonly snaps = new Map<string, Map<string, SnapshotEvent>>();
   private readonly statusMap = new Map<string, OrderStatus[]>();
+  /** Open agent alerts per site, by key (mv.alert.v1 open/resolved). */
+  private readonly alertMap = new Map<string, Map<string, Alert>>();
+  /** Order ids per site, in the order their first status arrived. */
+  private readonly siteOrders = new Map<string, Set<string>>();
+  private readonly listeners: Array<(site: string, type: MessageType, time: number) => void> = [];
+
+  /** Calls `fn` after every applied event (health, the dashboard's live view). */
+  onApply(fn: (site: string, type: MessageType, time: number) => void): void {
+    this.listeners.push(fn);
+  }
 
   /** Applies one event; returns undefined when applied, else why it was dropped. */
   apply(m: EventInput): string | undefined {
@@ -76,8 +86,23 @@ export class FleetRegistry {
       }
       case 'mv.order-status.v1':
         push(this.statusMap, msg.orderId, msg, MAX_STATUSES_PER_ORDER);
+        {
+          let ids = this.siteOrders.get(s.site);
+          if (!ids) this.siteOrders.set(s.site, (ids = new Set()));
+          ids.add(msg.orderId);
+        }
         break;
+      case 'mv.alert.v1': {
+        let open = this.alertMap.get(s.site);
+        if (!open) this.alertMap.set(s.site, (open = new Map()));
+        const prev = open.get(msg.key);
+        if (prev && prev.at > msg.at) break;
+        if (msg.state === 'open') open.set(msg.key, msg);
+        else open.delete(msg.key);
+        break;
+      }
     }
+    for (const fn of this.listeners) fn(s.site, msg.type, m.time);
     return undefined;
   }
 
@@ -102,6 +127,16 @@ export class FleetRegistry {
   log(site: string, limit = 1000): BackupLog[] {
     const l = this.logs.get(site) ?? [];
     return l.slice(Math.max(0, l.length - limit)).reverse();
+  }
+
+  /** The agent's open alerts for `site`. */
+  agentAlerts(site: string): Alert[] {
+    return [...(this.alertMap.get(site)?.values() ?? [])];
+  }
+
+  /** Ids of orders `site` has reported on, oldest first. */
+  orderIds(site: string): string[] {
+    return [...(this.siteOrders.get(site) ?? [])];
   }
 
   /** Status events of one order as they arrived. */
