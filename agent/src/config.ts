@@ -20,10 +20,10 @@
  *   path = "/srv/records"
  */
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve, dirname } from 'node:path';
+import { isAbsolute, resolve, dirname, join } from 'node:path';
 import { parse } from 'smol-toml';
 import { z } from 'zod';
-import { MedvaultError, codes, SITE_RE } from '@medvault/protocol';
+import { MedvaultError, codes, SITE_RE, formatIssue, keyLines, keyName, locateKey, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
 import { cronProblem } from './schedule/cron.js';
 
 const b64key = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a 32-byte key as 43 base64url characters');
@@ -99,51 +99,94 @@ export const configSchema = z.strictObject({
 
 export type AgentConfig = z.infer<typeof configSchema> & { file: string };
 
-/** Reads, parses and validates `file`; relative paths in it are resolved against its folder. */
-export function loadConfig(file: string): AgentConfig {
+/**
+ * `credential:NAME` names a systemd credential (`LoadCredential=NAME:…` in the unit): the file
+ * `$CREDENTIALS_DIRECTORY/NAME` inside the service, else the credential's source in
+ * `$MEDVAULT_CREDENTIALS_SOURCE` (default `/etc/medvault/credentials`) for the CLI run by an admin.
+ */
+export function resolveCredential(value: string, env: NodeJS.ProcessEnv = process.env): string {
+  const m = /^credential:([A-Za-z0-9_.-]+)$/.exec(value);
+  if (!m) return value;
+  return join(env.CREDENTIALS_DIRECTORY ?? env.MEDVAULT_CREDENTIALS_SOURCE ?? '/etc/medvault/credentials', m[1]!);
+}
+
+/**
+ * Reads, parses and validates `file`, reporting every mistake (syntax, schema, duplicates) with its
+ * line, key and what was expected; `config` only when there are none. Relative paths are resolved
+ * against the file's folder, `credential:NAME` against the credentials folder.
+ */
+export function checkConfig(file: string): { config?: AgentConfig; issues: ConfigIssue[] } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (cause) {
-    throw new MedvaultError(codes.CONFIG_INVALID, `${file}: cannot read configuration`, { cause });
+    return { issues: [{ file, key: '(file)', message: `cannot read configuration: ${(cause as Error).message}` }] };
   }
   let raw: unknown;
   try {
     raw = parse(text);
   } catch (cause) {
-    throw new MedvaultError(codes.CONFIG_INVALID, `${file}: ${(cause as Error).message}`, { cause });
+    return { issues: [syntaxIssue(file, cause)] };
   }
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new MedvaultError(codes.CONFIG_INVALID, `${file}: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
-  }
+  if (!parsed.success) return { issues: schemaIssues(file, text, raw, configSchema, parsed.error) };
   const c = parsed.data;
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(dirname(file), p));
-  const names = new Set<string>();
-  for (const s of c.stores) {
-    if (names.has(s.name)) throw new MedvaultError(codes.CONFIG_INVALID, `${file}: stores: store name ${s.name} is used twice`);
-    names.add(s.name);
-  }
-  return {
-    ...c,
-    file,
-    state_dir: abs(c.state_dir),
-    key_file: abs(c.key_file),
-    ...(c.nats
-      ? {
-          nats: {
-            ...c.nats,
-            ...(c.nats.creds ? { creds: abs(c.nats.creds) } : {}),
-            ...(c.nats.nkey_file ? { nkey_file: abs(c.nats.nkey_file) } : {}),
-            ...(c.nats.ca_file ? { ca_file: abs(c.nats.ca_file) } : {}),
-          },
-        }
-      : {}),
-    restore_roots: c.restore_roots.map(abs),
-    disks: c.disks.map((d) => ({ path: abs(d.path) })),
-    stores: c.stores.map((s) =>
-      s.type === 'files' ? { ...s, path: abs(s.path) } : { ...s, ...(s.password_file ? { password_file: abs(s.password_file) } : {}) },
-    ),
+  const lines = keyLines(text);
+  const issues: ConfigIssue[] = [];
+  const issue = (path: (string | number)[], message: string) => {
+    const line = locateKey(lines, path);
+    issues.push({ file, ...(line !== undefined ? { line } : {}), key: keyName(path), message });
   };
+  const abs = (p: string) => {
+    const r = resolveCredential(p);
+    return isAbsolute(r) ? r : resolve(dirname(file), r);
+  };
+  const names = new Map<string, number>();
+  c.stores.forEach((s, i) => {
+    const first = names.get(s.name);
+    if (first !== undefined) issue(['stores', i, 'name'], `store name "${s.name}" is already used by stores[${first}]`);
+    else names.set(s.name, i);
+  });
+  const disks = new Map<string, number>();
+  c.disks.forEach((d, i) => {
+    const p = abs(d.path);
+    const first = disks.get(p);
+    if (first !== undefined) issue(['disks', i, 'path'], `disk ${p} is already disks[${first}]`);
+    else disks.set(p, i);
+    c.stores.forEach((s, j) => {
+      if (s.type === 'files' && (p === abs(s.path) || p.startsWith(`${abs(s.path)}/`))) issue(['disks', i, 'path'], `expected a disk outside the record stores, got ${p}, inside stores[${j}] (${s.name}): backups would back themselves up`);
+    });
+  });
+  if (issues.length > 0) return { issues };
+  return {
+    issues,
+    config: {
+      ...c,
+      file,
+      state_dir: abs(c.state_dir),
+      key_file: abs(c.key_file),
+      ...(c.nats
+        ? {
+            nats: {
+              ...c.nats,
+              ...(c.nats.creds ? { creds: abs(c.nats.creds) } : {}),
+              ...(c.nats.nkey_file ? { nkey_file: abs(c.nats.nkey_file) } : {}),
+              ...(c.nats.ca_file ? { ca_file: abs(c.nats.ca_file) } : {}),
+            },
+          }
+        : {}),
+      restore_roots: c.restore_roots.map(abs),
+      disks: c.disks.map((d) => ({ path: abs(d.path) })),
+      stores: c.stores.map((s) =>
+        s.type === 'files' ? { ...s, path: abs(s.path) } : { ...s, ...(s.password_file ? { password_file: abs(s.password_file) } : {}) },
+      ),
+    },
+  };
+}
+
+/** Like checkConfig, but throws MV_ERR_CONFIG_INVALID listing every mistake, one per line. */
+export function loadConfig(file: string): AgentConfig {
+  const { config, issues } = checkConfig(file);
+  if (!config) throw new MedvaultError(codes.CONFIG_INVALID, issues.map(formatIssue).join('\n'));
+  return config;
 }

@@ -8,6 +8,7 @@
  *   creds = "/etc/medvault/controller.creds"     # optional (JWT creds), or:
  *   nkey_file = "controller.nk"                  # the controller's nkey seed (made by init)
  *   ca_file = "/etc/medvault/tls/ca.pem"         # private CA: TLS only
+ *   replicas = 3                                 # JetStream replicas (1 single node, 3 on a cluster)
  *   [nats_server]                                # for `medvault-controller nats-config`
  *   host = "0.0.0.0"
  *   port = 4222
@@ -37,7 +38,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'smol-toml';
 import { z } from 'zod';
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes, formatIssue, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
 
 export const DEFAULT_CONFIG_FILE = '/etc/medvault/controller.toml';
 
@@ -51,8 +52,10 @@ export const configSchema = z.strictObject({
       creds: z.string().min(1).optional(),
       nkey_file: z.string().min(1).optional(),
       ca_file: z.string().min(1).optional(),
+      /** JetStream replicas of every medvault stream and bucket: 1 on a single server, 3 on a cluster. */
+      replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(1),
     })
-    .default({ servers: ['nats://127.0.0.1:4222'] }),
+    .default({ servers: ['nats://127.0.0.1:4222'], replicas: 1 }),
   nats_server: z
     .strictObject({
       host: z.string().min(1).default('0.0.0.0'),
@@ -103,19 +106,29 @@ export interface ConfigOverrides {
  * nothing; applies the overrides and validates the result.
  */
 export function loadConfig(o: ConfigOverrides = {}): ControllerConfig {
+  const { config, issues } = checkConfig(o);
+  if (!config) throw new MedvaultError(codes.CONFIG_INVALID, issues.map(formatIssue).join('\n'));
+  return config;
+}
+
+/**
+ * Like loadConfig, but returns every mistake (file, line, key, what was expected) instead of
+ * throwing at the first; `config` only when there are none (`medvault-controller config check`).
+ */
+export function checkConfig(o: ConfigOverrides = {}): { config?: ControllerConfig; issues: ConfigIssue[] } {
   const file = o.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
   let raw: Record<string, unknown> = {};
+  let text = '';
   if (file !== undefined) {
-    let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch (cause) {
-      throw new MedvaultError(codes.CONFIG_INVALID, `${file}: cannot read configuration`, { cause });
+      return { issues: [{ file, key: '(file)', message: `cannot read configuration: ${(cause as Error).message}` }] };
     }
     try {
       raw = parse(text) as Record<string, unknown>;
     } catch (cause) {
-      throw new MedvaultError(codes.CONFIG_INVALID, `${file}: ${(cause as Error).message}`, { cause });
+      return { issues: [syntaxIssue(file, cause)] };
     }
   }
   if (o.stateDir !== undefined) raw.state_dir = o.stateDir;
@@ -124,14 +137,16 @@ export function loadConfig(o: ConfigOverrides = {}): ControllerConfig {
   const where = file ?? 'command line';
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const hint = issue.path[0] === 'state_dir' && file === undefined ? ' (give --state-dir or --config)' : '';
-    throw new MedvaultError(codes.CONFIG_INVALID, `${where}: ${issue.path.join('.') || '(top level)'}: ${issue.message}${hint}`);
+    const issues = schemaIssues(where, text, raw, configSchema, parsed.error);
+    if (file === undefined) for (const i of issues) if (i.key === 'state_dir') i.message += ' (give --state-dir or --config)';
+    return { issues };
   }
   const c = parsed.data;
   const base = file !== undefined ? dirname(file) : process.cwd();
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  return {
+  // `credential:NAME`: a systemd credential (LoadCredential=), else its source folder for admins.
+  const credential = (p: string) => p.replace(/^credential:(?=[A-Za-z0-9_.-]+$)/, `${process.env.CREDENTIALS_DIRECTORY ?? process.env.MEDVAULT_CREDENTIALS_SOURCE ?? '/etc/medvault/credentials'}/`);
+  const abs = (p: string) => (isAbsolute(credential(p)) ? credential(p) : resolve(base, p));
+  const config: ControllerConfig = {
     ...c,
     file,
     state_dir: abs(c.state_dir),
@@ -153,4 +168,5 @@ export function loadConfig(o: ConfigOverrides = {}): ControllerConfig {
       ...(c.nats_server.key_file !== undefined ? { key_file: abs(c.nats_server.key_file) } : {}),
     },
   };
+  return { config, issues: [] };
 }

@@ -24,6 +24,11 @@ import { natsServerConfig } from './sites/nats-config.js';
 import { SiteRegistry, controllerNkeyFile, initControllerNkey, nkeyPublic } from './sites/registry.js';
 import type { ControllerConfig } from './config.js';
 import { initSigningKey, loadSigningKey } from './signing-key.js';
+import { checkConfig } from './config.js';
+import { serviceWatchdog } from './systemd.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatIssue } from '@medvault/protocol';
 
 const exitCodes: Partial<Record<string, number>> = {
   [codes.CONFIG_INVALID]: 2,
@@ -41,6 +46,7 @@ function natsOpts(c: ControllerConfig): NatsOptions {
     ...(c.nats.creds ? { creds: c.nats.creds } : {}),
     ...(c.nats.nkey_file ? { nkeySeedFile: c.nats.nkey_file } : {}),
     ...(c.nats.ca_file ? { caFile: c.nats.ca_file } : {}),
+    replicas: c.nats.replicas,
   };
 }
 
@@ -102,16 +108,24 @@ program
   .action(async () => {
     const c = config();
     const log = createLog();
-    const key = loadSigningKey(c.state_dir);
+    // Under systemd the signing key may come through LoadCredential= (controller.key).
+    const creds = process.env.CREDENTIALS_DIRECTORY;
+    const key = loadSigningKey(creds && existsSync(join(creds, 'controller.key')) ? creds : c.state_dir);
     const nats = await openNats(natsOpts(c));
     const app = await startApp({ nats, key, clock: Date.now, config: c, log });
+    const watchdog = serviceWatchdog([
+      { name: 'ingest', check: async () => app.ingestor.consuming },
+      { name: 'http', check: async () => (await fetch(`${app.url}/api/v1/health`, { signal: AbortSignal.timeout(4000) })).ok },
+    ], (m, f) => log.warn(f, m));
     log.info({ kid: key.kid, publicKey: exportPublicKey(key.publicKey), nats: c.nats.servers }, 'controller started');
+    watchdog.ready(`running: ${app.url}, NATS ${c.nats.servers.join(',')}`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });
     log.info('stopping');
+    watchdog.stopping();
     const force = setTimeout(() => {
       log.error('shutdown took over 10 s; exiting anyway');
       process.exit(1);
@@ -302,6 +316,17 @@ audit
     await auditNow(c, { actor: operator(), action: 'audit.export', object: `chain:${chain.chain}`, result: 'ok', detail: { format: o.format, entries: chain.values.length, out: o.out ?? 'stdout' } });
     if (o.out) writeFileSync(o.out, text, { mode: 0o600 });
     else process.stdout.write(text);
+  });
+
+program
+  .command('config')
+  .description('the controller configuration')
+  .command('check')
+  .description('validate the configuration: every mistake with file, line, key and what was expected (exit 2)')
+  .action(() => {
+    const { config: c, issues } = checkConfig(program.opts() as ConfigOverrides);
+    if (!c) throw new MedvaultError(codes.CONFIG_INVALID, issues.map(formatIssue).join('\n'));
+    process.stdout.write(`${c.file ?? 'command line'}: OK: state ${c.state_dir}, NATS ${c.nats.servers.join(',')} (replicas ${c.nats.replicas}), HTTP ${c.http.host}:${c.http.port}\n`);
   });
 
 try {

@@ -77,6 +77,8 @@ export interface NatsOptions {
   name?: string;
   /** Bytes of JetStream publishes in flight per connection; well under the server's 64 MiB max_pending. */
   maxInFlightBytes?: number;
+  /** Replicas of every stream and KV bucket (default 1; 3 on a three-node cluster: survives losing a node). */
+  replicas?: number;
 }
 
 export interface Nats {
@@ -110,8 +112,8 @@ export async function openNats(o: NatsOptions): Promise<Nats> {
   const jsm = await jetstreamManager(nc);
   return {
     bus: new NatsBus(js, jsm, new ByteWindow(o.maxInFlightBytes ?? 16 * 1024 * 1024)),
-    ensureStreams: () => ensureStreams(jsm),
-    bucket: (name, opts) => openBucket(nc, name, opts?.history ?? 1),
+    ensureStreams: () => ensureStreams(jsm, o.replicas ?? 1),
+    bucket: (name, opts) => openBucket(nc, name, opts?.history ?? 1, o.replicas ?? 1),
     close: async () => {
       if (nc.isClosed()) return;
       // Drain waits for the server; when it is unreachable, give up after a few seconds.
@@ -122,8 +124,9 @@ export async function openNats(o: NatsOptions): Promise<Nats> {
   };
 }
 
-async function ensureStreams(jsm: JetStreamManager): Promise<void> {
-  for (const cfg of streamConfigs) {
+async function ensureStreams(jsm: JetStreamManager, replicas: number): Promise<void> {
+  for (const base of streamConfigs) {
+    const cfg = { ...base, num_replicas: replicas };
     try {
       const info = await jsm.streams.info(cfg.name).catch(() => undefined);
       if (info === undefined) await jsm.streams.add(cfg);
@@ -302,10 +305,10 @@ class NatsBus implements Bus {
   }
 }
 
-async function openBucket(nc: NatsConnection, name: string, history: number): Promise<KvBucket> {
+async function openBucket(nc: NatsConnection, name: string, history: number, replicas: number): Promise<KvBucket> {
   let kv: KV;
   try {
-    kv = await new Kvm(nc).create(name, { history, storage: StorageType.File });
+    kv = await new Kvm(nc).create(name, { history, storage: StorageType.File, replicas });
   } catch (cause) {
     throw transport(`cannot open KV bucket ${name}`, cause);
   }

@@ -12,3 +12,4 @@ export * from './sign.js';
 export * from './orders.js';
 export * from './objects.js';
 export * from './audit.js';
+export * from './config-issues.js';

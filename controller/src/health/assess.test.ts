@@ -38,6 +38,7 @@ const cases: Array<{ name: string; facts: SiteFacts; now?: number; state: string
   { name: 'healthy site', facts: facts(), state: 'ok', findings: [] },
   { name: 'new site, nothing verified yet: in grace', facts: facts({ firstSeenAt: NOW - H, verifications: [] }), state: 'ok', findings: [] },
   { name: 'agent stopped: offline after 3 missed heartbeats', facts: facts({ heartbeatAt: NOW - 16 * S }), state: 'offline', findings: ['MV_ALERT_AGENT_OFFLINE:critical'] },
+  { name: 'a controller that just started gives agents their full interval', facts: facts({ heartbeatAt: NOW - H, heartbeat: hb({ sentAt: NOW - H }), listeningSince: NOW - 10 * S }), state: 'ok', findings: [] },
   { name: 'two missed heartbeats are not yet offline', facts: facts({ heartbeatAt: NOW - 14 * S }), state: 'ok', findings: [] },
   { name: 'slow heartbeat interval stretches the limit', facts: facts({ heartbeat: hb({ intervalS: 10 }), heartbeatAt: NOW - 25 * S }), state: 'ok', findings: [] },
   { name: 'events but never a heartbeat', facts: facts({ heartbeat: undefined, heartbeatAt: undefined }), state: 'offline', findings: ['MV_ALERT_NO_HEARTBEAT:critical'] },

@@ -89,6 +89,8 @@ export interface SiteFacts {
   snapshots: SnapshotEvent[];
   /** Restores (from order statuses), checks (backup log) and drills (hook: none yet). */
   verifications: Verification[];
+  /** Since when this controller has been listening: silence before that is not the agent's. */
+  listeningSince?: number;
 }
 
 export interface Finding {
@@ -155,12 +157,12 @@ export function assessSite(f: SiteFacts, now: number, p: HealthPolicy = defaultP
   let offline = false;
   if (hb && f.heartbeatAt !== undefined) {
     const limit = Math.max(p.offlineMinMs, p.offlineMissed * (hb.intervalS ?? 5) * 1000);
-    const silent = now - f.heartbeatAt;
+    const silent = now - Math.max(f.heartbeatAt, f.listeningSince ?? 0);
     if (silent > limit) {
       offline = true;
       add(site, { key: 'agent:offline', code: alertCodes.AGENT_OFFLINE, severity: 'critical', message: `no heartbeat from the agent for ${ago(silent)} (last at ${new Date(f.heartbeatAt).toISOString()})` });
     }
-  } else if (now - f.firstSeenAt > p.offlineMinMs) {
+  } else if (now - Math.max(f.firstSeenAt, f.listeningSince ?? 0) > p.offlineMinMs) {
     offline = true;
     add(site, { key: 'agent:offline', code: alertCodes.NO_HEARTBEAT, severity: 'critical', message: 'the site has sent events but never a heartbeat' });
   }

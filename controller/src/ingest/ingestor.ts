@@ -69,6 +69,7 @@ export class Ingestor {
   private readonly counts = { stored: 0, receipted: 0, duplicates: 0, refused: 0, failed: 0 };
   private work: Awaited<ReturnType<Bus['work']>> | undefined;
   private loop: Promise<void> | undefined;
+  private ended = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly limits: AssemblyLimits;
 
@@ -76,6 +77,11 @@ export class Ingestor {
     const l = { ...defaultLimits, ...d.limits };
     this.limits = { ...l, maxBytes: Math.max(l.maxBytes, l.maxObjectBytes) };
     this.assembler = new Assembler(this.limits);
+  }
+
+  /** True while the inbox consumer runs (started and not ended); the systemd watchdog checks it. */
+  get consuming(): boolean {
+    return this.loop !== undefined && !this.ended;
   }
 
   stats(): IngestStats {
@@ -90,7 +96,9 @@ export class Ingestor {
     this.timer.unref();
     this.loop = (async () => {
       for await (const m of work) await this.take(m);
-    })().catch((err) => this.d.log.error({ err }, 'ingest stopped'));
+    })()
+      .catch((err) => this.d.log.error({ err }, 'ingest stopped'))
+      .finally(() => (this.ended = true));
   }
 
   /** Stops taking messages and waits for objects being stored. */

@@ -1,0 +1,23 @@
+/**
+ * `medvault-agent config check`: validates the configuration before anything runs (systemd's
+ * ExecStartPre): every mistake with its file, line, key and what was expected; exit 2 if any.
+ */
+import type { Command } from 'commander';
+import { MedvaultError, codes, formatIssue } from '@medvault/protocol';
+import { checkConfig } from '../config.js';
+import type { CliContext } from './context.js';
+
+export function register(program: Command, ctx: CliContext): void {
+  const config = program.command('config').description('the agent configuration');
+  config
+    .command('check')
+    .description('validate the configuration file: every mistake with file, line, key and what was expected (exit 2)')
+    .action(() => {
+      const file = ctx.options.config;
+      const { config: c, issues } = checkConfig(file);
+      if (!c) throw new MedvaultError(codes.CONFIG_INVALID, issues.map(formatIssue).join('\n'));
+      ctx.print(`${file}: OK: site ${c.site}, ${c.stores.length} store(s), ${c.disks.length} disk(s)${c.nats ? `, NATS ${c.nats.servers.join(',')}` : ''}`, {
+        command: 'config check', file, site: c.site, stores: c.stores.map((s) => s.name), disks: c.disks.map((d) => d.path),
+      });
+    });
+}
