@@ -25,6 +25,7 @@ import { register as registerRestoreDb } from './cli/restore-db.js';
 import { register as registerStatus } from './cli/status.js';
 import { register as registerSuspect } from './cli/suspect.js';
 import { register as registerAudit } from './audit/command.js';
+import { register as registerConfigCheck } from './cli/config-check.js';
 
 export const exitCodes = { ok: 0, error: 1, usage: 2, partial: 3, locked: 4, corrupt: 5, disk: 6 } as const;
 
@@ -46,6 +47,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerStatus(program, ctx);
   registerSuspect(program, ctx);
   registerAudit(program, ctx);
+  registerConfigCheck(program, ctx);
   return program;
 }
 

@@ -259,7 +259,8 @@ export function schemaIssues(file: string, text: string, raw: unknown, root: z.Z
         push(path, Array.isArray(value) ? `expected ${custom ?? `at least ${issue.minimum} entries`}, got ${value.length === 0 ? 'none' : value.length}` : `expected ${expected()}, got ${got(value)}`);
         break;
       case 'custom':
-        push(path, custom && !/^(a|an|at) /.test(custom) ? `${custom}, got ${got(value)}` : `expected ${expected()}, got ${got(value)}`);
+        if (custom?.startsWith('not a')) push(path, `expected ${custom.slice(4)}, got ${got(value)}`);
+        else push(path, custom && !/^(a|an|at) /.test(custom) ? `${custom}, got ${got(value)}` : `expected ${expected()}, got ${got(value)}`);
         break;
       default:
         push(path, `expected ${expected()}, got ${got(value)}`);
