@@ -30,6 +30,18 @@
  *   max_age_s = 43200                            # and after 12 hours regardless
  *   [ingest]
  *   max_object_bytes = 67108864                  # larger objects are refused (logged, no receipt)
+ *   [alerts]                                     # where alerts go besides the dashboard
+ *   webhooks = ["https://chat.example/hook"]     # POST {event, alert} as JSON
+ *   min_severity = "warning"                     # or "critical"
+ *   dashboard_url = "https://controller.example:8443"
+ *   [alerts.smtp]
+ *   host = "mail.example"
+ *   port = 587
+ *   starttls = true
+ *   from = "medvault@clinic.example"
+ *   to = ["it@clinic.example"]
+ *   user = "medvault"                            # optional, with password_file
+ *   password_file = "/etc/medvault/smtp.password"
  *
  * Command-line flags (`--nats`, `--state-dir`, `--port`) override the file; without a file the
  * flags alone may configure a test or demo controller.
@@ -38,6 +50,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'smol-toml';
 import { z } from 'zod';
+import { alertsConfigSchema } from './alerts/notifier.js';
 import { MedvaultError, codes, formatIssue, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
 
 export const DEFAULT_CONFIG_FILE = '/etc/medvault/controller.toml';
@@ -90,6 +103,7 @@ export const configSchema = z.strictObject({
       max_object_bytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
     })
     .default({ max_object_bytes: 64 * 1024 * 1024 }),
+  alerts: alertsConfigSchema,
 });
 
 export type ControllerConfig = z.infer<typeof configSchema> & { file: string | undefined };
