@@ -4,6 +4,9 @@
  * `Pick<Bus, ...>` of what it needs, so it can be tested against a real server or a twin.
  */
 
+/** Stream holding every site's replicated audit chain, sourced by the server from MV_EVENTS (controller only). */
+export const SITE_AUDIT_STREAM = 'MV_SITE_AUDIT';
+
 /** A message as stored in a stream. */
 export interface StoredMessage {
   readonly subject: string;

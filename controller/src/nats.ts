@@ -20,7 +20,7 @@ import {
 import { Kvm, type KV } from '@nats-io/kv';
 import { readFileSync } from 'node:fs';
 import { MedvaultError, codes, streams } from '@medvault/protocol';
-import type { Bus, KvBucket, PubAck, PublishOptions, StoredMessage, Tail, Work, WorkMessage } from './bus.js';
+import { SITE_AUDIT_STREAM, type Bus, type KvBucket, type PubAck, type PublishOptions, type StoredMessage, type Tail, type Work, type WorkMessage } from './bus.js';
 
 const DAY_MS = 24 * 3600_000;
 
@@ -65,6 +65,16 @@ export const streamConfigs: Array<Partial<StreamConfig> & { name: string; subjec
     deny_delete: true,
     deny_purge: true,
   },
+  {
+    // The agents' audit chains, copied by the server from MV_EVENTS (whose events age out after 400
+    // days) into a stream that keeps them without limit and refuses deletion and purge.
+    name: SITE_AUDIT_STREAM,
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    sources: [{ name: streams.events.name, filter_subject: 'mv.v1.ev.*.audit' }],
+    deny_delete: true,
+    deny_purge: true,
+  } as Partial<StreamConfig> & { name: string; subjects: string[] },
 ];
 
 export interface NatsOptions {

@@ -13,6 +13,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { auditHash, chainEntry, encode, streams, subjects, type AuditEntry } from '@medvault/protocol';
 import { totpCode } from '../auth/totp.js';
 import { REPO, SITE, heartbeat, publishEvent, startFixture, waitFor, type Fixture } from '../fixture.test-support.js';
+import { SITE_AUDIT_STREAM } from '../bus.js';
 import { readChain, readExport, verify } from './read.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -145,26 +146,37 @@ describe('controller audit trail (real nats-server)', () => {
     expect(verify(readExport(file('tail.json', entries.slice(0, 4))), { seq: 5, hash: entries[4]!.hash }).ok).toBe(false);
   });
 
-  it("verifies a site's replicated chain and detects an edited, inserted or deleted entry in it", async () => {
+  it("verifies a site's replicated chain, keeps it undeletable, and detects an edited, inserted or missing entry", async () => {
     const site = 'clinic-audit';
     const chain: AuditEntry[] = [];
     for (let i = 0; i < 6; i++) chain.push(chainEntry(chain.at(-1), { site, at: i, actor: { kind: 'agent', id: site }, action: 'order.accept', object: `order:${i}`, result: 'ok' }));
     // As the agent publishes them: message id by seq; its heartbeat names the head.
     for (const e of chain) await f.nats.bus.publish(subjects.event(site, 'audit'), encode(e), { msgId: `${site}.ev.audit.${e.seq}` });
-    await publishEvent(f, site, 'heartbeat', { ...heartbeat(site, f.now.value), repos: [{ id: REPO, path: '/mnt/b', snapshots: 0 }], audit: { seq: 6, hash: chain[5]!.hash } });
+    const hb = (seq: number, hash: string) => publishEvent(f, site, 'heartbeat', { ...heartbeat(site, f.now.value), repos: [{ id: REPO, path: '/mnt/b', snapshots: 0 }], audit: { seq, hash } });
+    await hb(6, chain[5]!.hash);
+    const copied = (n: number) => waitFor(async () => (await readChain(f.nats.bus, site)).values.length >= n, 5000, `${n} entries in ${SITE_AUDIT_STREAM}`);
+    await copied(6);
     expect(verify(await readChain(f.nats.bus, site))).toMatchObject({ ok: true, entries: 6, chain: site });
 
-    // Deleted: the last entry vanishes from the stream — the heartbeat's head catches it.
+    // The server's copy outlives MV_EVENTS' retention and cannot be deleted or purged through the API;
+    // deleting the original event changes nothing.
     const jsm = await jetstreamManager(raw);
+    await expect(jsm.streams.deleteMessage(SITE_AUDIT_STREAM, 1)).rejects.toThrow();
+    await expect(jsm.streams.purge(SITE_AUDIT_STREAM)).rejects.toThrow();
     const last = await jsm.streams.getMessage(streams.events.name, { last_by_subj: subjects.event(site, 'audit') });
     await jsm.streams.deleteMessage(streams.events.name, last!.seq);
+    expect(verify(await readChain(f.nats.bus, site)).ok).toBe(true);
+    // Missing at the end: the appliance says its chain is longer than what arrived.
+    await hb(7, 'ee'.repeat(32));
     expect(verify(await readChain(f.nats.bus, site)).problems.map((p) => p.kind)).toContain('truncated');
+    await hb(6, chain[5]!.hash);
     // Inserted: a forged entry, as a compromised appliance or a NATS admin could add it.
     await f.nats.bus.publish(subjects.event(site, 'audit'), encode(chainEntry(chain[4], { site, at: 99, actor: { kind: 'user', id: 'mallory' }, action: 'restore', object: 'x', result: 'ok' })));
-    await f.nats.bus.publish(subjects.event(site, 'audit'), encode(chain[5]));
+    await copied(7);
     expect(verify(await readChain(f.nats.bus, site)).ok).toBe(false);
     // Edited: a copy of entry 3 with another object (re-sent after the duplicate window, or injected).
     await f.nats.bus.publish(subjects.event(site, 'audit'), encode({ ...chain[2]!, object: 'order:edited' }));
+    await copied(8);
     const report = verify(await readChain(f.nats.bus, site));
     expect(report.problems.map((p) => p.kind)).toContain('edited');
     // Another site's entries in this site's chain are refused too.

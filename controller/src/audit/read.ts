@@ -1,13 +1,14 @@
 /**
  * Reading audit chains back for `audit verify` and `audit export`: the controller's own chain from
- * MV_AUDIT, or a site's replicated chain from MV_EVENTS (anchored by the audit head in that site's
- * last heartbeat), or a JSON export an auditor was given.
+ * MV_AUDIT, or a site's replicated chain from MV_SITE_AUDIT (the server's undeletable copy of the
+ * `mv.v1.ev.<site>.audit` events, anchored by the audit head in that site's last heartbeat), or a
+ * JSON export an auditor was given.
  */
 import { readFileSync } from 'node:fs';
 import {
   MedvaultError, codes, decode, streams, subjects, verifyChain, type AuditEntry, type ChainHead, type ChainReport,
 } from '@medvault/protocol';
-import type { Bus } from '../bus.js';
+import { SITE_AUDIT_STREAM, type Bus } from '../bus.js';
 
 export const MAX_AUDIT_ENTRIES = 10_000_000;
 
@@ -33,7 +34,7 @@ export async function readChain(bus: Pick<Bus, 'readSubject' | 'lastOnSubject'>,
     const msgs = await bus.readSubject(streams.audit.name, subjects.controllerAudit(), MAX_AUDIT_ENTRIES);
     return { chain: 'controller', values: msgs.map((m) => parse(m.data)) };
   }
-  const msgs = await bus.readSubject(streams.events.name, subjects.event(site, 'audit'), MAX_AUDIT_ENTRIES);
+  // The heartbeat first: entries it names were published before it.
   let anchor: ChainHead | undefined;
   const hb = await bus.lastOnSubject(streams.events.name, subjects.event(site, 'heartbeat'));
   if (hb) {
@@ -42,6 +43,13 @@ export async function readChain(bus: Pick<Bus, 'readSubject' | 'lastOnSubject'>,
     } catch {
       anchor = undefined;
     }
+  }
+  // The server copies events into MV_SITE_AUDIT asynchronously: give a lagging copy a moment to
+  // reach the anchor before calling the chain truncated.
+  let msgs = await bus.readSubject(SITE_AUDIT_STREAM, subjects.event(site, 'audit'), MAX_AUDIT_ENTRIES);
+  for (let i = 0; anchor && msgs.length < anchor.seq && i < 8; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    msgs = await bus.readSubject(SITE_AUDIT_STREAM, subjects.event(site, 'audit'), MAX_AUDIT_ENTRIES);
   }
   return { chain: site, values: msgs.map((m) => parse(m.data)), ...(anchor ? { anchor } : {}) };
 }
