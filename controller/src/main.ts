@@ -174,6 +174,26 @@ user
   });
 
 user
+  .command('recovery-codes <name>')
+  .description('issue ten new single-use recovery codes for an account (the old unused ones stop working)')
+  .option('--json', 'print {user, recoveryCodes}')
+  .action(async (name: string, o: { json?: boolean }) => {
+    const c = config();
+    const nats = await openNats(natsOpts(c));
+    try {
+      await nats.ensureStreams();
+      const trail = new AuditTrail({ bus: nats.bus, clock: Date.now, log: createLog('silent') });
+      await trail.drainPending(c.state_dir);
+      const codesNew = await new UserStore(await nats.bucket(USERS_BUCKET, { history: 5 })).renewRecoveryCodes(name);
+      await trail.record({ actor: operator(), action: 'user.recovery-codes', object: `user:${name}`, result: 'ok', detail: { count: codesNew.length } });
+      if (o.json) print({ user: name, recoveryCodes: codesNew });
+      else process.stdout.write(`new recovery codes for ${name} (each works once; the old ones no longer do):\n  ${codesNew.join('\n  ')}\n`);
+    } finally {
+      await nats.close();
+    }
+  });
+
+user
   .command('list')
   .description('list accounts')
   .option('--json', 'print a JSON array')

@@ -61,6 +61,10 @@ describe('recovery codes', () => {
     expect(await outcome(auth.login('alice', 'wrong password!!', c2!))).toBe(codes.AUTH_FAILED);
     expect(await outcome(auth.login('alice', PASSWORD, c2!.toUpperCase().replace('-', '')))).toBe('accepted');
     expect((await users.get('alice'))!.user.recoveryCodes).toHaveLength(8);
+    const renewed = await users.renewRecoveryCodes('alice');
+    expect(renewed).toHaveLength(10);
+    expect(await outcome(auth.login('alice', PASSWORD, alice.newRecoveryCodes[5]!))).toBe(codes.AUTH_FAILED);
+    expect(await outcome(auth.login('alice', PASSWORD, renewed[0]!))).toBe('accepted');
   });
 });
 

@@ -62,6 +62,21 @@ export class UserStore {
     return this.kv.update(user.name, encodeUser(userRecordSchema.parse(user)), revision);
   }
 
+  /** New recovery codes for `name`, replacing all unused ones; returns them (shown once). */
+  async renewRecoveryCodes(name: string): Promise<string[]> {
+    for (let attempt = 0; ; attempt++) {
+      const e = await this.get(name);
+      if (!e) throw new MedvaultError(codes.NOT_FOUND, `no user ${name}`);
+      const rc = newRecoveryCodes();
+      try {
+        await this.save({ ...e.user, recoveryCodes: rc.hashes }, e.revision);
+        return rc.plain;
+      } catch (err) {
+        if (attempt >= 3 || !(err instanceof MedvaultError && err.code === codes.CONFLICT)) throw err;
+      }
+    }
+  }
+
   async list(): Promise<UserRecord[]> {
     const out: UserRecord[] = [];
     for (const k of await this.kv.keys()) {
