@@ -148,6 +148,13 @@ describe('the generated nats-server configuration', () => {
       // A create subject naming its own filter but a body asking for another site's: the server refuses the mismatch.
       const lie = await nc.request(`$JS.API.CONSUMER.CREATE.${streams.control.name}.lie.mv.v1.ctl.${A}.*`, encode({ stream_name: streams.control.name, config: { name: 'lie', filter_subject: `mv.v1.ctl.${B}.*`, ack_policy: 'none', deliver_policy: 'all' } }), { timeout: 3000 });
       expect(JSON.parse(Buffer.from(lie.data).toString()).error?.description ?? '').toMatch(/filter/i);
+      // A push consumer on its own messages that delivers into another site's subjects injects nothing there.
+      const before = await ctl.bus.countSubject(streams.inbox.name, subjects.inbox(B, REPO, 'pack', HASH));
+      await jsm.consumers
+        .add(streams.control.name, { ...cfg(subjects.controlPattern(A, '*')), deliver_subject: subjects.inbox(B, REPO, 'pack', HASH) } as never)
+        .catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await ctl.bus.countSubject(streams.inbox.name, subjects.inbox(B, REPO, 'pack', HASH))).toBe(before);
       // Plain subscriptions to stream subjects and to another site's inbox.
       for (const subject of [subjects.controlPattern(B, '*'), subjects.offsitePattern(B), 'mv.v1.>', `_INBOX.${B}.>`, '>']) {
         const sub = nc.subscribe(subject);
