@@ -15,7 +15,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { decode, streams, subjects, type Alert } from '@medvault/protocol';
 import { Fleet, must } from '../support/fleet.js';
 import { until } from '../support/procs.js';
-import { withInotifyLimit } from '../support/inotify.js';
+import { withInotifyLimit } from '../../agent/src/watch/testing.js';
 import { diffFingerprints, fingerprint, generateRecords, sampleRecords } from '../support/records.js';
 
 async function followAlerts(nc: NatsConnection, site: string, into: Alert[]): Promise<void> {

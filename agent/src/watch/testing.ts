@@ -1,4 +1,5 @@
 /**
+ * Test-only.
  * Lowers the machine's inotify watch limit for the duration of `fn` (root only), to create the
  * watch-limit condition for real. Changes are serialised across test processes with a lock file
  * that also keeps the original value, so a crash mid-test still leaves a way back

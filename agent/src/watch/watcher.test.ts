@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { Coalescer } from './coalescer.js';
 import { StoreWatcher, type WatchHealth } from './watcher.js';
-import { withInotifyLimit } from '../../../test/support/inotify.js';
+import { withInotifyLimit } from './testing.js';
 
 const until = async (what: string, f: () => boolean, ms = 10_000) => {
   const end = Date.now() + ms;
