@@ -86,6 +86,10 @@ describe('controller audit trail (real nats-server)', () => {
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ role: 'admin', breakGlass: true });
     expect((await call('GET', '/api/v1/sites', undefined, r.body.token)).status).toBe(200);
+    // In an emergency there may be nobody to approve: a break-glass session's overwrite goes straight out.
+    const urgent = await call('POST', '/api/v1/orders', order, r.body.token);
+    expect(urgent.status).toBe(201);
+    expect(urgent.body.order).toMatchObject({ requestedBy: { user: 'tom' }, mode: 'overwrite' });
     expect((await call('POST', '/api/v1/break-glass', { user: 'tom', password: PASSWORD, totp: '000000', reason: 'x' })).status).toBe(400);
     expect((await call('POST', '/api/v1/break-glass', { user: 'tom', password: PASSWORD, totp: '000000', reason: 'emergency with a wrong code' })).status).toBe(401);
     expect((await call('POST', '/api/v1/login', { user: 'vic', password: 'not the password', totp: '000000' })).status).toBe(401);
@@ -98,6 +102,7 @@ describe('controller audit trail (real nats-server)', () => {
     const actions = new Set(entries.map((e) => e.action));
     for (const a of ['controller.start', 'login', 'order.request', 'order.approve', 'order.issue', 'order.reject', 'break-glass', 'alert', 'break-glass.request']) expect(actions, a).toContain(a);
     expect(entries.find((e) => e.action === 'order.issue')!.detail).toMatchObject({ kid: f.key.kid, approvedBy: 'tom' });
+    expect(entries.find((e) => e.action === 'order.issue' && e.detail?.breakGlass === true)).toBeDefined();
     expect(entries.find((e) => e.action === 'alert')!.detail).toMatchObject({ code: 'MV_ALERT_BREAK_GLASS', severity: 'critical' });
     expect(entries.filter((e) => e.action === 'login' && e.result === 'refused').length).toBeGreaterThan(0);
     expect(verify(c)).toMatchObject({ ok: true, chain: 'controller' });

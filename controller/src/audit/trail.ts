@@ -24,15 +24,6 @@ export interface AuditSink {
   record(r: AuditInput): Promise<AuditEntry>;
 }
 
-/** Discards everything: for unit tests of components that audit. */
-export const nullAudit: AuditSink & { entries: AuditEntry[] } = {
-  entries: [],
-  async record(r) {
-    const e = chainEntry(undefined, { ...r, at: r.at ?? 0 });
-    return e;
-  },
-};
-
 /** Collects entries in memory (a valid chain): for unit tests that check what was audited. */
 export class MemoryAudit implements AuditSink {
   readonly entries: AuditEntry[] = [];

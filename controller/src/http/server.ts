@@ -51,6 +51,8 @@ export interface ApiDeps {
   ingestStats?: () => IngestStats;
   /** Login attempts per client address per minute. */
   loginRatePerMinute?: number;
+  /** More routes on the same app and auth (the dashboard, /metrics): gets the role guard. */
+  routes?: (app: FastifyInstance, need: (role: Role) => (req: FastifyRequest) => Promise<void>) => void;
   /** HTTPS: PEM certificate and key (else plain HTTP, for loopback behind a TLS proxy). */
   tls?: { cert: string; key: string };
 }
@@ -178,7 +180,8 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     const body = parseInput(orderRequestSchema, req.body, 'order');
     siteOr404(body.site);
     const s = req.mvSession!;
-    if (d.fourEyesOverwrite && body.mode === 'overwrite') {
+    // Four-eyes, except in a break-glass session (an emergency with nobody to approve: audited as such).
+    if (d.fourEyesOverwrite && body.mode === 'overwrite' && !s.breakGlass) {
       if (!d.approvals) throw new MedvaultError(codes.CONFIG_INVALID, 'four-eyes approval is on but no approval store is configured');
       const p = await d.approvals.request(body, s.user, newOrderId());
       void reply.status(202);
@@ -226,5 +229,6 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     return { id, ...orderView(order, d.fleet.statuses(id)) };
   });
 
+  d.routes?.(app, need);
   return app;
 }
