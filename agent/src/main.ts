@@ -26,6 +26,7 @@ import { register as registerStatus } from './cli/status.js';
 import { register as registerSuspect } from './cli/suspect.js';
 import { register as registerAudit } from './audit/command.js';
 import { register as registerConfigCheck } from './cli/config-check.js';
+import { register as registerDoctor } from './cli/doctor.js';
 
 export const exitCodes = { ok: 0, error: 1, usage: 2, partial: 3, locked: 4, corrupt: 5, disk: 6 } as const;
 
@@ -48,6 +49,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerSuspect(program, ctx);
   registerAudit(program, ctx);
   registerConfigCheck(program, ctx);
+  registerDoctor(program, ctx);
   return program;
 }
 
