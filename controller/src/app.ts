@@ -23,12 +23,13 @@ import { OrderBook } from './orders/order-book.js';
 import { APPROVALS_BUCKET, Approvals } from './orders/approvals.js';
 import { OrderIssuer } from './orders/order-issuer.js';
 import { followStreams } from './projections.js';
+import { startFleetHealth, type FleetHealth } from './health/fleet-health.js';
 
 export interface AppDeps {
   nats: Pick<Nats, 'bus' | 'bucket' | 'ensureStreams'>;
   key: SigningKey;
   clock: () => number;
-  config: Pick<ControllerConfig, 'http' | 'sessions' | 'ingest'> & Partial<Pick<ControllerConfig, 'orders' | 'break_glass' | 'state_dir'>>;
+  config: Pick<ControllerConfig, 'http' | 'sessions' | 'ingest'> & Partial<Pick<ControllerConfig, 'orders' | 'break_glass' | 'state_dir' | 'alerts'>>;
   log: Log;
   /** Start the inbox consumer (default true); tests of the API alone may skip it. */
   ingest?: boolean;
@@ -44,6 +45,8 @@ export interface App {
   readonly ingestor: Ingestor;
   readonly audit: AuditSink;
   readonly approvals: Approvals;
+  /** Fleet health, alerts and the dashboard's live hub. */
+  readonly health: FleetHealth;
   /** Stops HTTP, ingest and the stream followers; the NATS connection stays open (the caller owns it). */
   stop(): Promise<void>;
 }
@@ -97,9 +100,13 @@ export async function startApp(d: AppDeps): Promise<App> {
   const knownSite = (site: string) => fleet.hasSite(site) || index.totals(site).objects > 0;
   const issuer = new OrderIssuer({ bus, book, key: d.key, clock: d.clock, log: d.log.child({ component: 'orders' }), knownSite, audit });
   const approvals = new Approvals({ kv: await d.nats.bucket(APPROVALS_BUCKET, { history: 5 }), issuer, clock: d.clock, audit });
+  const health = await startFleetHealth({
+    nats: d.nats, fleet, book, clock: d.clock, log: d.log, audit, ingestStats: () => ingestor.stats(), session: (t) => auth.session(t),
+    ...(d.config.alerts ? { alerts: d.config.alerts } : {}),
+  });
   const api = buildApi({
     auth, fleet, index, book, issuer, clock: d.clock, log: d.log.child({ component: 'http' }), ingestStats: () => ingestor.stats(),
-    audit, approvals, fourEyesOverwrite: orders.four_eyes_overwrite,
+    audit, approvals, fourEyesOverwrite: orders.four_eyes_overwrite, routes: health.routes,
     ...(d.config.http.cert_file && d.config.http.key_file ? { tls: { cert: readFileSync(d.config.http.cert_file, 'utf8'), key: readFileSync(d.config.http.key_file, 'utf8') } } : {}),
   });
   await api.listen({ host: d.config.http.host, port: d.config.http.port });
@@ -119,7 +126,9 @@ export async function startApp(d: AppDeps): Promise<App> {
     ingestor,
     audit,
     approvals,
+    health,
     async stop() {
+      await health.stop();
       await api.close();
       await ingestor.stop();
       await Promise.all(tails.map((t) => t.stop()));
