@@ -5,7 +5,7 @@
  * Events are trusted only as far as NATS permissions go: the site in the subject is the sender's
  * (its credentials allow no other), and a message naming another site is dropped.
  */
-import { decode, parseEventSubject, type Alert, type BackupLog, type EventType, type Heartbeat, type MessageType, type OrderStatus, type SnapshotEvent } from '@medvault/protocol';
+import { decode, parseEventSubject, type Alert, type BackupLog, type EventType, type Heartbeat, type Message, type MessageType, type OrderStatus, type SnapshotEvent } from '@medvault/protocol';
 
 const typeOf: Record<EventType, MessageType> = {
   heartbeat: 'mv.heartbeat.v1',
@@ -48,10 +48,10 @@ export class FleetRegistry {
   private readonly alertMap = new Map<string, Map<string, Alert>>();
   /** Order ids per site, in the order their first status arrived. */
   private readonly siteOrders = new Map<string, Set<string>>();
-  private readonly listeners: Array<(site: string, type: MessageType, time: number) => void> = [];
+  private readonly listeners: Array<(site: string, type: MessageType, time: number, msg: Message) => void> = [];
 
   /** Calls `fn` after every applied event (health, the dashboard's live view). */
-  onApply(fn: (site: string, type: MessageType, time: number) => void): void {
+  onApply(fn: (site: string, type: MessageType, time: number, msg: Message) => void): void {
     this.listeners.push(fn);
   }
 
@@ -102,7 +102,7 @@ export class FleetRegistry {
         break;
       }
     }
-    for (const fn of this.listeners) fn(s.site, msg.type, m.time);
+    for (const fn of this.listeners) fn(s.site, msg.type, m.time, msg);
     return undefined;
   }
 
