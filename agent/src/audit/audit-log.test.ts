@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chainEntry, decode, type AuditEntry } from '@medvault/protocol';
-import { AuditLog } from './audit-log.js';
+import { AuditLog, appendAudit } from './audit-log.js';
 import { Spool } from '../replicate/spool.js';
 import { MemLink } from '../replicate/mem-link.js';
 
@@ -32,6 +32,17 @@ describe('agent audit log', () => {
     await t.spool.flush(link);
     const audit = link.messages.filter((m) => m.subject === 'mv.v1.ev.clinic-a.audit');
     expect(audit.map((m) => decode(m.data, 'mv.audit.v1').seq)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('two writers (the daemon and a CLI restore) append to one chain without forking it', () => {
+    const t = filled(2);
+    const other = AuditLog.open(t.dir, site);
+    for (let i = 0; i < 5; i++) {
+      t.log.record({ actor: { kind: 'agent', id: site }, action: 'agent.start', object: `d${i}`, result: 'ok' });
+      other.record({ actor: { kind: 'user', id: 'os:root' }, action: 'restore', object: `c${i}`, result: 'ok' });
+      appendAudit(t.dir, site, { actor: { kind: 'user', id: 'os:root' }, action: 'restore', object: `x${i}`, result: 'ok' });
+    }
+    expect(t.log.verify()).toMatchObject({ ok: true, entries: 17, head: { seq: 17 } });
   });
 
   it('detects an edited line', () => {

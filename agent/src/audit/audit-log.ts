@@ -6,10 +6,12 @@
  * (`mv.v1.ev.<site>.audit`, message id by seq) and survives the appliance; the heartbeat carries
  * the head, which anchors the replicated copy against entries removed at its end.
  *
- * Single writer: the daemon. An edited, inserted or removed line is found by `verify` (locally)
- * and by `medvault-controller audit verify --site` (on the replicated copy).
+ * Several processes may append (the daemon, a CLI restore): each append takes `audit.jsonl.lock`
+ * (O_EXCL; a lock older than 30 s is stale), re-reads the head from the file's last line, appends
+ * and fsyncs, so the chain never forks. An edited, inserted or removed line is found by `verify`
+ * (locally) and by `medvault-controller audit verify --site` (on the replicated copy).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { chainEntry, verifyChain, type AuditEntry, type AuditRecord, type ChainHead, type ChainReport } from '@medvault/protocol';
 
@@ -30,7 +32,7 @@ export class AuditLog implements AuditSink {
     private readonly replicate: ((e: AuditEntry) => void) | undefined,
     startReport: ChainReport,
   ) {
-    this.fd = openSync(file, 'a', 0o600);
+    this.fd = openSync(file, 'a+', 0o600);
     this.last = startReport.head;
     this.startReport = startReport;
   }
@@ -50,9 +52,17 @@ export class AuditLog implements AuditSink {
 
   /** Appends one entry (fsync) and queues it for replication. */
   record(r: AgentAuditInput): AuditEntry {
-    const e = chainEntry(this.last, { ...r, site: this.site, at: r.at ?? this.now() });
-    writeSync(this.fd, `${JSON.stringify(e)}\n`);
-    fsyncSync(this.fd);
+    const unlock = lock(`${this.file}.lock`);
+    let e: AuditEntry;
+    try {
+      // Another process may have appended since: continue from the file's last entry.
+      this.last = lastHead(this.fd) ?? this.last;
+      e = chainEntry(this.last, { ...r, site: this.site, at: r.at ?? this.now() });
+      writeSync(this.fd, `${JSON.stringify(e)}\n`);
+      fsyncSync(this.fd);
+    } finally {
+      unlock();
+    }
     this.last = { seq: e.seq, hash: e.hash };
     this.replicate?.(e);
     return e;
@@ -104,4 +114,58 @@ export function readEntries(file: string): unknown[] {
       return { unparsable: l.slice(0, 200) };
     }
   });
+}
+
+/** The seq and hash of the last complete line of the open file, if it is an entry. */
+function lastHead(fd: number): ChainHead | undefined {
+  const size = fstatSync(fd).size;
+  if (size === 0) return undefined;
+  const len = Math.min(size, 64 * 1024);
+  const buf = Buffer.alloc(len);
+  readSync(fd, buf, 0, len, size - len);
+  const lines = buf.toString('utf8').split('\n').filter((l) => l !== '');
+  try {
+    const v = JSON.parse(lines.at(-1) ?? '') as { seq?: unknown; hash?: unknown };
+    return typeof v.seq === 'number' && typeof v.hash === 'string' ? { seq: v.seq, hash: v.hash } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Takes an O_EXCL lock file (waiting up to 10 s; a lock older than 30 s is taken over). */
+function lock(file: string): () => void {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      closeSync(openSync(file, 'wx', 0o600));
+      return () => {
+        try {
+          unlinkSync(file);
+        } catch {
+          // already gone
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - statSync(file).mtimeMs > 30_000) unlinkSync(file);
+      } catch {
+        // released meanwhile
+      }
+      if (Date.now() > deadline) throw new Error(`${file}: audit log locked by another process for over 10 s`);
+      Atomics.wait(sleeper, 0, 0, 20);
+    }
+  }
+}
+
+/** Opens the log, appends one entry (queued for replication on the spool), closes: for CLI commands. */
+export function appendAudit(stateDir: string, site: string, r: AgentAuditInput, replicate?: (e: AuditEntry) => void): AuditEntry {
+  const log = AuditLog.open(stateDir, site, replicate ? { replicate } : {});
+  try {
+    return log.record(r);
+  } finally {
+    log.close();
+  }
 }
