@@ -87,6 +87,11 @@ export class NatsServer {
     await exited;
   }
 
+  /** True while the process runs. */
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   pause(): void {
     this.child?.kill('SIGSTOP');
   }

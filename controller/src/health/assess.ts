@@ -115,6 +115,8 @@ export interface StoreHealth {
   lastSnapshotAt?: number;
   /** Seconds of changes a loss now would cost (continuous: since the oldest pending change). */
   rpoAgeS?: number;
+  /** The target rpoAgeS is held to: rpo_s for continuous stores, the daily schedule otherwise. */
+  rpoTargetS: number;
   watcher?: string;
   lastJob?: { job: string; result: string; endedAt: number };
 }
@@ -129,7 +131,7 @@ export interface SiteHealth {
   /** Agent clock minus controller (stream) clock, ms. */
   clockOffsetMs?: number;
   lastBackupAt?: number;
-  /** Worst RPO age over the stores, seconds. */
+  /** RPO age and target of the store worst off against its target, seconds. */
   rpoAgeS?: number;
   rpoTargetS?: number;
   /** Age of the oldest object not yet receipted off site, seconds (0: nothing pending). */
@@ -203,7 +205,7 @@ export function assessSite(f: SiteFacts, now: number, p: HealthPolicy = defaultP
     } else if (st.lastSnapshotAt !== undefined) rpoAgeS = Math.round((now - st.lastSnapshotAt) / 1000);
     for (const a of f.agentAlerts.filter((x) => x.store === st.name)) r.push(fromAgent(a));
     return {
-      name: st.name, state: stateOf(r), reasons: r, continuous: st.continuous, rpoS: st.rpoS,
+      name: st.name, state: stateOf(r), reasons: r, continuous: st.continuous, rpoS: st.rpoS, rpoTargetS: st.continuous ? st.rpoS : Math.round(p.incrementalMaxMs / 1000),
       ...(st.lastFullAt ? { lastFullAt: st.lastFullAt } : {}), ...(st.lastIncrementalAt ? { lastIncrementalAt: st.lastIncrementalAt } : {}),
       ...(st.lastContinuousAt ? { lastContinuousAt: st.lastContinuousAt } : {}), ...(st.lastSnapshotAt ? { lastSnapshotAt: st.lastSnapshotAt } : {}),
       ...(rpoAgeS !== undefined ? { rpoAgeS } : {}), ...(st.watcher ? { watcher: st.watcher.state } : {}),
@@ -255,7 +257,8 @@ export function assessSite(f: SiteFacts, now: number, p: HealthPolicy = defaultP
 
   const reasons = [...site, ...stores.flatMap((s) => s.reasons)];
   const lastBackupAt = Math.max(0, ...stores.map((s) => s.lastSnapshotAt ?? 0), ...f.snapshots.map((s) => s.time));
-  const rpoAges = stores.map((s) => s.rpoAgeS).filter((x): x is number => x !== undefined);
+  // The site's RPO figure is its worst store: the largest age relative to its target.
+  const rpoWorst = stores.filter((s) => s.rpoAgeS !== undefined).sort((a, b) => b.rpoAgeS! / Math.max(1, b.rpoTargetS) - a.rpoAgeS! / Math.max(1, a.rpoTargetS))[0];
   return {
     site: f.site,
     state: offline ? 'offline' : stateOf(reasons),
@@ -265,8 +268,7 @@ export function assessSite(f: SiteFacts, now: number, p: HealthPolicy = defaultP
     ...(f.heartbeatAt !== undefined ? { lastHeartbeatAt: f.heartbeatAt } : {}),
     ...(clockOffsetMs !== undefined ? { clockOffsetMs } : {}),
     ...(lastBackupAt ? { lastBackupAt } : {}),
-    ...(rpoAges.length ? { rpoAgeS: Math.max(...rpoAges) } : {}),
-    ...(stores.length ? { rpoTargetS: Math.min(...stores.map((s) => s.rpoS)) } : {}),
+    ...(rpoWorst ? { rpoAgeS: rpoWorst.rpoAgeS!, rpoTargetS: rpoWorst.rpoTargetS } : {}),
     ...(offsiteLagS !== undefined ? { offsiteLagS } : {}),
     diskState: disks.length ? stateOf(diskFindings) : 'unknown',
     disks,

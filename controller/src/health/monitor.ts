@@ -28,6 +28,7 @@ export interface SiteSummary {
   diskFree?: number;
   openAlerts: number;
   stores: number;
+  lastVerifiedAt?: number;
 }
 
 export interface MonitorDeps {
@@ -148,7 +149,7 @@ export class HealthMonitor {
       ...(h.lastBackupAt ? { lastBackupAt: h.lastBackupAt } : {}), ...(h.rpoAgeS !== undefined ? { rpoAgeS: h.rpoAgeS } : {}),
       ...(h.rpoTargetS !== undefined ? { rpoTargetS: h.rpoTargetS } : {}), ...(h.offsiteLagS !== undefined ? { offsiteLagS: h.offsiteLagS } : {}),
       diskState: h.diskState, ...(free.length ? { diskFree: Math.round(Math.min(...free) * 1000) / 1000 } : {}),
-      openAlerts: this.d.alerts.openFor(h.site).length, stores: h.stores.length,
+      openAlerts: this.d.alerts.openFor(h.site).length, stores: h.stores.length, ...(h.lastVerifiedAt ? { lastVerifiedAt: h.lastVerifiedAt } : {}),
     };
   }
 

@@ -1,0 +1,141 @@
+/**
+ * The dashboard in a real browser (Debian's chromium, playwright-core) against a real fleet:
+ * nats-server, controller and agent processes, plus five protocol-level simulated sites in other
+ * states. A technician logs in with password + TOTP, sees the site ok, sees it go offline
+ * (critical alert) when its agent stops and recover when it starts again, acknowledges the alert,
+ * sends a restore order from the site page and watches it finish verified. Screenshots go to
+ * test-results/dashboard-*.png.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOTP } from 'otpauth';
+import type { Page } from 'playwright-core';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { subjects } from '@medvault/protocol';
+import { Fleet, PASSWORD, must } from '../support/fleet.js';
+import { RESULTS, launchBrowser, type TestBrowser } from '../support/browser.js';
+import { simHeartbeat, type SimCondition } from '../../controller/src/health/sim.test-support.js';
+
+const SIMULATED: Array<[string, SimCondition]> = [
+  ['clinic-north', 'ok'], ['clinic-harbour', 'failed-backup'], ['clinic-hillside', 'disk-full'], ['clinic-riverside', 'offsite-behind'], ['clinic-old-town', 'rpo-exceeded'],
+];
+
+describe('dashboard in chromium', () => {
+  let ws: string;
+  let fleet: Fleet;
+  let tb: TestBrowser;
+  let page: Page;
+  let nc: NatsConnection;
+  let sim: NodeJS.Timeout;
+  let target: string;
+  const shot = (name: string) => page.screenshot({ path: join(RESULTS, `dashboard-${name}.png`), fullPage: true });
+  const row = (site: string, state?: string) => page.locator(`tr.site-row[data-site="${site}"]${state ? `[data-state="${state}"]` : ''}`);
+
+  beforeAll(async () => {
+    ws = mkdtempSync(join(tmpdir(), 'mv-e2e-dashboard-'));
+    const store = join(ws, 'clinic', 'records');
+    mkdirSync(join(store, 'fhir'), { recursive: true });
+    for (let i = 0; i < 20; i++) writeFileSync(join(store, 'fhir', `patient-${i}.json`), JSON.stringify({ resourceType: 'Patient', id: `p${i}`, name: [{ family: `Doe${i}` }] }));
+    target = join(ws, 'restore', 'out');
+    mkdirSync(target, { recursive: true });
+    fleet = await Fleet.start({ ws, site: 'clinic-dash', store, restoreRoots: [join(ws, 'restore')] });
+    must(await fleet.agent('backup', 'records', '--full'), 'backup');
+    fleet.startAgent();
+    nc = await connect(fleet.natsOptions());
+    const js = jetstream(nc);
+    const beat = () => {
+      for (const [site, c] of SIMULATED) void js.publish(subjects.event(site, 'heartbeat'), JSON.stringify(simHeartbeat(site, c, Date.now(), { intervalS: 5 }))).catch(() => {});
+    };
+    beat();
+    sim = setInterval(beat, 4000);
+    tb = await launchBrowser();
+    page = await tb.context.newPage();
+  }, 120_000);
+
+  afterAll(async () => {
+    clearInterval(sim);
+    await tb?.close();
+    await nc?.close();
+    await fleet?.stop();
+    rmSync(ws, { recursive: true, force: true });
+  });
+
+  it('log in with TOTP, site goes offline and recovers, alert acknowledged, restore watched to the end', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(fleet.url);
+    await page.fill('#user', 'tech');
+    await page.fill('#password', PASSWORD);
+    await page.fill('#totp', '000000');
+    await page.click('button[type=submit]');
+    await page.locator('[role=alert]').waitFor({ timeout: 10_000 });
+    await page.fill('#totp', new TOTP({ secret: fleet.totpSecret }).generate());
+    await page.click('button[type=submit]');
+    await page.locator('#live', { hasText: 'live' }).waitFor({ timeout: 10_000 });
+
+    // The fleet: our site ok, the simulated ones in their states (the table is live, no reload).
+    await row(fleet.site, 'ok').waitFor({ timeout: 30_000 });
+    await row('clinic-harbour', 'critical').waitFor({ timeout: 15_000 });
+    await row('clinic-riverside', 'warning').waitFor({ timeout: 15_000 });
+    await shot('1-fleet');
+    // Sorted by state, worst first; filterable.
+    const order = await page.locator('tr.site-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-state')));
+    expect(order.indexOf('critical')).toBeLessThan(order.indexOf('ok'));
+    await page.fill('input[type=search]', 'hill');
+    await page.locator('tr.site-row').first().waitFor();
+    expect(await page.locator('tr.site-row').count()).toBe(1);
+    await page.fill('input[type=search]', '');
+
+    // The agent stops: the site is offline, with a critical alert, without a reload.
+    const stoppedAt = Date.now();
+    await fleet.agentDaemon!.stop();
+    await row(fleet.site, 'offline').waitFor({ timeout: 30_000 });
+    const offlineAfterS = (Date.now() - stoppedAt) / 1000;
+    expect(offlineAfterS).toBeLessThan(25);
+    await shot('2-offline');
+
+    // Acknowledge it on the alerts page.
+    await page.click('nav a[href="#/alerts"]');
+    const alertRow = page.locator('tr[data-code="MV_ALERT_AGENT_OFFLINE"][data-alert-state="open"]', { hasText: fleet.site });
+    await alertRow.waitFor({ timeout: 10_000 });
+    expect(await alertRow.locator('.badge').first().getAttribute('data-state')).toBe('critical');
+    await alertRow.locator('button.ack').click();
+    await alertRow.locator('.badge.acked').waitFor({ timeout: 10_000 });
+    expect(await alertRow.textContent()).toContain('tech');
+    await shot('3-acknowledged');
+
+    // The agent comes back: the site recovers and the alert resolves by itself.
+    fleet.startAgent();
+    await page.click('nav a[href="#/"]');
+    await row(fleet.site, 'ok').waitFor({ timeout: 30_000 });
+    await page.click('nav a[href="#/alerts"]');
+    await alertRow.waitFor({ state: 'detached', timeout: 15_000 });
+    await shot('4-recovered');
+
+    // Restore from the site page and watch it finish.
+    await page.click('nav a[href="#/"]');
+    await row(fleet.site).click();
+    await page.locator('form.order').waitFor();
+    await page.locator('tr[data-store="records"]').waitFor();
+    await page.fill('#paths', 'fhir');
+    await page.fill('#target', target);
+    await page.click('#restore');
+    const progress = page.locator('.order-progress');
+    await progress.waitFor({ timeout: 10_000 });
+    await page.locator('.order-progress[data-order-state="done"]').waitFor({ timeout: 60_000 });
+    expect(await progress.locator('.result').textContent()).toContain('20 verified');
+    expect(readFileSync(join(target, 'fhir', 'patient-7.json'), 'utf8')).toContain('Doe7');
+    await page.locator('table.orders tbody tr', { hasText: 'verified' }).waitFor({ timeout: 10_000 });
+    await page.locator('mv-plot canvas').first().waitFor({ timeout: 10_000 });
+    await shot('5-site-restored');
+    // The README's screenshot: the fleet overview.
+    await page.click('nav a[href="#/"]');
+    await row(fleet.site, 'ok').waitFor();
+    await page.screenshot({ path: join(RESULTS, 'dashboard-fleet.png') });
+    expect(errors).toEqual([]);
+    expect(existsSync(join(RESULTS, 'dashboard-5-site-restored.png'))).toBe(true);
+  }, 120_000);
+});
