@@ -56,9 +56,12 @@ export function register(program: Command, ctx: CliContext): void {
           disks.push({ disk: path, error: (err as Error).message });
         }
       }
-      const disk = cfg.disks[0]!.path;
-      const repo = disks[0]!.repo;
-      if (!repo) throw new MedvaultError(codes.STORAGE_FAILED, `${disk}: cannot open the replicated repository: ${disks[0]!.error}`);
+      // The first usable disk is replicated off site and serves orders; a dead first disk does not
+      // silence the appliance (the others keep backing up, heartbeats and orders go on).
+      const primary = disks.find((d) => d.repo);
+      if (!primary) throw new MedvaultError(codes.STORAGE_FAILED, `no backup disk is usable: ${disks.map((d) => `${d.disk}: ${d.error}`).join('; ')}`);
+      const disk = primary.disk;
+      const repo = primary.repo!;
       const spool = new Spool(cfg.state_dir, cfg.site);
       // The audit trail: every entry is also queued for replication (message id by seq).
       const audit = AuditLog.open(cfg.state_dir, cfg.site, { replicate: (e) => spool.add('audit', e, `audit.${e.seq}`) });
@@ -118,6 +121,8 @@ export function register(program: Command, ctx: CliContext): void {
         now: Date.now,
         audit,
       });
+      const interrupted = runner.recoverInterrupted();
+      if (interrupted.length > 0) log('warn', 'orders interrupted by the last stop were reported failed', { orders: interrupted });
       const view: DaemonRepo = {
         id: repo.id,
         path: disk,

@@ -84,6 +84,41 @@ describe('OrderRunner', () => {
     expect(t.logs[0]!.result).toBe('failed');
   });
 
+  it('reports the real reason when files were not restored (exists in the target, corrupt data), not just "verification"', async () => {
+    const t = setup({
+      engine: {
+        restore: async () => ({
+          snapshot: 'f'.repeat(64), files: 0, bytes: 0, verified: 0, failed: ['fhir/a.json'],
+          errors: [{ path: 'fhir/a.json', code: codes.CONFIG_INVALID, message: 'fhir/a.json: exists in the target; not overwritten (mode new)' }],
+        }),
+      },
+    });
+    await t.runner.handle(makeOrder(t.request, t.key, now), 1);
+    const last = t.statuses.at(-1)!;
+    expect(last.reason!.message).toContain('exists in the target');
+    expect(last.reason!.code).toBe(codes.CONFIG_INVALID);
+    expect(t.logs[0]!.errors[0]!.message).toContain('exists in the target');
+  });
+
+  it('after a crash mid-order, reports the interrupted order failed once at the next start', async () => {
+    const t = setup();
+    const order = makeOrder(t.request, t.key, now);
+    t.ledger.record(order.id, 5, now); // accepted, then the agent died before finishing
+    t.ledger.close();
+    const ledger = OrderLedger.open(join(t.dir, 'state'));
+    const statuses: OrderStatus[] = [];
+    const runner = new OrderRunner({
+      site, controllerKey: t.key.publicKey, ledger, engine: () => undefined, restoreRoots: [t.root],
+      report: (s) => statuses.push(s), log: () => {}, now: () => now,
+    });
+    expect(runner.recoverInterrupted()).toEqual([order.id]);
+    expect(statuses[0]).toMatchObject({ orderId: order.id, state: 'failed' });
+    expect(statuses[0]!.reason!.message).toMatch(/stopped .* partial restore/);
+    expect(runner.recoverInterrupted()).toEqual([]);
+    ledger.close();
+    expect(OrderLedger.open(join(t.dir, 'state')).unfinished()).toEqual([]);
+  });
+
   it('keeps the ledger across restarts', async () => {
     const t = setup();
     const order = makeOrder(t.request, t.key, now);

@@ -26,6 +26,8 @@ export interface RestoreOutcome {
   bytes: number;
   verified: number;
   failed: string[];
+  /** Why each failed file failed (exists in the target, data corrupt, pack missing, …). */
+  errors?: { path: string; code: string; message: string }[];
 }
 
 /** What the runner needs of the restore engine. */
@@ -43,7 +45,7 @@ export interface RestoreEngine {
 export interface OrderRunnerDeps {
   site: string;
   controllerKey: KeyObject;
-  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record'>;
+  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record' | 'finish' | 'unfinished'>;
   /** The engine that restores from `source`; undefined when that source is not available. */
   engine: (source: RestoreOrder['source']) => RestoreEngine | undefined;
   restoreRoots: string[];
@@ -87,6 +89,30 @@ export class OrderRunner {
     const engine = this.deps.engine(order.source);
     if (!engine) return this.refuse(order.id, codes.ORDER_TARGET, `order ${order.id}: restore source '${order.source}' is not available on this agent`, order);
     ledger.record(order.id, seq, now());
+    try {
+      return await this.runRecorded(order, target, engine);
+    } finally {
+      ledger.finish(order.id, now());
+    }
+  }
+
+  /**
+   * Orders accepted before a crash or power cut that never finished: each is reported failed with
+   * the reason (the restore may be partial; files already placed were verified by nothing), once.
+   */
+  recoverInterrupted(): string[] {
+    const ids = this.deps.ledger.unfinished();
+    for (const id of ids) {
+      this.status(id, 'failed', {
+        reason: { code: codes.STORAGE_FAILED, message: `order ${id}: the agent stopped (crash or power loss) while carrying it out; the target may hold a partial restore — order it again to finish and verify` },
+      });
+      this.deps.ledger.finish(id, this.deps.now());
+    }
+    return ids;
+  }
+
+  private async runRecorded(order: RestoreOrder, target: string, engine: RestoreEngine) {
+    const seq = this.deps.ledger.seqOf(order.id) ?? null;
     this.deps.audit?.record({
       actor: { kind: 'user', id: order.requestedBy.user }, action: 'order.accept', object: `order:${order.id}`, result: 'ok',
       detail: { seq, snapshot: order.snapshot, target, mode: order.mode, paths: order.paths.slice(0, 20).join('|').slice(0, 2000), approvedBy: order.approvedBy?.user ?? null, kid: order.sig?.kid ?? null },
@@ -114,11 +140,12 @@ export class OrderRunner {
       });
       const ok = result.failed.length === 0 && result.verified === result.files;
       const shown = result.failed.slice(0, 1000);
+      const problems = failureReasons(result);
       this.status(order.id, ok ? 'done' : 'failed', {
         result: { snapshot: result.snapshot, files: result.files, bytes: result.bytes, verified: result.verified, failed: shown },
-        ...(ok ? {} : { reason: { code: codes.VERIFY_FAILED, message: `${result.failed.length} of ${result.files} files failed verification: ${shown.slice(0, 5).join(', ')}` } }),
+        ...(ok ? {} : { reason: { code: problems[0]?.code ?? codes.VERIFY_FAILED, message: failureSummary(result, problems).slice(0, 2000) } }),
       });
-      this.logJob(order, startedAt, ok ? 'ok' : 'failed', result, shown.map((path) => ({ code: codes.VERIFY_FAILED, message: 'restored file did not verify', path })));
+      this.logJob(order, startedAt, ok ? 'ok' : 'failed', result, problems.slice(0, 1000));
       this.deps.audit?.record({
         actor: { kind: 'user', id: order.requestedBy.user }, action: 'restore', object: `order:${order.id}`, result: ok ? 'ok' : 'failed',
         detail: { snapshot: result.snapshot, target, files: result.files, bytes: result.bytes, verified: result.verified, failed: result.failed.length, key: 'repository master key (local)' },
@@ -190,3 +217,23 @@ export class OrderRunner {
     });
   }
 }
+
+/** The per-file reasons of a failed restore; files without one are those that failed verification. */
+function failureReasons(r: RestoreOutcome): { code: string; message: string; path: string }[] {
+  const byPath = new Map((r.errors ?? []).filter((e) => e.code !== 'SKIPPED').map((e) => [e.path, e]));
+  const out = r.failed.map((path) => {
+    const e = byPath.get(path);
+    return { path, code: (e?.code ?? codes.VERIFY_FAILED).slice(0, 64), message: (e?.message ?? `${path}: restored file did not verify`).slice(0, 2000) };
+  });
+  for (const [path, e] of byPath) if (!r.failed.includes(path)) out.push({ path, code: e.code.slice(0, 64), message: e.message.slice(0, 2000) });
+  return out;
+}
+
+function failureSummary(r: RestoreOutcome, problems: { code: string; message: string }[]): string {
+  const byCode = new Map<string, number>();
+  for (const p of problems) byCode.set(p.code, (byCode.get(p.code) ?? 0) + 1);
+  const counts = [...byCode].map(([c, n]) => `${n} ${c}`).join(', ');
+  const examples = problems.slice(0, 3).map((p) => p.message).join('; ');
+  return `${r.failed.length} file(s) not restored or not verified (${r.verified} of ${r.files} restored files verified; ${counts}): ${examples}`;
+}
+
