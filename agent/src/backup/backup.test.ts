@@ -7,7 +7,7 @@ import { testRepo, tempDir } from '../repo/testing.js';
 import { Archiver } from './archiver.js';
 import { Restorer } from '../restore/restorer.js';
 
-const RECORDS = '/work/shared/data/records';
+const RECORDS = new URL('../../../../shared/data/records', import.meta.url).pathname;
 const hasRecords = existsSync(join(RECORDS, 'MANIFEST.sha256'));
 
 async function allFiles(dir: string): Promise<string[]> {
