@@ -94,6 +94,17 @@ describe('HTTP API against a real nats-server', () => {
     expect(await call('POST', '/api/v1/orders', { ...req, extra: 1 }, tech)).toMatchObject({ status: 400 });
   });
 
+  it('accepts the short snapshot ids it lists, resolved to the full hash, and names an unknown one', async () => {
+    const req = { site: SITE, snapshot: 'ababab', paths: [''], target: '/srv/restore' };
+    const created = await call('POST', '/api/v1/orders', req, tech);
+    expect(created.status).toBe(201);
+    expect(created.body.order.snapshot).toBe('ab'.repeat(32));
+    const unknown = await call('POST', '/api/v1/orders', { ...req, snapshot: 'cdcdcd' }, tech);
+    expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'MV_ERR_NOT_FOUND' } } });
+    expect(unknown.body.error.message).toContain('no snapshot cdcdcd');
+    expect(await call('POST', '/api/v1/orders', { ...req, snapshot: 'abc' }, tech)).toMatchObject({ status: 400 });
+  });
+
   it('publishes a signed order that checkOrder accepts for its site only, and follows its status', async () => {
     const created = await call('POST', '/api/v1/orders', { site: SITE, snapshot: 'latest', paths: ['patients/42'], target: '/srv/restore' }, tech);
     expect(created.status).toBe(201);

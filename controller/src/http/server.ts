@@ -179,6 +179,13 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   app.post('/api/v1/orders', { preHandler: need('technician') }, async (req, reply) => {
     const body = parseInput(orderRequestSchema, req.body, 'order');
     siteOr404(body.site);
+    if (body.snapshot !== 'latest' && body.snapshot.length < 64) {
+      // The short ids `medvault snapshots` shows: resolve them against what the site reported.
+      const matches = d.fleet.snapshots(body.site).filter((x) => x.id.startsWith(body.snapshot) && (body.store === undefined || x.store === body.store));
+      if (matches.length === 0) throw new MedvaultError(codes.NOT_FOUND, `site ${body.site} has reported no snapshot ${body.snapshot}${body.store ? ` of store ${body.store}` : ''}`);
+      if (matches.length > 1) throw new MedvaultError(codes.CONFLICT, `snapshot prefix ${body.snapshot} matches ${matches.length} snapshots of site ${body.site}; give more characters`);
+      body.snapshot = matches[0]!.id;
+    }
     const s = req.mvSession!;
     // Four-eyes, except in a break-glass session (an emergency with nobody to approve: audited as such).
     if (d.fourEyesOverwrite && body.mode === 'overwrite' && !s.breakGlass) {

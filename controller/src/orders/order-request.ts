@@ -13,7 +13,8 @@ const path = z
 
 export const orderRequestSchema = z.strictObject({
   site,
-  snapshot: z.union([z.literal('latest'), hash]),
+  /** 'latest', a full snapshot hash, or a unique prefix of at least 6 hex characters (as listed). */
+  snapshot: z.union([z.literal('latest'), hash, z.string().regex(/^[0-9a-f]{6,63}$/, 'latest, a snapshot hash or a prefix of at least 6 of its hex characters')]),
   store: z.string().min(1).max(200).optional(),
   paths: z.array(path).min(1, 'at least one path ("" restores everything)').max(1000),
   target: z
