@@ -1,16 +1,22 @@
 /** The appliance's local key: a file of exactly 32 random bytes, mode 0600, that wraps master keys. */
-import { readFile, open, mkdir } from 'node:fs/promises';
+import { readFile, open, mkdir, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { MedvaultError, codes } from '@medvault/protocol';
 import { KEY_BYTES } from './keys.js';
 
-/** Reads and validates a local key file; MV_ERR_KEY_INVALID when missing or not 32 bytes. */
+/**
+ * Reads and validates a local key file; MV_ERR_KEY_INVALID when missing, not 32 bytes, or open to
+ * anyone but its owner (group or other permission bits: a key others can read protects nothing).
+ */
 export async function readLocalKey(file: string): Promise<Buffer> {
   let b: Buffer;
   try {
+    const mode = (await stat(file)).mode & 0o777;
+    if (mode & 0o077) throw new MedvaultError(codes.KEY_INVALID, `${file}: the local key is open to others (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${file}`);
     b = await readFile(file);
   } catch (cause) {
+    if (cause instanceof MedvaultError) throw cause;
     throw new MedvaultError(codes.KEY_INVALID, `${file}: cannot read the local key`, { cause });
   }
   if (b.length !== KEY_BYTES) throw new MedvaultError(codes.KEY_INVALID, `${file}: a local key is exactly ${KEY_BYTES} bytes, found ${b.length}`);
