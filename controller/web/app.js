@@ -95,9 +95,12 @@ class MvPlot extends LitElement {
     if (!this.data || !this.data[0]?.length) { el.innerHTML = '<div class="muted small">no data yet</div>'; return; }
     el.innerHTML = '';
     const colors = ['#1f5fa8', '#2e7d32', '#c77800', '#6a1b9a'];
+    // A lone point would get uPlot's default span of 1,000 days: give short histories half an hour.
+    const x0 = Math.min(...this.data[0]), x1 = Math.max(...this.data[0]);
+    const xRange = x1 - x0 < 600 ? [x0 - 1500, x1 + 300] : [x0, x1];
     this.plot = new uPlot({
       width: Math.max(280, el.clientWidth || 420), height: 200,
-      scales: { x: { time: true, range: (_u, min, max) => (max - min < 600 ? [min - 1800, max + 300] : [min, max]) }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.15 : 1] } }, legend: { show: true, live: false },
+      scales: { x: { time: true, range: () => xRange }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.15 : 1] } }, legend: { show: true, live: false },
       series: [{}, ...this.series.map((s, i) => ({ label: s, stroke: colors[i % colors.length], width: 2, ...(this.points ? { paths: () => null, points: { show: true, size: 7, fill: colors[i % colors.length] } } : { points: { show: false } }) }))],
       axes: [{}, { size: 60 }],
     }, this.data, el);
