@@ -30,6 +30,7 @@ describe('audit trails and enrolment, end to end (secure NATS)', () => {
     must(await fleet.agent('backup', 'records', '--full'), 'backup');
     fleet.startAgent();
     await fleet.login();
+    await until('the site reporting to the controller', async () => ((await fleet.medvault(['sites'])).json?.sites?.some((x: { site: string }) => x.site === fleet.site) ? true : undefined), 60_000, 500);
     const r = await fleet.medvault(['restore', '--site', fleet.site, '--snapshot', 'latest', '--path', 'fhir', '--target', target]);
     expect(r.code, r.stderr).toBe(0);
   }, 120_000);
