@@ -139,7 +139,9 @@ export function register(program: Command, ctx: CliContext): void {
       const detail = async () => {
         if (!lastStatus) return {};
         const snaps = await repo.snapshots().catch(() => []);
-        return { disks: await probe.report(lastStatus.disks), stores: heartbeatStores(lastStatus, snaps) };
+        // A change is covered once a successful run of its store started after it.
+        const coveredFrom = (store: string) => [...jobs.history].reverse().find((h) => h.store === store && h.result === 'ok')?.startedAt;
+        return { disks: await probe.report(lastStatus.disks), stores: heartbeatStores(lastStatus, snaps, (st) => continuous?.pendingSince(st, coveredFrom(st))) };
       };
       const daemon = new AgentDaemon({ site: cfg.site, version: AGENT_VERSION, stateDir: cfg.state_dir, repo: view, link: progressLink, book, spool, runner, controllerKey, now: Date.now, log, onTick: () => watchdog.beat('replication'), auditHead: () => audit.head, detail });
       daemon.start();

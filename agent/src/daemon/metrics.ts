@@ -12,16 +12,18 @@ type HeartbeatStore = NonNullable<Heartbeat['stores']>[number];
 const results = new Set(['ok', 'partial', 'failed']);
 
 /** The heartbeat's stores from the status and the repository's snapshots (for the last continuous run). */
-export function heartbeatStores(s: AgentStatus, snaps: { store: string; job: string; time: number }[]): HeartbeatStore[] {
+export function heartbeatStores(s: AgentStatus, snaps: { store: string; job: string; time: number }[], pendingSince: (store: string) => number | undefined = () => undefined): HeartbeatStore[] {
   return s.stores.slice(0, 64).map((st) => {
     const cont = snaps.filter((x) => x.store === st.name && x.job === 'continuous').reduce((m, x) => Math.max(m, x.time), 0);
     const lj = st.lastJob;
+    const pending = st.continuous ? pendingSince(st.name) : undefined;
     return {
       name: st.name.slice(0, 200), kind: st.type.slice(0, 20), continuous: st.continuous, rpoS: Math.max(0, Math.floor(st.rpoS)),
       ...(st.lastFull ? { lastFullAt: st.lastFull } : {}), ...(st.lastIncremental ? { lastIncrementalAt: st.lastIncremental } : {}),
       ...(cont ? { lastContinuousAt: cont } : {}), ...(st.lastSnapshot ? { lastSnapshotAt: st.lastSnapshot.time } : {}),
       ...(lj && results.has(lj.result) ? { lastJob: { job: lj.job.slice(0, 20), result: lj.result as 'ok', endedAt: lj.endedAt, ...(lj.error ? { error: lj.error.slice(0, 2000) } : {}) } } : {}),
       ...(st.watcher ? { watcher: { state: st.watcher.state.slice(0, 40), ...(st.watcher.reason ? { reason: st.watcher.reason.slice(0, 2000) } : {}), since: st.watcher.since } } : {}),
+      ...(pending !== undefined ? { pendingSince: pending } : {}),
     };
   });
 }

@@ -13,8 +13,10 @@ import type { JobRunner } from './runner.js';
 
 export class ContinuousProtection {
   private readonly watchers = new Map<string, { watcher: StoreWatcher; coalescer: Coalescer; rescan: NodeJS.Timeout }>();
+  /** Per store, the times (1 s apart at least) of change events no run is known to cover yet. */
+  private readonly changes = new Map<string, number[]>();
 
-  constructor(private readonly deps: { stores: StoreConfig[]; runner: Pick<JobRunner, 'enqueue'>; alerts: Pick<Alerts, 'raise' | 'resolve'> }) {}
+  constructor(private readonly deps: { stores: StoreConfig[]; runner: Pick<JobRunner, 'enqueue'>; alerts: Pick<Alerts, 'raise' | 'resolve'>; now?: () => number }) {}
 
   async start(): Promise<void> {
     for (const s of this.deps.stores) if (s.type === 'files' && s.continuous) await this.watch(s);
@@ -28,7 +30,10 @@ export class ContinuousProtection {
     });
     const watcher = new StoreWatcher({
       root: s.path,
-      onChange: () => coalescer.poke(),
+      onChange: () => {
+        this.noteChange(s.name);
+        coalescer.poke();
+      },
       onHealth: (h) => this.onHealth(s, h),
     });
     const rescan = setInterval(() => runner.enqueue(s.name, 'continuous', 'periodic rescan'), s.rescan_s * 1000);
@@ -48,6 +53,29 @@ export class ContinuousProtection {
   blocked(store: string): string | undefined {
     const w = this.watchers.get(store)?.watcher.status;
     return w?.state === 'root-missing' ? w.reason : undefined;
+  }
+
+  private noteChange(store: string): void {
+    const t = (this.deps.now ?? Date.now)();
+    let l = this.changes.get(store);
+    if (!l) this.changes.set(store, (l = []));
+    if (l.length === 0 || t - l[l.length - 1]! >= 1000) l.push(t);
+    if (l.length > 100_000) l.splice(0, l.length - 100_000);
+  }
+
+  /**
+   * The oldest change the watcher saw that no run started after (`coveredFrom`: the start of the
+   * store's last successful run): how long a loss now would cost. Undefined when nothing is pending.
+   */
+  pendingSince(store: string, coveredFrom: number | undefined): number | undefined {
+    const l = this.changes.get(store);
+    if (!l) return undefined;
+    if (coveredFrom !== undefined) {
+      let i = 0;
+      while (i < l.length && l[i]! <= coveredFrom) i++;
+      if (i > 0) l.splice(0, i);
+    }
+    return l[0];
   }
 
   health(store: string): WatchHealth | undefined {
