@@ -4,7 +4,7 @@
  * supply a real nats-server and an injected clock.
  */
 import { canonicalJson, type SigningKey } from '@medvault/protocol';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditTrail, type AuditSink } from './audit/trail.js';
@@ -86,9 +86,13 @@ export async function startApp(d: AppDeps): Promise<App> {
     }
   }
   await audit.record({ actor: system, action: 'controller.start', object: `key:${d.key.kid}`, result: 'ok', detail: { config: configDigest, kid: d.key.kid, fourEyes: orders.four_eyes_overwrite, breakGlass: break_glass.enabled } });
+  // Controller-wide alerts (break-glass): audited first, then logged and sent through the fleet
+  // notifier (webhooks, e-mail) once it runs.
+  let notify: ((a: { code: string; severity: 'warning' | 'critical'; subject: string; message: string }) => void) | undefined;
   const alert = async (a: { code: string; severity: 'warning' | 'critical'; subject: string; message: string }) => {
     await audit.record({ actor: system, action: 'alert', object: a.subject, result: 'ok', detail: { code: a.code, severity: a.severity, message: a.message } });
     auditLog.error({ alert: a.code, severity: a.severity, subject: a.subject }, a.message);
+    notify?.(a);
   };
 
   const users = new UserStore(await d.nats.bucket(USERS_BUCKET, { history: 5 }));
@@ -104,6 +108,13 @@ export async function startApp(d: AppDeps): Promise<App> {
     nats: d.nats, fleet, book, clock: d.clock, log: d.log, audit, ingestStats: () => ingestor.stats(), session: (t) => auth.session(t),
     ...(d.config.alerts ? { alerts: d.config.alerts } : {}),
   });
+  notify = (a) => {
+    const now = d.clock();
+    health.notifier.notify({
+      kind: 'open',
+      alert: { id: randomUUID(), site: '(controller)', key: `${a.code}:${a.subject}`, code: a.code, severity: a.severity, message: a.message, source: 'controller', state: 'open', openedAt: now, updatedAt: now, updates: 0 },
+    });
+  };
   const api = buildApi({
     auth, fleet, index, book, issuer, clock: d.clock, log: d.log.child({ component: 'http' }), ingestStats: () => ingestor.stats(),
     audit, approvals, fourEyesOverwrite: orders.four_eyes_overwrite, routes: health.routes,

@@ -35,7 +35,7 @@ export interface Fixture {
   dispose(): Promise<void>;
 }
 
-export async function startFixture(opts: { ingest?: boolean; maxObjectBytes?: number; fourEyes?: boolean } = {}): Promise<Fixture> {
+export async function startFixture(opts: { ingest?: boolean; maxObjectBytes?: number; fourEyes?: boolean; webhooks?: string[] } = {}): Promise<Fixture> {
   const server = await NatsServer.start();
   const nats = await openNats({ servers: [server.url] });
   const key = generateSigningKey();
@@ -51,6 +51,7 @@ export async function startFixture(opts: { ingest?: boolean; maxObjectBytes?: nu
         ingest: { max_object_bytes: opts.maxObjectBytes ?? 64 * 1024 * 1024 },
         orders: { four_eyes_overwrite: opts.fourEyes ?? false },
         break_glass: { enabled: true, session_minutes: 30 },
+        ...(opts.webhooks ? { alerts: { webhooks: opts.webhooks, min_severity: 'warning' as const } } : {}),
       },
       log: process.env.MV_TEST_LOG ? createLog(process.env.MV_TEST_LOG) : silentLog(),
       ...(opts.ingest !== undefined ? { ingest: opts.ingest } : {}),

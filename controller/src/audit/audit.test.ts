@@ -5,6 +5,7 @@
  * detected by `audit verify` (readChain/readExport + verify, what the CLI runs).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,8 +40,20 @@ describe('controller audit trail (real nats-server)', () => {
   };
   const order = { site: SITE, snapshot: 'latest', paths: ['fhir'], target: '/srv/records', mode: 'overwrite' };
 
+  const hooks: string[] = [];
+  let hookServer: Server;
+
   beforeAll(async () => {
-    f = await startFixture({ ingest: false, fourEyes: true });
+    hookServer = createServer((req, res) => {
+      let b = '';
+      req.on('data', (d) => (b += d));
+      req.on('end', () => {
+        hooks.push(b);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => hookServer.listen(0, '127.0.0.1', r));
+    f = await startFixture({ ingest: false, fourEyes: true, webhooks: [`http://127.0.0.1:${(hookServer.address() as { port: number }).port}/hook`] });
     raw = await connect({ servers: f.server.url });
     for (const [name, role] of [['tess', 'technician'], ['tom', 'technician'], ['vic', 'viewer']] as const) {
       secrets[name] = (await f.app.users.add(name, role, PASSWORD, f.now.value)).totpSecret;
@@ -51,6 +64,7 @@ describe('controller audit trail (real nats-server)', () => {
   afterAll(async () => {
     await raw?.close();
     await f?.dispose();
+    hookServer?.close();
   });
 
   it('four-eyes: an in-place overwrite waits for a second, different technician; the order names both', async () => {
@@ -85,6 +99,9 @@ describe('controller audit trail (real nats-server)', () => {
     const r = await call('POST', '/api/v1/break-glass', { user: 'tom', password: PASSWORD, totp: totpCode(secrets.tom!, f.now.value), reason: 'night emergency, admin unreachable' });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ role: 'admin', breakGlass: true });
+    // Loud: IT's webhook hears of it at once.
+    const hook = await waitFor(() => hooks.find((h) => h.includes('MV_ALERT_BREAK_GLASS')), 5000, 'the break-glass webhook');
+    expect(JSON.parse(hook)).toMatchObject({ event: 'opened', alert: { code: 'MV_ALERT_BREAK_GLASS', severity: 'critical' } });
     expect((await call('GET', '/api/v1/sites', undefined, r.body.token)).status).toBe(200);
     // In an emergency there may be nobody to approve: a break-glass session's overwrite goes straight out.
     const urgent = await call('POST', '/api/v1/orders', order, r.body.token);
