@@ -13,6 +13,10 @@ const LEVEL = 3;
 
 export function encodeBlob(plain: Uint8Array): { codec: Codec; data: Uint8Array } {
   if (plain.length < 64) return { codec: codecs.none, data: plain };
+  if (plain.length <= PROBE) {
+    const z = compress(plain, { compressionLevel: LEVEL }); // small: the probe would be the whole blob
+    return z.length < plain.length * 0.95 ? { codec: codecs.zstd, data: z } : { codec: codecs.none, data: plain };
+  }
   const probe = plain.subarray(0, PROBE);
   if (compress(probe, { compressionLevel: 1 }).length > probe.length * 0.95) return { codec: codecs.none, data: plain };
   const z = compress(plain, { compressionLevel: LEVEL });

@@ -279,7 +279,7 @@ export async function runHarness(o: HarnessOptions): Promise<HarnessResult> {
         r.why = `harness: ${(err as Error).stack ?? err}`;
         return r;
       } finally {
-        await rm(dir, { recursive: true, force: true });
+        if (r.ok || !process.env.MV_HARNESS_KEEP) await rm(dir, { recursive: true, force: true });
         o.onPoint?.(r);
       }
     };

@@ -19,10 +19,10 @@ describe('kill-point harness', () => {
     const r = await runHarness({
       work,
       entry,
-      env: { MEDVAULT_PACK_TARGET: String(64 * 1024), MEDVAULT_PACKS_PER_INDEX: '4' },
+      env: { MEDVAULT_PACK_TARGET: String(56 * 1024), MEDVAULT_PACKS_PER_INDEX: '4' },
       rerun: rerunBackup,
       steps: [
-        { name: 'backup of a changed store with a new folder', args: ['backup', 'records'], mutate: async (src, seed) => (await changeSource(src, seed), await addFolder(src, seed, 42)) },
+        { name: 'backup of a changed store with a new folder', args: ['backup', 'records'], mutate: async (src, seed) => (await changeSource(src, seed), await addFolder(src, seed, 50)) },
       ],
     });
     console.log(`kill-point harness: ${r.points} points killed, ${r.skipped} not reached (${r.perStep.map((s) => `${s.step}: ${s.run}/${s.points}`).join('; ')}), ${r.failures.length} failures`);

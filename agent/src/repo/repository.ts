@@ -83,6 +83,7 @@ export class Repository {
   /** Opens a repository with the local key or the recovery private key; MV_ERR_KEY_INVALID if neither fits. */
   static async open(store: ReadableStore, unlock: Unlock, o: OpenOptions = {}): Promise<Repository> {
     const label = o.label ?? 'repository';
+    (store as { closeHandles?: () => void }).closeHandles?.();
     const raw = await store.get('config', 'config');
     if (!raw) throw new MedvaultError(codes.NOT_FOUND, `${label}: no repository (config missing)`);
     const config = decodeConfig(raw, `${label}/config`);
@@ -301,6 +302,7 @@ export class Repository {
   }
 
   async close(): Promise<void> {
+    (this.store as { closeHandles?: () => void }).closeHandles?.();
     await this.catalog.close();
   }
 }

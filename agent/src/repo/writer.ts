@@ -34,6 +34,7 @@ export class RepoWriter {
   private builder: PackBuilder;
   private unindexed: IndexedPack[] = [];
   private inflight: Promise<void> = Promise.resolve();
+  private indexChain: Promise<void> = Promise.resolve();
   private failure: unknown;
   private released = false;
 
@@ -116,35 +117,56 @@ export class RepoWriter {
     if (this.lock.lost) throw new MedvaultError(codes.REPO_LOCKED, `${this.repo.label}: the writer lock was taken over by another process`);
   }
 
-  /** Closes the current pack and starts writing it; at most one pack write is in flight. */
+  /**
+   * Closes the current pack and queues its write behind the previous one (a chain, so no write is
+   * ever lost to a concurrent caller); waits for the previous write, so at most two packs are in
+   * memory beyond the one being filled.
+   */
   private async closePack(): Promise<void> {
     if (this.builder.count === 0) return;
     const { hash, bytes, entries } = this.builder.finish();
     this.builder = new PackBuilder(this.repo.keys.pack);
-    await this.inflight;
-    this.check();
-    this.inflight = this.store.put('pack', hash, bytes).then(
-      () => {
+    const prev = this.inflight;
+    this.inflight = prev.then(async () => {
+      if (this.failure !== undefined) return;
+      try {
+        await this.store.put('pack', hash, bytes);
         this.written.push({ kind: 'pack', hash, size: bytes.length });
         this.unindexed.push({ pack: hash, size: bytes.length, blobs: entries });
-      },
-      (err) => {
-        this.failure = err;
-      },
-    );
+      } catch (err) {
+        this.failure ??= err;
+      }
+    });
+    await prev;
+    this.check();
     if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
   }
 
-  private async writeIndex(): Promise<void> {
+  /**
+   * Writes an index file for every pack written and not yet indexed. Index writes are serialised,
+   * so when a call resolves every index write before it is durable too (flush relies on this).
+   */
+  private writeIndex(): Promise<void> {
+    const run = this.indexChain.then(() => this.writeIndexNow());
+    this.indexChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeIndexNow(): Promise<void> {
     await this.inflight;
     this.check();
     if (this.unindexed.length === 0) return;
     const packs = this.unindexed;
+    this.unindexed = [];
     const bytes = encodeIndex(this.repo.keys.meta, packs);
     const hash = sha256Hex(bytes);
-    await this.store.put('index', hash, bytes);
+    try {
+      await this.store.put('index', hash, bytes);
+    } catch (err) {
+      this.failure ??= err;
+      throw err;
+    }
     this.written.push({ kind: 'index', hash, size: bytes.length });
-    this.unindexed = [];
     faultPoint('catalog.add', hash);
     await this.repo.catalog.addIndex(hash, packs);
     for (const p of packs) for (const b of p.blobs) this.pending.delete(b.id);

@@ -50,8 +50,50 @@ export class DirStore implements Store {
     return join(this.dir(kind, name), name);
   }
 
+  /** Open packs for ranged reads (restore, check): a few handles kept, reference-counted. */
+  private readonly handles = new Map<string, { fh: Promise<FileHandle>; users: number; evicted: boolean }>();
+
+  /** Closes the cached pack handles (a repository closing or opening: files may have been replaced). */
+  closeHandles(): void {
+    for (const [p, h] of this.handles) {
+      this.handles.delete(p);
+      h.evicted = true;
+      if (h.users === 0) void h.fh.then((f) => f.close()).catch(() => undefined);
+    }
+  }
+
+  private async withHandle<T>(p: string, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
+    let h = this.handles.get(p);
+    if (!h) {
+      h = { fh: open(p, 'r'), users: 0, evicted: false };
+      this.handles.set(p, h);
+      h.fh.catch(() => this.handles.delete(p));
+      if (this.handles.size > 16) {
+        const [oldest, e] = this.handles.entries().next().value!;
+        this.handles.delete(oldest);
+        e.evicted = true;
+        if (e.users === 0) void e.fh.then((f) => f.close()).catch(() => undefined);
+      }
+    }
+    h.users++;
+    try {
+      return await fn(await h.fh);
+    } finally {
+      h.users--;
+      if (h.evicted && h.users === 0) void h.fh.then((f) => f.close()).catch(() => undefined);
+    }
+  }
+
   async get(kind: StoreKind, name: string, range?: { offset: number; length: number }): Promise<Buffer | undefined> {
     const p = this.path(kind, name);
+    if (range && kind === 'pack') {
+      try {
+        return await this.withHandle(p, (fh) => readRange(fh, range));
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw storageError(`${p}: cannot read`, cause);
+      }
+    }
     let fh;
     try {
       fh = await open(p, 'r');
@@ -61,14 +103,7 @@ export class DirStore implements Store {
     }
     try {
       if (!range) return await fh.readFile();
-      const buf = Buffer.allocUnsafe(range.length);
-      let done = 0;
-      while (done < range.length) {
-        const { bytesRead } = await fh.read(buf, done, range.length - done, range.offset + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return buf.subarray(0, done);
+      return await readRange(fh, range);
     } catch (cause) {
       throw storageError(`${p}: cannot read`, cause);
     } finally {
@@ -165,6 +200,12 @@ export class DirStore implements Store {
     const p = this.path(kind, name);
     try {
       faultPoint('delete.unlink', p);
+      const h = this.handles.get(p);
+      if (h) {
+        this.handles.delete(p);
+        h.evicted = true;
+        if (h.users === 0) void h.fh.then((f) => f.close()).catch(() => undefined);
+      }
       await unlink(p);
       await fsyncDir(this.dir(kind, name));
     } catch (cause) {
@@ -188,6 +229,17 @@ async function writeDurably(file: string, data: Uint8Array, flags: string): Prom
   } finally {
     await fh.close();
   }
+}
+
+async function readRange(fh: FileHandle, range: { offset: number; length: number }): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(range.length);
+  let done = 0;
+  while (done < range.length) {
+    const { bytesRead } = await fh.read(buf, done, range.length - done, range.offset + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buf.subarray(0, done);
 }
 
 async function writeAll(fh: FileHandle, data: Uint8Array, from: number, to: number): Promise<void> {
