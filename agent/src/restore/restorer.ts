@@ -5,7 +5,8 @@
  * 2. Walk the selected trees; a name that is empty, '.', '..' or holds '/' or NUL is refused.
  * 3. Folders: created with mkdir, or reused only if lstat says they are real folders (a symlink in
  *    the target is never followed: 'new' refuses it, 'overwrite' replaces it).
- * 4. Files: each chunk is authenticated (AES-GCM and id MAC) before its bytes are written to a
+ * 4. Files: each chunk is authenticated (AES-GCM and id MAC) before its bytes are written (a chunk
+ *    of zeros is left as a hole, so sparse files stay sparse) to a
  *    temp file next to the final name; a file with any bad chunk is deleted and reported. Mode and
  *    mtime are set on the descriptor, then the temp file is renamed ('overwrite') or linked
  *    ('new': refuses an existing name atomically).
@@ -51,6 +52,15 @@ interface Restored {
 }
 
 const sep = Buffer.from('/');
+const ZEROS = Buffer.alloc(64 * 1024);
+function isZero(b: Buffer): boolean {
+  for (let o = 0; o < b.length; o += ZEROS.length) {
+    const n = Math.min(ZEROS.length, b.length - o);
+    if (!b.subarray(o, o + n).equals(n === ZEROS.length ? ZEROS : ZEROS.subarray(0, n))) return false;
+  }
+  return true;
+}
+
 /** Files restored (and verified) at once. */
 const FILE_CONCURRENCY = 8;
 const join = (dir: Buffer, name: Buffer) => Buffer.concat([dir, sep, name]);
@@ -223,9 +233,11 @@ class RestoreRun {
       let bytes = 0;
       for (const id of n.content!) {
         const plain = await this.repo.loadBlob(id, 'data'); // authenticated before any byte is written
-        await fh.write(plain);
+        // a chunk of zeros becomes a hole (sparse files stay sparse); the final truncate sets the size
+        if (!isZero(plain)) for (let done = 0; done < plain.length; ) done += (await fh.write(plain, done, plain.length - done, bytes + done)).bytesWritten;
         bytes += plain.length;
       }
+      await fh.truncate(bytes);
       if (process.getuid?.() === 0) await fh.chown(n.uid, n.gid).catch(() => undefined);
       await fh.chmod(n.mode);
       await fh.utimes(seconds(n.mtime), seconds(n.mtime));
