@@ -7,6 +7,7 @@ import { Archiver } from '../backup/archiver.js';
 import { Restorer } from '../restore/restorer.js';
 import { Checker } from '../check/checker.js';
 import { Pruner } from './pruner.js';
+import { PackBuilder } from '../repo/pack.js';
 
 describe('Pruner', () => {
   it('forgets what the policy drops, keeps legal holds, deletes only unneeded data, and kept snapshots restore', async () => {
@@ -40,5 +41,23 @@ describe('Pruner', () => {
     // dedup still works after prune
     const again = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
     expect(again.summary.newBytes).toBe(0);
+  });
+
+  it('prunes cleanly when a crashed run left a pack without an index (adopted, then deleted as unneeded)', async () => {
+    const t = await testRepo();
+    const src = await tempDir('mv-prune-orphan-');
+    await writeFile(join(src, 'a.bin'), randomBytes(500_000));
+    await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+    const b = new PackBuilder(t.repo.keys.pack);
+    const junk = randomBytes(200_000);
+    b.add('data', t.repo.blobId(junk), junk);
+    const orphan = b.finish();
+    await t.store.put('pack', orphan.hash, orphan.bytes);
+    const r = await new Pruner(t.repo).run({ policy: {}, prune: true, dryRun: false });
+    expect(r.packsDeleted).toBe(1);
+    expect(await t.store.has('pack', orphan.hash)).toBe(false);
+    const c = await new Checker(t.repo).check({ readData: true });
+    expect(c.damaged).toEqual([]);
+    expect(c.ok).toBe(true);
   });
 });

@@ -51,6 +51,7 @@ export class Pruner {
       for (const h of forget) await store.delete('snapshot', h);
       if (!o.prune) return result;
 
+      const adopted = new Set(w.written.filter((x) => x.kind === 'index').map((x) => x.hash));
       // 2. mark
       const remaining = new Set(snaps.map((s) => s.hash).filter((h) => !forget.includes(h)));
       for await (const e of store.list('snapshot')) remaining.add(e.name);
@@ -108,7 +109,9 @@ export class Pruner {
         result.packsRepacked++;
       }
       await w.flush();
-      const fresh = new Set(w.written.filter((x) => x.kind === 'index').map((x) => x.hash));
+      // index files written by this prune (repacked packs); not the one the writer wrote at start to
+      // adopt orphan packs: that one names packs this prune may delete, so it is replaced too
+      const fresh = new Set(w.written.filter((x) => x.kind === 'index' && !adopted.has(x.hash)).map((x) => x.hash));
       // 5. new index files for the kept packs, then the old ones go
       for (let i = 0; i < keep.length; i += PACKS_PER_INDEX) {
         const bytes = encodeIndex(this.repo.keys.meta, keep.slice(i, i + PACKS_PER_INDEX));
