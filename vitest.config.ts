@@ -10,5 +10,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Most end-to-end time is waiting on real processes, so three files at once on two cores.
+    maxWorkers: 3,
   },
 });
