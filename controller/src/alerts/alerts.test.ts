@@ -3,7 +3,12 @@
  * restart (KV), and reach a local webhook and a local SMTP listener written here.
  */
 import { createServer as createHttp } from 'node:http';
-import { createServer as createNet, type AddressInfo } from 'node:net';
+import { createServer as createNet, type AddressInfo, type Socket } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryKv } from '../kv-memory.js';
 import { createLog } from '../log.js';
@@ -179,5 +184,66 @@ describe('Notifier: webhooks and e-mail', () => {
     expect(mails.at(-1)!.data).toContain('\r\n..hidden\r\nend');
     await expect(sendMail({ host: '127.0.0.1', port: smtpPort }, { from: 'a@b.example', to: ['not an address'], subject: 's', text: '' })).rejects.toThrow(/not an e-mail address/);
     await expect(sendMail({ host: '127.0.0.1', port: 1 }, { from: 'a@b.example', to: ['c@d.example'], subject: 's', text: '' })).rejects.toThrow(/smtp: greeting/);
+  });
+});
+
+describe('SMTP with STARTTLS and AUTH PLAIN', () => {
+  it('upgrades to TLS (pinned CA), authenticates, then sends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mv-smtp-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const key = readFileSync(join(dir, 'key.pem'));
+    const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+    const seen: string[] = [];
+    let secure = false;
+    const server = createNet((raw) => {
+      let s: Socket | TLSSocket = raw;
+      let buf = '';
+      let inData = false;
+      const onData = (d: Buffer) => {
+        buf += d.toString('utf8');
+        for (;;) {
+          if (inData) {
+            const end = buf.indexOf('\r\n.\r\n');
+            if (end < 0) return;
+            buf = buf.slice(end + 5);
+            inData = false;
+            s.write('250 queued\r\n');
+            continue;
+          }
+          const i = buf.indexOf('\r\n');
+          if (i < 0) return;
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          seen.push(`${secure ? 'tls' : 'plain'}: ${line.split(' ')[0]}`);
+          if (/^EHLO/.test(line)) s.write(secure ? '250-test\r\n250 AUTH PLAIN\r\n' : '250-test\r\n250 STARTTLS\r\n');
+          else if (line === 'STARTTLS') {
+            raw.removeListener('data', onData);
+            raw.write('220 go ahead\r\n', () => {
+              const t = new TLSSocket(raw, { isServer: true, key, cert });
+              t.on('data', onData);
+              s = t;
+              secure = true;
+            });
+            return;
+          } else if (/^AUTH PLAIN /.test(line)) s.write(Buffer.from(line.slice(11), 'base64').toString() === '\0alerts\0s3cret' ? '235 ok\r\n' : '535 no\r\n');
+          else if (line === 'DATA') (inData = true), s.write('354 go\r\n');
+          else if (line === 'QUIT') s.end('221 bye\r\n');
+          else s.write('250 ok\r\n');
+        }
+      };
+      raw.on('data', onData);
+      raw.write('220 test ESMTP\r\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      await sendMail({ host: '127.0.0.1', port, starttls: true, ca: cert, user: 'alerts', password: 's3cret' }, { from: 'a@b.example', to: ['c@d.example'], subject: 's', text: 'hello' });
+      expect(seen.slice(0, 7)).toEqual(['plain: EHLO', 'plain: STARTTLS', 'tls: EHLO', 'tls: AUTH', 'tls: MAIL', 'tls: RCPT', 'tls: DATA']);
+      await expect(sendMail({ host: '127.0.0.1', port, starttls: true, ca: cert, user: 'alerts', password: 'wrong' }, { from: 'a@b.example', to: ['c@d.example'], subject: 's', text: '' })).rejects.toThrow(/AUTH: server said 535/);
+      // Without the pinned CA the certificate is refused.
+      await expect(sendMail({ host: '127.0.0.1', port, starttls: true }, { from: 'a@b.example', to: ['c@d.example'], subject: 's', text: '' })).rejects.toThrow();
+    } finally {
+      server.close();
+    }
   });
 });

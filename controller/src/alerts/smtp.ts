@@ -4,7 +4,7 @@
  * MV_ERR_TRANSPORT_FAILED naming the reply that failed. No dependency: nodemailer's current
  * major needs more than this and its transport options are a surface we do not need.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { hostname } from 'node:os';
 import { MedvaultError, codes } from '@medvault/protocol';
@@ -118,7 +118,7 @@ export async function sendMail(o: SmtpOptions, m: Mail): Promise<void> {
       plain.removeAllListeners('data');
       plain.removeAllListeners('close');
       plain.removeAllListeners('error');
-      socket = tlsConnect({ socket: plain, servername: o.host, ...(o.ca ? { ca: o.ca } : {}) });
+      socket = tlsConnect({ socket: plain, ...(isIP(o.host) ? {} : { servername: o.host }), ...(o.ca ? { ca: o.ca } : {}) });
       await new Promise<void>((resolve, reject) => (socket as TLSSocket).once('secureConnect', resolve).once('error', reject));
       replies.attach(socket);
       ehlo = await cmd(`EHLO ${me}`, 'EHLO after STARTTLS', [250]);
