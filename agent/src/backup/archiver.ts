@@ -19,6 +19,7 @@ import type { RepoWriter, WrittenObject } from '../repo/writer.js';
 import { encodeTree, nameBytes, type TreeNode, type NodeType } from '../repo/tree.js';
 import type { Snapshot } from '../repo/snapshot-file.js';
 import { Chunker } from './chunker.js';
+import { getXattrs } from '../platform/fsx.js';
 import { orderSnapshots } from '../prune/policy.js';
 
 export type BackupJob = Snapshot['job'];
@@ -187,20 +188,33 @@ class Run {
   private async saveEntry(path: Buffer, name: Buffer, display: string, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
     const st = await lstat(path, { bigint: true });
     const node = this.base(name, st);
+    const x = this.xattrs(path, display);
     switch (node.type) {
       case 'dir': {
         this.summary.dirs++;
         const sub = prev?.type === 'dir' ? await this.parentTree(prev.subtree) : undefined;
-        return { ...node, subtree: await this.saveDir(path, display, sub) };
+        return { ...node, ...x, subtree: await this.saveDir(path, display, sub) };
       }
       case 'symlink':
         this.summary.symlinks++;
-        return { ...node, target: (await readlink(path, { encoding: 'buffer' })).toString('base64url') };
+        return { ...node, ...x, target: (await readlink(path, { encoding: 'buffer' })).toString('base64url') };
       case 'file':
-        return this.saveFile(path, display, node, st, prev);
+        return { ...(await this.saveFile(path, display, node, st, prev)), ...x };
       default:
+        // FIFOs, sockets and device nodes are recorded, never opened.
         this.summary.others++;
-        return st.isCharacterDevice() || st.isBlockDevice() ? { ...node, rdev: st.rdev.toString() } : node;
+        return { ...(st.isCharacterDevice() || st.isBlockDevice() ? { ...node, rdev: st.rdev.toString() } : node), ...x };
+    }
+  }
+
+  /** The entry's extended attributes (never following a symlink); an unreadable set is reported. */
+  private xattrs(path: Buffer, display: string): { xattrs?: [string, string][] } {
+    try {
+      const list = getXattrs(path);
+      return list.length ? { xattrs: list.map(([n, v]) => [n, v.toString('base64url')] as [string, string]) } : {};
+    } catch (err) {
+      this.fail(display, new Error(`extended attributes unreadable: ${(err as Error).message}`));
+      return {};
     }
   }
 

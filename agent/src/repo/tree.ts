@@ -35,6 +35,8 @@ export const nodeSchema = z.strictObject({
   /** symlink: target bytes, base64url; never followed. */
   target: b64.optional(),
   rdev: ns.optional(),
+  /** Extended attributes (ACLs included, as system.posix_acl_*): [name, base64url value], in kernel order. */
+  xattrs: z.array(z.tuple([z.string().min(1).max(255), b64])).max(1000).optional(),
 });
 export type TreeNode = z.infer<typeof nodeSchema>;
 

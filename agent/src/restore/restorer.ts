@@ -14,7 +14,8 @@
  * 6. One syncfs of the target makes it all durable (instead of an fsync per file).
  * 7. Every restored file is read back and compared chunk by chunk with the snapshot's ids.
  */
-import { lstat, mkdir, open, rename, link, unlink, symlink, lutimes, chmod, utimes, rm, realpath } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, link, unlink, symlink, chmod, rm, realpath, lchown } from 'node:fs/promises';
+import { mknod, setTimes, setXattr } from '../platform/fsx.js';
 import { constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -93,6 +94,8 @@ export class Restorer {
 class RestoreRun {
   readonly result: RestoreResult;
   private readonly restored: Restored[] = [];
+  /** First restored path of each multiply-linked inode (`dev:inode` from the snapshot), once written. */
+  private readonly inodes = new Map<string, Promise<Buffer | undefined>>();
   private totalFiles = 0;
   private totalBytes = 0;
 
@@ -198,11 +201,13 @@ class RestoreRun {
       if (n.type === 'dir') {
         await this.ensureDir(path, display);
         await this.restoreChildren(path, n.subtree!, display);
+        if (process.getuid?.() === 0) await lchown(path, n.uid, n.gid).catch(() => undefined);
         await chmod(path, n.mode);
-        await utimes(path, seconds(n.mtime), seconds(n.mtime));
+        applyXattrs(path, n);
+        setTimes(path, BigInt(n.mtime), BigInt(n.mtime));
       } else if (n.type === 'file') await this.restoreFile(dir, path, n, display);
       else if (n.type === 'symlink') await this.restoreSymlink(dir, path, n);
-      else this.result.errors.push({ path: display, code: 'SKIPPED', message: `${display}: ${n.type} recorded, not recreated` });
+      else await this.restoreSpecial(dir, path, n, display);
     } catch (err) {
       this.fail(display, err);
     }
@@ -225,7 +230,40 @@ class RestoreRun {
   }
 
   private async restoreFile(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
-    if (this.o.mode === 'new' && (await lstat(path).catch(() => undefined))) throw new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
+    // Hard links: the first name of an inode writes the content, every later name links to it
+    // (claimed before any await, so names restored in parallel agree on which one is first).
+    const inode = n.links > 1 ? `${n.dev}:${n.inode}` : undefined;
+    const pending = inode ? this.inodes.get(inode) : undefined;
+    let written: (p: Buffer | undefined) => void = () => {};
+    if (inode && !pending) this.inodes.set(inode, new Promise((r) => (written = r)));
+    let placed = false;
+    try {
+      if (this.o.mode === 'new' && (await lstat(path).catch(() => undefined))) throw new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
+      const first = pending ? await pending : undefined;
+      if (first) {
+        const tmp = this.tmpName(dir);
+        await link(first, tmp);
+        try {
+          await this.place(tmp, path, display);
+        } finally {
+          await rm(tmp, { force: true });
+        }
+        this.result.files++;
+        this.restored.push({ path, display, content: n.content! });
+        return;
+      }
+      await this.writeFile(dir, path, n, display);
+      placed = true;
+      written(path);
+    } finally {
+      if (!placed) {
+        written(undefined); // later names of this inode write their own copy
+        if (inode && !pending) this.inodes.delete(inode);
+      }
+    }
+  }
+
+  private async writeFile(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
     const tmp = this.tmpName(dir);
     const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     let placed = false;
@@ -240,8 +278,9 @@ class RestoreRun {
       await fh.truncate(bytes);
       if (process.getuid?.() === 0) await fh.chown(n.uid, n.gid).catch(() => undefined);
       await fh.chmod(n.mode);
-      await fh.utimes(seconds(n.mtime), seconds(n.mtime));
       await fh.close(); // durability: one syncfs of the target after all files (syncTarget), not 1 fsync per file
+      applyXattrs(tmp, n);
+      setTimes(tmp, BigInt(n.mtime), BigInt(n.mtime)); // to the nanosecond
       await this.place(tmp, path, display);
       placed = true;
       this.result.files++;
@@ -259,8 +298,33 @@ class RestoreRun {
     const tmp = this.tmpName(dir);
     await symlink(target, tmp);
     try {
-      await lutimes(tmp, seconds(n.mtime), seconds(n.mtime)).catch(() => undefined);
+      if (process.getuid?.() === 0) await lchown(tmp, n.uid, n.gid).catch(() => undefined);
+      setTimes(tmp, BigInt(n.mtime), BigInt(n.mtime));
       await this.place(tmp, path, n.display);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /**
+   * FIFOs are made again (mknod; never opened); device nodes too when running as root (otherwise
+   * reported as skipped); sockets belong to a running program and are reported, not recreated.
+   */
+  private async restoreSpecial(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
+    const type = { fifo: 0o010000, chardev: 0o020000, blockdev: 0o060000 }[n.type as 'fifo' | 'chardev' | 'blockdev'];
+    const root = process.getuid?.() === 0;
+    if (type === undefined || (n.type !== 'fifo' && !root)) {
+      this.result.errors.push({ path: display, code: 'SKIPPED', message: `${display}: ${n.type} recorded, not recreated${type === undefined ? '' : ' (device nodes need root)'}` });
+      return;
+    }
+    if (this.o.mode === 'new' && (await lstat(path).catch(() => undefined))) throw new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
+    const tmp = this.tmpName(dir);
+    mknod(tmp, type | n.mode, BigInt(n.rdev ?? '0'));
+    try {
+      if (root) await lchown(tmp, n.uid, n.gid).catch(() => undefined);
+      await chmod(tmp, n.mode);
+      setTimes(tmp, BigInt(n.mtime), BigInt(n.mtime));
+      await this.place(tmp, path, display);
     } finally {
       await rm(tmp, { force: true });
     }
@@ -305,3 +369,9 @@ class RestoreRun {
     }
   }
 }
+
+/** Sets the node's extended attributes on `path` (never following a symlink). */
+function applyXattrs(path: Buffer, n: TreeNode): void {
+  for (const [name, value] of n.xattrs ?? []) setXattr(path, name, Buffer.from(value, 'base64url'));
+}
+
