@@ -194,8 +194,8 @@ describe('SMTP with STARTTLS and AUTH PLAIN', () => {
     const key = readFileSync(join(dir, 'key.pem'));
     const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
     const seen: string[] = [];
-    let secure = false;
     const server = createNet((raw) => {
+      let secure = false;
       let s: Socket | TLSSocket = raw;
       let buf = '';
       let inData = false;
