@@ -22,7 +22,7 @@ describe('medvault-agent CLI (built)', () => {
   let dir: string;
   let config: string;
   beforeAll(async () => {
-    execFileSync('npx', ['tsc', '-p', 'agent'], { cwd: root, stdio: 'inherit' });
+    // The built CLI: `npm test` runs `tsc -b` first (rebuilding here would rewrite dist/ under other running tests).
     dir = await tempDir('mv-cli-');
     mkdirSync(join(dir, 'src', 'sub'), { recursive: true });
     writeFileSync(join(dir, 'src', 'a.txt'), 'alpha');
