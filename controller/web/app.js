@@ -189,7 +189,7 @@ async function acknowledge(a) {
   live.alerts.set(r.alert.id, r.alert); live.emit();
 }
 const alertRow = (a, withSite = true) => html`<tr data-alert=${a.id} data-code=${a.code} data-alert-state=${a.state}>
-  <td>${badge(a.severity)}</td>${withSite ? html`<td><a href="#/site/${a.site}">${a.site}</a></td>` : nothing}
+  <td>${badge(a.severity)}</td>${withSite ? html`<td>${a.site.startsWith('_') ? html`<i>${a.site.slice(1)}</i>` : html`<a href="#/site/${a.site}">${a.site}</a>`}</td>` : nothing}
   <td class="mono">${a.code}</td><td>${a.message}${a.store ? html` <span class="muted small">(${a.store})</span>` : nothing}</td>
   <td class="small">${when(a.openedAt)}${a.resolvedAt ? html`<br>resolved ${when(a.resolvedAt)}` : nothing}</td>
   <td>${a.state === 'resolved' ? badge('resolved') : a.ack ? html`${badge('acked', 'acknowledged')}<div class="small muted">${a.ack.by}, ${when(a.ack.at)}</div>` : html`<button class="ack" @click=${() => acknowledge(a).catch((e) => alert(e.message))}>Acknowledge</button>`}</td></tr>`;

@@ -65,7 +65,7 @@ export class NatsServer {
 
   /** (Re)starts the process on the same port and store. */
   async restart(): Promise<void> {
-    if (this.child && this.child.exitCode === null) throw new Error('nats-server is still running');
+    if (this.running) throw new Error('nats-server is still running');
     const base = this.config ? ['-c', this.config] : ['-js', '-sd', this.storeDir];
     const child = spawn('nats-server', [...base, '-a', '127.0.0.1', '-p', String(this.port), ...this.extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],

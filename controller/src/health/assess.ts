@@ -42,6 +42,8 @@ export const alertCodes = {
   DISK_FAILING: 'MV_ALERT_DISK_FAILING',
   DISK_FULL: 'MV_ALERT_DISK_FULL',
   NO_HEARTBEAT: 'MV_ALERT_NO_HEARTBEAT',
+  /** Controller side: no event from any site (raised by the monitor, not by assessSite). */
+  NO_EVENTS: 'MV_ALERT_NO_EVENTS',
 } as const;
 
 export interface HealthPolicy {

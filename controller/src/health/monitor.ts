@@ -4,11 +4,16 @@
  * time alone — silence, age — changes a state). Each assessment reconciles the site's alerts and,
  * when what the dashboard shows changed, tells the listeners. It also samples each site's RPO age
  * and off-site lag into a bounded ring (the dashboard's "RPO over time").
+ *
+ * When the whole fleet (two sites or more) falls silent at once, the fault is on the controller's
+ * side of the network far more likely than at every clinic: instead of one offline alert per site
+ * it raises one `MV_ALERT_NO_EVENTS` (pseudo-site `_controller`) and gives every agent a fresh
+ * heartbeat interval once events flow again.
  */
 import type { FleetRegistry } from '../fleet/registry.js';
 import { orderView, type OrderBook } from '../orders/order-book.js';
 import type { AlertBook } from '../alerts/alert-book.js';
-import { assessSite, defaultPolicy, verificationsOf, type HealthPolicy, type HealthState, type SiteFacts, type SiteHealth, type Verification } from './assess.js';
+import { alertCodes, assessSite, defaultPolicy, verificationsOf, type HealthPolicy, type HealthState, type SiteFacts, type SiteHealth, type Verification } from './assess.js';
 
 /** What the fleet overview shows of a site. */
 export interface SiteSummary {
@@ -82,11 +87,17 @@ export class HealthMonitor {
   private timer: NodeJS.Timeout | undefined;
   private scheduled = false;
   private readonly listeningSince: number;
+  private lastEventAt: number;
+  /** Per site: silence before this is not the agent's (the whole fleet was silent then). */
+  private readonly grace = new Map<string, number>();
+  /** The pseudo-site of controller-side alerts (not a valid site id, so never a real site). */
+  static readonly CONTROLLER = '_controller';
   /** Assessments run, for /metrics. */
   assessments = 0;
 
   constructor(private readonly d: MonitorDeps) {
     this.listeningSince = d.clock();
+    this.lastEventAt = d.clock();
   }
 
   onChange(fn: (s: SiteSummary, h: SiteHealth) => void): void {
@@ -96,6 +107,7 @@ export class HealthMonitor {
   /** Assesses every known site now, then follows events and the clock. */
   start(): void {
     this.d.fleet.onApply((site) => {
+      this.lastEventAt = this.d.clock();
       this.dirty.add(site);
       this.facts.delete(site);
       if (!this.scheduled) {
@@ -118,7 +130,25 @@ export class HealthMonitor {
   }
 
   assessAll(): void {
-    for (const s of this.d.fleet.sites()) this.assess(s.site);
+    const sites = this.d.fleet.sites();
+    const now = this.d.clock();
+    const p = this.d.policy ?? defaultPolicy;
+    const shortest = Math.min(...sites.map((s) => (s.heartbeat?.intervalS ?? 5) * 1000));
+    const limit = Math.max(p.offlineMinMs, 1.5 * shortest);
+    const silent = sites.length >= 2 && now - this.lastEventAt > limit;
+    if (silent) {
+      // Everyone alive when the silence began gets its interval afresh; a site already offline stays so.
+      for (const s of sites) {
+        const from = Math.max(s.heartbeatAt ?? 0, this.grace.get(s.site) ?? this.listeningSince);
+        const own = Math.max(p.offlineMinMs, p.offlineMissed * (s.heartbeat?.intervalS ?? 5) * 1000);
+        if (this.lastEventAt - from <= own) this.grace.set(s.site, now);
+      }
+    }
+    this.d.alerts.reconcile(HealthMonitor.CONTROLLER, silent ? [{
+      key: 'events', code: alertCodes.NO_EVENTS, severity: 'critical', source: 'controller',
+      message: `no event from any of ${sites.length} sites for ${Math.round((now - this.lastEventAt) / 1000)} s: check the controller's NATS connection and the central network`,
+    }] : [], now);
+    for (const s of sites) this.assess(s.site);
   }
 
   health(site: string): SiteHealth | undefined {
@@ -169,7 +199,7 @@ export class HealthMonitor {
     const f: SiteFacts = {
       site, firstSeenAt: s.firstSeenAt, ...(s.heartbeat ? { heartbeat: s.heartbeat } : {}), ...(s.heartbeatAt !== undefined ? { heartbeatAt: s.heartbeatAt } : {}),
       agentAlerts: this.d.fleet.agentAlerts(site), log, snapshots: latest ? [latest] : [],
-      verifications: verificationsOf(log, orders, this.d.drills?.(site) ?? []), listeningSince: this.listeningSince,
+      verifications: verificationsOf(log, orders, this.d.drills?.(site) ?? []),
     };
     this.facts.set(site, f);
     return f;
@@ -179,7 +209,7 @@ export class HealthMonitor {
     const f = this.factsOf(site);
     if (!f) return undefined;
     const now = this.d.clock();
-    const h = assessSite(f, now, this.d.policy ?? defaultPolicy);
+    const h = assessSite({ ...f, listeningSince: Math.max(this.listeningSince, this.grace.get(site) ?? 0) }, now, this.d.policy ?? defaultPolicy);
     this.assessments++;
     this.healthMap.set(site, h);
     const changes = this.d.alerts.reconcile(site, h.reasons, now);
