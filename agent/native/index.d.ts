@@ -16,6 +16,7 @@ declare const fsx: {
   /**
    * Sends `message` as one AF_UNIX datagram to `socketPath` (systemd's $NOTIFY_SOCKET: a path, or
    * `@name` for the abstract namespace). Node cannot send unix datagrams; see sd_notify(3).
+   * Never blocks: when the receiver's queue is full it throws EAGAIN.
    */
   notify(socketPath: string, message: string): void;
   /** Test support: binds an AF_UNIX datagram socket at `path` (or `@name`) and returns its fd. */

@@ -47,6 +47,8 @@ static const char *errno_name(int e) {
     case ENOTDIR: return "ENOTDIR";
     case EIO: return "EIO";
     case EDQUOT: return "EDQUOT";
+    case EAGAIN: return "EAGAIN";
+    case ECONNREFUSED: return "ECONNREFUSED";
     default: return "EUNKNOWN";
   }
 }
@@ -217,7 +219,10 @@ static char *string_arg(napi_env env, napi_value v) {
   return s;
 }
 
-/* notify(socketPath, message): one datagram, sent whole or an error thrown. */
+/*
+ * notify(socketPath, message): one datagram, sent whole or an error thrown. Never blocks: a full
+ * receiver queue is EAGAIN (a daemon must not hang on its service manager).
+ */
 static napi_value notify(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -236,7 +241,7 @@ static napi_value notify(napi_env env, napi_callback_info info) {
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) e = errno;
   else {
-    ssize_t r = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+    ssize_t r = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa, len);
     if (r < 0) e = errno;
     close(fd);
   }

@@ -28,6 +28,25 @@ describe('sd_notify over a real AF_UNIX datagram socket', () => {
     }
   });
 
+  it('never blocks when the receiver does not read: EAGAIN, and the notifier swallows it', () => {
+    const addr = `@mv-notify-full-${process.pid}`;
+    const fd = bindDatagram(addr);
+    try {
+      let err: unknown;
+      for (let i = 0; i < 10_000 && !err; i++) {
+        try {
+          notify(addr, `WATCHDOG=1 ${i}`);
+        } catch (e) {
+          err = e;
+        }
+      }
+      expect(err).toEqual(expect.objectContaining({ code: 'EAGAIN' }));
+      expect(() => systemdNotifier({ NOTIFY_SOCKET: addr }).send({ WATCHDOG: 1 })).not.toThrow();
+    } finally {
+      closeFd(fd);
+    }
+  });
+
   it('throws with an errno code when nobody listens', () => {
     expect(() => notify(join(dir, 'nobody.sock'), 'READY=1')).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'sendto' }));
   });
