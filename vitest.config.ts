@@ -7,8 +7,9 @@ export default defineConfig({
   resolve: { alias: { '@medvault/protocol': src('./protocol/src/index.ts') } },
   test: {
     include: ['{protocol,agent,controller}/src/**/*.test.ts', 'test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Generous: under load (CI runs three files at once on two cores) real processes are slow.
+    testTimeout: 180_000,
+    hookTimeout: 120_000,
     pool: 'forks',
     // Most end-to-end time is waiting on real processes, so three files at once on two cores.
     maxWorkers: 3,

@@ -156,10 +156,16 @@ class Run {
       for (let i = next++; i < names.length; i = next++) {
         const name = names[i]!;
         const display = rel ? `${rel}/${name.toString('utf8')}` : name.toString('utf8');
+        const prev = parent?.get(name.toString('base64url'));
         try {
-          nodes[i] = await this.saveEntry(join(dir, name), name, display, parent?.get(name.toString('base64url')));
+          nodes[i] = await this.saveEntry(join(dir, name), name, display, prev);
         } catch (err) {
+          // Deleted while the backup ran: simply gone. Anything else is reported (the snapshot is
+          // partial) and the previous version is kept, so an unreadable record is never recorded
+          // as deleted.
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
           this.fail(display, err);
+          if (prev) nodes[i] = prev;
         }
       }
     };
@@ -234,8 +240,12 @@ class Run {
     for (let attempt = 0; ; attempt++) {
       const { content, after, read } = await this.readFile(path);
       const stable = sameFile(before, after) && BigInt(read) === after.size;
-      if (stable || attempt === 1) {
-        if (!stable) this.changed.push(display);
+      if (!stable && attempt === 1) {
+        // Changed during both reads: what was read may be torn, so it is not stored.
+        throw new MedvaultError(codes.STORAGE_FAILED, `${display}: changed while being read, twice; not stored (the previous version is kept), next run retries`);
+      }
+      if (stable) {
+        if (attempt === 1) this.changed.push(display);
         this.summary.files++;
         this.summary.bytes += read;
         this.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes });
