@@ -66,7 +66,7 @@ export const configSchema = z.strictObject({
       nkey_file: z.string().min(1).optional(),
       ca_file: z.string().min(1).optional(),
       /** JetStream replicas of every medvault stream and bucket: 1 on a single server, 3 on a cluster. */
-      replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(1),
+      replicas: z.literal([1, 3, 5]).default(1),
     })
     .default({ servers: ['nats://127.0.0.1:4222'], replicas: 1 }),
   nats_server: z
