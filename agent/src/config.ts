@@ -1,6 +1,7 @@
 /**
  * The agent's configuration (`/etc/medvault/agent.toml`). Parsed and validated in full before
- * anything runs; a mistake is reported with the file, the key and what was expected.
+ * anything runs; every mistake is reported with the file, the line, the key and what was expected
+ * (`medvault-agent config check`). Paths may be `credential:NAME` (systemd LoadCredential=).
  *
  *   site = "clinic-a"
  *   state_dir = "/var/lib/medvault"            # receipts, order ledger, index cache, audit log
