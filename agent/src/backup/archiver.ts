@@ -10,7 +10,7 @@
  *    flagged. Unreadable entries are reported and the snapshot marked partial, never dropped silently.
  * 4. Each folder becomes a tree blob; then packs and index are flushed; then the snapshot is written.
  */
-import { lstat, readdir, readlink, open } from 'node:fs/promises';
+import { lstat, readdir, readlink, open, getXattrs } from '../platform/long-paths.js';
 import { constants, type BigIntStats } from 'node:fs';
 import { hostname } from 'node:os';
 import { MedvaultError, codes } from '@medvault/protocol';
@@ -19,7 +19,6 @@ import type { RepoWriter, WrittenObject } from '../repo/writer.js';
 import { encodeTree, nameBytes, type TreeNode, type NodeType } from '../repo/tree.js';
 import type { Snapshot } from '../repo/snapshot-file.js';
 import { Chunker } from './chunker.js';
-import { getXattrs } from '../platform/fsx.js';
 import { orderSnapshots } from '../prune/policy.js';
 
 export type BackupJob = Snapshot['job'];

@@ -14,8 +14,8 @@
  * 6. One syncfs of the target makes it all durable (instead of an fsync per file).
  * 7. Every restored file is read back and compared chunk by chunk with the snapshot's ids.
  */
-import { lstat, mkdir, open, rename, link, unlink, symlink, chmod, rm, realpath, lchown } from 'node:fs/promises';
-import { mknod, setTimes, setXattr } from '../platform/fsx.js';
+import { realpath } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, link, unlink, symlink, chmod, rm, lchown, mknod, setTimes, setXattr } from '../platform/long-paths.js';
 import { constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
