@@ -1,5 +1,5 @@
 /**
- * bench/: `npm run bench [-- --json] [-- --only engine] [-- --rounds N] [-- --scale F]`.
+ * bench/: `npm run bench [-- --json] [-- --only engine|rpo|fleet] [-- --rounds N] [-- --scale F]`.
  *
  * The `engine` section builds a deterministic clinic-like data set (~1.5 GB at scale 1: ~20,000
  * FHIR-like JSON files of 1-20 KB, ~2,000 incompressible documents of 0.1-2 MB, ~40 imaging files
@@ -269,5 +269,11 @@ async function engineSection(): Promise<Record<string, unknown>> {
 
 const out: Record<string, unknown> = {};
 if (only === undefined || only === 'engine') out.engine = await engineSection();
+if (only === undefined || only === 'rpo') {
+  const r = await (await import('./rpo.js')).runRpo({ say });
+  say(`medvault rpo bench: ${r.writes} writes over ${r.seconds} s: write → local snapshot p50 ${r.local_p50_s} s, p95 ${r.local_p95_s} s; write → off site p50 ${r.offsite_p50_s} s, p95 ${r.offsite_p95_s} s (${r.snapshots} continuous snapshots, ${r.missing} missing)`);
+  out.rpo = r;
+}
+if (only === undefined || only === 'fleet') out.fleet = await (await import('./fleet.js')).runFleet({ say });
 if (json) say(JSON.stringify(out));
 void randomBytes;
