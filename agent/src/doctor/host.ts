@@ -1,5 +1,6 @@
 /**
- * The real machine for `doctor`: files, filesystems and block devices (systeminformation),
+ * The real machine for `doctor`: files, filesystems and block devices (systeminformation, with
+ * node-disk-info's `df` as the fallback for filesystems),
  * smartctl, the clock's NTP state, and a raw NATS probe (TCP, the server's INFO, the TLS handshake).
  */
 import { execFile } from 'node:child_process';
@@ -8,6 +9,7 @@ import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { delimiter, join } from 'node:path';
 import si from 'systeminformation';
+import diskInfo from 'node-disk-info';
 import type { BlockDevice, DoctorHost, Filesystem, NatsProbe, PathInfo } from './doctor.js';
 
 const run = (cmd: string, args: string[], timeoutMs = 10_000) =>
@@ -139,7 +141,10 @@ export const realHost: DoctorHost = {
     return { looked, unreadable: bad };
   },
   async filesystems(): Promise<Filesystem[]> {
-    return (await si.fsSize()).map((f) => ({ device: f.fs, mount: f.mount, type: f.type, sizeBytes: Math.round(f.size), freeBytes: Math.round(f.available) }));
+    const fss = await si.fsSize().catch(() => []);
+    if (fss.length > 0) return fss.map((f) => ({ device: f.fs, mount: f.mount, type: f.type, sizeBytes: Math.round(f.size), freeBytes: Math.round(f.available) }));
+    // systeminformation found nothing (unusual /proc, containers): node-disk-info reads df.
+    return (await diskInfo.getDiskInfo()).map((d) => ({ device: d.filesystem, mount: d.mounted, type: '', sizeBytes: d.blocks * 1024, freeBytes: d.available * 1024 }));
   },
   async blockDevices(): Promise<BlockDevice[]> {
     return (await si.blockDevices()).map((b) => ({ name: b.name, type: b.type, sizeBytes: b.size, mount: b.mount, fsType: b.fsType, removable: b.removable, model: b.model }));
