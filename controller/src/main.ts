@@ -25,7 +25,7 @@ import { SiteRegistry, controllerNkeyFile, initControllerNkey, nkeyPublic } from
 import type { ControllerConfig } from './config.js';
 import { initSigningKey, loadSigningKey } from './signing-key.js';
 import { checkConfig } from './config.js';
-import { serviceWatchdog } from './systemd.js';
+import { httpAlive, serviceWatchdog } from './systemd.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatIssue } from '@medvault/protocol';
@@ -115,7 +115,7 @@ program
     const app = await startApp({ nats, key, clock: Date.now, config: c, log });
     const watchdog = serviceWatchdog([
       { name: 'ingest', check: async () => app.ingestor.consuming },
-      { name: 'http', check: async () => (await fetch(`${app.url}/api/v1/health`, { signal: AbortSignal.timeout(4000) })).ok },
+      { name: 'http', check: () => httpAlive(app.url) },
     ], (m, f) => log.warn(f, m));
     log.info({ kid: key.kid, publicKey: exportPublicKey(key.publicKey), nats: c.nats.servers }, 'controller started');
     watchdog.ready(`running: ${app.url}, NATS ${c.nats.servers.join(',')}`);

@@ -4,6 +4,8 @@
  * (ingest consuming, the HTTP API answering on its own socket). No-op without $NOTIFY_SOCKET.
  */
 import fsx from '@medvault/fsx';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 
 export interface Probe {
   name: string;
@@ -66,4 +68,20 @@ export function serviceWatchdog(probes: Probe[], log: (msg: string, fields: Reco
       send({ STOPPING: 1, STATUS: 'stopping' });
     },
   };
+}
+
+/**
+ * True when the controller's own API answers `GET /api/v1/health` with 200 within `timeoutMs`.
+ * Our own socket: with HTTPS the certificate is not checked (it may come from the private CA).
+ */
+export function httpAlive(base: string, timeoutMs = 4000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const url = new URL('/api/v1/health', base);
+    const req = (url.protocol === 'https:' ? httpsGet : httpGet)(url, { timeout: timeoutMs, rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
 }
