@@ -144,4 +144,17 @@ describe('HTTP API against a real nats-server', () => {
     expect(await call('POST', '/api/v1/logout', undefined, token)).toMatchObject({ status: 200 });
     expect(await call('GET', '/api/v1/sites', undefined, token)).toMatchObject({ status: 401 });
   });
+
+  it("refuses 'latest' without a store when the site has several stores", async () => {
+    await publishEvent(f, SITE, 'snapshot', {
+      type: 'mv.snapshot.v1', site: SITE, repo: REPO, id: 'cd'.repeat(32), store: 'imaging', job: 'full', time: f.now.value, files: 1, bytes: 1, needs: 2,
+    });
+    await waitFor(() => f.app.fleet.snapshots(SITE).length === 2, 5000, 'second store projected');
+    const tech = await login('tess');
+    const req = { site: SITE, snapshot: 'latest', paths: [''], target: '/srv/restore' };
+    const r = await call('POST', '/api/v1/orders', req, tech);
+    expect(r).toMatchObject({ status: 400, body: { error: { code: 'MV_ERR_CONFIG_INVALID' } } });
+    expect(r.body.error.message).toMatch(/several record stores \(.*imaging.*\): name the store/);
+    expect((await call('POST', '/api/v1/orders', { ...req, store: 'imaging' }, tech)).status).toBe(201);
+  });
 });

@@ -179,6 +179,11 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   app.post('/api/v1/orders', { preHandler: need('technician') }, async (req, reply) => {
     const body = parseInput(orderRequestSchema, req.body, 'order');
     siteOr404(body.site);
+    if (body.snapshot === 'latest' && body.store === undefined) {
+      // 'latest' of which store? With several, guessing could restore one store over another's folder.
+      const stores = [...new Set(d.fleet.snapshots(body.site).map((x) => x.store))];
+      if (stores.length > 1) throw new MedvaultError(codes.CONFIG_INVALID, `site ${body.site} has several record stores (${stores.join(', ')}): name the store for 'latest'`);
+    }
     if (body.snapshot !== 'latest' && body.snapshot.length < 64) {
       // The short ids `medvault snapshots` shows: resolve them against what the site reported.
       const matches = d.fleet.snapshots(body.site).filter((x) => x.id.startsWith(body.snapshot) && (body.store === undefined || x.store === body.store));
