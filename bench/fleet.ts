@@ -18,6 +18,7 @@ import { subjects } from '@medvault/protocol';
 import { NatsServer } from '../test/support/nats-server.js';
 import { BIN, Daemon, run, until } from '../test/support/procs.js';
 import { simHeartbeat, type SimCondition } from '../controller/src/health/sim.test-support.js';
+import { quantile } from './stats.js';
 
 export interface FleetResult {
   sites: number;
@@ -34,10 +35,6 @@ export interface FleetResult {
   controller_rss_peak_mb: number;
 }
 
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]! * 1000) / 1000 : NaN;
-};
 const cpuTicks = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
   return Number(f[11]) + Number(f[12]); // utime + stime, fields 14 and 15
@@ -130,7 +127,7 @@ export async function runFleet(o: { sites?: number; heartbeatS?: number; seconds
     await new Promise((r) => setTimeout(r, 3000)); // let the last changes arrive
     const result: FleetResult = {
       sites, heartbeat_s: heartbeatS, seconds: Math.round(elapsed), heartbeats, changes, measured: delays.length,
-      p50_s: quantile(delays, 0.5), p95_s: quantile(delays, 0.95), max_s: quantile(delays, 1),
+      p50_s: quantile(delays, 0.5, 3), p95_s: quantile(delays, 0.95, 3), max_s: quantile(delays, 1, 3),
       controller_cpu_pct: Math.round(cpu * 10) / 10, controller_rss_mb: Math.round(memKb(pid, 'VmRSS') / 1024), controller_rss_peak_mb: Math.round(memKb(pid, 'VmHWM') / 1024),
     };
     clearInterval(timer);

@@ -15,6 +15,7 @@ import { Repository } from '../agent/src/repo/repository.js';
 import { readLocalKey } from '../agent/src/crypto/local-key.js';
 import { Journal } from '../agent/src/state/journal.js';
 import type { Receipt } from '@medvault/protocol';
+import { quantile } from './stats.js';
 
 export interface RpoResult {
   writes: number;
@@ -27,10 +28,6 @@ export interface RpoResult {
   missing: number;
 }
 
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]! * 100) / 100 : NaN;
-};
 
 export async function runRpo(o: { writes?: number; seconds?: number; say?: (l: string) => void } = {}): Promise<RpoResult> {
   const writes = o.writes ?? 1000;
