@@ -238,6 +238,127 @@ export const alert = z.strictObject({
   at: time,
 });
 
+/** A repository object named by kind and hash. */
+export const objectRef = z.strictObject({ kind: objectKind, hash });
+
+/**
+ * mv.resend.v1, controller → `mv.v1.ctl.<site>.resend`, signed: the controller's scrub found the
+ * off-site copies of `objects` missing or damaged. The agent drops their receipts, raises an alert
+ * naming them, and sends them again from its local repository with message ids suffixed
+ * `.r<first 8 characters of id>` (so JetStream's duplicate window does not swallow the resend).
+ */
+export const resendRequest = z.strictObject({
+  type: z.literal('mv.resend.v1'),
+  id: orderId,
+  site,
+  repo: repoId,
+  objects: z.array(objectRef).min(1).max(1000),
+  reason: text(2000),
+  at: time,
+  sig: signature.optional(),
+});
+
+/**
+ * mv.reconcile.v1, controller → `mv.v1.ctl.<site>.reconcile`, signed: compare the local repository
+ * with what MV_OFFSITE holds for this site (the agent lists it itself, headers only, with its own
+ * credentials) and send whatever is missing there, receipt or not. The controller sends it at
+ * start, after a scrub found damage, and daily.
+ */
+export const reconcileRequest = z.strictObject({
+  type: z.literal('mv.reconcile.v1'),
+  id: orderId,
+  site,
+  reason: text(2000),
+  at: time,
+  sig: signature.optional(),
+});
+
+/**
+ * mv.snapshot-needs.v1, agent → `mv.v1.ev.<site>.needs` (message id `<site>.needs.<snapshot>.<part>`),
+ * sent with every new snapshot: every pack and index file the snapshot needs, in parts of at most
+ * 5,000 objects. The controller keeps the first complete list per snapshot and ignores later ones
+ * (a compromised appliance cannot shrink what an old snapshot needs); off-site pruning deletes
+ * only objects that no retained snapshot needs. Keys and config are never pruned.
+ */
+export const snapshotNeeds = z.strictObject({
+  type: z.literal('mv.snapshot-needs.v1'),
+  site,
+  repo: repoId,
+  snapshot: hash,
+  time,
+  store: text(200),
+  tags: z.array(text(100)).max(100),
+  part: count,
+  parts: z.number().int().positive(),
+  objects: z.array(objectRef).max(5000),
+});
+
+export const drillSources = ['local', 'offsite'] as const;
+
+/**
+ * mv.drill-order.v1, controller → `mv.v1.ctl.<site>.drill`, signed, single-use and expiring like a
+ * restore order (checkOrder with this type): restore snapshot `snapshot` of `store` into scratch
+ * space once per source, verify every file (database stores: into a scratch database, then check
+ * it), measure RTO and RPO, report mv.drill-result.v1 and clean up. Touches no record store.
+ */
+export const drillOrder = z.strictObject({
+  type: z.literal('mv.drill-order.v1'),
+  id: orderId,
+  site,
+  store: text(200),
+  snapshot: z.union([z.literal('latest'), hash]),
+  /** Share of the snapshot's files restored: 1 is all of it, 0.1 a random 10 % sample (at least one file). */
+  sample: z.number().gt(0).max(1),
+  sources: z.array(z.enum(drillSources)).min(1).max(2),
+  requestedBy: actor,
+  issuedAt: time,
+  expiresAt: time,
+  nonce: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
+  sig: signature.optional(),
+});
+
+/** One restore of a drill: from one source, timed from start to the last verified byte. */
+export const drillRun = z.strictObject({
+  source: z.enum(drillSources),
+  result: z.enum(['passed', 'failed']),
+  startedAt: time,
+  endedAt: time,
+  /** Measured recovery time in seconds: restore plus verification (plus the scratch database load). */
+  rtoS: z.number().nonnegative(),
+  files: count,
+  bytes: count,
+  verified: count,
+  failed: z.array(z.strictObject({ path: text(8192), reason: text(2000) })).max(1000),
+  /** Database stores: the scratch database the dump was loaded into and what the check found. */
+  database: z.strictObject({ name: text(200), tables: count, rows: count }).optional(),
+  error: z.strictObject({ code: text(64), message: text(2000) }).optional(),
+});
+
+/**
+ * mv.drill-result.v1, agent → `mv.v1.ev.<site>.drill`: what a drill did and found. `passed` only
+ * when every run passed and both targets were met; the controller turns it into a signed report.
+ */
+export const drillResult = z.strictObject({
+  type: z.literal('mv.drill-result.v1'),
+  drillId: orderId,
+  site,
+  store: text(200),
+  repo: repoId.optional(),
+  snapshot: hash.optional(),
+  snapshotTime: time.optional(),
+  requestedBy: actor,
+  sample: z.number().gt(0).max(1),
+  startedAt: time,
+  endedAt: time,
+  result: z.enum(['passed', 'failed']),
+  /** Age in seconds of the newest snapshot of the store when the drill started. */
+  rpoS: z.number().nonnegative().optional(),
+  targets: z.strictObject({ rtoS: count, rpoS: count }),
+  met: z.strictObject({ rto: z.boolean(), rpo: z.boolean() }),
+  runs: z.array(drillRun).max(4),
+  error: z.strictObject({ code: text(64), message: text(2000) }).optional(),
+});
+
 /** Who did something recorded in an audit trail. */
 export const auditActor = z.strictObject({
   kind: z.enum(['user', 'agent', 'controller', 'scheduler', 'system']),
@@ -279,6 +400,14 @@ export type OrderStatus = z.infer<typeof orderStatus>;
 export type Signature = z.infer<typeof signature>;
 export type AuditEntry = z.infer<typeof auditEntry>;
 export type AuditActor = z.infer<typeof auditActor>;
+export type ObjectRef = z.infer<typeof objectRef>;
+export type ResendRequest = z.infer<typeof resendRequest>;
+export type ReconcileRequest = z.infer<typeof reconcileRequest>;
+export type SnapshotNeeds = z.infer<typeof snapshotNeeds>;
+export type DrillOrder = z.infer<typeof drillOrder>;
+export type DrillRun = z.infer<typeof drillRun>;
+export type DrillResult = z.infer<typeof drillResult>;
+export type DrillSource = (typeof drillSources)[number];
 export type JobKind = (typeof jobKinds)[number];
 export type OrderState = (typeof orderStates)[number];
 
@@ -293,6 +422,11 @@ export const messageTypes = {
   'mv.order-status.v1': orderStatus,
   'mv.alert.v1': alert,
   'mv.audit.v1': auditEntry,
+  'mv.resend.v1': resendRequest,
+  'mv.reconcile.v1': reconcileRequest,
+  'mv.snapshot-needs.v1': snapshotNeeds,
+  'mv.drill-order.v1': drillOrder,
+  'mv.drill-result.v1': drillResult,
 } as const;
 
 export type MessageType = keyof typeof messageTypes;

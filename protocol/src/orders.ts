@@ -1,12 +1,12 @@
 /**
- * Making and checking restore orders. `checkOrder` is pure: given the order, what the agent pinned,
+ * Making and checking restore and drill orders. `checkOrder` is pure: given the order, what the agent pinned,
  * the orders it has already seen and `now`, it says whether to act and, if not, exactly why.
  * An agent MUST call it, and record the order id as used, before it touches a single file.
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { MedvaultError, codes, type ErrorCode } from './errors.js';
 import { newOrderId } from './ids.js';
-import type { RestoreOrder } from './messages.js';
+import type { DrillOrder, RestoreOrder } from './messages.js';
 import { signMessage, verifyMessage, type SigningKey } from './sign.js';
 import { validate } from './decode.js';
 
@@ -33,26 +33,41 @@ export function makeOrder(request: OrderRequest, key: SigningKey, now: number, l
   return signMessage(order, key);
 }
 
-export type OrderVerdict = { ok: true; order: RestoreOrder } | { ok: false; code: ErrorCode; reason: string };
+export type DrillRequest = Omit<DrillOrder, 'type' | 'id' | 'issuedAt' | 'expiresAt' | 'nonce' | 'sig'>;
+
+/** A signed drill order, valid like a restore order (same lifetime rules, checked by checkOrder). */
+export function makeDrillOrder(request: DrillRequest, key: SigningKey, now: number, lifetimeMs = 10 * 60_000, id: string = newOrderId()): DrillOrder {
+  const order: DrillOrder = validate(
+    { type: 'mv.drill-order.v1', id, ...request, issuedAt: now, expiresAt: now + Math.min(lifetimeMs, MAX_ORDER_LIFETIME_MS), nonce: randomBytes(16).toString('base64url') },
+    'mv.drill-order.v1',
+  );
+  return signMessage(order, key);
+}
+
+type OrderType = 'mv.restore-order.v1' | 'mv.drill-order.v1';
+type OrderOf<T extends OrderType> = T extends 'mv.drill-order.v1' ? DrillOrder : RestoreOrder;
+
+export type OrderVerdict<O = RestoreOrder> = { ok: true; order: O } | { ok: false; code: ErrorCode; reason: string };
 
 /**
- * 1. the value is a well-formed mv.restore-order.v1;  2. its signature verifies with the pinned key;
+ * 1. the value is a well-formed order of `type` (default mv.restore-order.v1);  2. its signature verifies with the pinned key;
  * 3. it is for this site;  4. its lifetime is at most MAX_ORDER_LIFETIME_MS;  5. now lies within
  * [issuedAt - tolerance, expiresAt + tolerance];  6. its id has not been seen before.
  */
-export function checkOrder(
+export function checkOrder<T extends OrderType = 'mv.restore-order.v1'>(
   value: unknown,
   ctx: { site: string; controllerKey: KeyObject; now: number; seen: (id: string) => boolean },
-): OrderVerdict {
-  let order: RestoreOrder;
+  type: T = 'mv.restore-order.v1' as T,
+): OrderVerdict<OrderOf<T>> {
+  let order: OrderOf<T>;
   try {
-    order = validate(value, 'mv.restore-order.v1');
+    order = validate(value, type) as OrderOf<T>;
     verifyMessage(order, ctx.controllerKey);
   } catch (err) {
     if (err instanceof MedvaultError) return { ok: false, code: err.code, reason: err.message };
     throw err;
   }
-  const refuse = (code: ErrorCode, reason: string): OrderVerdict => ({ ok: false, code, reason: `order ${order.id}: ${reason}` });
+  const refuse = (code: ErrorCode, reason: string): OrderVerdict<OrderOf<T>> => ({ ok: false, code, reason: `order ${order.id}: ${reason}` });
   if (order.site !== ctx.site) return refuse(codes.ORDER_SITE, `is for site ${order.site}, this is site ${ctx.site}`);
   if (order.expiresAt <= order.issuedAt || order.expiresAt - order.issuedAt > MAX_ORDER_LIFETIME_MS) {
     return refuse(codes.ORDER_LIFETIME, `lifetime of ${order.expiresAt - order.issuedAt} ms is not within (0, ${MAX_ORDER_LIFETIME_MS}] ms`);

@@ -30,11 +30,15 @@ export const streams = {
 } as const;
 
 /** Event types an agent publishes under `mv.v1.ev.<site>.<event>`. */
-/** `audit`: the agent's hash-chained audit entries (mv.audit.v1), message id `<site>.ev.audit.<seq>`. */
-export const eventTypes = ['heartbeat', 'log', 'snapshot', 'status', 'alert', 'audit'] as const;
+/**
+ * `audit`: the agent's hash-chained audit entries (mv.audit.v1), message id `<site>.ev.audit.<seq>`;
+ * `needs`: what each snapshot needs off site (mv.snapshot-needs.v1); `drill`: drill results (mv.drill-result.v1).
+ */
+export const eventTypes = ['heartbeat', 'log', 'snapshot', 'status', 'alert', 'audit', 'needs', 'drill'] as const;
 export type EventType = (typeof eventTypes)[number];
 /** Control types the controller publishes under `mv.v1.ctl.<site>.<control>`. */
-export const controlTypes = ['receipt', 'order'] as const;
+/** receipt: mv.receipt.v1; order: mv.restore-order.v1; drill: mv.drill-order.v1; resend: mv.resend.v1; reconcile: mv.reconcile.v1. */
+export const controlTypes = ['receipt', 'order', 'drill', 'resend', 'reconcile'] as const;
 export type ControlType = (typeof controlTypes)[number];
 
 function token(re: RegExp, value: string, what: string): string {
@@ -46,7 +50,8 @@ export const subjects = {
   /**
    * Pattern `mv.v1.in.<site>.<repo>.<kind>.<hash>`: the parts of one repository object, sent by an
    * agent, in order, part 0 first (header `Mv-Object`, see messages.ts). Message id
-   * `<site>.<repo>.<kind>.<hash>.<part>` makes a resend within the duplicate window a no-op.
+   * `<site>.<repo>.<kind>.<hash>.<part>` makes a resend within the duplicate window a no-op; a resend
+   * the controller asked for (mv.resend.v1) appends `.r<first 8 characters of the request id>`.
    */
   inboxPattern: (site = '*') => `mv.v1.in.${site === '*' ? '*' : token(SITE_RE, site, 'site')}.>`,
   inbox: (site: string, repo: string, kind: ObjectKind, hash: string) =>

@@ -15,6 +15,9 @@ const typeOf: Record<EventType, MessageType> = {
   alert: 'mv.alert.v1',
   // The agent's audit chain: verified by `medvault-controller audit verify --site`, not projected.
   audit: 'mv.audit.v1',
+  // Off-site needs lists: kept by the off-site retention book, not projected here.
+  needs: 'mv.snapshot-needs.v1',
+  drill: 'mv.drill-result.v1',
 };
 
 /** Bounds on what is kept in memory per site / order; the stream keeps everything. */
