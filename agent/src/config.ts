@@ -9,6 +9,7 @@
  *   recovery_public_key = "<base64url X25519>" # the organisation's offline recovery key (public half)
  *   controller_public_key = "<base64url Ed25519>"  # pinned at enrolment; verifies orders and receipts
  *   restore_roots = ["/srv/restore"]           # orders may restore only inside these folders
+ *   drill_dir = "/var/lib/medvault/drills"     # drills' scratch space (default <state_dir>/drills)
  *   [nats]
  *   servers = ["nats://127.0.0.1:4222"]
  *   nkey_file = "/etc/medvault/site.nk"        # the site's NATS identity (enrolment bundle)
@@ -58,6 +59,8 @@ const store = z.discriminatedUnion('type', [
     rpo_s: z.number().int().min(1).max(86_400).default(60),
     /** With `continuous`, a periodic rescan reconciles what the watcher missed. */
     rescan_s: z.number().int().min(10).max(86_400).default(900),
+    /** Recovery time target: a drill's restore plus verification of this store must finish within it (default DEFAULT_RTO_S). */
+    rto_s: z.number().int().min(1).max(86_400 * 7).optional(),
   }),
   z.strictObject({
     name: storeName,
@@ -70,10 +73,13 @@ const store = z.discriminatedUnion('type', [
     password_file: path.optional(),
     schedule,
     rpo_s: z.number().int().min(1).max(86_400 * 7).default(86_400),
+    rto_s: z.number().int().min(1).max(86_400 * 7).optional(),
   }),
 ]);
 
 export type StoreConfig = z.infer<typeof store>;
+/** A store's recovery time target when it sets no `rto_s`: four hours. */
+export const DEFAULT_RTO_S = 14_400;
 export type FileStoreConfig = Extract<StoreConfig, { type: 'files' }>;
 export type DatabaseStoreConfig = Extract<StoreConfig, { type: 'postgres' | 'mysql' }>;
 
@@ -84,6 +90,8 @@ export const configSchema = z.strictObject({
   recovery_public_key: b64key,
   controller_public_key: b64key.optional(),
   restore_roots: z.array(path).default([]),
+  /** Scratch space of disaster-recovery drills (default `<state_dir>/drills`); never inside a record store. */
+  drill_dir: path.optional(),
   nats: z
     .strictObject({
       servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'nats://host:port')).min(1),
@@ -158,6 +166,12 @@ export function checkConfig(file: string): { config?: AgentConfig; issues: Confi
       if (s.type === 'files' && (p === abs(s.path) || p.startsWith(`${abs(s.path)}/`))) issue(['disks', i, 'path'], `expected a disk outside the record stores, got ${p}, inside stores[${j}] (${s.name}): backups would back themselves up`);
     });
   });
+  if (c.drill_dir !== undefined) {
+    const d = abs(c.drill_dir);
+    c.stores.forEach((s, j) => {
+      if (s.type === 'files' && (d === abs(s.path) || d.startsWith(`${abs(s.path)}/`))) issue(['drill_dir'], `expected a folder outside the record stores, got ${d}, inside stores[${j}] (${s.name}): drills never write into a record store`);
+    });
+  }
   if (issues.length > 0) return { issues };
   return {
     issues,
@@ -177,6 +191,7 @@ export function checkConfig(file: string): { config?: AgentConfig; issues: Confi
           }
         : {}),
       restore_roots: c.restore_roots.map(abs),
+      ...(c.drill_dir !== undefined ? { drill_dir: abs(c.drill_dir) } : {}),
       disks: c.disks.map((d) => ({ path: abs(d.path) })),
       stores: c.stores.map((s) =>
         s.type === 'files' ? { ...s, path: abs(s.path) } : { ...s, ...(s.password_file ? { password_file: abs(s.password_file) } : {}) },

@@ -28,12 +28,14 @@ import { checkConfig } from './config.js';
 import { httpAlive, serviceWatchdog } from './systemd.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatIssue } from '@medvault/protocol';
+import { formatIssue, importPublicKey } from '@medvault/protocol';
+import { verifyReportFile } from './reports/render.js';
 
 const exitCodes: Partial<Record<string, number>> = {
   [codes.CONFIG_INVALID]: 2,
   [codes.MESSAGE_INVALID]: 2,
   [codes.KEY_INVALID]: 3,
+  [codes.SIGNATURE_INVALID]: 3,
   [codes.TRANSPORT_FAILED]: 4,
   [codes.CONFLICT]: 5,
   [codes.AUDIT_BROKEN]: 6,
@@ -336,6 +338,20 @@ audit
     await auditNow(c, { actor: operator(), action: 'audit.export', object: `chain:${chain.chain}`, result: 'ok', detail: { format: o.format, entries: chain.values.length, out: o.out ?? 'stdout' } });
     if (o.out) writeFileSync(o.out, text, { mode: 0o600 });
     else process.stdout.write(text);
+  });
+
+program
+  .command('report')
+  .description('signed reports (drill, incident, compliance)')
+  .command('verify <file>')
+  .description("check a report's signature (its .json form, or the .html that embeds it) against the controller key; exit 2 if it is not a report, 3 if the signature fails")
+  .option('--key <public-key>', 'a pinned controller public key (base64url) instead of the one in the state folder')
+  .option('--json', 'print {ok, kind, title, subjects, kid}')
+  .action((file: string, o: { key?: string; json?: boolean }) => {
+    const pub = o.key ? importPublicKey(o.key) : loadSigningKey(config().state_dir).publicKey;
+    const r = verifyReportFile(file, pub);
+    if (o.json) print({ ok: true, kind: r.kind, title: r.title, subjects: r.subjects, generatedAt: r.generatedAt, kid: r.sig!.kid });
+    else process.stdout.write(`${file}: signature valid (key ${r.sig!.kid}): ${r.kind} report "${r.title}" of ${new Date(r.generatedAt).toISOString()}\n`);
   });
 
 program
