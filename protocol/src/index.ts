@@ -13,3 +13,4 @@ export * from './orders.js';
 export * from './objects.js';
 export * from './audit.js';
 export * from './config-issues.js';
+export * from './retention.js';

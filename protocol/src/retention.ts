@@ -1,8 +1,6 @@
 /**
- * prune/: retention (which snapshots to keep, a pure function) and the Pruner (which deletes what
- * no kept snapshot needs, crash-safe at every step).
- *
- * applyPolicy never reads the clock. Per store:
+ * Retention: which snapshots a policy keeps, a pure function shared by the agent (forget, on-site)
+ * and the controller (off-site pruning, by receipt time). applyPolicy never reads the clock. Per store:
  * 1. Order snapshots by their parent chain (a child always after its parent), then time, then hash;
  *    a snapshot's effective time is max(its time, its parent's effective time), so a clock that
  *    jumped back (RTC reset) cannot make the newest backups look oldest.

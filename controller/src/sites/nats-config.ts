@@ -18,6 +18,10 @@
  *    `inboxPrefix: _INBOX.<site>`), so it cannot read another site's deliveries or acks.
  * Everything else is denied: no stream create/update/delete/purge, no message delete, no consumer
  * delete, no MV_INBOX or MV_EVENTS reads, nothing of another site, no KV buckets.
+ * One thing permissions cannot see is a consumer's body: a site may create a push consumer on its own
+ * messages whose deliver subject is elsewhere (its own off-site subjects are refused as a cycle). The
+ * server delivers only where there is interest, and a stream capturing the subject is not interest, so
+ * nothing it delivers is ever stored (test/e2e/offsite-immutability.test.ts proves each of these).
  */
 import { SITE_RE, streams } from '@medvault/protocol';
 
