@@ -8,20 +8,24 @@
  * `follow` creates its own ephemeral consumer with the filter in the create subject
  * ($JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>), then reads it with consumer info and
  * pulls; it never asks for stream info, lists consumers or deletes anything (an idle consumer goes
- * away by itself after its inactivity threshold).
+ * away by itself after its inactivity threshold). `read` makes its consumer the same way.
  */
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect, headers as natsHeaders, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
 import { MedvaultError, codes } from '@medvault/protocol';
 
 export interface LinkMessage {
   subject: string;
   seq: number;
+  /** The payload; empty for a headers-only read, where header `Nats-Msg-Size` gives its length. */
   data: Uint8Array;
   header(name: string): string | undefined;
 }
+
+/** Header a headers-only read carries instead of the payload: its length in bytes. */
+export const MSG_SIZE_HEADER = 'Nats-Msg-Size';
 
 export interface Link {
   /** Publishes and resolves once JetStream acked it (a duplicate msgID is acked too). */
@@ -32,6 +36,13 @@ export interface Link {
    * until `stop()`. Messages are never skipped; after a reconnect some may be delivered again.
    */
   follow(stream: string, filter: string, fromSeq: number, onMessage: (m: LinkMessage) => Promise<void>): { stop(): Promise<void> };
+  /**
+   * Every message of `stream` matching `filter` that exists when called, in stream order, then
+   * ends (messages published meanwhile may or may not be included). With `headersOnly` the
+   * payloads stay on the server (listing objects). A read that gets no message for the link's
+   * stall timeout fails with MV_ERR_TRANSPORT_FAILED instead of hanging; so does a lost connection.
+   */
+  read(stream: string, filter: string, opts?: { headersOnly?: boolean }): AsyncIterable<LinkMessage>;
   readonly connected: boolean;
   close(): Promise<void>;
 }
@@ -47,6 +58,8 @@ export interface LinkOptions {
   caFile?: string;
   /** Milliseconds to wait for a JetStream ack before the publish fails and is retried later. */
   ackTimeoutMs?: number;
+  /** Milliseconds `read` waits for the next message before it fails (default 30 s). */
+  readStallMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -127,6 +140,48 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
           await done;
         },
       };
+    },
+    async *read(stream, filter, o = {}) {
+      const fail = (what: string, cause?: unknown) =>
+        new MedvaultError(codes.TRANSPORT_FAILED, `reading ${filter} from ${stream}: ${what}${cause ? `: ${(cause as Error).message}` : ''}`, { cause, retryable: true });
+      const stallMs = opts.readStallMs ?? 30_000;
+      const name = `${prefix}_${randomBytes(9).toString('hex')}`;
+      let remaining: number;
+      let messages: ConsumerMessages;
+      try {
+        const info = await jsm.consumers.add(stream, {
+          name,
+          filter_subject: filter,
+          deliver_policy: DeliverPolicy.All,
+          ack_policy: AckPolicy.None,
+          inactive_threshold: 30_000_000_000,
+          mem_storage: true,
+          num_replicas: 1,
+          ...(o.headersOnly ? { headers_only: true } : {}),
+        });
+        remaining = info.num_pending;
+        if (remaining === 0) return;
+        const consumer = await js.consumers.get(stream, name);
+        // Bounded bytes in flight: well under the server's 64 MiB max_pending per connection.
+        messages = await consumer.consume(o.headersOnly ? { max_messages: 1024 } : { max_bytes: 24 * 1024 * 1024 });
+      } catch (cause) {
+        throw fail('cannot create a consumer', cause);
+      }
+      const it = messages[Symbol.asyncIterator]();
+      try {
+        while (remaining > 0) {
+          let timer: NodeJS.Timeout | undefined;
+          const stalled = new Promise<'stalled'>((r) => (timer = setTimeout(() => r('stalled'), stallMs)));
+          const next = await Promise.race([it.next(), stalled]).finally(() => clearTimeout(timer));
+          if (next === 'stalled') throw fail(`no message for ${stallMs} ms with ${remaining} still to come`);
+          if (next.done) throw fail(`ended with ${remaining} messages still to come`);
+          const m = next.value;
+          remaining = m.info.pending === 0 ? 0 : remaining - 1;
+          yield { subject: m.subject, seq: m.seq, data: m.data, header: (n: string) => m.headers?.get(n) || undefined };
+        }
+      } finally {
+        messages.stop();
+      }
     },
     async close() {
       await nc.drain().catch(() => nc.close());

@@ -2,7 +2,7 @@
  * MemLink: the in-memory twin of Link for tests — a list of streams held in arrays, with the
  * same duplicate-message-id rule as JetStream and a switch to make publishes fail like an outage.
  */
-import type { Link, LinkMessage } from './link.js';
+import { MSG_SIZE_HEADER, type Link, type LinkMessage } from './link.js';
 
 interface Stored {
   subject: string;
@@ -35,7 +35,7 @@ export class MemLink implements Link {
   }
 
   follow(_stream: string, filter: string, fromSeq: number, onMessage: (m: LinkMessage) => Promise<void>) {
-    const re = new RegExp(`^${filter.replace(/\./g, '\\.').replace(/\*/g, '[^.]+').replace(/>$/, '.+')}$`);
+    const re = filterRe(filter);
     let next = Math.max(1, fromSeq);
     let stopped = false;
     let wake: () => void = () => {};
@@ -54,5 +54,20 @@ export class MemLink implements Link {
     return { stop: async () => { stopped = true; wake(); await loop; } };
   }
 
+  async *read(_stream: string, filter: string, opts: { headersOnly?: boolean } = {}): AsyncIterable<LinkMessage> {
+    const re = filterRe(filter);
+    for (const m of this.messages.slice()) {
+      if (this.down) throw Object.assign(new Error('link down'), { code: 'MV_ERR_TRANSPORT_FAILED' });
+      if (!re.test(m.subject)) continue;
+      const headers: Record<string, string> = opts.headersOnly ? { ...m.headers, [MSG_SIZE_HEADER]: String(m.data.byteLength) } : m.headers;
+      yield { subject: m.subject, seq: m.seq, data: opts.headersOnly ? new Uint8Array(0) : m.data, header: (n) => headers[n] };
+    }
+  }
+
   async close(): Promise<void> {}
+}
+
+/** A NATS subject filter (`*` one token, trailing `>` the rest) as a regular expression. */
+function filterRe(filter: string): RegExp {
+  return new RegExp(`^${filter.replace(/\./g, '\\.').replace(/\*/g, '[^.]+').replace(/>$/, '.+')}$`);
 }

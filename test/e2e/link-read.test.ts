@@ -1,0 +1,123 @@
+/**
+ * Link.read against a real TLS-only nats-server with the generated per-site permissions, as a
+ * site's agent (its own nkey and inbox prefix), and the same expectations against MemLink.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OBJECT_HEADER, streams, subjects } from '@medvault/protocol';
+import { openNats, type Nats } from '../../controller/src/nats.js';
+import { startSecureNats, type SecureNats } from '../support/secure-nats.js';
+import { MSG_SIZE_HEADER, openLink, type Link } from '../../agent/src/replicate/link.js';
+import { MemLink } from '../../agent/src/replicate/mem-link.js';
+
+const A = 'clinic-a';
+const B = 'clinic-b';
+const REPO = 'ab'.repeat(16);
+const hash = (i: number) => i.toString(16).padStart(64, '0');
+const OFF = streams.offsite.name;
+
+/** What both twins hold: three messages of site A (one of 900 KiB) and one of site B, in this order. */
+const fixture = [
+  { subject: subjects.offsite(A, REPO, 'pack', hash(1)), data: randomBytes(900 * 1024) },
+  { subject: subjects.offsite(B, REPO, 'pack', hash(2)), data: randomBytes(100) },
+  { subject: subjects.offsite(A, REPO, 'index', hash(3)), data: randomBytes(10) },
+  { subject: subjects.offsite(A, REPO, 'snapshot', hash(4)), data: randomBytes(0) },
+].map((m, i) => ({ ...m, headers: { [OBJECT_HEADER]: `part-${i}` } }));
+
+async function all(it: AsyncIterable<{ subject: string; data: Uint8Array; header(n: string): string | undefined }>) {
+  const out: { subject: string; data: Buffer; header: string | undefined; size: string | undefined }[] = [];
+  for await (const m of it) out.push({ subject: m.subject, data: Buffer.from(m.data), header: m.header(OBJECT_HEADER), size: m.header(MSG_SIZE_HEADER) });
+  return out;
+}
+
+/** The read contract both twins pass. */
+async function readContract(link: Link): Promise<void> {
+  const got = await all(link.read(OFF, subjects.offsitePattern(A)));
+  const mine = fixture.filter((m) => m.subject.startsWith(`mv.v1.off.${A}.`));
+  expect(got.map((m) => m.subject)).toEqual(mine.map((m) => m.subject));
+  got.forEach((m, i) => {
+    expect(m.data.equals(mine[i]!.data)).toBe(true);
+    expect(m.header).toBe(mine[i]!.headers[OBJECT_HEADER]);
+  });
+  const heads = await all(link.read(OFF, subjects.offsitePattern(A), { headersOnly: true }));
+  expect(heads.map((m) => [m.subject, m.data.length, m.size, m.header])).toEqual(mine.map((m) => [m.subject, 0, String(m.data.length), m.headers[OBJECT_HEADER]]));
+  const one = await all(link.read(OFF, `mv.v1.off.${A}.${REPO}.index.>`));
+  expect(one.map((m) => m.subject)).toEqual([subjects.offsite(A, REPO, 'index', hash(3))]);
+  expect(await all(link.read(OFF, `mv.v1.off.${A}.${'cd'.repeat(16)}.>`))).toEqual([]);
+}
+
+describe('MemLink.read', () => {
+  it('passes the read contract', async () => {
+    const link = new MemLink();
+    for (const [i, m] of fixture.entries()) await link.publish(m.subject, m.data, { msgID: `m${i}`, headers: m.headers });
+    await readContract(link);
+  });
+});
+
+describe('Link.read on a secure nats-server, as a site', () => {
+  let s: SecureNats;
+  let ctl: Nats;
+  let link: Link;
+  beforeAll(async () => {
+    s = await startSecureNats(mkdtempSync(join(tmpdir(), 'mv-linkread-')), [A, B]);
+    ctl = await openNats({ servers: [s.url], nkeySeedFile: s.controllerSeedFile, caFile: s.caFile });
+    await ctl.ensureStreams();
+    for (const m of fixture) await ctl.bus.publish(m.subject, m.data, { headers: m.headers });
+    link = await openLink({ servers: [s.url], name: 'test agent', site: A, nkeySeedFile: s.siteSeedFile[A]!, caFile: s.caFile, ackTimeoutMs: 3000, readStallMs: 1500 });
+  }, 60_000);
+  afterAll(async () => {
+    await link?.close();
+    await ctl?.close();
+    await s?.server.dispose();
+    if (s) rmSync(s.dir, { recursive: true, force: true });
+  });
+
+  it('passes the read contract with the site credentials', async () => {
+    await readContract(link);
+  });
+
+  it("refuses another site's off-site copies with MV_ERR_TRANSPORT_FAILED", async () => {
+    await expect(all(link.read(OFF, subjects.offsitePattern(B)))).rejects.toMatchObject({ code: 'MV_ERR_TRANSPORT_FAILED', message: expect.stringContaining('mv.v1.off.clinic-b.>') });
+  });
+
+  it('reads 40 MiB (more than it keeps in flight) in order, then ends', async () => {
+    const repo = 'ef'.repeat(16);
+    const parts = Array.from({ length: 40 }, (_, i) => randomBytes(1000 * 1024 + i));
+    for (const [i, p] of parts.entries()) await ctl.bus.publish(subjects.offsite(A, repo, 'pack', hash(100 + i)), p);
+    const t0 = Date.now();
+    const got = await all(link.read(OFF, `mv.v1.off.${A}.${repo}.>`));
+    const ms = Date.now() - t0;
+    expect(got.length).toBe(40);
+    got.forEach((m, i) => expect(m.data.equals(parts[i]!)).toBe(true));
+    console.log(`read 40 parts, ${(40 * 1000 * 1024) / 1e6} MB, in ${ms} ms`);
+  });
+
+  it('fails with MV_ERR_TRANSPORT_FAILED when the server stalls mid-read, instead of hanging', async () => {
+    const repo = '12'.repeat(16);
+    for (let i = 0; i < 48; i++) await ctl.bus.publish(subjects.offsite(A, repo, 'pack', hash(200 + i)), randomBytes(1000 * 1024));
+    const it = link.read(OFF, `mv.v1.off.${A}.${repo}.>`)[Symbol.asyncIterator]();
+    expect((await it.next()).done).toBe(false);
+    s.server.pause();
+    try {
+      const t0 = Date.now();
+      let n = 1;
+      const err = await (async () => {
+        try {
+          while (!(await it.next()).done) n++;
+        } catch (e) {
+          return e as { code?: string; message: string };
+        }
+        return undefined;
+      })();
+      expect(n).toBeLessThan(48);
+      expect(err?.code).toBe('MV_ERR_TRANSPORT_FAILED');
+      expect(err?.message).toMatch(/no message for 1500 ms/);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    } finally {
+      s.server.resume();
+    }
+  }, 30_000);
+});
