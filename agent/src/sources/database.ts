@@ -134,3 +134,38 @@ export async function restoreDatabase(s: DatabaseStoreConfig, target: string, du
   });
   await done;
 }
+
+/** Runs `sql` in database `db` on the store's server; resolves with its rows, tab-separated, one per line. */
+export async function queryDatabase(s: DatabaseStoreConfig, db: string, sql: string): Promise<string[]> {
+  const { args, env } = split(s);
+  const c: Command = s.type === 'postgres'
+    ? { cmd: 'psql', args: [...args, '-At', '-F', '\t', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], env }
+    : { cmd: 'mysql', args: [...args, '-N', '-B', db, '-e', sql], env };
+  const child = run(c, 'ignore');
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  await exited(child, `store ${s.name}: ${c.cmd} on database ${db}`);
+  return out.split('\n').filter((l) => l !== '');
+}
+
+/** Every base table of database `db` with its exact row count (the check after a restore). */
+export async function countRows(s: DatabaseStoreConfig, db: string): Promise<{ table: string; rows: number }[]> {
+  const list = s.type === 'postgres'
+    ? `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`
+    : `SELECT CONCAT('\`', REPLACE(table_name, '\`', '\`\`'), '\`') FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1`;
+  const tables = await queryDatabase(s, db, list);
+  if (tables.length === 0) return [];
+  const counts = await queryDatabase(s, db, tables.map((t, i) => `SELECT ${i}, COUNT(*) FROM ${t}`).join(' UNION ALL '));
+  const rows = new Map(counts.map((l) => l.split('\t').map(Number) as [number, number]));
+  return tables.map((table, i) => ({ table, rows: rows.get(i) ?? 0 }));
+}
+
+/** Drops database `db` if it exists (scratch databases of drills). */
+export async function dropDatabase(s: DatabaseStoreConfig, db: string): Promise<void> {
+  if (!/^[A-Za-z0-9_$-]{1,64}$/.test(db)) throw new MedvaultError(codes.CONFIG_INVALID, `database ${JSON.stringify(db)} is not a valid name`);
+  const { args, env } = split(s);
+  const c: Command = s.type === 'postgres'
+    ? { cmd: 'dropdb', args: [...args, '--if-exists', db], env }
+    : { cmd: 'mysql', args: [...args, '-e', `DROP DATABASE IF EXISTS \`${db}\``], env };
+  await exited(run(c, 'ignore'), `store ${s.name}: dropping database ${db}`);
+}
