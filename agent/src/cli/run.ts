@@ -13,11 +13,15 @@ import { AuditLog } from '../audit/audit-log.js';
 import { readFileIfExists, writeFileAtomic } from '../state/journal.js';
 import { AgentDaemon, type DaemonRepo } from '../daemon/daemon.js';
 import { openLink } from '../replicate/link.js';
+import { throttledLink } from '../replicate/throttle.js';
+import { catchUpEstimator } from '../replicate/catch-up.js';
 import { ReceiptBook } from '../replicate/receipts.js';
 import { Spool } from '../replicate/spool.js';
 import { OrderLedger } from '../orders/ledger.js';
 import { OrderRunner } from '../orders/runner.js';
 import { Restorer } from '../restore/restorer.js';
+import { DrillOrders } from '../drill/drill-orders.js';
+import { DrillRunner, spoolPublisher } from '../drill/drill-runner.js';
 import { Repository } from '../repo/repository.js';
 import { DirStore } from '../store/dir-store.js';
 import { readLocalKey } from '../crypto/local-key.js';
@@ -81,11 +85,12 @@ export function register(program: Command, ctx: CliContext): void {
         actor: agentActor, action: 'agent.start', object: `site:${cfg.site}`, result: 'ok',
         detail: { version: AGENT_VERSION, config: configDigest, controllerKid: keyId(controllerKey), disk, repo: repo.id, keyFile: cfg.key_file, tls: cfg.nats.ca_file !== undefined, nkey: cfg.nats.nkey_file !== undefined },
       });
-      const link = await openLink({
+      // Object parts keep to the [replication] bandwidth schedule; heartbeats, alerts and events do not wait.
+      const link = throttledLink(await openLink({
         servers: cfg.nats.servers, name: `medvault-agent ${cfg.site}`, site: cfg.site, log: (m, f) => log('info', m, f),
         ...(cfg.nats.nkey_file ? { nkeySeedFile: cfg.nats.nkey_file } : {}),
         ...(cfg.nats.ca_file ? { caFile: cfg.nats.ca_file } : {}),
-      });
+      }), { windows: cfg.replication?.bandwidth ?? [], ...(cfg.replication?.timezone ? { timeZone: cfg.replication.timezone } : {}) });
       // systemd (Type=notify): WATCHDOG=1 only while replication (a round, or a part sent), the job
       // planner and the status timer have all run recently; a hung daemon is restarted.
       const watchdog = new Watchdog(systemdNotifier(), [
@@ -123,6 +128,17 @@ export function register(program: Command, ctx: CliContext): void {
       });
       const interrupted = runner.recoverInterrupted();
       if (interrupted.length > 0) log('warn', 'orders interrupted by the last stop were reported failed', { orders: interrupted });
+      // Drill orders: their own ledger; the local copy is the replicated disk's repository.
+      const drillLedger = OrderLedger.open(cfg.state_dir, 'drills.jsonl');
+      const drills = new DrillOrders({
+        site: cfg.site, controllerKey, ledger: drillLedger, now: Date.now, audit,
+        runner: new DrillRunner({
+          site: cfg.site, stores: cfg.stores, drillDir: cfg.drill_dir ?? join(cfg.state_dir, 'drills'), now: Date.now, audit, publish: spoolPublisher(spool),
+          open: async (source) => (source === 'local' ? (await repo.syncCatalog(), { repo, label: disk, close: async () => {} }) : undefined),
+        }),
+      });
+      const cutShort = drills.recoverInterrupted();
+      if (cutShort.length > 0) log('warn', 'drills interrupted by the last stop (their scratch space is removed by the next drill)', { drills: cutShort });
       const view: DaemonRepo = {
         id: repo.id,
         path: disk,
@@ -143,7 +159,7 @@ export function register(program: Command, ctx: CliContext): void {
         const coveredFrom = (store: string) => [...jobs.history].reverse().find((h) => h.store === store && h.result === 'ok')?.startedAt;
         return { disks: await probe.report(lastStatus.disks), stores: heartbeatStores(lastStatus, snaps, (st) => continuous?.pendingSince(st, coveredFrom(st))) };
       };
-      const daemon = new AgentDaemon({ site: cfg.site, version: AGENT_VERSION, stateDir: cfg.state_dir, repo: view, link: progressLink, book, spool, runner, controllerKey, now: Date.now, log, onTick: () => watchdog.beat('replication'), auditHead: () => audit.head, detail });
+      const daemon = new AgentDaemon({ site: cfg.site, version: AGENT_VERSION, stateDir: cfg.state_dir, repo: view, link: progressLink, book, spool, runner, drills, controllerKey, now: Date.now, log, onTick: () => watchdog.beat('replication'), auditHead: () => audit.head, detail, catchUp: catchUpEstimator({ source: view, book, link }) });
       daemon.start();
       const alerts = new Alerts({ site: cfg.site, send: (a) => spool.add('alert', a), now: Date.now });
       for (const d of disks) if (d.error) alerts.raise({ key: `disk:${d.disk}`, code: 'MV_ERR_STORAGE_FAILED', severity: 'critical', message: `backup disk ${d.disk} is not usable: ${d.error}` });
@@ -205,6 +221,7 @@ export function register(program: Command, ctx: CliContext): void {
       await link.close();
       book.close();
       ledger.close();
+      drillLedger.close();
       for (const d of disks) await d.repo?.close();
     });
 }

@@ -11,6 +11,7 @@ import type { ReceiptBook } from '../replicate/receipts.js';
 import { Replicator, type ReplicaSource } from '../replicate/replicator.js';
 import type { Spool } from '../replicate/spool.js';
 import type { OrderRunner } from '../orders/runner.js';
+import type { DrillOrders } from '../drill/drill-orders.js';
 import { Journal, readFileIfExists, writeFileAtomic } from '../state/journal.js';
 
 export interface SnapshotInfo {
@@ -38,6 +39,8 @@ export interface DaemonDeps {
   book: ReceiptBook;
   spool: Spool;
   runner: OrderRunner;
+  /** Drill orders (mv.v1.ctl.<site>.drill); ignored when absent. */
+  drills?: Pick<DrillOrders, 'handle'>;
   controllerKey: KeyObject;
   now: () => number;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -133,17 +136,18 @@ export class AgentDaemon {
       } catch (err) {
         log('warn', 'receipt refused', { seq, error: (err as Error).message });
       }
-    } else if (subject === subjects.control(site, 'order')) {
+    } else if (subject === subjects.control(site, 'order') || (subject === subjects.control(site, 'drill') && this.deps.drills)) {
+      const drill = subject.endsWith('.drill');
       let value: unknown;
       try {
         value = JSON.parse(Buffer.from(data).toString('utf8'));
       } catch {
         value = undefined;
       }
-      // Orders run one after another, without holding up receipts.
+      // Orders (restores and drills) run one after another, without holding up receipts.
       this.orders = this.orders.then(async () => {
-        const verdict = await this.deps.runner.handle(value, seq);
-        log(verdict.state === 'refused' ? 'warn' : 'info', `order ${verdict.state}`, { seq, ...verdict });
+        const verdict = drill ? await this.deps.drills!.handle(value, seq) : await this.deps.runner.handle(value, seq);
+        log(verdict.state === 'refused' ? 'warn' : 'info', `${drill ? 'drill' : 'order'} ${verdict.state}`, { seq, ...verdict });
         await this.deps.spool.flush(this.deps.link).catch(() => {});
       });
     }

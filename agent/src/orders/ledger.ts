@@ -27,8 +27,9 @@ export class OrderLedger {
     }
   }
 
-  static open(stateDir: string): OrderLedger {
-    return new OrderLedger(Journal.open<Entry>(join(stateDir, 'orders.jsonl')));
+  /** `file`: 'orders.jsonl' for restore orders, 'drills.jsonl' for drill orders. */
+  static open(stateDir: string, file = 'orders.jsonl'): OrderLedger {
+    return new OrderLedger(Journal.open<Entry>(join(stateDir, file)));
   }
 
   has(id: string): boolean {

@@ -1,0 +1,58 @@
+/**
+ * Drill orders from the controller (`mv.v1.ctl.<site>.drill`): each is checked like a restore order
+ * (protocol `checkOrder` with type mv.drill-order.v1: signature, site, lifetime, expiry, single use)
+ * and recorded in its own ledger (`drills.jsonl`, fsync) before anything runs, so it runs at most once,
+ * even across restarts. The daemon runs drills and restore orders one at a time.
+ */
+import type { KeyObject } from 'node:crypto';
+import { checkOrder, type ErrorCode } from '@medvault/protocol';
+import type { OrderLedger } from '../orders/ledger.js';
+import type { AuditSink } from '../audit/audit-log.js';
+import type { DrillRunner } from './drill-runner.js';
+
+export interface DrillOrdersDeps {
+  site: string;
+  controllerKey: KeyObject;
+  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record' | 'finish' | 'unfinished'>;
+  runner: Pick<DrillRunner, 'run'>;
+  now: () => number;
+  audit?: AuditSink;
+}
+
+export class DrillOrders {
+  constructor(private readonly d: DrillOrdersDeps) {}
+
+  /** Handles one drill order at control-stream sequence `seq`; never throws for a bad order (refused, audited, reason returned). */
+  async handle(value: unknown, seq: number): Promise<{ state: 'passed' | 'failed' | 'refused' | 'done'; code?: ErrorCode; reason?: string }> {
+    const { ledger, now } = this.d;
+    const id = (value as { id?: unknown } | null)?.id;
+    if (typeof id === 'string' && ledger.seqOf(id) === seq) return { state: 'done' };
+    const verdict = checkOrder(value, { site: this.d.site, controllerKey: this.d.controllerKey, now: now(), seen: (i) => ledger.has(i) }, 'mv.drill-order.v1');
+    if (!verdict.ok) {
+      this.d.audit?.record({
+        actor: { kind: 'system', id: 'control-stream' }, action: 'drill.refuse', object: `drill:${typeof id === 'string' ? id.slice(0, 64) : '(none)'}`, result: 'refused',
+        detail: { code: verdict.code, reason: verdict.reason.slice(0, 2000) },
+      });
+      return { state: 'refused', code: verdict.code, reason: verdict.reason };
+    }
+    const o = verdict.order;
+    ledger.record(o.id, seq, now());
+    this.d.audit?.record({
+      actor: o.requestedBy, action: 'drill.accept', object: `drill:${o.id}`, result: 'ok',
+      detail: { seq, store: o.store, snapshot: o.snapshot, sample: o.sample, sources: o.sources.join(','), kid: o.sig?.kid ?? null },
+    });
+    try {
+      const r = await this.d.runner.run({ id: o.id, store: o.store, snapshot: o.snapshot, sample: o.sample, sources: o.sources, requestedBy: o.requestedBy });
+      return { state: r.result, ...(r.error ? { code: r.error.code as ErrorCode, reason: r.error.message } : {}) };
+    } finally {
+      ledger.finish(o.id, now());
+    }
+  }
+
+  /** Drill orders accepted before a crash that never finished (their scratch space goes with the next drill). */
+  recoverInterrupted(): string[] {
+    const ids = this.d.ledger.unfinished();
+    for (const id of ids) this.d.ledger.finish(id, this.d.now());
+    return ids;
+  }
+}
