@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { OBJECT_HEADER, encodePartHeader, objectKinds, objectParts, subjects } from '@medvault/protocol';
+import { testRepo, tempDir } from '../repo/testing.js';
+import { Archiver } from '../backup/archiver.js';
+import { Restorer } from '../restore/restorer.js';
+import { Repository } from '../repo/repository.js';
+import { MemLink } from '../replicate/mem-link.js';
+import { OffsiteStore, listRepos } from './offsite-store.js';
+
+const SITE = 'clinic-a';
+
+/** Puts every object of `repo` off site in `link` as the controller stores it (parts on mv.v1.off…). */
+async function storeOffsite(link: MemLink, repo: Repository, partSize = 256 * 1024): Promise<void> {
+  for (const kind of objectKinds) {
+    for await (const { hash } of repo.listObjects(kind)) {
+      const bytes = await repo.readObject(kind, hash);
+      for (const p of objectParts({ site: SITE, repo: repo.id, kind, hash, size: bytes.length }, partSize)) {
+        await link.publish(subjects.offsite(SITE, repo.id, kind, hash), bytes.subarray(p.part * partSize, (p.part + 1) * partSize), { msgID: `${kind}.${hash}.${p.part}`, headers: { [OBJECT_HEADER]: encodePartHeader(p) } });
+      }
+    }
+  }
+}
+
+async function fixture() {
+  const t = await testRepo();
+  const src = await tempDir('mv-offsrc-');
+  await mkdir(join(src, 'd'));
+  for (let i = 0; i < 6; i++) await writeFile(join(src, 'd', `f${i}.bin`), randomBytes(3 * 1024 * 1024 + i));
+  await writeFile(join(src, 'note.txt'), 'hello');
+  const r = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+  expect(r.summary.errors).toBe(0);
+  const link = new MemLink();
+  await storeOffsite(link, t.repo);
+  return { t, src, link, snapshot: r.snapshot };
+}
+
+/** Counts reads per filter. */
+function counting(link: MemLink) {
+  const reads: string[] = [];
+  return { reads, link: { read: (s: string, f: string, o?: { headersOnly?: boolean }) => (reads.push(f), link.read(s, f, o)) } };
+}
+
+describe('OffsiteStore', () => {
+  it('opens the repository off site and restores a snapshot byte for byte; lists repositories', async () => {
+    const { t, src, link, snapshot } = await fixture();
+    expect(await listRepos(link, SITE)).toEqual([t.repo.id]);
+    expect(await listRepos(link, 'clinic-b')).toEqual([]);
+    const off = new OffsiteStore(link, SITE, t.repo.id);
+    const repo = await Repository.open(off, { localKey: t.localKey }, { label: off.label });
+    const target = await tempDir('mv-offdst-');
+    const res = await new Restorer(repo).restore({ snapshot, paths: [], target, mode: 'new' });
+    expect(res.files).toBe(7);
+    expect(res.failed).toEqual([]);
+    expect(res.verified).toBe(res.files);
+    for (let i = 0; i < 6; i++) expect((await readFile(join(target, 'd', `f${i}.bin`))).equals(await readFile(join(src, 'd', `f${i}.bin`)))).toBe(true);
+    // list and has agree with the local repository
+    const names = async (s: { list(k: 'pack'): AsyncIterable<{ name: string; size: number }> }) => {
+      const out: string[] = [];
+      for await (const e of s.list('pack')) out.push(`${e.name}:${e.size}`);
+      return out.sort();
+    };
+    expect(await names(off)).toEqual(await names(t.store));
+    expect(await off.has('config', 'config')).toBe(true);
+    expect(await off.has('snapshot', snapshot)).toBe(true);
+    expect(await off.has('snapshot', 'ab'.repeat(32))).toBe(false);
+    expect(await off.get('index', 'ab'.repeat(32))).toBeUndefined();
+    await repo.close();
+  });
+
+  it('fetches each pack once for its ranged reads (LRU), and fetches ahead', async () => {
+    const { t, link, snapshot } = await fixture();
+    const c = counting(link);
+    const off = new OffsiteStore(c.link, SITE, t.repo.id, { readAhead: 2 });
+    const repo = await Repository.open(off, { localKey: t.localKey });
+    await new Restorer(repo).restore({ snapshot, paths: [], target: await tempDir('mv-offdst-'), mode: 'new' });
+    const packReads = c.reads.filter((f) => /\.pack\.[0-9a-f]{64}$/.test(f));
+    let packs = 0;
+    for await (const _ of t.store.list('pack')) packs++;
+    expect(packs).toBeGreaterThan(1);
+    expect(packReads.length).toBe(packs);
+    expect(new Set(packReads).size).toBe(packs);
+    await repo.close();
+  });
+
+  it('refuses a damaged, incomplete or mislabelled off-site object with MV_ERR_DATA_CORRUPT naming it', async () => {
+    const { t, link } = await fixture();
+    const packs: string[] = [];
+    for await (const e of t.store.list('pack')) packs.push(e.name);
+    const [flipped, cut, relabelled] = packs;
+    const msgs = (h: string) => link.messages.filter((m) => m.subject.endsWith(h));
+    const d = msgs(flipped!)[1]!.data;
+    d[100] = d[100]! ^ 1;
+    link.messages.splice(link.messages.indexOf(msgs(cut!)[0]!), 1);
+    const hdr = JSON.parse(msgs(relabelled!)[0]!.headers[OBJECT_HEADER]!);
+    msgs(relabelled!)[0]!.headers[OBJECT_HEADER] = encodePartHeader({ ...hdr, hash: flipped });
+    const off = new OffsiteStore(link, SITE, t.repo.id);
+    await expect(off.get('pack', flipped!)).rejects.toMatchObject({ code: 'MV_ERR_DATA_CORRUPT', message: expect.stringMatching(new RegExp(`pack ${flipped}: bytes hash to`)) });
+    await expect(off.get('pack', cut!)).rejects.toMatchObject({ code: 'MV_ERR_DATA_CORRUPT', message: expect.stringMatching(new RegExp(`pack ${cut}: 1 of \\d+ parts missing`)) });
+    await expect(off.get('pack', relabelled!)).rejects.toMatchObject({ code: 'MV_ERR_DATA_CORRUPT', message: expect.stringContaining(`part header describes ${SITE}/${t.repo.id} pack ${flipped}`) });
+    // the bulk read reports each of them and yields the others verified
+    const got = new Map<string, string>();
+    for await (const o of off.objects('pack')) got.set(o.name, 'data' in o ? 'ok' : o.problem);
+    expect(got.size).toBe(packs.length);
+    expect(got.get(flipped!)).toMatch(/bytes hash to/);
+    expect(got.get(cut!)).toMatch(/parts missing/);
+    expect(got.get(relabelled!)).toMatch(/part header describes/);
+    expect([...got.values()].filter((v) => v === 'ok').length).toBe(packs.length - 3);
+  });
+
+  it('refuses the config of another repository under this repository', async () => {
+    const { t, link } = await fixture();
+    const other = await testRepo();
+    const other2 = new MemLink();
+    await storeOffsite(other2, other.repo);
+    const cfg = other2.messages.find((m) => m.subject.includes('.config.'))!;
+    const hdr = JSON.parse(cfg.headers[OBJECT_HEADER]!);
+    const victim = new MemLink();
+    await victim.publish(subjects.offsite(SITE, t.repo.id, 'config', hdr.hash), cfg.data, { msgID: 'x', headers: { [OBJECT_HEADER]: encodePartHeader({ ...hdr, repo: t.repo.id }) } });
+    await expect(new OffsiteStore(victim, SITE, t.repo.id).get('config', 'config')).rejects.toMatchObject({ code: 'MV_ERR_DATA_CORRUPT', message: expect.stringContaining('config of another repository') });
+    void link;
+  });
+});
