@@ -23,13 +23,17 @@ import { OrderBook } from './orders/order-book.js';
 import { APPROVALS_BUCKET, Approvals } from './orders/approvals.js';
 import { OrderIssuer } from './orders/order-issuer.js';
 import { followStreams } from './projections.js';
+import { DrillBook } from './drills/drill-book.js';
+import { DrillIssuer } from './drills/drill-issuer.js';
+import { DrillScheduler, drillsConfigSchema } from './drills/drill-schedule.js';
+import { registerDrillRoutes } from './drills/routes.js';
 import { startFleetHealth, type FleetHealth } from './health/fleet-health.js';
 
 export interface AppDeps {
   nats: Pick<Nats, 'bus' | 'bucket' | 'ensureStreams'>;
   key: SigningKey;
   clock: () => number;
-  config: Pick<ControllerConfig, 'http' | 'sessions' | 'ingest'> & Partial<Pick<ControllerConfig, 'orders' | 'break_glass' | 'state_dir' | 'alerts'>>;
+  config: Pick<ControllerConfig, 'http' | 'sessions' | 'ingest'> & Partial<Pick<ControllerConfig, 'orders' | 'break_glass' | 'state_dir' | 'alerts' | 'drills'>>;
   log: Log;
   /** Start the inbox consumer (default true); tests of the API alone may skip it. */
   ingest?: boolean;
@@ -47,6 +51,8 @@ export interface App {
   readonly approvals: Approvals;
   /** Fleet health, alerts and the dashboard's live hub. */
   readonly health: FleetHealth;
+  /** Drill orders and results (reports are made from them on request). */
+  readonly drills: DrillBook;
   /** Stops HTTP, ingest and the stream followers; the NATS connection stays open (the caller owns it). */
   stop(): Promise<void>;
 }
@@ -57,7 +63,9 @@ export async function startApp(d: AppDeps): Promise<App> {
   const index = new OffsiteIndex();
   const book = new OrderBook();
   const fleet = new FleetRegistry();
-  const tails: Tail[] = await followStreams(bus, { index, book, fleet }, d.log.child({ component: 'projections' }));
+  const drills = new DrillBook();
+  fleet.onApply((_site, _type, _time, msg) => void (msg.type === 'mv.drill-result.v1' && drills.addResult(msg)));
+  const tails: Tail[] = await followStreams(bus, { index, book, fleet, drills }, d.log.child({ component: 'projections' }));
   d.log.info({ sites: fleet.sites().length, offsiteSites: index.sites().length }, 'projections rebuilt from JetStream');
 
   const ingestor = new Ingestor({
@@ -103,6 +111,14 @@ export async function startApp(d: AppDeps): Promise<App> {
   });
   const knownSite = (site: string) => fleet.hasSite(site) || index.totals(site).objects > 0;
   const issuer = new OrderIssuer({ bus, book, key: d.key, clock: d.clock, log: d.log.child({ component: 'orders' }), knownSite, audit });
+  // Drills (SOP 5.4): on demand through the API, and per store on the [drills] schedule.
+  const drillIssuer = new DrillIssuer({ bus, book: drills, fleet, key: d.key, clock: d.clock, log: d.log.child({ component: 'drills' }), audit });
+  const drillScheduler = new DrillScheduler({
+    config: d.config.drills ?? drillsConfigSchema.parse(undefined), clock: d.clock, log: d.log.child({ component: 'drills' }),
+    lastFor: (site, store) => drills.lastFor(site, store), issue: (r) => drillIssuer.issue(r, { kind: 'scheduler', id: 'drill-schedule' }),
+    sites: () => fleet.sites().map((s) => ({ site: s.site, firstSeenAt: s.firstSeenAt, stores: drillIssuer.storesOf(s.site) })),
+  });
+  drillScheduler.start();
   const approvals = new Approvals({ kv: await d.nats.bucket(APPROVALS_BUCKET, { history: 5 }), issuer, clock: d.clock, audit });
   const health = await startFleetHealth({
     nats: d.nats, fleet, book, clock: d.clock, log: d.log, audit, ingestStats: () => ingestor.stats(), session: (t) => auth.session(t),
@@ -117,7 +133,10 @@ export async function startApp(d: AppDeps): Promise<App> {
   };
   const api = buildApi({
     auth, fleet, index, book, issuer, clock: d.clock, log: d.log.child({ component: 'http' }), ingestStats: () => ingestor.stats(),
-    audit, approvals, fourEyesOverwrite: orders.four_eyes_overwrite, routes: health.routes,
+    audit, approvals, fourEyesOverwrite: orders.four_eyes_overwrite, routes: (app, need) => {
+      health.routes(app, need);
+      registerDrillRoutes(app, need, { book: drills, issuer: drillIssuer, key: d.key });
+    },
     ...(d.config.http.cert_file && d.config.http.key_file ? { tls: { cert: readFileSync(d.config.http.cert_file, 'utf8'), key: readFileSync(d.config.http.key_file, 'utf8') } } : {}),
   });
   await api.listen({ host: d.config.http.host, port: d.config.http.port });
@@ -138,7 +157,9 @@ export async function startApp(d: AppDeps): Promise<App> {
     audit,
     approvals,
     health,
+    drills,
     async stop() {
+      await drillScheduler.stop();
       await health.stop();
       await api.close();
       await ingestor.stop();

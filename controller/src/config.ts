@@ -30,6 +30,10 @@
  *   max_age_s = 43200                            # and after 12 hours regardless
  *   [ingest]
  *   max_object_bytes = 67108864                  # larger objects are refused (logged, no receipt)
+ *   [drills]                                     # SOP 5.4: a drill per store on this schedule
+ *   every = "quarterly"                          # or monthly, weekly, daily, "30d", "12h"
+ *   sample = 1                                   # share of the files restored (0.1: a seeded 10 % sample)
+ *   sources = ["local", "offsite"]               # restore once from each copy
  *   [alerts]                                     # where alerts go besides the dashboard
  *   webhooks = ["https://chat.example/hook"]     # POST {event, alert} as JSON
  *   min_severity = "warning"                     # or "critical"
@@ -51,6 +55,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'smol-toml';
 import { z } from 'zod';
 import { alertsConfigSchema } from './alerts/notifier.js';
+import { drillsConfigSchema } from './drills/drill-schedule.js';
 import { MedvaultError, codes, formatIssue, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
 
 export const DEFAULT_CONFIG_FILE = '/etc/medvault/controller.toml';
@@ -104,6 +109,8 @@ export const configSchema = z.strictObject({
     })
     .default({ max_object_bytes: 64 * 1024 * 1024 }),
   alerts: alertsConfigSchema,
+  /** Disaster-recovery drills: how often per store, what share of the files, from which copies. */
+  drills: drillsConfigSchema,
 });
 
 export type ControllerConfig = z.infer<typeof configSchema> & { file: string | undefined };

@@ -9,17 +9,20 @@ import type { Log } from './log.js';
 import type { FleetRegistry } from './fleet/registry.js';
 import type { OffsiteIndex } from './ingest/offsite-index.js';
 import type { OrderBook } from './orders/order-book.js';
+import type { DrillBook } from './drills/drill-book.js';
 
 export interface Projections {
   index: OffsiteIndex;
   book: OrderBook;
   fleet: FleetRegistry;
+  /** Drill orders issued (the results come in on MV_EVENTS through the fleet registry). */
+  drills?: DrillBook;
 }
 
-const CONTROL_RE = /^mv\.v1\.ctl\.([a-z0-9][a-z0-9-]{0,62})\.(receipt|order)$/;
+const CONTROL_RE = /^mv\.v1\.ctl\.([a-z0-9][a-z0-9-]{0,62})\.(receipt|order|drill)$/;
 
 /** Applies one MV_CONTROL message; returns why it was dropped, or undefined. */
-export function applyControl(m: StoredMessage, p: Pick<Projections, 'index' | 'book'>): string | undefined {
+export function applyControl(m: StoredMessage, p: Pick<Projections, 'index' | 'book' | 'drills'>): string | undefined {
   const s = CONTROL_RE.exec(m.subject);
   if (!s) return `not a control subject: ${m.subject}`;
   try {
@@ -27,6 +30,10 @@ export function applyControl(m: StoredMessage, p: Pick<Projections, 'index' | 'b
       const r = decode(m.data, 'mv.receipt.v1');
       if (r.site !== s[1]) return `receipt for site ${r.site} on ${m.subject}`;
       p.index.add(r);
+    } else if (s[2] === 'drill') {
+      const o = decode(m.data, 'mv.drill-order.v1');
+      if (o.site !== s[1]) return `drill order for site ${o.site} on ${m.subject}`;
+      p.drills?.addOrder(o);
     } else {
       const o = decode(m.data, 'mv.restore-order.v1');
       if (o.site !== s[1]) return `order for site ${o.site} on ${m.subject}`;

@@ -75,6 +75,9 @@ export interface Verification {
   at: number;
   ok: boolean;
   id?: string;
+  /** Drills: the store drilled and, when it failed, why (the first problem of its log entry). */
+  store?: string;
+  reason?: string;
 }
 
 /** Everything assessSite looks at, for one site. */
@@ -236,7 +239,7 @@ export function assessSite(f: SiteFacts, now: number, p: HealthPolicy = defaultP
   }
   const lastOf = (kind: Verification['kind']) => f.verifications.filter((v) => v.kind === kind).sort((a, b) => b.at - a.at)[0];
   const drill = lastOf('drill');
-  if (drill && !drill.ok) add(site, { key: 'drill:failed', code: alertCodes.DRILL_FAILED, severity: 'critical', message: `the last drill${drill.id ? ` (${drill.id})` : ''} failed` });
+  if (drill && !drill.ok) add(site, { key: 'drill:failed', code: alertCodes.DRILL_FAILED, severity: 'critical', ...(drill.store ? { store: drill.store } : {}), message: `the last drill${drill.store ? ` of store ${drill.store}` : ''}${drill.id ? ` (${drill.id})` : ''} failed${drill.reason ? `: ${drill.reason}` : ''}`.slice(0, 2000) });
   const restore = lastOf('restore');
   if (restore && !restore.ok) add(site, { key: 'restore:failed', code: alertCodes.RESTORE_FAILED, severity: 'warning', message: `the last restore${restore.id ? ` (order ${restore.id})` : ''} failed or did not verify every file` });
 
@@ -298,7 +301,7 @@ export function verificationsOf(
   const out: Verification[] = [];
   for (const e of log) {
     if (e.job === 'check') out.push({ kind: 'check', at: e.endedAt, ok: e.result === 'ok' });
-    if (e.job === 'drill') out.push({ kind: 'drill', at: e.endedAt, ok: e.result === 'ok', id: e.jobId });
+    if (e.job === 'drill') out.push({ kind: 'drill', at: e.endedAt, ok: e.result === 'ok', id: e.orderId ?? e.jobId, store: e.store, ...(e.errors[0] ? { reason: e.errors[0].message } : {}) });
   }
   for (const o of orders) {
     if (o.state === 'done') out.push({ kind: 'restore', at: o.at, id: o.id, ok: !!o.result && o.result.failed.length === 0 && o.result.verified >= o.result.files });
