@@ -26,6 +26,8 @@ export interface WorkMessage extends StoredMessage {
   nak(delayMs?: number): void;
   /** Never redeliver (work queue: the message is gone). */
   term(): void;
+  /** Still being worked on: restarts the ack timeout. */
+  working(): void;
 }
 
 export interface PublishOptions {
@@ -70,6 +72,11 @@ export interface Bus {
   countSubject(stream: string, subject: string): Promise<number>;
   /** Every message on exactly `subject` in `stream`, in order, at most `max`. */
   readSubject(stream: string, subject: string, max: number): Promise<StoredMessage[]>;
+  /**
+   * Every message on exactly `subject` in `stream` as it is now, in order, streamed with a bounded
+   * number of bytes in flight; `headersOnly`: payloads stay on the server (header Nats-Msg-Size).
+   */
+  scanSubject(stream: string, subject: string, opts?: { headersOnly?: boolean }): AsyncIterable<StoredMessage>;
   /** The last message on exactly `subject` in `stream`, or undefined when there is none. */
   lastOnSubject(stream: string, subject: string): Promise<StoredMessage | undefined>;
   /** Removes every message on exactly `subject` from `stream`. */

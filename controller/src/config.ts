@@ -29,7 +29,7 @@
  *   idle_timeout_s = 900                         # automatic logoff after 15 idle minutes
  *   max_age_s = 43200                            # and after 12 hours regardless
  *   [ingest]
- *   max_object_bytes = 67108864                  # larger objects are refused (logged, no receipt)
+ *   max_object_bytes = 68719476736               # 64 GiB; larger objects are refused (logged, no receipt)
  *   [drills]                                     # SOP 5.4: a drill per store on this schedule
  *   every = "quarterly"                          # or monthly, weekly, daily, "30d", "12h"
  *   sample = 1                                   # share of the files restored (0.1: a seeded 10 % sample)
@@ -46,6 +46,15 @@
  *   to = ["it@clinic.example"]
  *   user = "medvault"                            # optional, with password_file
  *   password_file = "/etc/medvault/smtp.password"
+ *   [offsite]                                    # the off-site copy's care (offsite/)
+ *   scrub_interval = 86400                       # seconds between scrub passes (0: no periodic scrub)
+ *   scrub_rate = 20971520                        # bytes read back per second at most
+ *   reconcile_interval = 86400                   # seconds between reconcile requests to every site
+ *   prune_interval = 86400                       # seconds between off-site prune runs (0: only by CLI)
+ *   [offsite.retention]                          # what the off-site copy keeps, by receipt time
+ *   keep_daily = 14                              # also keep_last, keep_hourly, keep_weekly, keep_monthly, keep_yearly
+ *   keep_within = "30d"                          # of the newest snapshot; y m w d h
+ *   min_age = "7d"                               # nothing received more recently is ever pruned
  *
  * Command-line flags (`--nats`, `--state-dir`, `--port`) override the file; without a file the
  * flags alone may configure a test or demo controller.
@@ -56,6 +65,8 @@ import { parse } from 'smol-toml';
 import { z } from 'zod';
 import { alertsConfigSchema } from './alerts/notifier.js';
 import { drillsConfigSchema } from './drills/drill-schedule.js';
+import { incidentsConfigSchema } from './incidents/incidents.js';
+import { offsiteConfigSchema } from './offsite/config.js';
 import { MedvaultError, codes, formatIssue, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
 
 export const DEFAULT_CONFIG_FILE = '/etc/medvault/controller.toml';
@@ -105,12 +116,15 @@ export const configSchema = z.strictObject({
     .default({ idle_timeout_s: 900, max_age_s: 12 * 3600 }),
   ingest: z
     .strictObject({
-      max_object_bytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
+      max_object_bytes: z.number().int().min(1024).max(1024 ** 4).default(64 * 1024 ** 3), // streamed: memory does not grow with it
     })
-    .default({ max_object_bytes: 64 * 1024 * 1024 }),
+    .default({ max_object_bytes: 64 * 1024 ** 3 }),
   alerts: alertsConfigSchema,
   /** Disaster-recovery drills: how often per store, what share of the files, from which copies. */
   drills: drillsConfigSchema,
+  /** Who hears of a new incident: webhook URLs and e-mail addresses (SOP 5.5: IT and management). */
+  incidents: incidentsConfigSchema,
+  offsite: offsiteConfigSchema,
 });
 
 export type ControllerConfig = z.infer<typeof configSchema> & { file: string | undefined };

@@ -230,6 +230,7 @@ class NatsBus implements Bus {
               ack: () => m.ack(),
               nak: (delayMs?: number) => m.nak(delayMs),
               term: () => m.term(),
+              working: () => m.working(),
             };
           }
         },
@@ -292,6 +293,32 @@ class NatsBus implements Bus {
       return out;
     } catch (cause) {
       throw transport(`cannot read ${subject} from ${stream}`, cause);
+    }
+  }
+
+  async *scanSubject(stream: string, subject: string, opts: { headersOnly?: boolean } = {}): AsyncIterable<StoredMessage> {
+    if ((await this.countSubject(stream, subject)) === 0) return;
+    let messages;
+    try {
+      const consumer = await this.js.consumers.get(stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.All, ...(opts.headersOnly ? { headers_only: true } : {}) });
+      messages = await consumer.consume(opts.headersOnly ? { max_messages: 1024 } : { max_bytes: 8 * 1024 * 1024 });
+    } catch (cause) {
+      throw transport(`cannot read ${subject} from ${stream}`, cause);
+    }
+    const it = messages[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        // A read that stalls (server paused, connection lost) fails instead of hanging.
+        let timer: NodeJS.Timeout | undefined;
+        const stalled = new Promise<'stalled'>((r) => (timer = setTimeout(() => r('stalled'), 30_000)));
+        const next = await Promise.race([it.next(), stalled]).finally(() => clearTimeout(timer));
+        if (next === 'stalled') throw transport(`reading ${subject} from ${stream} stalled for 30 s`, undefined);
+        if (next.done) throw transport(`reading ${subject} from ${stream} ended early`, undefined);
+        yield stored(next.value);
+        if (next.value.info.pending === 0) break;
+      }
+    } finally {
+      messages.stop();
     }
   }
 

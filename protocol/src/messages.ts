@@ -216,6 +216,8 @@ export const orderStatus = z.strictObject({
       bytes: count,
       verified: count,
       failed: z.array(text(8192)).max(1000),
+      /** Where the restore read from; an order with source 'auto' says which it used. */
+      source: z.enum(['local', 'offsite']).optional(),
     })
     .optional(),
 });

@@ -1,6 +1,14 @@
-/** `medvault-agent restore <snapshot> --target DIR [--path P]... [--overwrite]`: restore and verify. */
+/**
+ * `medvault-agent restore <snapshot> --target DIR [--path P]... [--overwrite] [--from local|offsite|auto]`:
+ * restore and verify, from the configured disks (default), the off-site copy, or auto (restore-source.ts).
+ */
 import type { Command } from 'commander';
-import { Restorer } from '../restore/restorer.js';
+import { MedvaultError, codes } from '@medvault/protocol';
+import { Restorer, type RestoreOptions, type RestoreResult } from '../restore/restorer.js';
+import type { Repository } from '../repo/repository.js';
+import { readRecoveryKey } from '../repo/disk.js';
+import { readLocalKey } from '../crypto/local-key.js';
+import { openOffsiteRepository, restoreFrom, siteLink, type RestoreSource } from '../offsite/restore-source.js';
 import { withSnapshotRepo, formatBytes, type CliContext } from './context.js';
 import { progress } from './progress.js';
 import { appendAudit } from '../audit/audit-log.js';
@@ -14,18 +22,21 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--path <path>', 'a path inside the snapshot (repeatable); default: everything', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--store <name>', "with 'latest': the latest snapshot of this store")
     .option('--overwrite', 'replace existing files (default: refuse to overwrite)')
-    .action(async (ref: string, opts: { target: string; path: string[]; store?: string; overwrite?: boolean }) => {
+    .option('--from <source>', 'local (the configured disks), offsite (the controller\'s copy) or auto (local when whole, else off site)', 'local')
+    .action(async (ref: string, opts: { target: string; path: string[]; store?: string; overwrite?: boolean; from: string }) => {
+      if (!['local', 'offsite', 'auto'].includes(opts.from)) throw new MedvaultError(codes.CONFIG_INVALID, `--from ${opts.from}: expected local, offsite or auto`);
       const bar = progress(ctx);
-      const { result, disk } = await withSnapshotRepo(ctx, ref, opts.store, async (repo, hash, disk) => ({
-        disk,
-        result: await new Restorer(repo).restore({
-          snapshot: hash,
-          paths: opts.path,
-          target: opts.target,
-          mode: opts.overwrite ? 'overwrite' : 'new',
-          onProgress: (p) => bar.update(p.bytes, p.totalBytes, `${p.files}/${p.totalFiles} files`),
-        }),
-      }));
+      const options = (snapshot: string): RestoreOptions => ({
+        snapshot,
+        paths: opts.path,
+        target: opts.target,
+        mode: opts.overwrite ? 'overwrite' : 'new',
+        ...(opts.store ? { store: opts.store } : {}),
+        onProgress: (p) => bar.update(p.bytes, p.totalBytes, `${p.files}/${p.totalFiles} files`),
+      });
+      const { result, disk } = opts.from === 'local'
+        ? await withSnapshotRepo(ctx, ref, opts.store, async (repo, hash, disk) => ({ disk, result: await new Restorer(repo).restore(options(hash)) }))
+        : await restoreElsewhere(ctx, opts.from as RestoreSource, options(ref));
       bar.stop();
       // Audited on the appliance's chain (replicated with the next flush): who, what, which key.
       const cfg = ctx.config();
@@ -40,4 +51,23 @@ export function register(program: Command, ctx: CliContext): void {
       for (const e of result.errors) lines.push(`  ${e.code === 'SKIPPED' ? 'skipped' : 'FAILED'}: ${e.path}: ${e.message}`);
       ctx.print(lines.join('\n'), { command: 'restore', disk, target: opts.target, ...result });
     });
+}
+
+/** Restore from the off-site copy, or auto: the first disk when it has the snapshot whole. */
+async function restoreElsewhere(ctx: CliContext, from: RestoreSource, o: RestoreOptions): Promise<{ result: RestoreResult; disk: string }> {
+  const cfg = ctx.config();
+  const unlock = ctx.options.recoveryKey ? await readRecoveryKey(ctx.options.recoveryKey) : { localKey: await readLocalKey(cfg.key_file) };
+  const link = await siteLink(cfg, 'restore');
+  const first = cfg.disks[0]!.path;
+  let local: Repository | undefined;
+  try {
+    const result = await restoreFrom(from, o, {
+      local: async () => (local = await ctx.openRepo(first)),
+      offsite: () => openOffsiteRepository(link, cfg.site, local?.id, unlock),
+    }, (m, f) => process.stderr.write(`medvault-agent: ${m} (${String(f.reason)})\n`));
+    return { result, disk: result.source === 'local' ? first : `off site (${result.fallback ?? 'as asked'})` };
+  } finally {
+    await local?.close();
+    await link.close();
+  }
 }

@@ -17,7 +17,7 @@ import { ReceiptBook } from '../replicate/receipts.js';
 import { Spool } from '../replicate/spool.js';
 import { OrderLedger } from '../orders/ledger.js';
 import { OrderRunner } from '../orders/runner.js';
-import { Restorer } from '../restore/restorer.js';
+import { restoreFrom, openOffsiteRepository } from '../offsite/restore-source.js';
 import { DrillOrders } from '../drill/drill-orders.js';
 import { DrillRunner, spoolPublisher } from '../drill/drill-runner.js';
 import { Repository } from '../repo/repository.js';
@@ -108,15 +108,10 @@ export function register(program: Command, ctx: CliContext): void {
         site: cfg.site,
         controllerKey,
         ledger,
-        engine: (source) =>
-          source === 'offsite'
-            ? undefined
-            : {
-                restore: async (o) => {
-                  await repo.syncCatalog();
-                  return new Restorer(repo).restore(o);
-                },
-              },
+        // local, offsite, or auto: the local disk when it has the snapshot whole, else off site (restore-source.ts)
+        engine: (source) => ({
+          restore: (o) => restoreFrom(source, o, { local: async () => repo, offsite: () => openOffsiteRepository(link, cfg.site, repo.id, { localKey }) }, (m, f) => log('warn', m, f)),
+        }),
         restoreRoots: cfg.restore_roots,
         report: (s) => spool.add('status', s),
         log: (e) => spool.add('log', e),

@@ -28,6 +28,8 @@ export interface RestoreOutcome {
   failed: string[];
   /** Why each failed file failed (exists in the target, data corrupt, pack missing, …). */
   errors?: { path: string; code: string; message: string }[];
+  /** Where it was read from (an 'auto' order says which it used). */
+  source?: 'local' | 'offsite';
 }
 
 /** What the runner needs of the restore engine. */
@@ -142,13 +144,13 @@ export class OrderRunner {
       const shown = result.failed.slice(0, 1000);
       const problems = failureReasons(result);
       this.status(order.id, ok ? 'done' : 'failed', {
-        result: { snapshot: result.snapshot, files: result.files, bytes: result.bytes, verified: result.verified, failed: shown },
+        result: { snapshot: result.snapshot, files: result.files, bytes: result.bytes, verified: result.verified, failed: shown, ...(result.source ? { source: result.source } : {}) },
         ...(ok ? {} : { reason: { code: problems[0]?.code ?? codes.VERIFY_FAILED, message: failureSummary(result, problems).slice(0, 2000) } }),
       });
       this.logJob(order, startedAt, ok ? 'ok' : 'failed', result, problems.slice(0, 1000));
       this.deps.audit?.record({
         actor: { kind: 'user', id: order.requestedBy.user }, action: 'restore', object: `order:${order.id}`, result: ok ? 'ok' : 'failed',
-        detail: { snapshot: result.snapshot, target, files: result.files, bytes: result.bytes, verified: result.verified, failed: result.failed.length, key: 'repository master key (local)' },
+        detail: { snapshot: result.snapshot, target, files: result.files, bytes: result.bytes, verified: result.verified, failed: result.failed.length, key: 'repository master key (local)', source: result.source ?? 'local' },
       });
       return { state: ok ? ('done' as const) : ('failed' as const) };
     } catch (err) {

@@ -1,19 +1,18 @@
 /**
- * Reassembly of replicated objects from their parts, in bounded memory. Pure: no I/O, the clock is
- * passed in. Each call hands back what the caller must do with the messages (`H` is the caller's
- * handle on a message: ack it when the object is safe, terminate it when it is garbage, nak it to
- * see it again later).
+ * Reassembly of replicated objects part by part, in part order, in bounded memory: per object only
+ * the next part expected and the running SHA-256 are kept, never its bytes (the ingestor stores each
+ * part off site as it arrives), so an object of many GiB costs no more than one of a few bytes.
+ * Pure: no I/O, the clock is passed in.
  */
-import { decodePart, parseObjectSubject, sha256Hex, type ObjectKind, type ObjectPart } from '@medvault/protocol';
+import { createHash, type Hash } from 'node:crypto';
+import { decodePart, parseObjectSubject, type ObjectKind, type ObjectPart } from '@medvault/protocol';
 
 export interface AssemblyLimits {
   /** Objects larger than this are refused outright. */
   maxObjectBytes: number;
   /** Objects in progress at once; parts of further objects are deferred. */
   maxObjects: number;
-  /** Bytes reserved by objects in progress (each reserves its full size on its first part). */
-  maxBytes: number;
-  /** An object whose parts stop arriving for this long is dropped. */
+  /** An object whose parts stop arriving for this long is forgotten (its stored parts stay off site). */
   timeoutMs: number;
 }
 
@@ -24,108 +23,108 @@ export interface ObjectId {
   hash: string;
 }
 
-export interface CompleteObject<H> extends ObjectId {
-  size: number;
-  partSize: number;
-  /** Payloads in part order. */
-  parts: Uint8Array[];
-  /** SHA-256 of the concatenated parts, hex. */
-  actualHash: string;
-  handles: H[];
-}
-
-export type PartVerdict<H> =
-  | { kind: 'pending' }
-  | { kind: 'complete'; object: CompleteObject<H> }
-  /** Garbage: terminate `handles` and log `reason`. */
-  | { kind: 'invalid'; reason: string; id?: ObjectId; handles: H[] }
-  /** Bigger than maxObjectBytes: terminate `handles` and log. */
-  | { kind: 'too-large'; id: ObjectId; size: number; handles: H[] }
-  /** No room now: nak the handle with a delay. */
-  | { kind: 'busy'; handle: H };
-
-interface Assembly<H> {
-  header: ObjectPart;
-  parts: Array<Uint8Array | undefined>;
-  received: number;
-  handles: H[];
+/** One object being reassembled: parts 0 … next-1 are stored and hashed. */
+export interface Assembly {
+  readonly id: ObjectId;
+  /** Size, part size and part count, as every part must state them. */
+  readonly header: ObjectPart;
+  /** Suffix of the off-site message ids of this copy (`<key>.<part><suffix>`). */
+  readonly suffix: string;
+  next: number;
+  /** Bytes stored so far. */
+  bytes: number;
+  readonly hash: Hash;
   lastAt: number;
 }
+
+export type PartCheck =
+  | { kind: 'part'; id: ObjectId; key: string; part: ObjectPart }
+  /** Garbage: terminate the message and log `reason`. */
+  | { kind: 'invalid'; reason: string; id?: ObjectId }
+  /** Bigger than maxObjectBytes: terminate the message and log. */
+  | { kind: 'too-large'; id: ObjectId; size: number };
 
 /** Key of an object: its inbox subject without the prefix. */
 export function objectKey(o: ObjectId): string {
   return `${o.site}.${o.repo}.${o.kind}.${o.hash}`;
 }
 
-export class Assembler<H> {
-  private readonly open = new Map<string, Assembly<H>>();
-  private reserved = 0;
+export class Assembler {
+  private readonly open = new Map<string, Assembly>();
 
   constructor(private readonly limits: AssemblyLimits) {}
 
+  /** Objects in progress and the bytes of theirs stored off site but not yet verified. */
   get inProgress(): { objects: number; bytes: number } {
-    return { objects: this.open.size, bytes: this.reserved };
+    let bytes = 0;
+    for (const a of this.open.values()) bytes += a.bytes;
+    return { objects: this.open.size, bytes };
   }
 
   /**
-   * Takes one part. The subject MUST be `mv.v1.in.<site>.<repo>.<kind>.<hash>` and agree with the
-   * `Mv-Object` header; every part of an object MUST agree on size and part size.
+   * Checks one part. The subject MUST be `mv.v1.in.<site>.<repo>.<kind>.<hash>` and agree with the
+   * `Mv-Object` header, which must fit the payload length; an object in progress MUST keep its size
+   * and part size.
    */
-  add(subject: string, header: string | undefined, data: Uint8Array, handle: H, now: number): PartVerdict<H> {
+  check(subject: string, header: string | undefined, length: number): PartCheck {
     const s = parseObjectSubject(subject);
-    if (!s || s.area !== 'in') return { kind: 'invalid', reason: `not an inbox object subject: ${subject}`, handles: [handle] };
+    if (!s || s.area !== 'in') return { kind: 'invalid', reason: `not an inbox object subject: ${subject}` };
     const id: ObjectId = { site: s.site, repo: s.repo, kind: s.kind, hash: s.hash };
     let p: ObjectPart;
     try {
-      p = decodePart(header, data.byteLength);
+      p = decodePart(header, length);
     } catch (err) {
-      return { kind: 'invalid', reason: (err as Error).message, id, handles: [handle] };
+      return { kind: 'invalid', reason: (err as Error).message, id };
     }
     if (p.site !== s.site || p.repo !== s.repo || p.kind !== s.kind || p.hash !== s.hash) {
-      return { kind: 'invalid', reason: `header names ${p.site}/${p.repo}/${p.kind}/${p.hash}, subject ${subject}`, id, handles: [handle] };
+      return { kind: 'invalid', reason: `header names ${p.site}/${p.repo}/${p.kind}/${p.hash}, subject ${subject}`, id };
     }
+    if (p.size > this.limits.maxObjectBytes) return { kind: 'too-large', id, size: p.size };
     const key = objectKey(id);
-    let a = this.open.get(key);
+    const a = this.open.get(key);
     if (a && (a.header.size !== p.size || a.header.partSize !== p.partSize)) {
-      this.drop(key, a);
-      return { kind: 'invalid', reason: `parts disagree on size (${a.header.size} vs ${p.size}) or part size`, id, handles: [...a.handles, handle] };
+      return { kind: 'invalid', reason: `parts disagree on size (${a.header.size} vs ${p.size}) or part size`, id };
     }
-    if (!a) {
-      if (p.size > this.limits.maxObjectBytes) return { kind: 'too-large', id, size: p.size, handles: [handle] };
-      const full = this.open.size >= this.limits.maxObjects || this.reserved + p.size > this.limits.maxBytes;
-      if (full && this.open.size > 0) return { kind: 'busy', handle };
-      a = { header: p, parts: new Array(p.parts), received: 0, handles: [], lastAt: now };
-      this.open.set(key, a);
-      this.reserved += p.size;
-    }
-    a.handles.push(handle);
-    a.lastAt = now;
-    if (a.parts[p.part] === undefined) {
-      a.parts[p.part] = data;
-      a.received++;
-    }
-    if (a.received < p.parts) return { kind: 'pending' };
-    this.drop(key, a);
-    const parts = a.parts as Uint8Array[];
-    return {
-      kind: 'complete',
-      object: { ...id, size: p.size, partSize: p.partSize, parts, actualHash: sha256Hex(...parts), handles: a.handles },
-    };
+    return { kind: 'part', id, key, part: p };
   }
 
-  /** Drops objects idle for longer than the timeout; their handles should be terminated. */
-  expire(now: number): Array<{ id: ObjectId; received: number; parts: number; handles: H[] }> {
-    const out = [];
+  get(key: string): Assembly | undefined {
+    return this.open.get(key);
+  }
+
+  /** True when no further object may begin now. */
+  get full(): boolean {
+    return this.open.size >= this.limits.maxObjects;
+  }
+
+  /** Begins (or resumes, from `next` with the hash of the parts before it) an object. */
+  begin(key: string, id: ObjectId, header: ObjectPart, now: number, from: { next: number; bytes: number; hash: Hash; suffix: string } = { next: 0, bytes: 0, hash: createHash('sha256'), suffix: '' }): Assembly {
+    const a: Assembly = { id, header, suffix: from.suffix, next: from.next, bytes: from.bytes, hash: from.hash, lastAt: now };
+    this.open.set(key, a);
+    return a;
+  }
+
+  /** Records that part `a.next` (`data`) is stored; returns true when it was the last one. */
+  advance(a: Assembly, data: Uint8Array, now: number): boolean {
+    a.hash.update(data);
+    a.next++;
+    a.bytes += data.byteLength;
+    a.lastAt = now;
+    return a.next >= a.header.parts;
+  }
+
+  drop(key: string): void {
+    this.open.delete(key);
+  }
+
+  /** Forgets objects idle for longer than the timeout and returns them. */
+  expire(now: number): Assembly[] {
+    const out: Assembly[] = [];
     for (const [key, a] of this.open) {
       if (now - a.lastAt < this.limits.timeoutMs) continue;
-      this.drop(key, a);
-      const { site, repo, kind, hash, parts } = a.header;
-      out.push({ id: { site, repo, kind, hash }, received: a.received, parts, handles: a.handles });
+      this.open.delete(key);
+      out.push(a);
     }
     return out;
-  }
-
-  private drop(key: string, a: Assembly<H>): void {
-    if (this.open.delete(key)) this.reserved -= a.header.size;
   }
 }

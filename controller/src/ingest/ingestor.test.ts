@@ -45,18 +45,58 @@ describe('Ingestor against a real nats-server', () => {
     expect(await f.nats.bus.countSubject(streams.inbox.name, subjects.inbox(SITE, REPO, 'pack', wrong))).toBe(0);
   });
 
-  it('re-issues the receipt for a resent object without storing a second copy', async () => {
+  it('acks a resent object that has its receipt: no second copy and no second receipt', async () => {
     const data = randomObject(1024 * 1024 + 5);
     const { hash, parts } = await sendObject(f, data, { kind: 'index' });
     await waitFor(async () => (await receiptsFor(f, hash)).length === 1, 10_000, 'first receipt');
+    const dups = f.app.ingestor.stats().duplicates;
     // A new msg id: the resend is past the inbox duplicate window, as after a long outage.
     await sendObject(f, data, { kind: 'index', msgIdSuffix: '.again' });
-    const rs = await waitFor(async () => {
-      const r = await receiptsFor(f, hash);
-      return r.length === 2 && r;
-    }, 10_000, 'second receipt');
-    expect(rs[1]!.storedAt).toBe(rs[0]!.storedAt);
+    await waitFor(() => f.app.ingestor.stats().duplicates >= dups + parts, 10_000, 'duplicates acked');
+    await waitFor(async () => (await f.nats.bus.countSubject(streams.inbox.name, subjects.inbox(SITE, REPO, 'index', hash))) === 0, 5000, 'inbox drained');
+    expect(await receiptsFor(f, hash)).toHaveLength(1);
     expect(await f.nats.bus.countSubject(streams.offsite.name, subjects.offsite(SITE, REPO, 'index', hash))).toBe(parts);
+  });
+
+  it('stores objects of 0, 1, PART_SIZE and PART_SIZE+1 bytes, many at once, each exactly once', async () => {
+    const sizes = [0, 1, PART_SIZE, PART_SIZE + 1, ...Array.from({ length: 12 }, (_, i) => 1000 * i + 7)];
+    const objs = sizes.map((n) => randomObject(n));
+    const sent = await Promise.all(objs.map((o) => sendObject(f, o, { kind: 'snapshot' })));
+    for (const [i, { hash, parts }] of sent.entries()) {
+      await waitFor(async () => (await receiptsFor(f, hash)).length === 1, 20_000, `receipt of ${sizes[i]} bytes`);
+      const copy = await f.nats.bus.readSubject(streams.offsite.name, subjects.offsite(SITE, REPO, 'snapshot', hash), 100);
+      expect(copy.map((m) => decodePart(m.header(OBJECT_HEADER), m.data.byteLength).part)).toEqual([...Array(parts).keys()]);
+      expect(sha256Hex(...copy.map((m) => m.data))).toBe(hash);
+    }
+    expect(sent.map((s) => s.parts).slice(0, 4)).toEqual([1, 1, 1, 2]);
+    expect((await receiptsFor(f, sent[0]!.hash))[0]!.size).toBe(0);
+  });
+
+  it('puts parts that arrive out of order in order, and finishes a stored copy whose receipt a crash prevented', async () => {
+    const data = randomObject(4 * PART_SIZE + 3);
+    const hash = sha256Hex(data);
+    const heads = objectParts({ site: SITE, repo: REPO, kind: 'pack', hash, size: data.byteLength });
+    for (const h of [...heads].reverse()) {
+      await f.nats.bus.publish(subjects.inbox(SITE, REPO, 'pack', hash), data.subarray(h.part * h.partSize, (h.part + 1) * h.partSize), {
+        msgId: `rev.${hash}.${h.part}`,
+        headers: { [OBJECT_HEADER]: encodePartHeader(h) },
+      });
+    }
+    await waitFor(async () => (await receiptsFor(f, hash)).length === 1, 30_000, 'receipt of reversed parts');
+    const copy = await f.nats.bus.readSubject(streams.offsite.name, subjects.offsite(SITE, REPO, 'pack', hash), 100);
+    expect(copy.map((m) => decodePart(m.header(OBJECT_HEADER), m.data.byteLength).part)).toEqual([0, 1, 2, 3, 4]);
+
+    // A complete copy without a receipt (the controller died before it): the redelivered last part finishes it.
+    const done = randomObject(2 * PART_SIZE);
+    const dh = sha256Hex(done);
+    const dheads = objectParts({ site: SITE, repo: REPO, kind: 'pack', hash: dh, size: done.byteLength });
+    for (const h of dheads) {
+      await f.nats.bus.publish(subjects.offsite(SITE, REPO, 'pack', dh), done.subarray(h.part * h.partSize, (h.part + 1) * h.partSize), { msgId: `${SITE}.${REPO}.pack.${dh}.${h.part}`, headers: { [OBJECT_HEADER]: encodePartHeader(h) } });
+    }
+    const last = dheads[1]!;
+    await f.nats.bus.publish(subjects.inbox(SITE, REPO, 'pack', dh), done.subarray(last.partSize), { msgId: `last.${dh}`, headers: { [OBJECT_HEADER]: encodePartHeader(last) } });
+    await waitFor(async () => (await receiptsFor(f, dh)).length === 1, 10_000, 'receipt of the stored copy');
+    expect(await f.nats.bus.countSubject(streams.offsite.name, subjects.offsite(SITE, REPO, 'pack', dh))).toBe(2);
   });
 
   it('receipts a copy stored before a crash without storing it again, and replaces a partial one', async () => {
@@ -92,7 +132,7 @@ describe('Ingestor against a real nats-server', () => {
     expect(await f.nats.bus.countSubject(streams.offsite.name, subjects.offsite(SITE, REPO, 'pack', hash))).toBe(0);
   });
 
-  it('rebuilds what is off site from JetStream after a restart and still re-issues receipts', async () => {
+  it('rebuilds what is off site from JetStream after a restart: a resend is a duplicate, not a second receipt', async () => {
     const data = randomObject(700 * 1024);
     const { hash } = await sendObject(f, data, { kind: 'snapshot' });
     await waitFor(async () => (await receiptsFor(f, hash)).length === 1, 10_000, 'receipt');
@@ -100,7 +140,8 @@ describe('Ingestor against a real nats-server', () => {
     expect(app.index.get({ site: SITE, repo: REPO, kind: 'snapshot', hash })).toMatchObject({ size: data.byteLength });
     expect(app.index.totals(SITE).objects).toBeGreaterThanOrEqual(4);
     await sendObject(f, data, { kind: 'snapshot', msgIdSuffix: '.after-restart' });
-    await waitFor(async () => (await receiptsFor(f, hash)).length === 2, 10_000, 're-issued receipt');
+    await waitFor(() => app.ingestor.stats().duplicates === 1, 10_000, 'duplicate');
+    expect(await receiptsFor(f, hash)).toHaveLength(1);
     expect(app.ingestor.stats().stored).toBe(0);
     expect(await f.nats.bus.countSubject(streams.offsite.name, subjects.offsite(SITE, REPO, 'snapshot', hash))).toBe(1);
   });

@@ -1,17 +1,33 @@
 /**
  * ingest/: turns what agents replicate (MV_INBOX) into verified, immutable off-site copies
- * (MV_OFFSITE) and signed receipts (MV_CONTROL).
+ * (MV_OFFSITE) and signed receipts (MV_CONTROL), streamed: an object of any size, 0 bytes to many
+ * GiB, costs the memory of one part.
  *
- * For each object, in this order (a crash anywhere leaves the inbox parts unacked, so they come back):
- *  1. reassemble its parts (Assembler: subject = header, bounded memory, size cap);
- *  2. SHA-256 of the whole MUST equal the hash in its name, else terminate the parts, warn, no receipt;
- *  3. already receipted (OffsiteIndex)? go to 6 without storing it again;
- *  4. a copy already in MV_OFFSITE (stored, then a crash before the receipt)? verify it and go to 6,
- *     or purge it if it is incomplete or wrong;
- *  5. publish the parts to MV_OFFSITE (pipelined), read the copy back and verify its hash again;
- *  6. publish a signed mv.receipt.v1 to mv.v1.ctl.<site>.receipt, then ack the inbox parts.
- * Transport failures nak the parts for a later retry. Work on one object is serialised by key.
+ * Agents publish an object's parts in order; redeliveries may come in any order. For each part:
+ *  1. check it (Assembler: subject = header, size cap); garbage is terminated and logged;
+ *  2. the first part of an object that this process sees opens it: already receipted with its copy
+ *     complete → ack, a duplicate (no second receipt: the first one is in MV_CONTROL); a copy in
+ *     MV_OFFSITE without a receipt (stored before a crash) is read back: parts 0…k-1 in order resume
+ *     the object at k with their hash; all of them hashing right → receipt; anything else (gaps,
+ *     strangers, a wrong hash, or a receipted copy gone) is purged and stored again under new ids;
+ *  3. a part before `next` is stored already: ack; one after it: nak, it comes again after `next`;
+ *  4. part `next` is published to MV_OFFSITE (message id `<key>.<part><suffix>`, so a retried
+ *     publish is a no-op) and hashed, then its inbox message is acked — except the last part's;
+ *  5. after the last part: SHA-256 of the whole MUST equal the name, else the copy is purged, the
+ *     part terminated, no receipt. Then the copy is read back streamed and hashed again, a signed
+ *     mv.receipt.v1 is published (message id `<key>.receipt<suffix>`), and only then is the last
+ *     part acked (kept alive with working() meanwhile).
+ *
+ * Why acking parts before the receipt is safe: a part is acked only once its bytes are in
+ * MV_OFFSITE (same servers, storage and replicas as MV_INBOX), so a crash at any point loses
+ * nothing; the rest of the parts resume the partial copy. The last part stays unacked until the
+ * receipt is out, so a crash before it redelivers that part and step 2 finishes the object; a
+ * receipt follows only a full read-back that hashes to the name. Since only one part per object is
+ * held, an object of thousands of parts never meets the consumer's max_ack_pending or ack_wait.
+ * A transport failure naks the part and pauses intake for a few seconds, so a stalled server is
+ * not hammered; a part whose object is being finished is nak'ed briefly.
  */
+import { createHash } from 'node:crypto';
 import {
   MedvaultError,
   OBJECT_HEADER,
@@ -19,29 +35,28 @@ import {
   decodePart,
   encode,
   encodePartHeader,
-  objectParts,
-  sha256Hex,
   signMessage,
   streams,
   subjects,
+  type ObjectPart,
   type Receipt,
   type SigningKey,
 } from '@medvault/protocol';
 import type { Bus, WorkMessage } from '../bus.js';
 import type { Log } from '../log.js';
-import { Assembler, objectKey, type AssemblyLimits, type CompleteObject, type ObjectId } from './assembler.js';
+import { Assembler, objectKey, type Assembly, type AssemblyLimits, type ObjectId } from './assembler.js';
 import type { OffsiteEntry, OffsiteIndex } from './offsite-index.js';
 
 export const INGEST_DURABLE = 'mv-controller-ingest';
 
 export interface IngestorDeps {
-  bus: Pick<Bus, 'publish' | 'work' | 'countSubject' | 'readSubject' | 'purgeSubject'>;
+  bus: Pick<Bus, 'publish' | 'work' | 'countSubject' | 'scanSubject' | 'purgeSubject'>;
   index: OffsiteIndex;
   key: SigningKey;
   clock: () => number;
   log: Log;
   limits?: Partial<AssemblyLimits>;
-  /** Objects stored concurrently. */
+  /** Objects verified and receipted concurrently. */
   concurrency?: number;
 }
 
@@ -51,22 +66,26 @@ export interface IngestStats {
   duplicates: number;
   refused: number;
   failed: number;
-  inProgress: { objects: number; bytes: number };
+  /** Objects in progress, the bytes of theirs stored but not yet verified, and part bytes held in memory. */
+  inProgress: { objects: number; bytes: number; heldBytes: number };
 }
 
 export const defaultLimits: AssemblyLimits = {
-  maxObjectBytes: 64 * 1024 * 1024,
-  maxObjects: 64,
-  maxBytes: 256 * 1024 * 1024,
+  maxObjectBytes: 64 * 1024 ** 3,
+  maxObjects: 256,
   timeoutMs: 60_000,
 };
 
+/** Pause after a transport failure before taking parts again. */
+const BACKOFF_MS = 3000;
+
 export class Ingestor {
-  private readonly assembler: Assembler<WorkMessage>;
-  private readonly running = new Set<Promise<void>>();
-  private readonly byKey = new Map<string, Promise<void>>();
+  private readonly assembler: Assembler;
+  private readonly finishing = new Map<string, Promise<void>>();
   private readonly refusedAt = new Map<string, number>();
   private readonly counts = { stored: 0, receipted: 0, duplicates: 0, refused: 0, failed: 0 };
+  private heldBytes = 0;
+  private pausedUntil = 0;
   private work: Awaited<ReturnType<Bus['work']>> | undefined;
   private loop: Promise<void> | undefined;
   private ended = false;
@@ -74,8 +93,7 @@ export class Ingestor {
   private readonly limits: AssemblyLimits;
 
   constructor(private readonly d: IngestorDeps) {
-    const l = { ...defaultLimits, ...d.limits };
-    this.limits = { ...l, maxBytes: Math.max(l.maxBytes, l.maxObjectBytes) };
+    this.limits = { ...defaultLimits, ...d.limits };
     this.assembler = new Assembler(this.limits);
   }
 
@@ -85,66 +103,193 @@ export class Ingestor {
   }
 
   stats(): IngestStats {
-    return { ...this.counts, inProgress: this.assembler.inProgress };
+    return { ...this.counts, inProgress: { ...this.assembler.inProgress, heldBytes: this.heldBytes } };
+  }
+
+  private get ackWaitMs(): number {
+    return 2 * this.limits.timeoutMs;
   }
 
   /** Starts consuming MV_INBOX. Call after the OffsiteIndex has caught up with MV_CONTROL. */
   async start(): Promise<void> {
-    this.work = await this.d.bus.work(streams.inbox.name, INGEST_DURABLE, { maxMessages: 16, ackWaitMs: 2 * this.limits.timeoutMs });
+    this.work = await this.d.bus.work(streams.inbox.name, INGEST_DURABLE, { maxMessages: 16, ackWaitMs: this.ackWaitMs });
     const work = this.work;
     this.timer = setInterval(() => this.expire(), Math.max(1000, this.limits.timeoutMs / 4));
     this.timer.unref();
     this.loop = (async () => {
-      for await (const m of work) await this.take(m);
+      for await (const m of work) {
+        this.heldBytes += m.data.byteLength;
+        try {
+          await this.take(m);
+        } finally {
+          this.heldBytes -= m.data.byteLength;
+        }
+      }
     })()
       .catch((err) => this.d.log.error({ err }, 'ingest stopped'))
       .finally(() => (this.ended = true));
   }
 
-  /** Stops taking messages and waits for objects being stored. */
+  /** Stops taking messages and waits for objects being finished. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.work?.stop();
     await this.loop;
-    await Promise.allSettled([...this.running]);
+    await Promise.allSettled([...this.finishing.values()]);
   }
 
   private async take(m: WorkMessage): Promise<void> {
-    const v = this.assembler.add(m.subject, m.header(OBJECT_HEADER), m.data, m, this.d.clock());
-    switch (v.kind) {
-      case 'pending':
-        return;
-      case 'busy':
-        m.nak(1000);
-        return;
-      case 'invalid':
-        this.counts.refused++;
-        this.d.log.warn({ subject: m.subject, ...v.id, reason: v.reason }, 'invalid object part refused');
-        v.handles.forEach((h) => h.term());
-        return;
-      case 'too-large':
-        v.handles.forEach((h) => h.term());
-        if (!this.firstRefusal(objectKey(v.id))) return;
-        this.counts.refused++;
-        this.d.log.error(
-          { ...v.id, size: v.size, maxObjectBytes: this.limits.maxObjectBytes },
-          'object larger than ingest.max_object_bytes refused: no receipt until the limit is raised',
-        );
-        return;
-      case 'complete': {
-        while (this.running.size >= (this.d.concurrency ?? 4)) await Promise.race(this.running);
-        const key = objectKey(v.object);
-        const prev = this.byKey.get(key) ?? Promise.resolve();
-        const p: Promise<void> = prev.then(() => this.finish(v.object));
-        this.byKey.set(key, p);
-        this.running.add(p);
-        void p.finally(() => {
-          this.running.delete(p);
-          if (this.byKey.get(key) === p) this.byKey.delete(key);
-        });
-        return;
+    const v = this.assembler.check(m.subject, m.header(OBJECT_HEADER), m.data.byteLength);
+    if (v.kind === 'invalid') {
+      this.counts.refused++;
+      this.d.log.warn({ subject: m.subject, ...v.id, reason: v.reason }, 'invalid object part refused');
+      return m.term();
+    }
+    if (v.kind === 'too-large') {
+      m.term();
+      if (!this.firstRefusal(objectKey(v.id))) return;
+      this.counts.refused++;
+      this.d.log.error(
+        { ...v.id, size: v.size, maxObjectBytes: this.limits.maxObjectBytes },
+        'object larger than ingest.max_object_bytes refused: no receipt until the limit is raised',
+      );
+      return;
+    }
+    const { id, key, part } = v;
+    if (Date.now() < this.pausedUntil || this.finishing.has(key)) return m.nak(1000);
+    try {
+      let a = this.assembler.get(key);
+      if (!a) {
+        if (this.assembler.full) return m.nak(1000);
+        const opened = await this.open(key, id, part);
+        if (opened === 'done') return m.ack();
+        a = opened;
+      }
+      if (part.part < a.next) {
+        this.counts.duplicates++;
+        return m.ack();
+      }
+      if (part.part > a.next) return m.nak(500);
+      await this.d.bus.publish(subjects.offsite(id.site, id.repo, id.kind, id.hash), m.data, {
+        msgId: `${key}.${part.part}${a.suffix}`,
+        headers: { [OBJECT_HEADER]: encodePartHeader(part) },
+      });
+      if (!this.assembler.advance(a, m.data, this.d.clock())) return m.ack();
+      this.assembler.drop(key);
+      this.counts.stored++;
+      this.startFinish(key, a, m);
+    } catch (err) {
+      this.counts.failed++;
+      this.assembler.drop(key); // reopened from what MV_OFFSITE holds
+      this.pausedUntil = Date.now() + BACKOFF_MS;
+      this.d.log.error({ ...id, part: part.part, err }, 'storing object off site failed; will retry');
+      m.nak(BACKOFF_MS);
+    }
+  }
+
+  /**
+   * Step 2 for an object this process has not seen yet: 'done' when nothing is left to do for
+   * `m`, else the assembly to continue (from what MV_OFFSITE holds).
+   */
+  private async open(key: string, id: ObjectId, p: ObjectPart): Promise<Assembly | 'done'> {
+    const subject = subjects.offsite(id.site, id.repo, id.kind, id.hash);
+    const now = this.d.clock();
+    const count = await this.d.bus.countSubject(streams.offsite.name, subject);
+    if (this.d.index.get(id) && count === p.parts) {
+      this.counts.duplicates++;
+      return 'done';
+    }
+    if (count > 0) {
+      const copy = await this.readCopy(subject, key, p);
+      if (copy.problem === undefined && !this.d.index.get(id)) {
+        const a = this.assembler.begin(key, id, p, now, copy);
+        if (copy.next < p.parts) return a;
+        // Complete and read back whole: it only needs its receipt.
+        this.assembler.drop(key);
+        await this.finish(a, true);
+        return 'done';
+      }
+      this.d.log.warn({ ...id, problem: copy.problem ?? 'receipted copy incomplete' }, 'off-site copy is bad or incomplete: purged, storing again');
+      await this.d.bus.purgeSubject(streams.offsite.name, subject);
+    }
+    // New message ids after a purge: the old ones may still be in the duplicate window.
+    return this.assembler.begin(key, id, p, now, { next: 0, bytes: 0, hash: createHash('sha256'), suffix: count > 0 || this.d.index.get(id) ? `.${now}` : '' });
+  }
+
+  /**
+   * Reads the off-site copy back, streamed: how many parts from 0 on are there in order, their
+   * bytes and running hash, the message id suffix they were stored with, or what is wrong with it.
+   */
+  private async readCopy(subject: string, key: string, p: ObjectPart) {
+    const out = { next: 0, bytes: 0, hash: createHash('sha256'), suffix: '', problem: undefined as string | undefined };
+    for await (const m of this.d.bus.scanSubject(streams.offsite.name, subject)) {
+      let h: ObjectPart;
+      try {
+        h = decodePart(m.header(OBJECT_HEADER), m.data.byteLength);
+      } catch (err) {
+        out.problem = (err as Error).message;
+        break;
+      }
+      if (h.hash !== p.hash || h.size !== p.size || h.partSize !== p.partSize) out.problem = `part ${h.part} describes another object`;
+      else if (h.part !== out.next) out.problem = `part ${h.part} where part ${out.next} belongs`;
+      if (out.problem) break;
+      if (h.part === 0) out.suffix = (m.header('Nats-Msg-Id') ?? `${key}.0.${this.d.clock()}`).slice(`${key}.0`.length);
+      out.hash.update(m.data);
+      out.next++;
+      out.bytes += m.data.byteLength;
+    }
+    if (out.problem === undefined && out.next === p.parts && out.hash.copy().digest('hex') !== p.hash) out.problem = 'SHA-256 of the copy does not match its name';
+    return out;
+  }
+
+  /** Step 5 in the background, holding the last part `m` until the receipt is out. */
+  private startFinish(key: string, a: Assembly, m: WorkMessage): void {
+    const keepAlive = setInterval(() => m.working(), this.ackWaitMs / 4);
+    const run = async () => {
+      try {
+        if (a.hash.copy().digest('hex') !== a.id.hash) {
+          this.counts.refused++;
+          this.d.log.warn({ ...a.id, size: a.header.size }, 'object hash mismatch: refused, no receipt');
+          await this.d.bus.purgeSubject(streams.offsite.name, subjects.offsite(a.id.site, a.id.repo, a.id.kind, a.id.hash));
+          return m.term();
+        }
+        await this.finish(a, false);
+        m.ack();
+      } catch (err) {
+        this.counts.failed++;
+        const corrupt = (err as MedvaultError).code === codes.DATA_CORRUPT;
+        this.d.log.error({ ...a.id, err }, corrupt ? 'off-site copy failed read-back: purged, the agent sends it again' : 'finishing object off site failed; will retry');
+        if (corrupt) m.term();
+        else m.nak(BACKOFF_MS);
+      } finally {
+        clearInterval(keepAlive);
+      }
+    };
+    const p = (async () => {
+      while (this.finishing.size >= (this.d.concurrency ?? 4)) await Promise.race(this.finishing.values());
+      await run();
+    })().finally(() => this.finishing.delete(key));
+    this.finishing.set(key, p);
+  }
+
+  /** Reads the copy back (unless `verified`: it just was) and receipts it. */
+  private async finish(a: Assembly, verified: boolean): Promise<void> {
+    const { site, repo, kind, hash } = a.id;
+    const subject = subjects.offsite(site, repo, kind, hash);
+    if (!verified) {
+      const copy = await this.readCopy(subject, objectKey(a.id), a.header);
+      const problem = copy.problem ?? (copy.next < a.header.parts ? `${a.header.parts - copy.next} of ${a.header.parts} parts missing` : undefined);
+      if (problem !== undefined) {
+        await this.d.bus.purgeSubject(streams.offsite.name, subject);
+        throw new MedvaultError(codes.DATA_CORRUPT, `off-site copy of ${kind} ${hash} failed read-back: ${problem}`);
       }
     }
+    const entry: OffsiteEntry = { site, repo, kind, hash, size: a.header.size, storedAt: this.d.clock() };
+    const r = signMessage<Receipt>({ type: 'mv.receipt.v1', ...entry }, this.d.key);
+    await this.d.bus.publish(subjects.control(site, 'receipt'), encode(r), { msgId: `${objectKey(a.id)}.receipt${a.suffix}` });
+    this.d.index.add(entry);
+    this.counts.receipted++;
+    this.d.log.debug({ ...a.id, size: a.header.size }, 'object receipted');
   }
 
   /** True the first time `key` is refused within 10 minutes, so one object is logged once, not per part. */
@@ -158,89 +303,8 @@ export class Ingestor {
   }
 
   private expire(): void {
-    for (const e of this.assembler.expire(this.d.clock())) {
-      this.d.log.warn({ ...e.id, received: e.received, parts: e.parts }, 'incomplete object dropped: parts stopped arriving');
-      e.handles.forEach((h) => h.term());
+    for (const a of this.assembler.expire(this.d.clock())) {
+      this.d.log.warn({ ...a.id, received: a.next, parts: a.header.parts }, 'incomplete object set aside: parts stopped arriving (its stored parts stay off site)');
     }
-  }
-
-  private async finish(o: CompleteObject<WorkMessage>): Promise<void> {
-    const tag = { site: o.site, repo: o.repo, kind: o.kind, hash: o.hash, size: o.size };
-    if (o.actualHash !== o.hash) {
-      this.counts.refused++;
-      this.d.log.warn({ ...tag, actual: o.actualHash }, 'object hash mismatch: refused, no receipt');
-      o.handles.forEach((h) => h.term());
-      return;
-    }
-    try {
-      let entry = this.d.index.get(o);
-      if (entry) this.counts.duplicates++;
-      else entry = await this.store(o);
-      await this.receipt(entry);
-      this.d.index.add(entry);
-      o.handles.forEach((h) => h.ack());
-      this.counts.receipted++;
-      this.d.log.debug(tag, 'object receipted');
-    } catch (err) {
-      this.counts.failed++;
-      this.d.log.error({ ...tag, err }, 'storing object off site failed; will retry');
-      o.handles.forEach((h) => h.nak(5000));
-    }
-  }
-
-  /** Steps 4-5: returns the off-site entry once a verified copy is in MV_OFFSITE. */
-  private async store(o: CompleteObject<WorkMessage>): Promise<OffsiteEntry> {
-    const subject = subjects.offsite(o.site, o.repo, o.kind, o.hash);
-    const entry = { site: o.site, repo: o.repo, kind: o.kind, hash: o.hash, size: o.size, storedAt: this.d.clock() };
-    let suffix = '';
-    if ((await this.d.bus.countSubject(streams.offsite.name, subject)) > 0) {
-      const problem = await this.verifyCopy(subject, o);
-      if (problem === undefined) {
-        this.counts.duplicates++;
-        return entry;
-      }
-      this.d.log.warn({ ...entry, problem }, 'unreceipted off-site copy is bad: purged, storing again');
-      await this.d.bus.purgeSubject(streams.offsite.name, subject);
-      suffix = `.${entry.storedAt}`; // new message ids: the old ones may still be in the duplicate window
-    }
-    const headers = objectParts({ site: o.site, repo: o.repo, kind: o.kind, hash: o.hash, size: o.size }, o.partSize);
-    const key = objectKey(o);
-    await Promise.all(
-      o.parts.map((data, i) =>
-        this.d.bus.publish(subject, data, { msgId: `${key}.${i}${suffix}`, headers: { [OBJECT_HEADER]: encodePartHeader(headers[i]!) } }),
-      ),
-    );
-    const problem = await this.verifyCopy(subject, o);
-    if (problem !== undefined) {
-      throw new MedvaultError(codes.DATA_CORRUPT, `off-site copy of ${o.kind} ${o.hash} failed read-back: ${problem}`, { retryable: true });
-    }
-    this.counts.stored++;
-    return entry;
-  }
-
-  /** Reads the off-site copy back; undefined when it is complete and its SHA-256 is right, else why not. */
-  private async verifyCopy(subject: string, id: ObjectId & { size: number; partSize: number; parts: Uint8Array[] }): Promise<string | undefined> {
-    const n = id.parts.length;
-    const msgs = await this.d.bus.readSubject(streams.offsite.name, subject, 4 * n + 8);
-    const got: Array<Uint8Array | undefined> = new Array(n);
-    for (const m of msgs) {
-      try {
-        const p = decodePart(m.header(OBJECT_HEADER), m.data.byteLength);
-        if (p.hash !== id.hash || p.size !== id.size || p.parts !== n) return `part ${p.part} describes another object`;
-        got[p.part] ??= m.data;
-      } catch (err) {
-        return (err as Error).message;
-      }
-    }
-    let missing = 0;
-    for (let i = 0; i < n; i++) if (got[i] === undefined) missing++;
-    if (missing > 0) return `${missing} of ${n} parts missing`;
-    const actual = sha256Hex(...(got as Uint8Array[]));
-    return actual === id.hash ? undefined : `SHA-256 ${actual}`;
-  }
-
-  private async receipt(e: OffsiteEntry): Promise<void> {
-    const r = signMessage<Receipt>({ type: 'mv.receipt.v1', ...e }, this.d.key);
-    await this.d.bus.publish(subjects.control(e.site, 'receipt'), encode(r));
   }
 }

