@@ -9,6 +9,8 @@ import { MedvaultError, codes, drillSources, newOrderId, type DrillResult, type 
 import { appendAudit } from '../audit/audit-log.js';
 import { DrillRunner, spoolPublisher, type DrillSourceRepo } from '../drill/drill-runner.js';
 import { Spool } from '../replicate/spool.js';
+import { openOffsiteRepository, siteLink } from '../offsite/restore-source.js';
+import { readLocalKey } from '../crypto/local-key.js';
 import { errorMessage, formatBytes, type CliContext } from './context.js';
 import { parseSubset } from './check.js';
 
@@ -18,11 +20,11 @@ export function register(program: Command, ctx: CliContext): void {
     .description('run a disaster-recovery drill: restore into scratch space, verify every file, measure RTO and RPO, report, clean up')
     .option('--store <name>', 'the store to drill (default: every store)')
     .option('--sample <share>', 'share of the files restored, e.g. 0.1 or 10% (default: all)', '1')
-    .option('--source <source>', 'local or offsite (repeatable; default: local)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--source <source>', 'local or offsite (repeatable; default: both when [nats] is configured, else local)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action(async (opts: { store?: string; sample: string; source: string[] }) => {
       const cfg = ctx.config();
       const sample = parseSubset(opts.sample);
-      const sources = (opts.source.length ? [...new Set(opts.source)] : ['local']) as DrillSource[];
+      const sources = (opts.source.length ? [...new Set(opts.source)] : cfg.nats ? ['local', 'offsite'] : ['local']) as DrillSource[];
       const bad = sources.find((s) => !(drillSources as readonly string[]).includes(s));
       if (bad) throw new MedvaultError(codes.CONFIG_INVALID, `--source ${bad}: expected local or offsite`);
       const stores = opts.store ? cfg.stores.filter((s) => s.name === opts.store) : cfg.stores;
@@ -33,7 +35,7 @@ export function register(program: Command, ctx: CliContext): void {
         site: cfg.site, stores: cfg.stores, drillDir: cfg.drill_dir ?? join(cfg.state_dir, 'drills'), now: Date.now,
         publish: spoolPublisher(spool),
         audit: { record: (r) => appendAudit(cfg.state_dir, cfg.site, r, (e) => spool.add('audit', e, `audit.${e.seq}`)) },
-        open: (source) => (source === 'local' ? openLocal(ctx) : Promise.resolve(undefined)),
+        open: (source) => (source === 'local' ? openLocal(ctx) : openOffsite(ctx)),
       });
       const results: DrillResult[] = [];
       for (const s of stores) {
@@ -56,6 +58,19 @@ async function openLocal(ctx: CliContext): Promise<DrillSourceRepo> {
     }
   }
   throw new MedvaultError(codes.STORAGE_FAILED, `no backup disk opens: ${problems.join('; ')}`);
+}
+
+/** The off-site copy over the site's own NATS identity (the site's only repository there). */
+async function openOffsite(ctx: CliContext): Promise<DrillSourceRepo> {
+  const cfg = ctx.config();
+  const link = await siteLink(cfg, 'drill');
+  try {
+    const repo = await openOffsiteRepository(link, cfg.site, undefined, { localKey: await readLocalKey(cfg.key_file) });
+    return { repo, label: repo.label, close: async () => (await repo.close(), await link.close()) };
+  } catch (err) {
+    await link.close();
+    throw err;
+  }
 }
 
 /** A drill result for people: verdict, figures per source, what failed. */

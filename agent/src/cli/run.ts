@@ -126,7 +126,11 @@ export function register(program: Command, ctx: CliContext): void {
         site: cfg.site, controllerKey, ledger: drillLedger, now: Date.now, audit,
         runner: new DrillRunner({
           site: cfg.site, stores: cfg.stores, drillDir: cfg.drill_dir ?? join(cfg.state_dir, 'drills'), now: Date.now, audit, publish: spoolPublisher(spool),
-          open: async (source) => (source === 'local' ? (await repo.syncCatalog(), { repo, label: disk, close: async () => {} }) : undefined),
+          open: async (source) => {
+            if (source === 'local') return (await repo.syncCatalog(), { repo, label: disk, close: async () => {} });
+            const off = await openOffsiteRepository(link, cfg.site, repo.id, { localKey });
+            return { repo: off, label: off.label, close: () => off.close() };
+          },
         }),
       });
       const cutShort = drills.recoverInterrupted();
