@@ -14,6 +14,9 @@
  *   servers = ["nats://127.0.0.1:4222"]
  *   nkey_file = "/etc/medvault/site.nk"        # the site's NATS identity (enrolment bundle)
  *   ca_file = "/etc/medvault/ca.pem"           # TLS only, against this private CA
+ *   [replication]                              # default: unlimited
+ *   bandwidth = [{ days = "mon-fri", from = "07:00", to = "19:00", limit = "5Mbit" }]
+ *   timezone = "Europe/Berlin"                 # of the windows; default the system's
  *   [[disks]]
  *   path = "/mnt/backup1"                      # one repository per backup disk
  *   [[stores]]
@@ -27,6 +30,7 @@ import { parse } from 'smol-toml';
 import { z } from 'zod';
 import { MedvaultError, codes, SITE_RE, formatIssue, keyLines, keyName, locateKey, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
 import { cronProblem } from './schedule/cron.js';
+import { parseClock, parseDays, parseRate, type BandwidthWindow } from './replicate/schedule.js';
 
 const b64key = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a 32-byte key as 43 base64url characters');
 const path = z.string().min(1, 'a path');
@@ -77,6 +81,29 @@ const store = z.discriminatedUnion('type', [
   }),
 ]);
 
+/** A bandwidth window: weekdays, local from-to, and the limit for replication within it. */
+const bandwidthWindow = z
+  .strictObject({
+    days: z.string().refine((d) => parseDays(d) !== undefined, 'not a day list such as "mon-fri", "sat,sun" or "*"'),
+    from: z.string().refine((t) => parseClock(t) !== undefined, 'a local time such as "07:00"'),
+    to: z.string().refine((t) => parseClock(t) !== undefined, 'a local time such as "19:00" (up to "24:00")'),
+    limit: z.string().refine((r) => parseRate(r) !== undefined, 'a rate such as "5Mbit", "500kbit", "2MB" (at least 1kB) or "unlimited"'),
+  })
+  .superRefine((w, ctx) => {
+    const from = parseClock(w.from);
+    const to = parseClock(w.to);
+    if (from !== undefined && to !== undefined && to <= from) ctx.addIssue({ code: 'custom', path: ['to'], message: `a time after from (${w.from}); a window over midnight is two windows` });
+  })
+  .transform((w): BandwidthWindow => ({ days: parseDays(w.days)!, from: parseClock(w.from)!, to: parseClock(w.to)!, ...(parseRate(w.limit) ? { bytesPerS: parseRate(w.limit)! } : {}) }));
+
+/** Replication off site: a bandwidth limit by weekly schedule (first matching window wins; default unlimited). */
+const replication = z
+  .strictObject({
+    bandwidth: z.array(bandwidthWindow).max(100).default([]),
+    timezone: z.string().refine((tz) => cronProblem('0 2 * * *', tz) === undefined, 'an IANA time zone such as Europe/Berlin').optional(),
+  })
+  .optional();
+
 export type StoreConfig = z.infer<typeof store>;
 /** A store's recovery time target when it sets no `rto_s`: four hours. */
 export const DEFAULT_RTO_S = 14_400;
@@ -102,6 +129,7 @@ export const configSchema = z.strictObject({
       ca_file: path.optional(),
     })
     .optional(),
+  replication,
   disks: z.array(z.strictObject({ path })).min(1, 'at least one [[disks]] entry'),
   stores: z.array(store).min(1, 'at least one [[stores]] entry'),
 });

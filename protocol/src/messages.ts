@@ -53,8 +53,20 @@ export const heartbeat = z.strictObject({
       }),
     )
     .max(64),
-  /** Replication backlog: objects and bytes not yet receipted by the controller. */
-  backlog: z.strictObject({ objects: count, bytes: count, oldestAt: time.optional() }),
+  /**
+   * Replication backlog: objects and bytes not yet receipted by the controller. Catch-up estimate
+   * (optional): bytes of objects without a receipt now, the measured replication rate (bytes/s over
+   * the last minute), the seconds to catch up at that rate, and the bandwidth limit in force.
+   */
+  backlog: z.strictObject({
+    objects: count,
+    bytes: count,
+    oldestAt: time.optional(),
+    toSendBytes: count.optional(),
+    rateBps: count.optional(),
+    etaS: count.optional(),
+    limitBps: count.optional(),
+  }),
   /** The head of the agent's audit chain: anchors the replicated copy (entries removed at its end). */
   audit: z.strictObject({ seq: z.number().int().positive(), hash }).optional(),
   /** Seconds between heartbeats: the controller calls the agent offline after three are missed. */

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkConfig } from '../../agent/src/config.js';
+import { checkConfig, configSchema } from '../../agent/src/config.js';
 import { checkConfig as checkControllerConfig } from '../../controller/src/config.js';
 import { formatIssue } from '@medvault/protocol';
 import { BIN, run } from '../support/procs.js';
@@ -52,7 +52,7 @@ const rows: Array<{ mistake: string; text: string; message: string }> = [
   { mistake: 'rpo_s out of range', text: variant({ 15: 'rpo_s = 0' }), message: ':15: stores[0].rpo_s: expected a number of seconds (1-86400), got 0' },
   { mistake: 'site id with capitals and a space', text: variant({ 1: 'site = "Clinic A"' }), message: ':1: site: expected a site id: lowercase letters, digits and -, at most 63, got "Clinic A"' },
   { mistake: 'recovery key too short', text: variant({ 4: 'recovery_public_key = "abc"' }), message: ':4: recovery_public_key: expected a 32-byte key as 43 base64url characters, got "abc"' },
-  { mistake: 'misspelt top-level key', text: variant({}, ['[nats_tls]']).replace('restore_roots', 'restore_root'), message: ':6: restore_root: unknown key (expected one of: site, state_dir, key_file, recovery_public_key, controller_public_key, restore_roots, nats, disks, stores)' },
+  { mistake: 'misspelt top-level key', text: variant({}, ['[nats_tls]']).replace('restore_roots', 'restore_root'), message: `:6: restore_root: unknown key (expected one of: ${Object.keys(configSchema.shape).join(', ')})` },
   { mistake: 'restore_roots is a string, not a list', text: variant({ 6: 'restore_roots = "/srv/restore"' }), message: ':6: restore_roots: expected a list of strings, got "/srv/restore"' },
   { mistake: 'http:// instead of nats://', text: variant({ 8: 'servers = ["http://ctl.example:4222"]' }), message: ':8: nats.servers[0]: expected nats://host:port, got "http://ctl.example:4222"' },
   { mistake: 'no servers at all', text: variant({ 8: 'servers = []' }), message: ':8: nats.servers: expected at least 1 entries, got none' },
@@ -67,6 +67,10 @@ const rows: Array<{ mistake: string; text: string; message: string }> = [
   { mistake: 'database name with a space', text: variant({ 21: 'database = "open emr"' }), message: ':21: stores[1].database: expected a database name, got "open emr"' },
   { mistake: 'files-only key on a database store', text: variant({ 22: 'port = 3306\ncontinuous = true' }), message: ':23: stores[1].continuous: unknown key (expected one of: name, type, database, host, port, user, password_file, schedule, rpo_s)' },
   { mistake: 'the same store name twice', text: variant({ 19: 'name = "records"' }), message: ':19: stores[1].name: store name "records" is already used by stores[0]' },
+  { mistake: 'bandwidth window with an unknown day', text: variant({}, ['[replication]', 'bandwidth = [{ days = "mon-fry", from = "07:00", to = "19:00", limit = "5Mbit" }]']), message: ':24: replication.bandwidth[0].days: expected a day list such as "mon-fri", "sat,sun" or "*", got "mon-fry"' },
+  { mistake: 'bandwidth limit without a unit', text: variant({}, ['[replication]', 'bandwidth = [{ days = "*", from = "07:00", to = "19:00", limit = "5" }]']), message: ':24: replication.bandwidth[0].limit: expected a rate such as "5Mbit", "500kbit", "2MB" (at least 1kB) or "unlimited", got "5"' },
+  { mistake: 'bandwidth window over midnight', text: variant({}, ['[replication]', 'timezone = "Europe/Berlin"', '[[replication.bandwidth]]', 'days = "mon-fri"', 'from = "22:00"', 'to = "06:00"', 'limit = "2Mbit"']), message: ':28: replication.bandwidth[0].to: expected a time after from (22:00); a window over midnight is two windows, got "06:00"' },
+  { mistake: 'bandwidth clock time out of range', text: variant({}, ['[replication]', 'bandwidth = [{ days = "sat", from = "7am", to = "19:00", limit = "1Mbit" }]']), message: ':24: replication.bandwidth[0].from: expected a local time such as "07:00", got "7am"' },
   { mistake: 'backup disk inside the record store', text: variant({ 10: 'path = "/srv/records/backup"' }), message: ':10: disks[0].path: expected a disk outside the record stores, got /srv/records/backup, inside stores[0] (records): backups would back themselves up' },
 ];
 

@@ -29,6 +29,8 @@ export interface FleetOptions {
   restoreRoots: string[];
   /** Extra TOML lines for the store, e.g. `continuous = true`. */
   storeLines?: string[];
+  /** Extra TOML tables for the agent, appended last, e.g. `[replication]` lines. */
+  agentLines?: string[];
 }
 
 export class Fleet {
@@ -92,7 +94,7 @@ export class Fleet {
           `restore_roots = ${JSON.stringify(opts.restoreRoots)}`,
           `[nats]`, `servers = ["${natsUrl}"]`, `nkey_file = ${JSON.stringify(join(bundle, 'site.nk'))}`, `ca_file = ${JSON.stringify(join(bundle, 'ca.pem'))}`,
           `[[disks]]`, `path = ${JSON.stringify(join(ws, 'disk1', 'medvault'))}`,
-          `[[stores]]`, `name = "records"`, `type = "files"`, `path = ${JSON.stringify(opts.store)}`, ...(opts.storeLines ?? []), '',
+          `[[stores]]`, `name = "records"`, `type = "files"`, `path = ${JSON.stringify(opts.store)}`, ...(opts.storeLines ?? []), ...(opts.agentLines ?? []), '',
         ].join('\n'),
       );
       const fleet = new Fleet(opts, nats, url, controllerKey, user.totpSecret, config);

@@ -13,6 +13,8 @@ import { AuditLog } from '../audit/audit-log.js';
 import { readFileIfExists, writeFileAtomic } from '../state/journal.js';
 import { AgentDaemon, type DaemonRepo } from '../daemon/daemon.js';
 import { openLink } from '../replicate/link.js';
+import { throttledLink } from '../replicate/throttle.js';
+import { catchUpEstimator } from '../replicate/catch-up.js';
 import { ReceiptBook } from '../replicate/receipts.js';
 import { Spool } from '../replicate/spool.js';
 import { OrderLedger } from '../orders/ledger.js';
@@ -83,11 +85,12 @@ export function register(program: Command, ctx: CliContext): void {
         actor: agentActor, action: 'agent.start', object: `site:${cfg.site}`, result: 'ok',
         detail: { version: AGENT_VERSION, config: configDigest, controllerKid: keyId(controllerKey), disk, repo: repo.id, keyFile: cfg.key_file, tls: cfg.nats.ca_file !== undefined, nkey: cfg.nats.nkey_file !== undefined },
       });
-      const link = await openLink({
+      // Object parts keep to the [replication] bandwidth schedule; heartbeats, alerts and events do not wait.
+      const link = throttledLink(await openLink({
         servers: cfg.nats.servers, name: `medvault-agent ${cfg.site}`, site: cfg.site, log: (m, f) => log('info', m, f),
         ...(cfg.nats.nkey_file ? { nkeySeedFile: cfg.nats.nkey_file } : {}),
         ...(cfg.nats.ca_file ? { caFile: cfg.nats.ca_file } : {}),
-      });
+      }), { windows: cfg.replication?.bandwidth ?? [], ...(cfg.replication?.timezone ? { timeZone: cfg.replication.timezone } : {}) });
       // systemd (Type=notify): WATCHDOG=1 only while replication (a round, or a part sent), the job
       // planner and the status timer have all run recently; a hung daemon is restarted.
       const watchdog = new Watchdog(systemdNotifier(), [
@@ -139,7 +142,7 @@ export function register(program: Command, ctx: CliContext): void {
         id: repo.id,
         path: disk,
         listObjects: (kind) => repo.listObjects(kind),
-        readObject: (kind, hash) => repo.readObject(kind, hash),
+        readRange: (kind, hash, offset, length) => repo.readObjectRange(kind, hash, offset, length),
         snapshotObjects: (hash) => repo.snapshotObjects(hash),
         async listSnapshots() {
           await repo.syncCatalog();
@@ -155,7 +158,7 @@ export function register(program: Command, ctx: CliContext): void {
         const coveredFrom = (store: string) => [...jobs.history].reverse().find((h) => h.store === store && h.result === 'ok')?.startedAt;
         return { disks: await probe.report(lastStatus.disks), stores: heartbeatStores(lastStatus, snaps, (st) => continuous?.pendingSince(st, coveredFrom(st))) };
       };
-      const daemon = new AgentDaemon({ site: cfg.site, version: AGENT_VERSION, stateDir: cfg.state_dir, repo: view, link: progressLink, book, spool, runner, drills, controllerKey, now: Date.now, log, onTick: () => watchdog.beat('replication'), auditHead: () => audit.head, detail });
+      const daemon = new AgentDaemon({ site: cfg.site, version: AGENT_VERSION, stateDir: cfg.state_dir, repo: view, link: progressLink, book, spool, runner, drills, controllerKey, now: Date.now, log, onTick: () => watchdog.beat('replication'), auditHead: () => audit.head, detail, catchUp: catchUpEstimator({ source: view, book, link }) });
       daemon.start();
       const alerts = new Alerts({ site: cfg.site, send: (a) => spool.add('alert', a), now: Date.now });
       for (const d of disks) if (d.error) alerts.raise({ key: `disk:${d.disk}`, code: 'MV_ERR_STORAGE_FAILED', severity: 'critical', message: `backup disk ${d.disk} is not usable: ${d.error}` });

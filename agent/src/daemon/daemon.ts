@@ -52,6 +52,8 @@ export interface DaemonDeps {
   auditHead?: () => { seq: number; hash: string } | undefined;
   /** Disks and stores for the heartbeat (from the same data as the status file); a failure leaves them out. */
   detail?: () => Promise<Pick<Heartbeat, 'disks' | 'stores'>>;
+  /** Catch-up estimate for the heartbeat's backlog (bytes to send, rate, ETA, limit); a failure leaves it out. */
+  catchUp?: () => Promise<Pick<Heartbeat['backlog'], 'toSendBytes' | 'rateBps' | 'etaS' | 'limitBps'>>;
 }
 
 export class AgentDaemon {
@@ -65,6 +67,7 @@ export class AgentDaemon {
   private cursorSaved: number;
   private lastHeartbeat = 0;
   private ticking: Promise<void> | undefined;
+  private draining: Promise<void> | undefined;
   private stopped = false;
 
   constructor(private readonly deps: DaemonDeps) {
@@ -106,8 +109,13 @@ export class AgentDaemon {
       const auditHead = this.deps.auditHead?.();
       await this.announce();
       await this.deps.spool.flush(this.deps.link);
-      const { sent, bytes } = await this.replicator.drain();
-      if (sent > 0) log('info', 'replicated', { objects: sent, bytes });
+      // A long drain (a first full copy, a bandwidth limit) does not hold up events and heartbeats:
+      // the round goes on after one heartbeat interval; later rounds wait on the same drain.
+      this.draining ??= this.replicator
+        .drain()
+        .then(({ sent, bytes }) => void (sent > 0 && log('info', 'replicated', { objects: sent, bytes })), (err: Error) => log('warn', 'replication round failed; will retry', { error: err.message }))
+        .finally(() => (this.draining = undefined));
+      await Promise.race([this.draining, new Promise((r) => setTimeout(r, this.deps.heartbeatMs ?? 5000).unref())]);
       await this.heartbeat(auditHead);
     } catch (err) {
       log('warn', 'replication round failed; will retry', { error: (err as Error).message });
@@ -170,6 +178,7 @@ export class AgentDaemon {
     if (now() - this.lastHeartbeat < (this.deps.heartbeatMs ?? 5000)) return;
     const snaps = await repo.listSnapshots();
     const backlog = this.replicator.backlog;
+    const catchUp = await this.deps.catchUp?.().catch((err: Error) => void this.deps.log('warn', 'catch-up estimate unavailable', { error: err.message }));
     const detail = await this.deps.detail?.().catch((err: Error) => {
       this.deps.log('warn', 'heartbeat detail unavailable', { error: err.message });
       return undefined;
@@ -179,7 +188,7 @@ export class AgentDaemon {
         type: 'mv.heartbeat.v1', site, sentAt: now(), agentVersion: this.deps.version,
         uptimeS: Math.floor((now() - this.startedAt) / 1000),
         repos: [{ id: repo.id, path: repo.path, snapshots: snaps.length, ...(snaps.length ? { lastSnapshotAt: Math.max(...snaps.map((s) => s.time)) } : {}) }],
-        backlog: { objects: backlog.objects, bytes: backlog.bytes + this.deps.spool.pendingBytes(), ...(backlog.oldestAt ? { oldestAt: backlog.oldestAt } : {}) },
+        backlog: { objects: backlog.objects, bytes: backlog.bytes + this.deps.spool.pendingBytes(), ...(backlog.oldestAt ? { oldestAt: backlog.oldestAt } : {}), ...catchUp },
         ...(auditHead ? { audit: { seq: auditHead.seq, hash: auditHead.hash } } : {}),
         intervalS: Math.max(1, Math.round((this.deps.heartbeatMs ?? 5000) / 1000)),
         ...(detail?.disks ? { disks: detail.disks } : {}),

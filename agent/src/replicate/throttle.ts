@@ -1,106 +1,93 @@
 /**
- * Bandwidth limits for replication, so the clinic's internet link stays usable: a schedule of
- * windows (days, from-to local time, Mbit/s) and a token bucket that wraps a Link with the same
- * interface (publish waits for tokens; nothing else changes). Outside every window: unlimited.
+ * Bandwidth limit for replication, so the clinic's internet link stays usable: `throttledLink`
+ * wraps a Link with the same interface. Only object parts (`mv.v1.in.…`) wait for tokens of a
+ * token bucket (about one second of the current limit, starting empty); heartbeats, alerts and
+ * events pass at once. The limit follows the schedule (`schedule.ts`), re-read at least every
+ * second, so a window that opens or closes takes effect within a second. Parts keep their order.
+ * The wrapper also measures the replication rate (object bytes acknowledged per second).
  */
 import type { Link } from './link.js';
+import { limitAt, type BandwidthWindow } from './schedule.js';
 
-export interface BandwidthWindow {
-  /** Days the window applies: 0 = Sunday … 6 = Saturday. */
-  days: number[];
-  /** Minutes after local midnight, [from, to). */
-  from: number;
-  to: number;
-  mbit: number;
+export interface BandwidthSchedule {
+  windows: readonly BandwidthWindow[];
+  /** IANA time zone of the windows; default the machine's. */
+  timeZone?: string;
 }
 
-const DAYS: Record<string, number> = { sun: 0, mon: 1, tue: 2, wed: 3, thu: 4, fri: 5, sat: 6 };
+/** Object bytes acknowledged per second over a sliding window (default 60 s). */
+export class RateMeter {
+  private readonly samples: { t: number; bytes: number }[] = [];
+  constructor(private readonly now: () => number = Date.now, private readonly windowMs = 60_000) {}
 
-/** Parses `mon-fri` / `sat,sun` / `*` into day numbers; undefined when malformed. */
-export function parseDays(spec: string): number[] | undefined {
-  if (spec.trim() === '*') return [0, 1, 2, 3, 4, 5, 6];
-  const out = new Set<number>();
-  for (const part of spec.toLowerCase().split(',').map((s) => s.trim())) {
-    const [a, b] = part.split('-');
-    const from = DAYS[a ?? ''];
-    const to = b === undefined ? from : DAYS[b];
-    if (from === undefined || to === undefined) return undefined;
-    for (let d = from; ; d = (d + 1) % 7) {
-      out.add(d);
-      if (d === to) break;
-    }
+  /** Every byte added since the meter was made. */
+  total = 0;
+
+  add(bytes: number): void {
+    this.total += bytes;
+    this.samples.push({ t: this.now(), bytes });
+    this.trim();
   }
-  return [...out].sort();
+
+  /** Bytes per second since the oldest sample in the window (0 when nothing was sent lately). */
+  get rate(): number {
+    this.trim();
+    if (this.samples.length < 2) return 0;
+    const span = (this.now() - this.samples[0]!.t) / 1000;
+    const bytes = this.samples.slice(1).reduce((n, s) => n + s.bytes, 0);
+    return span > 0 ? bytes / span : 0;
+  }
+
+  private trim(): void {
+    const from = this.now() - this.windowMs;
+    while (this.samples.length > 0 && this.samples[0]!.t < from) this.samples.shift();
+  }
 }
 
-/** Parses `07:00` into minutes after midnight; undefined when malformed. */
-export function parseClock(spec: string): number | undefined {
-  const m = /^(\d{1,2}):(\d{2})$/.exec(spec.trim());
-  if (!m) return undefined;
-  const h = Number(m[1]);
-  const min = Number(m[2]);
-  return h <= 24 && min < 60 && h * 60 + min <= 1440 ? h * 60 + min : undefined;
-}
+export type ThrottledLink = Link & { readonly meter: RateMeter; limitNow(): number | undefined };
 
-/**
- * The limit in bytes per second at `now` (ms) in time zone `timeZone` (default: the machine's), or
- * undefined when unlimited. The first matching window wins.
- */
-export function limitAt(windows: BandwidthWindow[], now: number, timeZone?: string): number | undefined {
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(new Date(now));
-  const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
-  const day = DAYS[get('weekday').toLowerCase().slice(0, 3)]!;
-  const minute = Number(get('hour')) * 60 + Number(get('minute'));
-  for (const w of windows) if (w.days.includes(day) && minute >= w.from && minute < w.to) return (w.mbit * 1_000_000) / 8;
-  return undefined;
-}
+const OBJECT_PREFIX = 'mv.v1.in.';
 
-/** A Link whose publishes together stay within the schedule's rate (a token bucket of ~1 s). */
-export function throttle(link: Link, o: { windows: BandwidthWindow[]; timeZone?: string; now?: () => number; sleep?: (ms: number) => Promise<void> }): Link & { readonly rate: number } {
+/** `link` with object parts limited by `schedule`; every other member is the link's own. */
+export function throttledLink(link: Link, schedule: BandwidthSchedule, o: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {}): ThrottledLink {
   const now = o.now ?? Date.now;
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const meter = new RateMeter(now);
+  const limitNow = () => limitAt(schedule.windows, now(), schedule.timeZone);
   let tokens = 0;
   let last = now();
-  let sent = 0;
-  let since = now();
   let queue: Promise<void> = Promise.resolve();
   const take = async (bytes: number) => {
     for (;;) {
-      const limit = limitAt(o.windows, now(), o.timeZone);
-      if (limit === undefined) return;
+      const limit = limitNow();
       const t = now();
+      if (limit === undefined) {
+        last = t;
+        return;
+      }
       tokens = Math.min(limit, tokens + ((t - last) / 1000) * limit);
       last = t;
-      if (tokens >= bytes || (tokens >= limit && bytes > limit)) {
+      // A part larger than a second's worth goes once the bucket is full, and leaves it in debt.
+      if (tokens >= Math.min(bytes, limit)) {
         tokens -= bytes;
         return;
       }
       await sleep(Math.min(1000, Math.max(5, ((Math.min(bytes, limit) - tokens) / limit) * 1000)));
     }
   };
-  return {
-    get connected() {
-      return link.connected;
-    },
-    /** Bytes per second published over the last window of at least 5 s. */
-    get rate() {
-      const elapsed = (now() - since) / 1000;
-      return elapsed > 0 ? sent / elapsed : 0;
-    },
-    publish(subject, payload, opts) {
-      // Publishes take their tokens one after another, so the order of parts is kept.
-      const turn = queue.then(() => take(payload.byteLength));
-      queue = turn.catch(() => {});
-      return turn.then(() => {
-        sent += payload.byteLength;
-        if (now() - since > 60_000) {
-          sent = payload.byteLength;
-          since = now();
-        }
-        return link.publish(subject, payload, opts);
-      });
-    },
-    follow: (...args) => link.follow(...args),
-    close: () => link.close(),
+  const publish: Link['publish'] = (subject, payload, opts) => {
+    if (!subject.startsWith(OBJECT_PREFIX)) return link.publish(subject, payload, opts);
+    const turn = queue.then(() => take(payload.byteLength));
+    queue = turn.catch(() => {});
+    return turn.then(() => link.publish(subject, payload, opts)).then(() => meter.add(payload.byteLength));
   };
+  return new Proxy(link, {
+    get(target, prop) {
+      if (prop === 'publish') return publish;
+      if (prop === 'meter') return meter;
+      if (prop === 'limitNow') return limitNow;
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  }) as ThrottledLink;
 }
