@@ -17,6 +17,7 @@ import { FleetRegistry } from './fleet/registry.js';
 import { buildApi } from './http/server.js';
 import { Ingestor } from './ingest/ingestor.js';
 import { OffsiteIndex } from './ingest/offsite-index.js';
+import { damageFindings } from './offsite/scrub.js';
 import type { Log } from './log.js';
 import type { Nats } from './nats.js';
 import { OrderBook } from './orders/order-book.js';
@@ -28,12 +29,15 @@ import { DrillIssuer } from './drills/drill-issuer.js';
 import { DrillScheduler, drillsConfigSchema } from './drills/drill-schedule.js';
 import { registerDrillRoutes } from './drills/routes.js';
 import { startFleetHealth, type FleetHealth } from './health/fleet-health.js';
+import { startOffsiteCare, type OffsiteCare } from './offsite/care.js';
+import { INCIDENTS_BUCKET, IncidentDesk, incidentNotifier } from './incidents/incidents.js';
+import { registerRecordRoutes } from './reports/routes.js';
 
 export interface AppDeps {
   nats: Pick<Nats, 'bus' | 'bucket' | 'ensureStreams'>;
   key: SigningKey;
   clock: () => number;
-  config: Pick<ControllerConfig, 'http' | 'sessions' | 'ingest'> & Partial<Pick<ControllerConfig, 'orders' | 'break_glass' | 'state_dir' | 'alerts' | 'drills'>>;
+  config: Pick<ControllerConfig, 'http' | 'sessions' | 'ingest'> & Partial<Pick<ControllerConfig, 'orders' | 'break_glass' | 'state_dir' | 'alerts' | 'drills' | 'incidents' | 'nats' | 'offsite'>>;
   log: Log;
   /** Start the inbox consumer (default true); tests of the API alone may skip it. */
   ingest?: boolean;
@@ -53,6 +57,10 @@ export interface App {
   readonly health: FleetHealth;
   /** Drill orders and results (reports are made from them on request). */
   readonly drills: DrillBook;
+  /** Scrub, reconcile requests and off-site retention. */
+  readonly offsite: OffsiteCare;
+  /** SOP 5.5 incident records. */
+  readonly incidents: IncidentDesk;
   /** Stops HTTP, ingest and the stream followers; the NATS connection stays open (the caller owns it). */
   stop(): Promise<void>;
 }
@@ -123,7 +131,9 @@ export async function startApp(d: AppDeps): Promise<App> {
   const health = await startFleetHealth({
     nats: d.nats, fleet, book, clock: d.clock, log: d.log, audit, ingestStats: () => ingestor.stats(), session: (t) => auth.session(t),
     ...(d.config.alerts ? { alerts: d.config.alerts } : {}),
+    findings: (site) => damageFindings(index, site),
   });
+  const offsite = await startOffsiteCare({ bus, index, fleet, key: d.key, clock: d.clock, log: d.log.child({ component: 'offsite' }), audit, ...(d.config.offsite ? { config: d.config.offsite } : {}) });
   notify = (a) => {
     const now = d.clock();
     health.notifier.notify({
@@ -131,11 +141,19 @@ export async function startApp(d: AppDeps): Promise<App> {
       alert: { id: randomUUID(), site: '(controller)', key: `${a.code}:${a.subject}`, code: a.code, severity: a.severity, message: a.message, source: 'controller', state: 'open', openedAt: now, updatedAt: now, updates: 0 },
     });
   };
+  // Backup log, incidents and compliance reports (SOP 5.1, 5.4, 5.5, 6).
+  const incidents = new IncidentDesk({
+    kv: await d.nats.bucket(INCIDENTS_BUCKET, { history: 10 }), bus, alerts: health.alerts, fleet, book, audit, clock: d.clock,
+    notify: incidentNotifier(d.config.incidents, d.config.alerts, d.log.child({ component: 'incidents' })),
+  });
+  const transport = { servers: d.config.nats?.servers ?? [], tls: Boolean(d.config.nats?.ca_file) || (d.config.nats?.servers.every((u) => u.startsWith('tls://')) ?? false), https: Boolean(d.config.http.cert_file) };
+  const records = { bus, fleet, incidents, audit, key: d.key, clock: d.clock, evidence: { index, users: () => users.list(), transport } };
   const api = buildApi({
     auth, fleet, index, book, issuer, clock: d.clock, log: d.log.child({ component: 'http' }), ingestStats: () => ingestor.stats(),
     audit, approvals, fourEyesOverwrite: orders.four_eyes_overwrite, routes: (app, need) => {
       health.routes(app, need);
       registerDrillRoutes(app, need, { book: drills, issuer: drillIssuer, key: d.key });
+      registerRecordRoutes(app, need, records);
     },
     ...(d.config.http.cert_file && d.config.http.key_file ? { tls: { cert: readFileSync(d.config.http.cert_file, 'utf8'), key: readFileSync(d.config.http.key_file, 'utf8') } } : {}),
   });
@@ -158,8 +176,11 @@ export async function startApp(d: AppDeps): Promise<App> {
     approvals,
     health,
     drills,
+    incidents,
+    offsite,
     async stop() {
       await drillScheduler.stop();
+      offsite.stop();
       await health.stop();
       await api.close();
       await ingestor.stop();

@@ -2,7 +2,8 @@
 /**
  * medvault-controller: the composition root. Parses the command line, loads the configuration,
  * opens NATS and the signing key, starts the app. The only place errors become exit codes:
- * 0 ok, 1 unexpected, 2 bad configuration or input, 3 key problem, 4 NATS unreachable, 5 conflict.
+ * 0 ok, 1 unexpected, 2 bad configuration or input, 3 key problem, 4 NATS unreachable, 5 conflict,
+ * 6 audit chain broken, 7 off-site copy damaged.
  */
 import { Command, Option } from 'commander';
 import QRCode from 'qrcode';
@@ -30,6 +31,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatIssue, importPublicKey } from '@medvault/protocol';
 import { verifyReportFile } from './reports/render.js';
+import { Scrub } from './offsite/scrub.js';
+import { rebuildIndex } from './offsite/rebuild.js';
 
 const exitCodes: Partial<Record<string, number>> = {
   [codes.CONFIG_INVALID]: 2,
@@ -39,6 +42,7 @@ const exitCodes: Partial<Record<string, number>> = {
   [codes.TRANSPORT_FAILED]: 4,
   [codes.CONFLICT]: 5,
   [codes.AUDIT_BROKEN]: 6,
+  [codes.DATA_CORRUPT]: 7,
 };
 
 /** NATS connection options from the configuration: nkey and CA when configured (TLS only then). */
@@ -352,6 +356,37 @@ program
     const r = verifyReportFile(file, pub);
     if (o.json) print({ ok: true, kind: r.kind, title: r.title, subjects: r.subjects, generatedAt: r.generatedAt, kid: r.sig!.kid });
     else process.stdout.write(`${file}: signature valid (key ${r.sig!.kid}): ${r.kind} report "${r.title}" of ${new Date(r.generatedAt).toISOString()}\n`);
+  });
+
+const offsite = program.command('offsite').description('the off-site copy: scrub and retention');
+
+offsite
+  .command('verify')
+  .description('one scrub pass: read every receipted off-site copy back; damaged ones are purged and re-requested from the site; exit 7 on damage')
+  .option('--site <site>', 'only this site')
+  .option('--json', 'print the report as JSON')
+  .action(async (o: { site?: string; json?: boolean }) => {
+    const c = config();
+    const nats = await openNats(natsOpts(c));
+    let r;
+    try {
+      await nats.ensureStreams();
+      const index = await rebuildIndex(nats.bus);
+      const scrub = new Scrub({ bus: nats.bus, index, key: loadSigningKey(c.state_dir), clock: Date.now, log: createLog('silent'), rate: c.offsite.scrub_rate });
+      r = await scrub.pass(o.site ? [o.site] : undefined);
+    } finally {
+      await nats.close();
+    }
+    await auditNow(c, { actor: operator(), action: 'offsite.scrub', object: o.site ?? 'all sites', result: r.damaged.length ? 'failed' : 'ok', detail: { objects: r.objects, bytes: r.bytes, damaged: r.damaged.length } });
+    if (o.json) print({ ok: r.damaged.length === 0, ...r });
+    else {
+      process.stdout.write(`off-site copy: ${r.objects} objects, ${r.bytes} bytes read back, ${r.damaged.length} damaged\n`);
+      for (const x of r.damaged) process.stdout.write(`  ${x.site} ${x.repo} ${x.kind} ${x.hash}: ${x.problem} (purged, resend requested)\n`);
+    }
+    if (r.damaged.length > 0) {
+      const x = r.damaged[0]!;
+      throw new MedvaultError(codes.DATA_CORRUPT, `${r.damaged.length} damaged off-site cop${r.damaged.length === 1 ? 'y' : 'ies'}, first: site ${x.site} repository ${x.repo} ${x.kind} ${x.hash}: ${x.problem}`);
+    }
   });
 
 program

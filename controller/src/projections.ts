@@ -1,6 +1,6 @@
 /**
  * The controller's local state, rebuilt from JetStream (the system of record) at every start and
- * kept current by following the streams: MV_CONTROL → receipts (OffsiteIndex) and orders
+ * kept current by following the streams: MV_CONTROL → receipts and resend requests (OffsiteIndex) and orders
  * (OrderBook); MV_EVENTS → FleetRegistry. Invalid messages are dropped and logged, never fatal.
  */
 import { decode, streams } from '@medvault/protocol';
@@ -19,7 +19,7 @@ export interface Projections {
   drills?: DrillBook;
 }
 
-const CONTROL_RE = /^mv\.v1\.ctl\.([a-z0-9][a-z0-9-]{0,62})\.(receipt|order|drill)$/;
+const CONTROL_RE = /^mv\.v1\.ctl\.([a-z0-9][a-z0-9-]{0,62})\.(receipt|order|resend|reconcile|drill)$/;
 
 /** Applies one MV_CONTROL message; returns why it was dropped, or undefined. */
 export function applyControl(m: StoredMessage, p: Pick<Projections, 'index' | 'book' | 'drills'>): string | undefined {
@@ -30,6 +30,13 @@ export function applyControl(m: StoredMessage, p: Pick<Projections, 'index' | 'b
       const r = decode(m.data, 'mv.receipt.v1');
       if (r.site !== s[1]) return `receipt for site ${r.site} on ${m.subject}`;
       p.index.add(r);
+    } else if (s[2] === 'resend') {
+      // The scrub purged these copies: flagged until their next receipt (see OffsiteIndex).
+      const r = decode(m.data, 'mv.resend.v1');
+      if (r.site !== s[1]) return `resend request for site ${r.site} on ${m.subject}`;
+      for (const o of r.objects) p.index.markDamaged({ site: r.site, repo: r.repo, kind: o.kind, hash: o.hash, problem: r.reason, at: r.at, request: r.id });
+    } else if (s[2] === 'reconcile') {
+      return undefined; // for the agent only
     } else if (s[2] === 'drill') {
       const o = decode(m.data, 'mv.drill-order.v1');
       if (o.site !== s[1]) return `drill order for site ${o.site} on ${m.subject}`;

@@ -19,7 +19,7 @@ import type { Log } from '../log.js';
 import { createMetrics } from '../metrics/metrics.js';
 import type { Nats } from '../nats.js';
 import { orderView, type OrderBook } from '../orders/order-book.js';
-import type { HealthPolicy, Verification } from './assess.js';
+import type { Finding, HealthPolicy, Verification } from './assess.js';
 import { HealthMonitor } from './monitor.js';
 
 export interface FleetHealthDeps {
@@ -35,6 +35,8 @@ export interface FleetHealthDeps {
   /** Drills per site, when drills land (their outcome counts like a verified restore). */
   drills?: (site: string) => Verification[];
   session: (token: string) => (Session & { expiresAt: number }) | undefined;
+  /** Controller-side findings per site beyond assessSite's (damaged off-site copies). */
+  findings?: (site: string) => Finding[];
 }
 
 export interface FleetHealth {
@@ -56,7 +58,7 @@ export async function startFleetHealth(d: FleetHealthDeps): Promise<FleetHealth>
     config, log: d.log.child({ component: 'notify' }),
     ...(config.smtp?.password_file ? { smtpPassword: readFileSync(config.smtp.password_file, 'utf8').trim() } : {}),
   });
-  const monitor = new HealthMonitor({ fleet: d.fleet, book: d.book, alerts, clock: d.clock, ...(d.policy ? { policy: d.policy } : {}), ...(d.drills ? { drills: d.drills } : {}) });
+  const monitor = new HealthMonitor({ fleet: d.fleet, book: d.book, alerts, clock: d.clock, ...(d.policy ? { policy: d.policy } : {}), ...(d.drills ? { drills: d.drills } : {}), ...(d.findings ? { findings: d.findings } : {}) });
   const live = new LiveHub({ clock: d.clock, snapshot: () => ({ time: d.clock(), counts: monitor.counts(), sites: monitor.summaries(), alerts: alerts.list({ state: 'open' }) }) });
   alerts.onChange((c) => {
     store.save(c.alert);

@@ -13,7 +13,7 @@
 import type { FleetRegistry } from '../fleet/registry.js';
 import { orderView, type OrderBook } from '../orders/order-book.js';
 import type { AlertBook } from '../alerts/alert-book.js';
-import { alertCodes, assessSite, defaultPolicy, verificationsOf, type HealthPolicy, type HealthState, type SiteFacts, type SiteHealth, type Verification } from './assess.js';
+import { alertCodes, assessSite, defaultPolicy, verificationsOf, type Finding, type HealthPolicy, type HealthState, type SiteFacts, type SiteHealth, type Verification } from './assess.js';
 
 /** What the fleet overview shows of a site. */
 export interface SiteSummary {
@@ -45,6 +45,8 @@ export interface MonitorDeps {
   everyMs?: number;
   /** Drills and other verifications per site (hook for the drills feature). */
   drills?: (site: string) => Verification[];
+  /** Findings per site from elsewhere in the controller (damaged off-site copies), alerted like the rest. */
+  findings?: (site: string) => Finding[];
 }
 
 export const SAMPLE_EVERY_MS = 5000;
@@ -212,7 +214,7 @@ export class HealthMonitor {
     const h = assessSite({ ...f, listeningSince: Math.max(this.listeningSince, this.grace.get(site) ?? 0) }, now, this.d.policy ?? defaultPolicy);
     this.assessments++;
     this.healthMap.set(site, h);
-    const changes = this.d.alerts.reconcile(site, h.reasons, now);
+    const changes = this.d.alerts.reconcile(site, [...h.reasons, ...(this.d.findings?.(site) ?? [])], now);
     let ring = this.rings.get(site);
     if (!ring) this.rings.set(site, (ring = new Ring()));
     if (now - ring.last >= SAMPLE_EVERY_MS) ring.add(now, h.rpoAgeS ?? 0, h.offsiteLagS ?? 0);
