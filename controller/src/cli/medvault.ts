@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
  * cli/: `medvault`, the technician's command line for the controller's HTTP API: log in with
- * password + TOTP, list sites and snapshots, raise restore orders and follow them to the end.
+ * password + TOTP, list sites and snapshots, raise restore orders and follow them to the end;
+ * search and export the backup log, record log reviews, keep incident records, export reports.
  *
  * Every command takes --json: the last line on stdout is then one JSON object (an error too).
  * Exit codes: 0 ok; 1 error; 2 usage or not logged in; 3 order refused; 4 restore failed;
  * 5 wait timed out; 6 restore done but not every file verified.
  */
+import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ApiClient, ApiError } from './api-client.js';
 import { ask, readStdin } from './prompt.js';
@@ -164,6 +166,110 @@ program
     else (outcome.exit === 0 ? say : (s: string) => process.stderr.write(`medvault: ${s}\n`))(outcome.message);
     process.exitCode = outcome.exit;
   });
+
+const many = (v: string, acc: string[]) => [...acc, v];
+const query = (o: Record<string, string | undefined>) => new URLSearchParams(Object.entries(o).filter((e): e is [string, string] => e[1] !== undefined)).toString();
+/** Writes a downloaded file to --out (or stdout for text) and says where. */
+async function saveDownload(path: string, to: string | undefined, fallback: string): Promise<void> {
+  const bytes = await client().download(path);
+  const file = to ?? fallback;
+  if (file === '-') return void process.stdout.write(bytes);
+  writeFileSync(file, bytes, { mode: 0o600 });
+  if (json) out({ file, bytes: bytes.length });
+  else say(`wrote ${file} (${bytes.length} bytes)`);
+}
+
+type LogOpts = { site?: string; store?: string; type?: string; person?: string; result?: string; since?: string; until?: string; format?: 'csv' | 'json'; out?: string };
+const logCmd = program
+  .command('log')
+  .description('search the backup log of all sites (SOP 5.1) and export it as CSV or JSON')
+  .option('--site <site>', 'only this site')
+  .option('--store <name>', 'only this record store')
+  .addOption(new Option('--type <type>', 'job type').choices(['full', 'incremental', 'continuous', 'restore', 'drill', 'check']))
+  .option('--person <id>', 'only jobs this person (or scheduler/agent id) is responsible for')
+  .addOption(new Option('--result <result>', 'only this result').choices(['ok', 'partial', 'failed']))
+  .option('--since <time>', 'from this ISO date/time (inclusive)')
+  .option('--until <time>', 'to this ISO date/time (exclusive)')
+  .addOption(new Option('--format <format>', 'csv or json (default: a table)').choices(['csv', 'json']))
+  .option('--out <file>', 'write the export here')
+  .action(async (o: LogOpts) => {
+    const q = query({ site: o.site, store: o.store, type: o.type, person: o.person, result: o.result, since: o.since, until: o.until });
+    if (o.format === 'csv') return saveDownload(`/api/v1/log?${q}&format=csv`, o.out, '-');
+    const r = await client().call<{ entries: Array<{ site: string; store: string; job: string; startedAt: number; endedAt: number; actor: { kind: string; id: string }; result: string; files: number; bytes: number; errors: unknown[] }> }>('GET', `/api/v1/log?${q}`);
+    if (o.format === 'json' || json) {
+      if (o.out) return void writeFileSync(o.out, `${JSON.stringify(r)}\n`, { mode: 0o600 });
+      return out(r);
+    }
+    for (const e of r.entries) say(`${new Date(e.startedAt).toISOString()}\t${e.site}\t${e.store}\t${e.job}\t${e.actor.kind === 'user' ? e.actor.id : `${e.actor.kind}:${e.actor.id}`}\t${e.result}\t${e.files} files\t${e.bytes} bytes${e.errors.length ? `\t${e.errors.length} errors` : ''}`);
+  });
+
+logCmd
+  .command('review')
+  .description('record that you reviewed the backup log for a period (SOP 5.4; audited, counted in the compliance report)')
+  .requiredOption('--from <time>', 'start of the reviewed period (ISO date/time)')
+  .requiredOption('--to <time>', 'end of the reviewed period (ISO date/time)')
+  .requiredOption('--note <text>', 'what you checked and found')
+  .option('--site <site>', 'only this site was reviewed')
+  .action(async (o: { from: string; to: string; note: string; site?: string }) => {
+    const r = await client().call<{ by: string; entries: number; failed: number }>('POST', '/api/v1/log/reviews', { from: o.from, to: o.to, note: o.note, ...(o.site ? { site: o.site } : {}) });
+    if (json) out(r);
+    else say(`review recorded by ${r.by}: ${r.entries} entries in the period, ${r.failed} not ok`);
+  });
+
+type IncidentJson = { id: string; title: string; state: string; openedAt: number; openedBy: string; proposed?: { snapshot: string; store: string; time: number; reason: string }; orders: { id: string }[]; orderViews?: Array<{ id: string; state: string; result?: { files: number; verified: number; failed: string[] } }>; notes: { at: number; by: string; text: string }[]; resolution?: string };
+const showIncident = (i: IncidentJson) => {
+  if (json) return out(i);
+  say(`incident ${i.id} (${i.state}): ${i.title}\n  opened ${new Date(i.openedAt).toISOString()} by ${i.openedBy}`);
+  if (i.proposed) say(`  proposed restore point: ${i.proposed.snapshot} (${i.proposed.store}, ${new Date(i.proposed.time).toISOString()}): ${i.proposed.reason}`);
+  for (const v of i.orderViews ?? i.orders.map((x) => ({ id: x.id, state: 'attached', result: undefined }))) {
+    say(`  order ${v.id}: ${v.state}${v.result ? `, ${v.result.verified}/${v.result.files} verified, ${v.result.failed.length} failed` : ''}`);
+  }
+  for (const n of i.notes) say(`  note ${new Date(n.at).toISOString()} ${n.by}: ${n.text}`);
+  if (i.resolution) say(`  resolution: ${i.resolution}`);
+};
+const incident = program.command('incident').description('incident records (SOP 5.5): open, follow, document, close, export');
+incident
+  .command('open')
+  .description('open an incident from an alert (--alert) or by hand (--title and --site); IT and management are notified')
+  .option('--alert <id>', 'the alert that started it')
+  .option('--title <text>', 'what happened')
+  .option('--site <site>', 'a site in scope (repeatable)', many, [] as string[])
+  .option('--store <name>', 'a record store in scope (repeatable)', many, [] as string[])
+  .option('--path <path>', 'a path in scope (repeatable)', many, [] as string[])
+  .option('--from <time>', 'start of the loss window (ISO)')
+  .option('--to <time>', 'end of the loss window (ISO)')
+  .action(async (o: { alert?: string; title?: string; site: string[]; store: string[]; path: string[]; from?: string; to?: string }) => {
+    const ms = (v?: string) => (v === undefined ? undefined : Number.isNaN(Date.parse(v)) ? (() => { throw new UsageError(`${v}: an ISO date/time`); })() : Date.parse(v));
+    const scope = { sites: o.site, stores: o.store, paths: o.path, ...(o.from ? { from: ms(o.from) } : {}), ...(o.to ? { to: ms(o.to) } : {}) };
+    showIncident(await client().call<IncidentJson>('POST', '/api/v1/incidents', { ...(o.alert ? { alert: o.alert } : {}), ...(o.title ? { title: o.title } : {}), scope }));
+  });
+incident.command('list').description('incidents, newest first').action(async () => {
+  const r = await client().call<{ incidents: IncidentJson[] }>('GET', '/api/v1/incidents');
+  if (json) return out(r);
+  for (const i of r.incidents) say(`${i.id}\t${i.state}\t${new Date(i.openedAt).toISOString()}\t${i.title}`);
+});
+incident.command('show <id>').description('the incident with its orders and their verification').action(async (id: string) => showIncident(await client().call<IncidentJson>('GET', `/api/v1/incidents/${encodeURIComponent(id)}`)));
+incident.command('attach <id>').description('attach a restore order').requiredOption('--order <order-id>', 'the order').action(async (id: string, o: { order: string }) => showIncident(await client().call<IncidentJson>('POST', `/api/v1/incidents/${encodeURIComponent(id)}/orders`, { order: o.order })));
+incident.command('note <id> <text>').description('add a note').action(async (id: string, text: string) => showIncident(await client().call<IncidentJson>('POST', `/api/v1/incidents/${encodeURIComponent(id)}/notes`, { text })));
+incident.command('close <id>').description('close with a resolution').requiredOption('--resolution <text>', 'how it was resolved').action(async (id: string, o: { resolution: string }) => showIncident(await client().call<IncidentJson>('POST', `/api/v1/incidents/${encodeURIComponent(id)}/close`, { resolution: o.resolution })));
+incident
+  .command('export <id>')
+  .description('the incident as a signed report')
+  .addOption(new Option('--format <format>', 'pdf, html or json').choices(['pdf', 'html', 'json']).default('pdf'))
+  .option('--out <file>', 'file to write (default incident-<id>.<format>; - for stdout)')
+  .action(async (id: string, o: { format: string; out?: string }) => saveDownload(`/api/v1/incidents/${encodeURIComponent(id)}/report?format=${o.format}`, o.out, `incident-${id}.${o.format}`));
+
+program
+  .command('report')
+  .description('signed reports')
+  .command('compliance')
+  .description('compliance report for a period: evidence per SOP clause and HIPAA 164.308(a)(7)/164.312, gaps marked failing')
+  .requiredOption('--from <time>', 'start of the period (ISO date/time)')
+  .requiredOption('--to <time>', 'end of the period (ISO date/time, exclusive)')
+  .addOption(new Option('--format <format>', 'pdf, html or json').choices(['pdf', 'html', 'json']).default('pdf'))
+  .option('--out <file>', 'file to write (default compliance-<from>-<to>.<format>; - for stdout)')
+  .action(async (o: { from: string; to: string; format: string; out?: string }) =>
+    saveDownload(`/api/v1/reports/compliance?${query({ from: o.from, to: o.to, format: o.format })}`, o.out, `compliance-${o.from.slice(0, 10)}-${o.to.slice(0, 10)}.${o.format}`));
 
 try {
   await program.parseAsync(process.argv);
