@@ -271,6 +271,41 @@ program
   .action(async (o: { from: string; to: string; format: string; out?: string }) =>
     saveDownload(`/api/v1/reports/compliance?${query({ from: o.from, to: o.to, format: o.format })}`, o.out, `compliance-${o.from.slice(0, 10)}-${o.to.slice(0, 10)}.${o.format}`));
 
+type DrillJson = { id: string; site: string; store: string; state: string; result?: { rpoS?: number; runs: Array<{ source: string; result: string; files: number; bytes: number; verified: number; rtoS: number; failed: { path: string; reason: string }[] }>; error?: { message: string } } };
+const drill = program
+  .command('drill <site>')
+  .description('order a disaster-recovery drill of a site (every store, or --store) and wait for its result; `drill report <id>` fetches the signed report')
+  .option('--store <name>', 'only this record store')
+  .option('--sample <share>', 'share of the files restored, e.g. 0.2 (default: all)', '1')
+  .option('--source <source>', 'local or offsite (repeatable; default both)', many, [] as string[])
+  .option('--no-wait', 'return once the orders are sent')
+  .option('--timeout <s>', 'seconds to wait for the results', '600')
+  .action(async (site: string, o: { store?: string; sample: string; source: string[]; wait: boolean; timeout: string }) => {
+    const sample = Number(o.sample);
+    if (!(sample > 0 && sample <= 1)) throw new UsageError(`--sample ${o.sample}: a share in (0, 1]`);
+    const api = client();
+    const r = await api.call<{ drills: DrillJson[] }>('POST', '/api/v1/drills', { site, sample, ...(o.store ? { store: o.store } : {}), ...(o.source.length ? { sources: o.source } : {}) });
+    let drills = r.drills;
+    if (!json) for (const x of drills) say(`drill ${x.id} of ${x.site}/${x.store} sent`);
+    const deadline = Date.now() + Number(o.timeout) * 1000;
+    while (o.wait && drills.some((x) => x.state === 'issued') && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 1000));
+      drills = await Promise.all(drills.map((x) => api.call<DrillJson>('GET', `/api/v1/drills/${x.id}`)));
+    }
+    if (json) out({ drills });
+    else for (const x of drills) {
+      say(`drill ${x.id} of ${x.site}/${x.store}: ${x.state}${x.result?.rpoS !== undefined ? `, RPO ${x.result.rpoS} s` : ''}${x.result?.error ? `: ${x.result.error.message}` : ''}`);
+      for (const run of x.result?.runs ?? []) say(`  ${run.source}: ${run.result}, ${run.files} files, ${run.bytes} bytes, ${run.verified} verified, RTO ${run.rtoS} s${run.failed.length ? `, ${run.failed.length} failed (${run.failed.slice(0, 3).map((f) => f.path).join(', ')})` : ''}`);
+    }
+    process.exitCode = drills.every((x) => x.state === 'passed') ? 0 : drills.some((x) => x.state === 'issued') ? 5 : 4;
+  });
+drill
+  .command('report <id>')
+  .description('the signed report of a drill')
+  .addOption(new Option('--format <format>', 'pdf, html or json').choices(['pdf', 'html', 'json']).default('pdf'))
+  .option('-o, --out <file>', 'file to write (default drill-<id>.<format>; - for stdout)')
+  .action(async (id: string, o: { format: string; out?: string }) => saveDownload(`/api/v1/drills/${encodeURIComponent(id)}/report.${o.format}`, o.out, `drill-${id}.${o.format}`));
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
