@@ -261,6 +261,17 @@ export class Repository {
   }
 
   /**
+   * Bytes `offset` … `offset + length` of an object (fewer at its end), not verified: the caller
+   * hashes the whole as it streams (the replicator). MV_ERR_NOT_FOUND when it does not exist.
+   */
+  async readObjectRange(kind: ObjectKind, hash: string, offset: number, length: number): Promise<Buffer> {
+    const range = { offset, length };
+    const b = kind === 'config' ? await this.store.get('config', 'config', range) : await this.store.get(storeKind(kind), hash, range);
+    if (!b) throw new MedvaultError(codes.NOT_FOUND, `${this.label}: ${kind} ${hash} does not exist`);
+    return b;
+  }
+
+  /**
    * Calls `visit` for every tree blob id and every data blob id a snapshot references (each tree
    * once), depth first; `onTree` receives each tree's nodes with its path.
    */
