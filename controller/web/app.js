@@ -174,7 +174,7 @@ class MvFleet extends View {
         <td><a href="#/site/${s.site}">${s.site}</a></td><td>${badge(s.state)}</td>
         <td>${ago(s.lastBackupAt, now)}</td>
         <td>${fmtAge(s.rpoAgeS)} / ${fmtAge(s.rpoTargetS)}</td>
-        <td>${fmtAge(s.offsiteLagS)}</td>
+        <td>${fmtAge(s.offsiteLagS)}${s.catchUp ? html`<div class="small muted catch-up">${s.catchUp}</div>` : ''}</td>
         <td>${badge(s.diskState)} <span class="muted small">${pct(s.diskFree)}</span></td>
         <td>${ago(s.lastHeartbeatAt, now)}</td>
         <td>${s.openAlerts || ''}</td>
@@ -288,7 +288,7 @@ class MvSite extends View {
         <td>${fmtAge(x.rpoAgeS)} / ${fmtAge(x.rpoTargetS)}</td><td>${x.watcher ?? '—'}</td><td>${x.lastJob ? `${x.lastJob.job} ${x.lastJob.result}, ${ago(x.lastJob.endedAt)}` : '—'}</td></tr>`)}</tbody></table>
       <h2>Disks</h2><table class="disks"><thead><tr><th>Path</th><th>Mount</th><th>Size</th><th>Free</th><th>SMART</th><th>State</th></tr></thead>
       <tbody>${h.disks.map((d) => html`<tr><td class="mono">${d.path}</td><td class="mono">${d.mount ?? '—'}</td><td>${bytes(d.sizeBytes)}</td><td>${bytes(d.freeBytes)}</td><td>${d.smart ?? '—'}</td><td>${badge(d.ok ? 'ok' : 'critical', d.ok ? 'usable' : d.error ?? 'not usable')}</td></tr>`)}</tbody></table>
-      <p class="small muted">Off site: ${h.backlog ? `${h.backlog.objects} objects, ${bytes(h.backlog.bytes)} waiting; lag ${fmtAge(h.offsiteLagS)}` : '—'}. Last verified restore or check: ${ago(h.lastVerifiedAt)}.</p>
+      <p class="small muted">Off site: ${h.backlog ? `${h.backlog.objects} objects, ${bytes(h.backlog.bytes)} waiting; lag ${fmtAge(h.offsiteLagS)}` : '—'}${h.catchUp ? html`; <span class="catch-up">${h.catchUp}</span>` : ''}. Last verified restore or check: ${ago(h.lastVerifiedAt)}.</p>
       <h2>Alerts</h2>${alerts.length ? html`<table class="alerts"><tbody>${alerts.map((a) => alertRow(a, false))}</tbody></table>` : html`<p class="muted">no open alerts</p>`}
       <h2>Restore</h2><div class="card"><form class="order" @submit=${(e) => this.submitOrder(e)}>
         <div><label for="store">Store</label><select id="store" name="store"><option value="">any</option>${stores.map((x) => html`<option>${x}</option>`)}</select></div>

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Alert, BackupLog, Heartbeat } from '@medvault/protocol';
-import { assessSite, verificationsOf, type SiteFacts } from './assess.js';
+import { assessSite, catchUpText, verificationsOf, type SiteFacts } from './assess.js';
 
 const NOW = Date.UTC(2026, 5, 1, 12, 0, 0);
 const S = 1000;
@@ -98,6 +98,19 @@ describe('assessSite golden cases (health and SOP 5.4 log review)', () => {
     expect(assessSite(f, NOW)).toEqual(a);
     expect(a).toMatchObject({ state: 'ok', clockOffsetMs: 0, lastBackupAt: NOW - 30 * S, rpoAgeS: 12, rpoTargetS: 60, offsiteLagS: 120, diskState: 'ok', lastVerifiedAt: NOW - 20 * D });
     expect(a.stores[0]).toMatchObject({ name: 'records', state: 'ok', rpoAgeS: 12, watcher: 'watching' });
+  });
+
+  it('says how far a catching-up site is and how long it takes at the measured rate', () => {
+    const b = (o: Partial<Heartbeat['backlog']>): Heartbeat['backlog'] => ({ objects: 900, bytes: 12.3e9, ...o });
+    expect(catchUpText(b({ toSendBytes: 12.3e9, rateBps: 625_000, etaS: 19_680, limitBps: 625_000 }))).toBe('catching up: 12.3 GB left, about 5 h (limited to 5 Mbit/s)');
+    expect(catchUpText(b({ toSendBytes: 40e6, rateBps: 2e6, etaS: 20 }))).toBe('catching up: 40 MB left, about 1 min');
+    expect(catchUpText(b({ toSendBytes: 3e9, rateBps: 0 }))).toBe('catching up: 3.0 GB left, no progress in the last minute');
+    expect(catchUpText(b({ toSendBytes: 0, rateBps: 0 }))).toBeUndefined();
+    expect(catchUpText(b({}))).toBeUndefined(); // an agent without the estimate
+    const h = assessSite(facts({ heartbeat: hb({ backlog: b({ oldestAt: NOW - 2 * H, toSendBytes: 2.5e9, rateBps: 1e6, etaS: 2500 }) }) }), NOW);
+    expect(h.catchUp).toBe('catching up: 2.5 GB left, about 42 min');
+    expect(h.reasons.map((r) => r.code)).toEqual(['MV_ALERT_OFFSITE_BEHIND']);
+    expect(assessSite(facts(), NOW).catchUp).toBeUndefined();
   });
 
   it('gives stable keys and readable messages', () => {

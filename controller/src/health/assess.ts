@@ -142,6 +142,8 @@ export interface SiteHealth {
   /** Age of the oldest object not yet receipted off site, seconds (0: nothing pending). */
   offsiteLagS?: number;
   backlog?: Heartbeat['backlog'];
+  /** `catching up: 12.3 GB left, about 4 h` while objects wait to go off site (from the heartbeat's estimate). */
+  catchUp?: string;
   diskState: HealthState | 'unknown';
   disks: NonNullable<Heartbeat['disks']>;
   lastVerifiedAt?: number;
@@ -154,6 +156,19 @@ const ago = (ms: number) => (ms >= 2 * D ? `${Math.round(ms / D)} days` : ms >= 
 const pct = (x: number) => `${Math.round(x * 1000) / 10} %`;
 
 /** The health of one site at `now`. Pure: same facts and `now`, same answer. */
+/**
+ * The catch-up line for a site whose agent reports bytes still to send: how much is left and, at
+ * the measured rate, about how long it takes; undefined when nothing is left (or the agent is too
+ * old to estimate).
+ */
+export function catchUpText(b: Heartbeat['backlog'] | undefined): string | undefined {
+  if (!b?.toSendBytes) return undefined;
+  const left = b.toSendBytes >= 1e9 ? `${(b.toSendBytes / 1e9).toFixed(1)} GB` : `${Math.max(1, Math.round(b.toSendBytes / 1e6))} MB`;
+  const eta = b.etaS === undefined ? 'no progress in the last minute' : b.etaS >= 3600 ? `about ${Math.round(b.etaS / 3600)} h` : `about ${Math.max(1, Math.round(b.etaS / 60))} min`;
+  const limit = b.limitBps ? ` (limited to ${+((b.limitBps * 8) / 1e6).toFixed(2)} Mbit/s)` : '';
+  return `catching up: ${left} left, ${eta}${limit}`;
+}
+
 export function assessSite(f: SiteFacts, now: number, p: HealthPolicy = defaultPolicy): SiteHealth {
   const site: Finding[] = [];
   const add = (to: Finding[], x: Omit<Finding, 'source'>) => to.push({ ...x, source: 'controller' });
@@ -270,6 +285,7 @@ export function assessSite(f: SiteFacts, now: number, p: HealthPolicy = defaultP
     reasons,
     stores,
     ...(hb ? { agentVersion: hb.agentVersion, backlog: hb.backlog } : {}),
+    ...(catchUpText(hb?.backlog) ? { catchUp: catchUpText(hb?.backlog)! } : {}),
     ...(f.heartbeatAt !== undefined ? { lastHeartbeatAt: f.heartbeatAt } : {}),
     ...(clockOffsetMs !== undefined ? { clockOffsetMs } : {}),
     ...(lastBackupAt ? { lastBackupAt } : {}),

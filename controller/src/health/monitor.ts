@@ -28,6 +28,8 @@ export interface SiteSummary {
   rpoAgeS?: number;
   rpoTargetS?: number;
   offsiteLagS?: number;
+  /** `catching up: X GB left, about N h` (assess.ts catchUpText). */
+  catchUp?: string;
   diskState: SiteHealth['diskState'];
   /** Smallest free share over the site's disks, 0-1. */
   diskFree?: number;
@@ -180,7 +182,7 @@ export class HealthMonitor {
       ...(h.lastHeartbeatAt !== undefined ? { lastHeartbeatAt: h.lastHeartbeatAt } : {}), ...(h.agentVersion ? { agentVersion: h.agentVersion } : {}),
       ...(h.lastBackupAt ? { lastBackupAt: h.lastBackupAt } : {}), ...(h.rpoAgeS !== undefined ? { rpoAgeS: h.rpoAgeS } : {}),
       ...(h.rpoTargetS !== undefined ? { rpoTargetS: h.rpoTargetS } : {}), ...(h.offsiteLagS !== undefined ? { offsiteLagS: h.offsiteLagS } : {}),
-      diskState: h.diskState, ...(free.length ? { diskFree: Math.round(Math.min(...free) * 1000) / 1000 } : {}),
+      ...(h.catchUp ? { catchUp: h.catchUp } : {}), diskState: h.diskState, ...(free.length ? { diskFree: Math.round(Math.min(...free) * 1000) / 1000 } : {}),
       openAlerts: this.d.alerts.openFor(h.site).length, stores: h.stores.length, ...(h.lastVerifiedAt ? { lastVerifiedAt: h.lastVerifiedAt } : {}),
     };
   }
