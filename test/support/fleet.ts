@@ -31,6 +31,8 @@ export interface FleetOptions {
   storeLines?: string[];
   /** Extra TOML tables for the agent, appended last, e.g. `[replication]` lines. */
   agentLines?: string[];
+  /** Extra TOML lines at the end of controller.toml, e.g. `[incidents]` and `notify = [...]`. */
+  controllerLines?: string[];
 }
 
 export class Fleet {
@@ -66,7 +68,7 @@ export class Fleet {
         `state_dir = ${JSON.stringify(join(ws, 'controller'))}`,
         `[nats]`, `servers = ["${natsUrl}"]`, `nkey_file = ${JSON.stringify(join(ws, 'controller', 'controller.nk'))}`, `ca_file = ${JSON.stringify(tls.caFile)}`,
         `[nats_server]`, `host = "127.0.0.1"`, `port = ${port}`, `store_dir = ${JSON.stringify(join(ws, 'nats'))}`,
-        `cert_file = ${JSON.stringify(tls.certFile)}`, `key_file = ${JSON.stringify(tls.keyFile)}`, '',
+        `cert_file = ${JSON.stringify(tls.certFile)}`, `key_file = ${JSON.stringify(tls.keyFile)}`, ...(opts.controllerLines ?? []), '',
       ].join('\n'),
     );
     const ctl = ['--config', ctlConfig];

@@ -147,6 +147,8 @@ export class IncidentDesk {
     const proposed = proposeSnapshot(this.d.fleet.snapshots(site), {
       site, stores: scope.stores, ...(alert?.snapshot ? { suspect: alert.snapshot } : {}), ...(scope.from !== undefined ? { before: scope.from } : alert ? { before: this.d.alerts.get(alert.id)!.openedAt } : {}),
     });
+    // The loss window starts after the last good snapshot unless the technician said otherwise.
+    if (scope.from === undefined && proposed && alert) scope.from = proposed.time + 1;
     const incident: Incident = {
       id: (this.d.newId ?? randomUUID)(), title: o.title ?? `${alert!.code} at ${alert!.site}${alert!.store ? `/${alert!.store}` : ''}`, state: 'open', openedAt: now, openedBy: by,
       ...(alert ? { alert } : {}), scope, ...(proposed ? { proposed } : {}), orders: [], notes: [],
