@@ -7,7 +7,8 @@
  * scratch database that is gone afterwards.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { flipByteInLargestPack } from '../../agent/src/repo/testing.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,15 +114,7 @@ describe('disaster-recovery drills', () => {
   }, 120_000);
 
   it('a flipped byte in a local pack fails the drill, names the files, and the controller raises the alert', async () => {
-    const packs = readdirSync(join(ws, 'disk1', 'medvault', 'data'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
-    const pack = packs.sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
-    const fd = openSync(pack, 'r+');
-    const b = Buffer.alloc(1);
-    const at = Math.floor(statSync(pack).size / 2);
-    readSync(fd, b, 0, 1, at);
-    b[0]! ^= 0x01;
-    writeSync(fd, b, 0, 1, at);
-    closeSync(fd);
+    flipByteInLargestPack(join(ws, 'disk1', 'medvault'));
     const [d] = await drill('--store', 'records', '--source', 'local');
     expect(d!.state).toBe('failed');
     const run = d!.result!.runs[0]!;

@@ -5,13 +5,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readdirSync, readSync, writeSync, closeSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { newOrderId, validate, type BackupLog, type DrillResult } from '@medvault/protocol';
 import type { DatabaseStoreConfig, FileStoreConfig } from '../config.js';
 import { backupStoreTo } from '../jobs/backup-job.js';
-import { tempDir, testRepo, type TestRepo } from '../repo/testing.js';
+import { flipByteInLargestPack, tempDir, testRepo, type TestRepo } from '../repo/testing.js';
 import { DrillRunner, sampleOf, type DrillPlan } from './drill-runner.js';
 
 const schedule = { full: '0 2 * * 0', incremental: '0 2 * * *' };
@@ -101,15 +101,7 @@ describe('drills', () => {
     const rec = await recordStore();
     const store: FileStoreConfig = { name: 'records', type: 'files', path: rec.dir, schedule, continuous: false, rpo_s: 3600, rescan_s: 900 };
     await backupStoreTo(t.repo, store, { job: 'full', actor });
-    const packs = readdirSync(join(t.store.root, 'data'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
-    const pack = packs.sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
-    const fd = openSync(pack, 'r+');
-    const b = Buffer.alloc(1);
-    const at = Math.floor(statSync(pack).size / 2);
-    readSync(fd, b, 0, 1, at);
-    b[0]! ^= 0xff;
-    writeSync(fd, b, 0, 1, at);
-    closeSync(fd);
+    flipByteInLargestPack(t.store.root);
     await t.reopen();
     const drillDir = join(t.dir, 'drills');
     const h = harness(t, [store], drillDir);

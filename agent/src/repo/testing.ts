@@ -1,4 +1,5 @@
 /** Test-only: a fresh repository on a DirStore in os.tmpdir(), with its keys. */
+import { closeSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -45,4 +46,21 @@ export async function testRepo(): Promise<TestRepo> {
     },
   };
   return t;
+}
+
+/** Flips one byte in the middle of the largest pack under `repoDir` (a bit rotten at rest); returns the pack's path. */
+export function flipByteInLargestPack(repoDir: string): string {
+  const packs = readdirSync(join(repoDir, 'data'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  const pack = packs.sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
+  const fd = openSync(pack, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    const at = Math.floor(statSync(pack).size / 2);
+    readSync(fd, b, 0, 1, at);
+    b[0]! ^= 0x01;
+    writeSync(fd, b, 0, 1, at);
+  } finally {
+    closeSync(fd);
+  }
+  return pack;
 }
