@@ -24,7 +24,7 @@ import { OrderBook } from './orders/order-book.js';
 import { APPROVALS_BUCKET, Approvals } from './orders/approvals.js';
 import { OrderIssuer } from './orders/order-issuer.js';
 import { followStreams } from './projections.js';
-import { DrillBook } from './drills/drill-book.js';
+import { DrillBook, MAX_DRILLS } from './drills/drill-book.js';
 import { DrillIssuer } from './drills/drill-issuer.js';
 import { DrillScheduler, drillsConfigSchema } from './drills/drill-schedule.js';
 import { registerDrillRoutes } from './drills/routes.js';
@@ -147,7 +147,7 @@ export async function startApp(d: AppDeps): Promise<App> {
     notify: incidentNotifier(d.config.incidents, d.config.alerts, d.log.child({ component: 'incidents' })),
   });
   const transport = { servers: d.config.nats?.servers ?? [], tls: Boolean(d.config.nats?.ca_file) || (d.config.nats?.servers.every((u) => u.startsWith('tls://')) ?? false), https: Boolean(d.config.http.cert_file) };
-  const records = { bus, fleet, incidents, audit, key: d.key, clock: d.clock, evidence: { index, users: () => users.list(), transport } };
+  const records = { bus, fleet, incidents, audit, key: d.key, clock: d.clock, evidence: { index, users: () => users.list(), drills: () => drills.list(undefined, MAX_DRILLS), transport } };
   const api = buildApi({
     auth, fleet, index, book, issuer, clock: d.clock, log: d.log.child({ component: 'http' }), ingestStats: () => ingestor.stats(),
     audit, approvals, fourEyesOverwrite: orders.four_eyes_overwrite, routes: (app, need) => {

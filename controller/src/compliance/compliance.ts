@@ -15,6 +15,7 @@ import { readChain } from '../audit/read.js';
 import type { Bus } from '../bus.js';
 import type { FleetRegistry } from '../fleet/registry.js';
 import type { OffsiteIndex } from '../ingest/offsite-index.js';
+import type { DrillEntry } from '../drills/drill-book.js';
 import type { Incident } from '../incidents/incidents.js';
 import { listReviews, searchLog, type LogReview } from '../logs/backup-log.js';
 import type { Mark, ReportInput, ReportSection } from '../reports/render.js';
@@ -44,6 +45,9 @@ export interface Evidence {
   transport: { servers: string[]; tls: boolean; https: boolean };
   users: Array<{ name: string; role: string; mfa: boolean }>;
   reviews: LogReview[];
+  /** Drills that started in the period, from the drill book (else the backup log's drill entries). */
+  drills: Drill[];
+  drillSource: 'drill book' | 'backup log';
   incidents: Incident[];
   audit: { entries: number; ok: boolean; problem?: string };
 }
@@ -64,12 +68,25 @@ export function adherence(log: BackupLog[], o: { site: string; store: string; ki
   return { site: o.site, store: o.store, kind: o.kind, schedule: o.pattern, expected: times.length, kept: times.length - missed.length, missed };
 }
 
+export interface Drill {
+  site: string;
+  store: string;
+  startedAt: number;
+  by: string;
+  ok: boolean;
+  files: number;
+  rtoS?: number;
+  rpoS?: number;
+}
+
 export interface EvidenceDeps {
   bus: Pick<Bus, 'scanSubject' | 'readSubject' | 'lastOnSubject'>;
   fleet: Pick<FleetRegistry, 'sites' | 'snapshots'>;
   index: Pick<OffsiteIndex, 'get'>;
   users: () => Promise<Array<{ name: string; role: string; totpSecret?: string }>>;
   incidents: () => Promise<Incident[]>;
+  /** The drill book's entries, when drills are run from the controller. */
+  drills?: () => DrillEntry[];
   transport: Evidence['transport'];
 }
 
@@ -111,12 +128,20 @@ export async function gatherEvidence(d: EvidenceDeps, period: { from: number; to
       snapshots.push({ site: s.site, snapshot: snap, needed: objects.length, receipted });
     }
   }
+  const inPeriod = (t: number) => t >= period.from && t < period.to;
+  const drills: Drill[] = d.drills
+    ? d.drills().flatMap((e) => (e.result && inPeriod(e.result.startedAt) ? [{
+      site: e.site, store: e.store, startedAt: e.result.startedAt, by: e.result.requestedBy.id, ok: e.result.result === 'passed',
+      files: Math.max(0, ...e.result.runs.map((r) => r.files)), rtoS: Math.max(0, ...e.result.runs.map((r) => r.rtoS)), ...(e.result.rpoS !== undefined ? { rpoS: e.result.rpoS } : {}),
+    }] : []))
+    : log.filter((x) => x.job === 'drill').map((x) => ({ site: x.site, store: x.store, startedAt: x.startedAt, by: x.actor.id, ok: x.result === 'ok', files: x.files }));
   const chain = await readChain(d.bus);
   const report = verifyChain(chain.values);
   return {
     period, generatedAt: now, generatedBy: by, log, adherence: adh, snapshots, transport: d.transport,
     users: (await d.users()).map((u) => ({ name: u.name, role: u.role, mfa: Boolean(u.totpSecret) })),
     reviews: await listReviews(d.bus, period),
+    drills: drills.sort((a, b) => a.startedAt - b.startedAt), drillSource: d.drills ? 'drill book' : 'backup log',
     incidents: (await d.incidents()).filter((i) => i.openedAt < period.to && (i.closedAt ?? Infinity) >= period.from),
     audit: { entries: report.entries, ok: report.ok, ...(report.problems[0] ? { problem: report.problems[0].message } : {}) },
   };
@@ -163,19 +188,19 @@ export function complianceReport(e: Evidence): ReportInput {
       cells: [s.site, s.snapshot.id.slice(0, 12), s.snapshot.store, iso(s.snapshot.time), s.needed ?? 'no needs list', s.receipted ?? '-'], mark: 'fail' as const,
     })) }],
   };
-  const drills = e.log.filter((x) => x.job === 'drill');
+  const drills = e.drills;
   const drillSites = [...new Set(e.adherence.map((a) => a.site))];
   const required = Math.max(1, Math.floor(days / (QUARTER / DAY)));
   const drillRows = drillSites.map((site) => {
-    const ok = drills.filter((x) => x.site === site && x.result === 'ok').length;
+    const ok = drills.filter((x) => x.site === site && x.ok).length;
     return { cells: [site, drills.filter((x) => x.site === site).length, ok, required], mark: ok >= required ? 'pass' as const : 'fail' as const };
   });
   const drillSection: ReportSection = {
     heading: 'SOP 5.4, HIPAA 164.308(a)(7)(ii)(D): quarterly disaster-recovery drills',
     mark: drillRows.length > 0 && drillRows.every((r) => r.mark === 'pass') ? 'pass' : 'fail',
-    facts: [{ label: 'Drills in period', value: drills.length }, { label: 'Passed', value: drills.filter((x) => x.result === 'ok').length }],
-    tables: [{ columns: ['site', 'drills', 'passed', 'required'], rows: drillRows }, { title: 'Drill runs', columns: ['site', 'store', 'started', 'by', 'result', 'files'], rows: drills.map((x) => ({
-      cells: [x.site, x.store, iso(x.startedAt), x.actor.id, x.result, x.files], mark: x.result === 'ok' ? 'pass' as const : 'fail' as const,
+    facts: [{ label: 'Drills in period', value: drills.length }, { label: 'Passed', value: drills.filter((x) => x.ok).length }, { label: 'Source', value: e.drillSource }],
+    tables: [{ columns: ['site', 'drills', 'passed', 'required'], rows: drillRows }, { title: 'Drill runs', columns: ['site', 'store', 'started', 'by', 'files', 'RTO s', 'RPO s'], rows: drills.map((x) => ({
+      cells: [x.site, x.store, iso(x.startedAt), x.by, x.files, x.rtoS ?? '-', x.rpoS ?? '-'], mark: x.ok ? 'pass' as const : 'fail' as const,
     })) }],
   };
   const reviews: ReportSection = {
