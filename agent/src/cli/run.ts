@@ -146,7 +146,7 @@ export function register(program: Command, ctx: CliContext): void {
         snapshotObjects: (hash) => repo.snapshotObjects(hash),
         async listSnapshots() {
           await repo.syncCatalog();
-          return (await repo.snapshots()).map((s) => ({ hash: s.hash, time: s.time, store: s.store, job: s.job, files: s.summary.files, bytes: s.summary.bytes }));
+          return (await repo.snapshots()).map((s) => ({ hash: s.hash, time: s.time, store: s.store, job: s.job, files: s.summary.files, bytes: s.summary.bytes, tags: s.tags }));
         },
       };
       let lastStatus: AgentStatus | undefined;

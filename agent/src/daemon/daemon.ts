@@ -9,6 +9,7 @@ import { decode, streams, subjects, validate, type Heartbeat, type ObjectKind } 
 import type { Link } from '../replicate/link.js';
 import type { ReceiptBook } from '../replicate/receipts.js';
 import { Replicator, type ReplicaSource } from '../replicate/replicator.js';
+import { OffsiteRequests } from '../replicate/offsite-requests.js';
 import type { Spool } from '../replicate/spool.js';
 import type { OrderRunner } from '../orders/runner.js';
 import type { DrillOrders } from '../drill/drill-orders.js';
@@ -21,7 +22,11 @@ export interface SnapshotInfo {
   job: 'full' | 'incremental' | 'continuous';
   files: number;
   bytes: number;
+  tags?: string[];
 }
+
+/** Objects per mv.snapshot-needs.v1 part. */
+export const NEEDS_PER_PART = 5000;
 
 /** What the daemon needs of the repository it replicates. */
 export interface DaemonRepo extends ReplicaSource {
@@ -58,6 +63,9 @@ export interface DaemonDeps {
 
 export class AgentDaemon {
   private readonly replicator: Replicator;
+  /** Resend and reconcile requests, one at a time, apart from orders. */
+  private readonly requests: OffsiteRequests;
+  private offsiteWork: Promise<unknown> = Promise.resolve();
   private readonly announced: Journal<{ hash: string }>;
   private readonly startedAt: number;
   private timer: NodeJS.Timeout | undefined;
@@ -72,6 +80,7 @@ export class AgentDaemon {
 
   constructor(private readonly deps: DaemonDeps) {
     this.replicator = new Replicator({ site: deps.site, source: deps.repo, link: deps.link, book: deps.book, now: deps.now });
+    this.requests = new OffsiteRequests({ site: deps.site, repo: deps.repo, link: deps.link, book: deps.book, replicator: this.replicator, spool: deps.spool, controllerKey: deps.controllerKey, now: deps.now, log: deps.log });
     this.announced = Journal.open(join(deps.stateDir, 'announced.jsonl'));
     this.startedAt = deps.now();
     this.cursor = Number(readFileIfExists(this.cursorFile) ?? '1') || 1;
@@ -108,6 +117,7 @@ export class AgentDaemon {
       // The audit head as queued now: the flush below publishes up to it before the heartbeat names it.
       const auditHead = this.deps.auditHead?.();
       await this.announce();
+      this.requests.check();
       await this.deps.spool.flush(this.deps.link);
       // A long drain (a first full copy, a bandwidth limit) does not hold up events and heartbeats:
       // the round goes on after one heartbeat interval; later rounds wait on the same drain.
@@ -131,6 +141,7 @@ export class AgentDaemon {
     await this.ticking;
     await this.follower?.stop();
     await this.orders;
+    await this.offsiteWork;
     this.saveCursor(true);
     this.announced.close();
   }
@@ -144,6 +155,9 @@ export class AgentDaemon {
       } catch (err) {
         log('warn', 'receipt refused', { seq, error: (err as Error).message });
       }
+    } else if (subject === subjects.control(site, 'resend') || subject === subjects.control(site, 'reconcile')) {
+      const kind = subject.endsWith('.resend') ? 'resend' : 'reconcile';
+      this.offsiteWork = this.offsiteWork.then(() => this.requests.handle(kind, data));
     } else if (subject === subjects.control(site, 'order') || (subject === subjects.control(site, 'drill') && this.deps.drills)) {
       const drill = subject.endsWith('.drill');
       let value: unknown;
@@ -167,8 +181,14 @@ export class AgentDaemon {
     const done = new Set(this.announced.records.map((r) => r.hash));
     for (const s of await repo.listSnapshots()) {
       if (done.has(s.hash)) continue;
-      const needs = (await repo.snapshotObjects(s.hash)).length;
-      spool.add('snapshot', validate({ type: 'mv.snapshot.v1', site, repo: repo.id, id: s.hash, store: s.store, job: s.job, time: s.time, files: s.files, bytes: s.bytes, needs }, 'mv.snapshot.v1'));
+      const objects = await repo.snapshotObjects(s.hash);
+      spool.add('snapshot', validate({ type: 'mv.snapshot.v1', site, repo: repo.id, id: s.hash, store: s.store, job: s.job, time: s.time, files: s.files, bytes: s.bytes, needs: objects.length }, 'mv.snapshot.v1'));
+      // What it needs off site, for the controller's retention (the first complete list counts there).
+      const parts = Math.max(1, Math.ceil(objects.length / NEEDS_PER_PART));
+      for (let part = 0; part < parts; part++) {
+        const slice = objects.slice(part * NEEDS_PER_PART, (part + 1) * NEEDS_PER_PART);
+        spool.add('needs', validate({ type: 'mv.snapshot-needs.v1', site, repo: repo.id, snapshot: s.hash, time: s.time, store: s.store, tags: s.tags ?? [], part, parts, objects: slice }, 'mv.snapshot-needs.v1'), `needs.${s.hash}.${part}`);
+      }
       this.announced.append({ hash: s.hash });
     }
   }

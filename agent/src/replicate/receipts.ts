@@ -1,7 +1,9 @@
 /**
  * The receipt book: every signed receipt the controller gave this site, kept durably. An object
  * with a receipt is off site and is never sent again; a snapshot is off site only when every object
- * it needs has one.
+ * it needs has one. A receipt can be revoked (the controller's scrub found the copy damaged, or a
+ * reconcile found it missing off site): the revocation is journalled after the receipt, so the
+ * journal replayed in order says what is off site now, and a later receipt holds again.
  */
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
@@ -10,21 +12,36 @@ import { Journal } from '../state/journal.js';
 
 const keyOf = (repo: string, kind: ObjectKind, hash: string) => `${repo}/${kind}/${hash}`;
 
+/** A journal record undoing an earlier receipt: why (the controller's request id) and when. */
+export interface Revocation {
+  type: 'revoke';
+  repo: string;
+  kind: ObjectKind;
+  hash: string;
+  request: string;
+  at: number;
+}
+
+type Entry = Receipt | Revocation;
+
 export class ReceiptBook {
   private readonly held = new Set<string>();
-  private constructor(records: Receipt[], private readonly journal?: Journal<Receipt>) {
-    for (const r of records) this.held.add(keyOf(r.repo, r.kind, r.hash));
+  private constructor(records: Entry[], private readonly journal?: Journal<Entry>) {
+    for (const r of records) {
+      if (r.type === 'revoke') this.held.delete(keyOf(r.repo, r.kind, r.hash));
+      else this.held.add(keyOf(r.repo, r.kind, r.hash));
+    }
   }
 
   /** Opens the book for recording receipts (one process at a time: the daemon). */
   static open(stateDir: string): ReceiptBook {
-    const journal = Journal.open<Receipt>(join(stateDir, 'receipts.jsonl'));
+    const journal = Journal.open<Entry>(join(stateDir, 'receipts.jsonl'));
     return new ReceiptBook(journal.records, journal);
   }
 
   /** The receipts recorded so far, read-only (the daemon may be writing the book meanwhile). */
   static read(stateDir: string): Pick<ReceiptBook, 'has' | 'covers' | 'hashes' | 'size'> {
-    return new ReceiptBook(Journal.read<Receipt>(join(stateDir, 'receipts.jsonl')));
+    return new ReceiptBook(Journal.read<Entry>(join(stateDir, 'receipts.jsonl')));
   }
 
   /** Hashes of receipted objects of one kind in repository `repo`. */
@@ -57,6 +74,18 @@ export class ReceiptBook {
       this.held.add(keyOf(receipt.repo, receipt.kind, receipt.hash));
     }
     return receipt;
+  }
+
+  /**
+   * Drops the receipts of `objects` of repository `repo` (durably, one fsync): they count as not
+   * off site until a new receipt arrives. Returns those that had one.
+   */
+  revoke(repo: string, objects: Iterable<{ kind: ObjectKind; hash: string }>, why: { request: string; at: number }): Array<{ kind: ObjectKind; hash: string }> {
+    if (!this.journal) throw new MedvaultError(codes.STORAGE_FAILED, 'receipt book is open read-only');
+    const had = [...objects].filter((o) => this.has(repo, o.kind, o.hash));
+    this.journal.append(...had.map((o): Revocation => ({ type: 'revoke', repo, kind: o.kind, hash: o.hash, request: why.request, at: why.at })));
+    for (const o of had) this.held.delete(keyOf(repo, o.kind, o.hash));
+    return had;
   }
 
   /** True when every one of `objects` of repository `repo` has a receipt. */

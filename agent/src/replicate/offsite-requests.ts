@@ -1,0 +1,104 @@
+/**
+ * What the controller asks about the off-site copy, verified against the pinned controller key
+ * (anything else is refused and logged):
+ *  - mv.resend.v1: its scrub found these copies damaged and purged them;
+ *  - mv.reconcile.v1: list what MV_OFFSITE holds for this site (headers only, with the site's own
+ *    credentials) and take every local object missing there, or there only in part, as unreceipted.
+ * Either way the objects' receipts are revoked (journalled, durable), an alert names them, and the
+ * replicator sends them at once with message ids suffixed `.r<first 8 characters of the request id>`.
+ * The alert resolves when every one of them has a fresh receipt (`check`, each round).
+ */
+import type { KeyObject } from 'node:crypto';
+import { MedvaultError, OBJECT_HEADER, codes, decode, objectKinds, parseObjectSubject, streams, subjects, validate, verifyMessage, type ObjectRef } from '@medvault/protocol';
+import type { Link } from './link.js';
+import type { ReceiptBook } from './receipts.js';
+import type { Replicator, ReplicaSource } from './replicator.js';
+import type { Spool } from './spool.js';
+
+export interface OffsiteRequestDeps {
+  site: string;
+  repo: Pick<ReplicaSource, 'id' | 'listObjects'>;
+  link: Pick<Link, 'read'>;
+  book: Pick<ReceiptBook, 'revoke' | 'covers'>;
+  replicator: Pick<Replicator, 'resend'>;
+  spool: Pick<Spool, 'add'>;
+  controllerKey: KeyObject;
+  now: () => number;
+  log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export class OffsiteRequests {
+  private readonly pending = new Map<string, ObjectRef[]>();
+  constructor(private readonly d: OffsiteRequestDeps) {}
+
+  /** Handles one mv.resend.v1 or mv.reconcile.v1 message; returns the objects to be resent. Never throws. */
+  async handle(kind: 'resend' | 'reconcile', data: Uint8Array): Promise<ObjectRef[]> {
+    const { site, repo, log } = this.d;
+    try {
+      const r = decode(data, kind === 'resend' ? 'mv.resend.v1' : 'mv.reconcile.v1');
+      verifyMessage(r, this.d.controllerKey);
+      if (r.site !== site) throw new MedvaultError(codes.MESSAGE_INVALID, `${r.type} for site ${r.site} arrived at site ${site}`);
+      let objects: ObjectRef[];
+      if (r.type === 'mv.resend.v1') {
+        if (r.repo !== repo.id) throw new MedvaultError(codes.MESSAGE_INVALID, `resend ${r.id} names repository ${r.repo}; this appliance replicates ${repo.id}`);
+        objects = r.objects;
+      } else objects = await this.missingOffsite();
+      if (objects.length === 0) {
+        log('info', `${kind} request: nothing to send`, { request: r.id });
+        return [];
+      }
+      this.d.book.revoke(repo.id, objects, { request: r.id, at: this.d.now() });
+      this.d.replicator.resend(objects, `.r${r.id.slice(0, 8)}`);
+      this.pending.set(r.id, objects);
+      const names = objects.map((o) => `${o.kind} ${o.hash}`).join(', ');
+      this.alert(r.id, 'open', `the controller ${kind === 'resend' ? `found ${objects.length} off-site cop${objects.length === 1 ? 'y' : 'ies'} damaged` : `reconcile found ${objects.length} object(s) missing off site`} (${r.reason}); sending again: ${names}`);
+      log('warn', `${kind} request: sending objects again`, { request: r.id, objects: objects.length, first: names.slice(0, 200) });
+      return objects;
+    } catch (err) {
+      log('warn', `${kind} request refused`, { error: (err as Error).message });
+      return [];
+    }
+  }
+
+  /** Resolves the alert of every request whose objects all have fresh receipts. */
+  check(): void {
+    for (const [id, objects] of this.pending) {
+      if (!this.d.book.covers(this.d.repo.id, objects)) continue;
+      this.pending.delete(id);
+      this.alert(id, 'resolved', `all ${objects.length} object(s) are off site again, with fresh receipts`);
+    }
+  }
+
+  /** Local objects of which MV_OFFSITE holds no complete set of parts (listed headers only). */
+  async missingOffsite(): Promise<ObjectRef[]> {
+    const { site, repo } = this.d;
+    const parts = new Map<string, { want: number; got: Set<number> }>();
+    for await (const m of this.d.link.read(streams.offsite.name, subjects.offsitePattern(site), { headersOnly: true })) {
+      const o = parseObjectSubject(m.subject);
+      if (!o || o.repo !== repo.id) continue;
+      let h: { part?: unknown; parts?: unknown } = {};
+      try {
+        h = JSON.parse(m.header(OBJECT_HEADER) ?? '{}') as typeof h;
+      } catch {
+        continue;
+      }
+      if (typeof h.part !== 'number' || typeof h.parts !== 'number') continue;
+      const k = `${o.kind}/${o.hash}`;
+      const e = parts.get(k) ?? { want: h.parts, got: new Set<number>() };
+      e.got.add(h.part);
+      parts.set(k, e);
+    }
+    const missing: ObjectRef[] = [];
+    for (const kind of objectKinds) {
+      for await (const { hash } of repo.listObjects(kind)) {
+        const e = parts.get(`${kind}/${hash}`);
+        if (!e || e.got.size < e.want) missing.push({ kind, hash });
+      }
+    }
+    return missing;
+  }
+
+  private alert(id: string, state: 'open' | 'resolved', message: string): void {
+    this.d.spool.add('alert', validate({ type: 'mv.alert.v1', site: this.d.site, code: 'MV_ALERT_OFFSITE_RESEND', severity: 'warning', key: `offsite-resend:${id}`, state, message: message.slice(0, 2000), at: this.d.now() }, 'mv.alert.v1'));
+  }
+}
