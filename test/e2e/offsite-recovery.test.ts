@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { decode, partCount, sha256Hex, streams, subjects, type ObjectKind, type OrderStatus } from '@medvault/protocol';
+import { decode, partCount, sha256Hex, streams, subjects, type Alert, type ObjectKind, type OrderStatus } from '@medvault/protocol';
 import { DirStore } from '../../agent/src/store/dir-store.js';
 import { decodeConfig } from '../../agent/src/repo/config-file.js';
 import { Fleet, must } from '../support/fleet.js';
@@ -24,6 +24,7 @@ let records: string;
 let disk: string;
 let repoId: string;
 const statuses = new Map<string, OrderStatus[]>();
+const alerts: Alert[] = [];
 
 /** Every object of the local repository on `dir`, as (kind, hash, size). */
 async function localObjects(dir: string): Promise<{ kind: ObjectKind; hash: string; size: number }[]> {
@@ -81,6 +82,10 @@ beforeAll(async () => {
       statuses.set(s.orderId, [...(statuses.get(s.orderId) ?? []), s]);
     }
   })();
+  const alertConsumer = await jetstream(nc).consumers.get(streams.events.name, { filter_subjects: subjects.event(fleet.site, 'alert') });
+  void (async () => {
+    for await (const m of await alertConsumer.consume()) alerts.push(decode(m.data, 'mv.alert.v1'));
+  })();
   await replicated();
 }, 300_000);
 
@@ -135,4 +140,34 @@ describe('restore from off site', () => {
     expect(bad.code).toBe(2);
     expect(bad.json?.message).toMatch(/--from tape: expected local, offsite or auto/);
   }, 180_000);
+});
+
+describe('self-healing local packs', () => {
+  it('check --read-data --repair heals a corrupted and a deleted pack from off site, names them in an alert, and the disk checks clean after', async () => {
+    const packs = readdirSync(join(disk, 'data')).flatMap((d) => readdirSync(join(disk, 'data', d)).map((h) => join(disk, 'data', d, h))).sort();
+    expect(packs.length).toBeGreaterThanOrEqual(2);
+    const [flipped, deleted] = [packs[0]!, packs[1]!];
+    const b = readFileSync(flipped);
+    b[b.length >> 1] = b[b.length >> 1]! ^ 0x01;
+    writeFileSync(flipped, b);
+    rmSync(deleted);
+    const before = await fleet.agent('check', '--read-data');
+    expect(before.code).toBe(5);
+    const t0 = Date.now();
+    const r = await fleet.agent('check', '--read-data', '--repair');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const healing = r.json.results[0].healing as { kind: string; name: string; healed: boolean }[];
+    expect(healing.map((h) => `${h.kind} ${h.name} ${h.healed}`).sort()).toEqual([`pack ${flipped.split('/').pop()} true`, `pack ${deleted.split('/').pop()} true`].sort());
+    console.log(`repair of 2 packs (with a full read check before and after): ${Date.now() - t0} ms`);
+    expect(readFileSync(flipped).equals(b)).toBe(false);
+    expect(existsSync(deleted)).toBe(true);
+    const after = must(await fleet.agent('check', '--read-data'), 'check after repair');
+    expect(after.results[0].ok).toBe(true);
+    const target = join(ws, 'restore', 'healed');
+    must(await fleet.agent('restore', 'latest', '--target', target), 'local restore after repair');
+    expectSameRecords(target);
+    const alert = await until('the repair alert', () => alerts.find((a) => a.key === `repair:${disk}`), 60_000);
+    expect(alert.message).toContain(flipped.split('/').pop()!);
+    expect(alert.message).toContain(deleted.split('/').pop()!);
+  }, 300_000);
 });

@@ -2,40 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { OBJECT_HEADER, encodePartHeader, objectKinds, objectParts, subjects } from '@medvault/protocol';
+import { OBJECT_HEADER, encodePartHeader, subjects } from '@medvault/protocol';
 import { testRepo, tempDir } from '../repo/testing.js';
 import { Archiver } from '../backup/archiver.js';
 import { Restorer } from '../restore/restorer.js';
 import { Repository } from '../repo/repository.js';
 import { MemLink } from '../replicate/mem-link.js';
 import { OffsiteStore, listRepos } from './offsite-store.js';
+import { offsiteFixture, storeOffsite } from './testing.js';
 
 const SITE = 'clinic-a';
-
-/** Puts every object of `repo` off site in `link` as the controller stores it (parts on mv.v1.off…). */
-async function storeOffsite(link: MemLink, repo: Repository, partSize = 256 * 1024): Promise<void> {
-  for (const kind of objectKinds) {
-    for await (const { hash } of repo.listObjects(kind)) {
-      const bytes = await repo.readObject(kind, hash);
-      for (const p of objectParts({ site: SITE, repo: repo.id, kind, hash, size: bytes.length }, partSize)) {
-        await link.publish(subjects.offsite(SITE, repo.id, kind, hash), bytes.subarray(p.part * partSize, (p.part + 1) * partSize), { msgID: `${kind}.${hash}.${p.part}`, headers: { [OBJECT_HEADER]: encodePartHeader(p) } });
-      }
-    }
-  }
-}
-
-async function fixture() {
-  const t = await testRepo();
-  const src = await tempDir('mv-offsrc-');
-  await mkdir(join(src, 'd'));
-  for (let i = 0; i < 6; i++) await writeFile(join(src, 'd', `f${i}.bin`), randomBytes(3 * 1024 * 1024 + i));
-  await writeFile(join(src, 'note.txt'), 'hello');
-  const r = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
-  expect(r.summary.errors).toBe(0);
-  const link = new MemLink();
-  await storeOffsite(link, t.repo);
-  return { t, src, link, snapshot: r.snapshot };
-}
 
 /** Counts reads per filter. */
 function counting(link: MemLink) {
@@ -45,7 +21,7 @@ function counting(link: MemLink) {
 
 describe('OffsiteStore', () => {
   it('opens the repository off site and restores a snapshot byte for byte; lists repositories', async () => {
-    const { t, src, link, snapshot } = await fixture();
+    const { t, src, link, snapshot } = await offsiteFixture(SITE);
     expect(await listRepos(link, SITE)).toEqual([t.repo.id]);
     expect(await listRepos(link, 'clinic-b')).toEqual([]);
     const off = new OffsiteStore(link, SITE, t.repo.id);
@@ -71,7 +47,7 @@ describe('OffsiteStore', () => {
   });
 
   it('fetches each pack once for its ranged reads (LRU), and fetches ahead', async () => {
-    const { t, link, snapshot } = await fixture();
+    const { t, link, snapshot } = await offsiteFixture(SITE);
     const c = counting(link);
     const off = new OffsiteStore(c.link, SITE, t.repo.id, { readAhead: 2 });
     const repo = await Repository.open(off, { localKey: t.localKey });
@@ -86,7 +62,7 @@ describe('OffsiteStore', () => {
   });
 
   it('refuses a damaged, incomplete or mislabelled off-site object with MV_ERR_DATA_CORRUPT naming it', async () => {
-    const { t, link } = await fixture();
+    const { t, link } = await offsiteFixture(SITE);
     const packs: string[] = [];
     for await (const e of t.store.list('pack')) packs.push(e.name);
     const [flipped, cut, relabelled] = packs;
@@ -111,10 +87,10 @@ describe('OffsiteStore', () => {
   });
 
   it('refuses the config of another repository under this repository', async () => {
-    const { t, link } = await fixture();
+    const { t, link } = await offsiteFixture(SITE);
     const other = await testRepo();
     const other2 = new MemLink();
-    await storeOffsite(other2, other.repo);
+    await storeOffsite(other2, SITE, other.repo);
     const cfg = other2.messages.find((m) => m.subject.includes('.config.'))!;
     const hdr = JSON.parse(cfg.headers[OBJECT_HEADER]!);
     const victim = new MemLink();
