@@ -24,7 +24,7 @@ export type OffsiteObject = { name: string; size: number; data: Buffer } | { nam
 export interface OffsiteStoreOptions {
   /** Whole packs kept in memory (default 12, about 100 MiB). */
   cachePacks?: number;
-  /** Packs fetched ahead of the one asked for (default 4). */
+  /** Packs fetched ahead of the one asked for (default 3, at most 4: each read keeps 8 MiB in flight). */
   readAhead?: number;
 }
 
@@ -153,7 +153,7 @@ export class OffsiteStore implements ReadableStore {
     void this.packOrder.then((order) => {
       const at = order.get(hash);
       if (at === undefined) return;
-      for (const next of this.packNames.slice(at + 1, at + 1 + (this.o.readAhead ?? 4))) if (!this.packs.has(next)) this.cachedPack(next);
+      for (const next of this.packNames.slice(at + 1, at + 1 + Math.min(4, this.o.readAhead ?? 3))) if (!this.packs.has(next)) this.cachedPack(next);
     }, () => undefined);
     return b;
   }

@@ -24,6 +24,9 @@ export interface LinkMessage {
   header(name: string): string | undefined;
 }
 
+/** Bytes a read keeps in flight; callers reading concurrently keep (reads × this) under 64 MiB. */
+export const READ_MAX_BYTES = 8 * 1024 * 1024;
+
 /** Header a headers-only read carries instead of the payload: its length in bytes. */
 export const MSG_SIZE_HEADER = 'Nats-Msg-Size';
 
@@ -162,8 +165,9 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
         remaining = info.num_pending;
         if (remaining === 0) return;
         const consumer = await js.consumers.get(stream, name);
-        // Bounded bytes in flight: well under the server's 64 MiB max_pending per connection.
-        messages = await consumer.consume(o.headersOnly ? { max_messages: 1024 } : { max_bytes: 24 * 1024 * 1024 });
+        // 8 MiB in flight per read, so a few reads at once stay well under the server's 64 MiB
+        // max_pending per connection (past it the server drops the connection as a slow consumer).
+        messages = await consumer.consume(o.headersOnly ? { max_messages: 1024 } : { max_bytes: READ_MAX_BYTES });
       } catch (cause) {
         throw fail('cannot create a consumer', cause);
       }
