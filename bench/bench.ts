@@ -1,5 +1,5 @@
 /**
- * bench/: `npm run bench [-- --json] [-- --only engine|rpo|fleet] [-- --rounds N] [-- --scale F]`.
+ * bench/: `npm run bench [-- --json] [-- --only engine|rpo|fleet|offsite] [-- --rounds N] [-- --scale F]`.
  *
  * The `engine` section builds a deterministic clinic-like data set (~1.5 GB at scale 1: ~20,000
  * FHIR-like JSON files of 1-20 KB, ~2,000 incompressible documents of 0.1-2 MB, ~40 imaging files
@@ -275,5 +275,6 @@ if (only === undefined || only === 'rpo') {
   out.rpo = r;
 }
 if (only === undefined || only === 'fleet') out.fleet = await (await import('./fleet.js')).runFleet({ say });
+if (only === undefined || only === 'offsite') out.offsite = await (await import('./offsite.js')).runOffsite({ say, mib: 1024 * scale });
 if (json) say(JSON.stringify(out));
 void randomBytes;
