@@ -136,6 +136,11 @@ describe('incident from a ransomware alert to closure, backup log and compliance
     const review = must(await fleet.medvault(['log', 'review', '--from', from, '--to', to, '--note', 'weekly review: one ransomware run, restored']), 'log review');
     expect(review.by).toBe('tech');
 
+    // A drill from the local copy (the drill engineer's `medvault drill`): the report takes it from the drill book.
+    const drill = await fleet.medvault(['drill', fleet.site, '--source', 'local', '--timeout', '120']);
+    const drills = (drill.json?.drills ?? []) as Array<{ state: string }>;
+    expect(drills.length, drill.stderr).toBeGreaterThan(0);
+
     const pdf = join(ws, 'compliance.pdf');
     must(await fleet.medvault(['report', 'compliance', '--from', from, '--to', to, '--out', pdf]), 'compliance pdf');
     const t = text(pdf);
@@ -145,10 +150,14 @@ describe('incident from a ransomware alert to closure, backup log and compliance
     expect((await run(BIN.controller, ['report', 'verify', json, '--config', join(ws, 'controller.toml')])).code).toBe(0);
     const r = JSON.parse(readFileSync(json, 'utf8'));
     const section = (p: string) => r.sections.find((s: any) => s.heading.startsWith(p));
-    // No run at the scheduled 02:00 of the past days and no drill: gaps, marked failing.
+    // No run at the scheduled 02:00 of the past days: a gap, marked failing (and so the whole report).
     expect(section('SOP 5.1: weekly').mark).toBe('fail');
-    expect(section('SOP 5.4, HIPAA').mark).toBe('fail');
+    expect(section('SOP 5.1: weekly').tables[0].rows.some((x: any) => x.mark === 'fail' && x.cells[5] > 0)).toBe(true);
     expect(r.mark).toBe('fail');
+    const drillSection = section('SOP 5.4, HIPAA');
+    expect(drillSection.facts.find((f: any) => f.label === 'Source').value).toBe('drill book');
+    expect(drillSection.facts.find((f: any) => f.label === 'Drills in period').value).toBe(drills.filter((x) => x.state !== 'issued').length);
+    expect(drillSection.mark).toBe(drills.some((x) => x.state === 'passed') ? 'pass' : 'fail');
     expect(section('SOP 5.4: regular review').mark).toBe('pass');
     expect(section('SOP 5.3').mark).toBe('pass');
     expect(section('SOP 5.5').mark).toBe('pass');

@@ -184,7 +184,7 @@ export function complianceReport(e: Evidence): ReportInput {
     heading: 'SOP 5.1: off-site copies (every object of each snapshot receipted)',
     mark: e.snapshots.length > 0 && covered.length === e.snapshots.length ? 'pass' : 'fail',
     facts: [{ label: 'Snapshots in period', value: e.snapshots.length, mark: e.snapshots.length ? 'pass' : 'fail' }, { label: 'Fully off site', value: covered.length, mark: covered.length === e.snapshots.length && e.snapshots.length > 0 ? 'pass' : 'fail' }],
-    tables: [{ columns: ['site', 'snapshot', 'store', 'time', 'objects needed', 'receipted'], rows: e.snapshots.filter((s) => !covered.includes(s)).slice(0, 500).map((s) => ({
+    tables: [{ title: 'Snapshots not fully off site', columns: ['site', 'snapshot', 'store', 'time', 'objects needed', 'receipted'], rows: e.snapshots.filter((s) => !covered.includes(s)).slice(0, 500).map((s) => ({
       cells: [s.site, s.snapshot.id.slice(0, 12), s.snapshot.store, iso(s.snapshot.time), s.needed ?? 'no needs list', s.receipted ?? '-'], mark: 'fail' as const,
     })) }],
   };

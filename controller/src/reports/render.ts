@@ -127,7 +127,7 @@ function renderHtml(r: Report): string {
       ? `<table class="facts">${s.facts.map((f) => `<tr><th>${esc(f.label)}</th><td>${esc(f.value)}${badge(f.mark)}</td></tr>`).join('')}</table>`
       : '';
     const paras = s.paragraphs.map((p) => `<p>${esc(p)}</p>`).join('');
-    const tables = s.tables.map((t) => `${t.title ? `<h3>${esc(t.title)}</h3>` : ''}<table class="grid"><thead><tr>${t.columns.map((c) => `<th>${esc(c)}</th>`).join('')}${t.rows.some((x) => x.mark) ? '<th></th>' : ''}</tr></thead><tbody>${t.rows
+    const tables = s.tables.map((t) => `${t.title ? `<h3>${esc(t.title)}</h3>` : ''}${t.rows.length === 0 ? '<p class="none">none</p>' : ''}<table class="grid"${t.rows.length === 0 ? ' hidden' : ''}><thead><tr>${t.columns.map((c) => `<th>${esc(c)}</th>`).join('')}${t.rows.some((x) => x.mark) ? '<th></th>' : ''}</tr></thead><tbody>${t.rows
       .map((row) => `<tr${row.mark ? ` class="${row.mark}"` : ''}>${row.cells.map((c) => `<td>${esc(c)}</td>`).join('')}${row.mark ? `<td>${badge(row.mark)}</td>` : ''}</tr>`)
       .join('')}</tbody></table>`).join('');
     return `<section><h2>${esc(s.heading)}${badge(s.mark)}</h2>${facts}${paras}${tables}</section>`;
@@ -288,6 +288,11 @@ function pdfTable(
     if (doc.y + 40 > g.bottom()) doc.addPage();
     doc.font('Helvetica-Bold').fontSize(10).text(pdfText(t.title), g.left, doc.y);
     doc.moveDown(0.2);
+  }
+  if (t.rows.length === 0) {
+    doc.font('Helvetica').fontSize(9).fillColor('#555').text('none', g.left, doc.y).fillColor('black');
+    doc.moveDown(0.6);
+    return;
   }
   if (doc.y + 2 * rowHeight(t.columns, 'Helvetica-Bold') > g.bottom()) doc.addPage();
   header();
