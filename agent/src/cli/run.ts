@@ -125,19 +125,19 @@ export function register(program: Command, ctx: CliContext): void {
       if (interrupted.length > 0) log('warn', 'orders interrupted by the last stop were reported failed', { orders: interrupted });
       // Drill orders: their own ledger; the local copy is the replicated disk's repository.
       const drillLedger = OrderLedger.open(cfg.state_dir, 'drills.jsonl');
-      const drills = new DrillOrders({
-        site: cfg.site, controllerKey, ledger: drillLedger, now: Date.now, audit,
-        runner: new DrillRunner({
-          site: cfg.site, stores: cfg.stores, drillDir: cfg.drill_dir ?? join(cfg.state_dir, 'drills'), now: Date.now, audit, publish: spoolPublisher(spool),
-          open: async (source) => {
-            if (source === 'local') return (await repo.syncCatalog(), { repo, label: disk, close: async () => {} });
-            const off = await openOffsiteRepository(link, cfg.site, repo.id, { localKey });
-            return { repo: off, label: off.label, close: () => off.close() };
-          },
-        }),
+      const drillRunner = new DrillRunner({
+        site: cfg.site, stores: cfg.stores, drillDir: cfg.drill_dir ?? join(cfg.state_dir, 'drills'), now: Date.now, audit, publish: spoolPublisher(spool),
+        open: async (source) => {
+          if (source === 'local') return (await repo.syncCatalog(), { repo, label: disk, close: async () => {} });
+          const off = await openOffsiteRepository(link, cfg.site, repo.id, { localKey });
+          return { repo: off, label: off.label, close: () => off.close() };
+        },
       });
+      const drills = new DrillOrders({ site: cfg.site, controllerKey, ledger: drillLedger, now: Date.now, audit, runner: drillRunner });
       const cutShort = drills.recoverInterrupted();
-      if (cutShort.length > 0) log('warn', 'drills interrupted by the last stop (their scratch space is removed by the next drill)', { drills: cutShort });
+      if (cutShort.length > 0) log('warn', 'drills interrupted by the last stop', { drills: cutShort });
+      const leftovers = await drillRunner.cleanLeftovers();
+      if (leftovers.length > 0) log('warn', 'removed scratch folders and databases left by drills cut short', { leftovers });
       const view: DaemonRepo = {
         id: repo.id,
         path: disk,

@@ -1,20 +1,29 @@
-/** Drill orders: checked like restore orders (forged, foreign, replayed refused), each run once, even after a restart. */
+/**
+ * Drill orders: checked like restore orders (forged, foreign, replayed refused), each run once, even
+ * after a restart; an expired or replayed one reaches the controller as a failed drill result.
+ */
 import { describe, expect, it } from 'vitest';
-import { codes, generateSigningKey, makeDrillOrder, type DrillRequest } from '@medvault/protocol';
+import { codes, generateSigningKey, makeDrillOrder, validate, type DrillRequest, type DrillResult } from '@medvault/protocol';
 import { OrderLedger } from '../orders/ledger.js';
 import { tempDir } from '../repo/testing.js';
 import { DrillOrders } from './drill-orders.js';
-import type { DrillPlan } from './drill-runner.js';
+import { DrillRunner, type DrillPlan } from './drill-runner.js';
 
 describe('drill orders', () => {
   it('runs a signed order once; refuses forged, foreign-site and replayed ones, and says why', async () => {
     const dir = await tempDir('mv-drill-orders-');
     const key = generateSigningKey();
     const runs: DrillPlan[] = [];
+    const reported: DrillResult[] = [];
     const audit: { action: string; result: string }[] = [];
+    // the real runner reports refusals; its runs are counted instead of restoring anything
+    const runner = new DrillRunner({
+      site: 'clinic-a', stores: [{ name: 'records', type: 'files', path: dir, schedule: { full: '0 2 * * 0', incremental: '0 2 * * *' }, continuous: false, rpo_s: 3600, rescan_s: 900, rto_s: 600 }],
+      drillDir: dir, now: Date.now, open: async () => undefined, publish: (r, log) => (expect(log).toBeUndefined(), reported.push(validate(r, 'mv.drill-result.v1'))),
+    });
     const make = (ledger: OrderLedger) => new DrillOrders({
       site: 'clinic-a', controllerKey: key.publicKey, ledger, now: Date.now,
-      runner: { run: async (p) => (runs.push(p), { result: 'passed' } as never) },
+      runner: { run: async (p) => (runs.push(p), { result: 'passed' } as never), refused: (p, e) => runner.refused(p, e) },
       audit: { record: (r) => (audit.push(r), {} as never) },
     });
     let ledger = OrderLedger.open(dir, 'drills.jsonl');
@@ -27,8 +36,13 @@ describe('drill orders', () => {
     expect(await drills.handle(order, 9)).toMatchObject({ state: 'refused', code: codes.ORDER_REPLAYED });
     expect(await drills.handle(makeDrillOrder(request, generateSigningKey(), Date.now()), 10)).toMatchObject({ state: 'refused', code: codes.SIGNATURE_INVALID });
     expect(await drills.handle(makeDrillOrder({ ...request, site: 'clinic-b' }, key, Date.now()), 11)).toMatchObject({ state: 'refused', code: codes.ORDER_SITE });
-    expect(await drills.handle(makeDrillOrder(request, key, Date.now() - 3_600_000), 12)).toMatchObject({ state: 'refused', code: codes.ORDER_EXPIRED });
+    const expired = makeDrillOrder(request, key, Date.now() - 3_600_000);
+    expect(await drills.handle(expired, 12)).toMatchObject({ state: 'refused', code: codes.ORDER_EXPIRED });
     expect(runs).toHaveLength(1);
+    // the replayed and the expired order reach the controller as failed drills; forged and foreign ones do not
+    expect(reported.map((r) => [r.drillId, r.error?.code])).toEqual([[order.id, codes.ORDER_REPLAYED], [expired.id, codes.ORDER_EXPIRED]]);
+    expect(reported[1]).toMatchObject({ site: 'clinic-a', store: 'records', result: 'failed', runs: [], sample: 0.1, requestedBy: { kind: 'user', id: 'tech' }, targets: { rtoS: 600, rpoS: 3600 }, met: { rto: false, rpo: false } });
+    expect(reported[1]!.error!.message).toMatch(/^refused: order .* expired at/);
     expect(audit.map((a) => `${a.action}:${a.result}`)).toEqual(['drill.accept:ok', 'drill.refuse:refused', 'drill.refuse:refused', 'drill.refuse:refused', 'drill.refuse:refused']);
     // after a restart the ledger still knows it; an order cut short is reported as interrupted once
     const cut = makeDrillOrder(request, key, Date.now());

@@ -2,22 +2,27 @@
  * Drill orders from the controller (`mv.v1.ctl.<site>.drill`): each is checked like a restore order
  * (protocol `checkOrder` with type mv.drill-order.v1: signature, site, lifetime, expiry, single use)
  * and recorded in its own ledger (`drills.jsonl`, fsync) before anything runs, so it runs at most once,
- * even across restarts. The daemon runs drills and restore orders one at a time.
+ * even across restarts. The daemon runs drills and restore orders one at a time. An order refused
+ * after its signature checked out (expired, not yet valid, replayed) is reported to the controller
+ * as a failed mv.drill-result.v1 with the reason; a forged or foreign one only in the audit log.
  */
 import type { KeyObject } from 'node:crypto';
-import { checkOrder, type ErrorCode } from '@medvault/protocol';
+import { checkOrder, codes, validate, type DrillOrder, type ErrorCode } from '@medvault/protocol';
 import type { OrderLedger } from '../orders/ledger.js';
 import type { AuditSink } from '../audit/audit-log.js';
-import type { DrillRunner } from './drill-runner.js';
+import type { DrillPlan, DrillRunner } from './drill-runner.js';
 
 export interface DrillOrdersDeps {
   site: string;
   controllerKey: KeyObject;
   ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record' | 'finish' | 'unfinished'>;
-  runner: Pick<DrillRunner, 'run'>;
+  runner: Pick<DrillRunner, 'run' | 'refused'>;
   now: () => number;
   audit?: AuditSink;
 }
+
+/** Refusals that happen after the signature verified: the order is the controller's, so it hears why. */
+const REPORTED: readonly string[] = [codes.ORDER_EXPIRED, codes.ORDER_NOT_YET_VALID, codes.ORDER_REPLAYED, codes.ORDER_LIFETIME];
 
 export class DrillOrders {
   constructor(private readonly d: DrillOrdersDeps) {}
@@ -33,6 +38,9 @@ export class DrillOrders {
         actor: { kind: 'system', id: 'control-stream' }, action: 'drill.refuse', object: `drill:${typeof id === 'string' ? id.slice(0, 64) : '(none)'}`, result: 'refused',
         detail: { code: verdict.code, reason: verdict.reason.slice(0, 2000) },
       });
+      if (REPORTED.includes(verdict.code)) {
+        this.d.runner.refused(planOf(validate(value, 'mv.drill-order.v1')), { code: verdict.code, message: `refused: ${verdict.reason}` });
+      }
       return { state: 'refused', code: verdict.code, reason: verdict.reason };
     }
     const o = verdict.order;
@@ -42,7 +50,7 @@ export class DrillOrders {
       detail: { seq, store: o.store, snapshot: o.snapshot, sample: o.sample, sources: o.sources.join(','), kid: o.sig?.kid ?? null },
     });
     try {
-      const r = await this.d.runner.run({ id: o.id, store: o.store, snapshot: o.snapshot, sample: o.sample, sources: o.sources, requestedBy: o.requestedBy });
+      const r = await this.d.runner.run(planOf(o));
       return { state: r.result, ...(r.error ? { code: r.error.code as ErrorCode, reason: r.error.message } : {}) };
     } finally {
       ledger.finish(o.id, now());
@@ -56,3 +64,5 @@ export class DrillOrders {
     return ids;
   }
 }
+
+const planOf = (o: DrillOrder): DrillPlan => ({ id: o.id, store: o.store, snapshot: o.snapshot, sample: o.sample, sources: o.sources, requestedBy: o.requestedBy });

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { newOrderId, validate, type BackupLog, type DrillResult } from '@medvault/protocol';
@@ -121,9 +121,12 @@ describe('drills', () => {
 
   it('an unknown store fails the drill with the reason', async () => {
     const t = await testRepo();
-    const r = await harness(t, [], join(t.dir, 'drills')).runner.run(plan('nope'));
+    const h = harness(t, [], join(t.dir, 'drills'));
+    const r = await h.runner.run(plan('nope'));
     expect(r).toMatchObject({ result: 'failed', runs: [], error: { code: 'MV_ERR_CONFIG_INVALID' } });
     expect(r.error!.message).toMatch(/no store named nope/);
+    // reported like any drill, so the controller does not show it as issued for ever
+    expect(h.published.map((p) => p.result)).toEqual([r]);
   });
 });
 
@@ -145,6 +148,27 @@ describe.skipIf(process.env.MEDVAULT_SKIP_DB === '1')('database drills', () => {
     expect(run.bytes).toBeGreaterThan(0);
     expect(r.result).toBe('passed');
     expect(psql(`SELECT count(*) FROM pg_database WHERE datname = '${run.database!.name}'`).trim()).toBe('0');
-    expect(existsSync(join(t.dir, 'drills'))).toBe(false);
+    expect(readdirSync(join(t.dir, 'drills'))).toEqual([]);
   }, 120_000);
+
+  it('a drill cut short leaves a folder naming its scratch database: the next clean-up drops both; a server that is down keeps the folder', async () => {
+    const t = await testRepo();
+    const drillDir = join(t.dir, 'drills');
+    const ehr: DatabaseStoreConfig = { name: 'ehr', type: 'postgres', database: db, host: '127.0.0.1', user: 'postgres', schedule, rpo_s: 86400 };
+    const down: DatabaseStoreConfig = { ...ehr, name: 'ehr-down', port: 1 };
+    // what a crash during the database load leaves behind: the folder (with the store's name) and the database
+    const [a, b, c] = [newOrderId(), newOrderId(), newOrderId()];
+    const scratchDb = `medvault_drill_${a.slice(0, 8)}_offsite`;
+    psql(`DROP DATABASE IF EXISTS "${scratchDb}"`);
+    psql(`CREATE DATABASE "${scratchDb}"`);
+    for (const [id, source, store] of [[a, 'offsite', 'ehr'], [b, 'local', undefined], [c, 'local', 'ehr-down']] as const) {
+      mkdirSync(join(drillDir, `${id}-${source}`, 'fhir'), { recursive: true });
+      if (store) writeFileSync(join(drillDir, `${id}-${source}`, 'database-store'), `${store}\n`);
+    }
+    writeFileSync(join(drillDir, 'not-a-drill'), 'kept');
+    const h = harness(t, [ehr, down], drillDir);
+    expect((await h.runner.cleanLeftovers()).sort()).toEqual([`${a}-offsite`, `${b}-local`].sort());
+    expect(psql(`SELECT count(*) FROM pg_database WHERE datname = '${scratchDb}'`).trim()).toBe('0');
+    expect(readdirSync(drillDir).sort()).toEqual([`${c}-local`, 'not-a-drill'].sort());
+  }, 60_000);
 });

@@ -12,11 +12,13 @@
  *    back and compares it with the snapshot); a database store instead loads its dump into the
  *    scratch database `medvault_drill_<short id>_<source>`, counts its tables and rows, drops it.
  *    RTO of the run = seconds from its start to the last verified byte (or the check of the database).
- * 4. The scratch folder and database are removed whatever happened (also on failure).
+ * 4. The scratch folder and database are removed whatever happened (also on failure). A database
+ *    run makes its scratch folder first, holding the store's name, and removes it only after the
+ *    database is dropped: a folder left by a crash names the database to drop (cleanLeftovers).
  * 5. Passed only when every run passed and both targets were met.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   MedvaultError, codes, validate, type BackupLog, type DrillResult, type DrillRun, type DrillSource,
@@ -53,8 +55,8 @@ export interface DrillRunnerDeps {
   drillDir: string;
   /** Opens the repository of `source`; throws (or resolves undefined) when that source is not available. */
   open(source: DrillSource): Promise<DrillSourceRepo | undefined>;
-  /** Publishes the result (spool event 'drill') and the backup-log entry (spool event 'log'). */
-  publish(result: DrillResult, log: BackupLog): void;
+  /** Publishes the result (spool event 'drill') and, for a drill that ran, its backup-log entry (spool event 'log'). */
+  publish(result: DrillResult, log?: BackupLog): void;
   audit?: AuditSink;
   now: () => number;
 }
@@ -72,12 +74,46 @@ export function sampleOf<T>(items: T[], share: number, seed: string): T[] {
 export class DrillRunner {
   constructor(private readonly d: DrillRunnerDeps) {}
 
-  /** Scratch folders left by a drill cut short (crash, power loss): removed before the next drill. */
+  /**
+   * Scratch space left by a drill cut short (crash, power loss), removed at agent start and before
+   * the next drill: each leftover folder, and first the scratch database it names. A database that
+   * cannot be dropped now (server down) keeps its folder, so a later clean-up tries again.
+   * Resolves with the folders removed.
+   */
   async cleanLeftovers(): Promise<string[]> {
     const names = await readdir(this.d.drillDir).catch(() => [] as string[]);
-    const left = names.filter((n) => /^[0-9a-f-]{36}-(local|offsite)$/.test(n));
-    for (const n of left) await rm(join(this.d.drillDir, n), { recursive: true, force: true });
-    return left;
+    const removed: string[] = [];
+    for (const n of names) {
+      const m = /^([0-9a-f-]{36})-(local|offsite)$/.exec(n);
+      if (!m) continue;
+      const dir = join(this.d.drillDir, n);
+      const name = (await readFile(join(dir, DB_MARKER), 'utf8').catch(() => undefined))?.trim();
+      const store = this.d.stores.find((s): s is DatabaseStoreConfig => s.type !== 'files' && s.name === name);
+      if (store && !(await dropDatabase(store, scratchDatabase(m[1]!, m[2]!)).then(() => true, () => false))) continue;
+      await rm(dir, { recursive: true, force: true });
+      removed.push(n);
+    }
+    return removed;
+  }
+
+  /**
+   * Reports a drill order this agent refused after checking its signature (expired, not yet
+   * valid, replayed) as a failed drill with the reason, so the controller does not wait for it.
+   */
+  refused(plan: DrillPlan, error: { code: string; message: string }): DrillResult {
+    const now = this.d.now();
+    const result: DrillResult = validate({
+      type: 'mv.drill-result.v1', drillId: plan.id, site: this.d.site, store: plan.store, requestedBy: plan.requestedBy, sample: plan.sample,
+      startedAt: now, endedAt: now, result: 'failed', targets: this.targetsOf(plan.store), met: { rto: false, rpo: false }, runs: [],
+      error: { code: error.code.slice(0, 64), message: error.message.slice(0, 2000) },
+    }, 'mv.drill-result.v1');
+    this.d.publish(result);
+    return result;
+  }
+
+  private targetsOf(name: string): DrillResult['targets'] {
+    const store = this.d.stores.find((s) => s.name === name);
+    return { rtoS: store ? store.rto_s ?? DEFAULT_RTO_S : 0, rpoS: store?.rpo_s ?? 0 };
   }
 
   /** Runs the drill to the end and publishes its result; never throws for a failed drill. */
@@ -104,7 +140,7 @@ export class DrillRunner {
         runs.push(run);
       }
     }
-    const targets = { rtoS: store ? store.rto_s ?? DEFAULT_RTO_S : 0, rpoS: store?.rpo_s ?? 0 };
+    const targets = this.targetsOf(plan.store);
     const met = {
       rto: runs.length > 0 && runs.every((r) => r.result === 'passed' && r.rtoS <= targets.rtoS),
       rpo: found !== undefined && found.rpoS <= targets.rpoS,
@@ -155,7 +191,7 @@ export class DrillRunner {
   ): Promise<DrillRun> {
     const startedAt = this.d.now();
     const scratch = join(this.d.drillDir, `${plan.id}-${source}`);
-    const dbName = `medvault_drill_${plan.id.slice(0, 8)}_${source}`;
+    const dbName = scratchDatabase(plan.id, source);
     let src: DrillSourceRepo | undefined;
     let run: Omit<DrillRun, 'source' | 'startedAt' | 'endedAt' | 'rtoS'> = { result: 'failed', files: 0, bytes: 0, verified: 0, failed: [] };
     let loaded = false;
@@ -177,6 +213,8 @@ export class DrillRunner {
         const db = store as DatabaseStoreConfig;
         let bytes = 0;
         const dump = snapshotFileStream(src.repo, snapshot, dumpName(db));
+        await mkdir(scratch, { recursive: true, mode: 0o700 });
+        await writeFile(join(scratch, DB_MARKER), `${db.name}\n`, { mode: 0o600 });
         loaded = true;
         await restoreDatabase(db, dbName, (async function* () {
           for await (const b of dump) {
@@ -200,9 +238,9 @@ export class DrillRunner {
       if (store.type !== 'files' && loaded) run.failed = [{ path: dumpName(store), reason: (err as Error).message.slice(0, 2000) }];
     }
     const endedAt = this.d.now();
-    // Clean-up is not part of the RTO, and always happens.
-    await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
-    if (store.type !== 'files' && loaded) await dropDatabase(store, dbName).catch(() => undefined);
+    // Clean-up is not part of the RTO, and always happens; the folder goes last (it names the database).
+    const dropped = store.type === 'files' || !loaded || (await dropDatabase(store, dbName).then(() => true, () => false));
+    if (dropped) await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
     await src?.close().catch(() => undefined);
     return { source, startedAt, endedAt, rtoS: round((endedAt - startedAt) / 1000), ...run };
   }
@@ -227,6 +265,9 @@ export class DrillRunner {
 }
 
 const isFile = (n: TreeNode) => n.type === 'file';
+/** In a database run's scratch folder: the store's name, so a leftover folder names its database. */
+const DB_MARKER = 'database-store';
+const scratchDatabase = (id: string, source: string) => `medvault_drill_${id.slice(0, 8)}_${source}`;
 const round = (s: number) => Math.round(s * 1000) / 1000;
 
 function summary(source: DrillSource, files: number, verified: number, failed: { path: string; reason: string }[]): string {
@@ -238,6 +279,6 @@ function summary(source: DrillSource, files: number, verified: number, failed: {
 export function spoolPublisher(spool: { add(event: 'drill' | 'log', message: DrillResult | BackupLog, id?: string): void }): DrillRunnerDeps['publish'] {
   return (result, log) => {
     spool.add('drill', result, `drill.${result.drillId}`);
-    spool.add('log', log);
+    if (log) spool.add('log', log);
   };
 }
