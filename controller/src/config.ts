@@ -46,6 +46,8 @@
  *   to = ["it@clinic.example"]
  *   user = "medvault"                            # optional, with password_file
  *   password_file = "/etc/medvault/smtp.password"
+ *   [incidents]                                  # SOP 5.5: who hears of a new incident (IT and management)
+ *   notify = ["https://chat.example/it", "management@clinic.example"]   # webhooks; e-mail via [alerts.smtp]
  *   [offsite]                                    # the off-site copy's care (offsite/)
  *   scrub_interval = 86400                       # seconds between scrub passes (0: no periodic scrub)
  *   scrub_rate = 20971520                        # bytes read back per second at most
