@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Restorer } from '../restore/restorer.js';
 import { tempDir } from '../repo/testing.js';
 import { OffsiteStore } from '../offsite/offsite-store.js';
-import { offsiteFixture } from '../offsite/testing.js';
+import { FIXTURE_FILES, offsiteFixture } from '../offsite/testing.js';
 import { Checker } from './checker.js';
 import { repairRepository } from './repair.js';
 
@@ -39,7 +39,7 @@ describe('repairRepository', () => {
     const target = join(await tempDir('mv-heal-'), 'out');
     const res = await new Restorer(t.repo).restore({ snapshot, paths: [], target, mode: 'new' });
     expect(res.failed).toEqual([]);
-    for (let i = 0; i < 6; i++) expect((await readFile(join(target, 'd', `f${i}.bin`))).equals(await readFile(join(src, 'd', `f${i}.bin`)))).toBe(true);
+    for (let i = 0; i < FIXTURE_FILES; i++) expect((await readFile(join(target, 'd', `f${i}.bin`))).equals(await readFile(join(src, 'd', `f${i}.bin`)))).toBe(true);
   });
 
   it('reports an object the off-site copy lacks, or has damaged too, as not healable', async () => {

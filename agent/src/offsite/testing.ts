@@ -19,12 +19,15 @@ export async function storeOffsite(link: MemLink, site: string, repo: Repository
   }
 }
 
-/** A repository with one snapshot of six 3 MiB files and a note (several packs), stored off site in a MemLink. */
+/** Files of 3 MiB in the fixture: enough for at least three packs. */
+export const FIXTURE_FILES = 10;
+
+/** A repository with one snapshot of FIXTURE_FILES 3 MiB files and a note, stored off site in a MemLink. */
 export async function offsiteFixture(site: string) {
   const t = await testRepo();
   const src = await tempDir('mv-offsrc-');
   await mkdir(join(src, 'd'));
-  for (let i = 0; i < 6; i++) await writeFile(join(src, 'd', `f${i}.bin`), randomBytes(3 * 1024 * 1024 + i));
+  for (let i = 0; i < FIXTURE_FILES; i++) await writeFile(join(src, 'd', `f${i}.bin`), randomBytes(3 * 1024 * 1024 + i));
   await writeFile(join(src, 'note.txt'), 'hello');
   const r = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
   if (r.summary.errors > 0) throw new Error(`fixture backup had ${r.summary.errors} errors`);
