@@ -26,8 +26,8 @@ import { OrderIssuer } from './orders/order-issuer.js';
 import { followStreams } from './projections.js';
 import { DrillBook, MAX_DRILLS } from './drills/drill-book.js';
 import { DrillIssuer } from './drills/drill-issuer.js';
-import { DrillScheduler, drillsConfigSchema } from './drills/drill-schedule.js';
-import { registerDrillRoutes } from './drills/routes.js';
+import { DrillScheduler, drillHealthPolicy, drillsConfigSchema } from './drills/drill-schedule.js';
+import { drillView, registerDrillRoutes } from './drills/routes.js';
 import { startFleetHealth, type FleetHealth } from './health/fleet-health.js';
 import { startOffsiteCare, type OffsiteCare } from './offsite/care.js';
 import { INCIDENTS_BUCKET, IncidentDesk, incidentNotifier } from './incidents/incidents.js';
@@ -123,16 +123,18 @@ export async function startApp(d: AppDeps): Promise<App> {
   const drillIssuer = new DrillIssuer({ bus, book: drills, fleet, key: d.key, clock: d.clock, log: d.log.child({ component: 'drills' }), audit });
   const drillScheduler = new DrillScheduler({
     config: d.config.drills ?? drillsConfigSchema.parse(undefined), clock: d.clock, log: d.log.child({ component: 'drills' }),
-    lastFor: (site, store) => drills.lastFor(site, store), issue: (r) => drillIssuer.issue(r, { kind: 'scheduler', id: 'drill-schedule' }),
+    book: drills, issue: (r) => drillIssuer.issue(r, { kind: 'scheduler', id: 'drill-schedule' }),
     sites: () => fleet.sites().map((s) => ({ site: s.site, firstSeenAt: s.firstSeenAt, stores: drillIssuer.storesOf(s.site) })),
   });
   drillScheduler.start();
   const approvals = new Approvals({ kv: await d.nats.bucket(APPROVALS_BUCKET, { history: 5 }), issuer, clock: d.clock, audit });
   const health = await startFleetHealth({
     nats: d.nats, fleet, book, clock: d.clock, log: d.log, audit, ingestStats: () => ingestor.stats(), session: (t) => auth.session(t),
+    policy: drillHealthPolicy(d.config.drills),
     ...(d.config.alerts ? { alerts: d.config.alerts } : {}),
     findings: (site) => damageFindings(index, site),
   });
+  drills.onChange((e) => health.live.broadcast({ type: 'drill', drill: drillView(e) }));
   const offsite = await startOffsiteCare({ bus, index, fleet, key: d.key, clock: d.clock, log: d.log.child({ component: 'offsite' }), audit, ...(d.config.offsite ? { config: d.config.offsite } : {}) });
   notify = (a) => {
     const now = d.clock();
@@ -152,7 +154,7 @@ export async function startApp(d: AppDeps): Promise<App> {
     auth, fleet, index, book, issuer, clock: d.clock, log: d.log.child({ component: 'http' }), ingestStats: () => ingestor.stats(),
     audit, approvals, fourEyesOverwrite: orders.four_eyes_overwrite, routes: (app, need) => {
       health.routes(app, need);
-      registerDrillRoutes(app, need, { book: drills, issuer: drillIssuer, key: d.key });
+      registerDrillRoutes(app, need, { book: drills, issuer: drillIssuer, key: d.key, scheduler: drillScheduler });
       registerRecordRoutes(app, need, records);
     },
     ...(d.config.http.cert_file && d.config.http.key_file ? { tls: { cert: readFileSync(d.config.http.cert_file, 'utf8'), key: readFileSync(d.config.http.key_file, 'utf8') } } : {}),

@@ -17,6 +17,8 @@ import {
 } from '@medvault/protocol';
 import { NatsServer } from '../../test/support/nats-server.js';
 import { startApp, type App } from './app.js';
+import type { Role } from './auth/roles.js';
+import { totpCode } from './auth/totp.js';
 import type { StoredMessage } from './bus.js';
 import { createLog, silentLog } from './log.js';
 import { openNats, type Nats } from './nats.js';
@@ -30,6 +32,8 @@ export interface Fixture {
   key: SigningKey;
   app: App;
   now: { value: number };
+  /** TOTP secrets of the users added with addUser, by name. */
+  secrets: Record<string, string>;
   /** Stops the app and starts a fresh one on the same NATS (projections rebuilt from the streams). */
   restart(): Promise<App>;
   dispose(): Promise<void>;
@@ -61,6 +65,7 @@ export async function startFixture(opts: { ingest?: boolean; maxObjectBytes?: nu
     nats,
     key,
     now,
+    secrets: {},
     app: await start(),
     async restart() {
       await f.app.stop();
@@ -74,6 +79,47 @@ export async function startFixture(opts: { ingest?: boolean; maxObjectBytes?: nu
     },
   };
   return f;
+}
+
+/** The password of every user added with addUser. */
+export const PASSWORD = 'correct horse battery staple';
+
+/** What the API answered: status, JSON body (undefined when it is not JSON), raw text and headers. */
+export interface ApiAnswer {
+  status: number;
+  body: any;
+  text: string;
+  headers: Headers;
+}
+
+/** One call to the app's HTTP API: `body` as JSON (a string is sent as it is), `token` as the bearer session. */
+export async function call(f: Pick<Fixture, 'app'>, method: string, path: string, body?: unknown, token?: string): Promise<ApiAnswer> {
+  const res = await fetch(`${f.app.url}${path}`, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, body: json, text, headers: res.headers };
+}
+
+/** Adds user `name` with `role` and PASSWORD, keeping the TOTP secret in f.secrets. */
+export async function addUser(f: Pick<Fixture, 'app' | 'now' | 'secrets'>, name: string, role: Role): Promise<void> {
+  f.secrets[name] = (await f.app.users.add(name, role, PASSWORD, f.now.value)).totpSecret;
+}
+
+/** Logs `user` in with PASSWORD and a TOTP code of a fresh step (the clock moves 30 s); resolves with the session token. */
+export async function login(f: Pick<Fixture, 'app' | 'now' | 'secrets'>, user: string): Promise<string> {
+  f.now.value += 30_000;
+  const r = await call(f, 'POST', '/api/v1/login', { user, password: PASSWORD, totp: totpCode(f.secrets[user]!, f.now.value) });
+  if (r.status !== 200) throw new Error(`login of ${user}: HTTP ${r.status} ${r.text}`);
+  return r.body.token as string;
 }
 
 /** Sends `data` as an agent would: its parts on the inbox subject, each with its Mv-Object header. */
@@ -103,7 +149,7 @@ export function randomObject(bytes: number): Uint8Array {
 }
 
 /** Publishes an event as the agent of `site`. */
-export async function publishEvent(f: Pick<Fixture, 'nats'>, site: string, event: 'heartbeat' | 'log' | 'snapshot' | 'status', message: unknown): Promise<void> {
+export async function publishEvent(f: Pick<Fixture, 'nats'>, site: string, event: 'heartbeat' | 'log' | 'snapshot' | 'status' | 'drill', message: unknown): Promise<void> {
   await f.nats.bus.publish(subjects.event(site, event), encode(message));
 }
 

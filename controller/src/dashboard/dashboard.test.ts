@@ -4,38 +4,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { totpCode } from '../auth/totp.js';
-import { SITE, publishEvent, startFixture, waitFor, type Fixture } from '../fixture.test-support.js';
+import { SITE, publishEvent, startFixture, waitFor, addUser, call, login, type Fixture } from '../fixture.test-support.js';
 import { simHeartbeat } from '../health/sim.test-support.js';
-
-const PASSWORD = 'correct horse battery staple';
 
 describe('dashboard API against a real nats-server', () => {
   let f: Fixture;
-  const secrets: Record<string, string> = {};
   let tech = '';
   let viewer = '';
-  const call = async (method: string, path: string, body?: unknown, token?: string) => {
-    const res = await fetch(`${f.app.url}${path}`, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, body: json, text, headers: res.headers };
-  };
-  const login = async (user: string) => {
-    f.now.value += 30_000;
-    const r = await call('POST', '/api/v1/login', { user, password: PASSWORD, totp: totpCode(secrets[user]!, f.now.value) });
-    expect(r.status).toBe(200);
-    return r.body.token as string;
-  };
   /** A live channel that collects every message. */
   const openLive = async (token?: string) => {
     const ws = new WebSocket(`${f.app.url.replace('http', 'ws')}/api/v1/live`);
@@ -50,9 +25,9 @@ describe('dashboard API against a real nats-server', () => {
 
   beforeAll(async () => {
     f = await startFixture({ ingest: false });
-    for (const [name, role] of [['tess', 'technician'], ['vic', 'viewer']] as const) secrets[name] = (await f.app.users.add(name, role, PASSWORD, f.now.value)).totpSecret;
-    tech = await login('tess');
-    viewer = await login('vic');
+    for (const [name, role] of [['tess', 'technician'], ['vic', 'viewer']] as const) await addUser(f, name, role);
+    tech = await login(f, 'tess');
+    viewer = await login(f, 'vic');
     await beat('ok');
     await waitFor(() => f.app.health.monitor.summaries().some((s) => s.site === SITE), 5000, 'site assessed');
   });
@@ -61,29 +36,29 @@ describe('dashboard API against a real nats-server', () => {
   });
 
   it('serves the page with a strict CSP, its modules, and nothing outside them', async () => {
-    const page = await call('GET', '/');
+    const page = await call(f, 'GET', '/');
     expect(page.status).toBe(200);
     expect(page.text).toContain('<script type="importmap">');
     expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self' 'sha256-[A-Za-z0-9+/=]+'/);
     for (const p of ['/ui/app.js', '/ui/style.css', '/ui/vendor/lit/index.js', '/ui/vendor/lit-html/lit-html.js', '/ui/vendor/@lit/reactive-element/reactive-element.js', '/ui/vendor/uplot/uPlot.esm.js']) {
-      expect((await call('GET', p)).status, p).toBe(200);
+      expect((await call(f, 'GET', p)).status, p).toBe(200);
     }
     for (const p of ['/ui/../package.json', '/ui/%2e%2e/src/app.ts', '/ui/vendor/lit/..%2F..%2Fpackage.json', '/ui/vendor/lit/package.json', '/ui/vendor/zod/index.js']) {
-      expect((await call('GET', p)).status, p).toBe(404);
+      expect((await call(f, 'GET', p)).status, p).toBe(404);
     }
   });
 
   it('needs a session for every API route; acknowledging needs a technician', async () => {
     for (const p of ['/api/v1/fleet', `/api/v1/sites/${SITE}/health`, `/api/v1/sites/${SITE}/timeline`, `/api/v1/sites/${SITE}/orders`, '/api/v1/alerts']) {
-      expect((await call('GET', p)).status, p).toBe(401);
+      expect((await call(f, 'GET', p)).status, p).toBe(401);
     }
-    expect((await call('GET', '/api/v1/sites/nowhere/health', undefined, viewer)).status).toBe(404);
-    expect((await call('GET', '/api/v1/sites/NOT_A_SITE/health', undefined, viewer)).status).toBe(400);
-    expect((await call('GET', '/api/v1/alerts?state=maybe', undefined, viewer)).status).toBe(400);
+    expect((await call(f, 'GET', '/api/v1/sites/nowhere/health', undefined, viewer)).status).toBe(404);
+    expect((await call(f, 'GET', '/api/v1/sites/NOT_A_SITE/health', undefined, viewer)).status).toBe(400);
+    expect((await call(f, 'GET', '/api/v1/alerts?state=maybe', undefined, viewer)).status).toBe(400);
   });
 
   it('shows the fleet, then a failed backup live: site critical, alert opened, acknowledged, resolved', async () => {
-    const fleet = await call('GET', '/api/v1/fleet', undefined, viewer);
+    const fleet = await call(f, 'GET', '/api/v1/fleet', undefined, viewer);
     expect(fleet.body.sites).toEqual([expect.objectContaining({ site: SITE, state: 'ok', stores: 2, diskState: 'ok', offsiteLagS: 0 })]);
     const live = await openLive(viewer);
     await waitFor(() => live.messages.some((m) => m.type === 'fleet'), 5000, 'fleet snapshot');
@@ -95,17 +70,17 @@ describe('dashboard API against a real nats-server', () => {
     expect(opened.alert).toMatchObject({ site: SITE, code: 'MV_ALERT_BACKUP_FAILED', severity: 'critical', state: 'open', store: 'records' });
     const id = opened.alert.id as string;
 
-    const health = await call('GET', `/api/v1/sites/${SITE}/health`, undefined, viewer);
+    const health = await call(f, 'GET', `/api/v1/sites/${SITE}/health`, undefined, viewer);
     expect(health.body).toMatchObject({ state: 'critical', stores: [{ name: 'records', state: 'critical' }, { name: 'ehr', state: 'ok' }] });
-    expect((await call('GET', '/api/v1/alerts', undefined, viewer)).body.alerts.map((a: any) => a.id)).toEqual([id]);
+    expect((await call(f, 'GET', '/api/v1/alerts', undefined, viewer)).body.alerts.map((a: any) => a.id)).toEqual([id]);
 
-    expect((await call('POST', `/api/v1/alerts/${id}/ack`, {}, viewer)).status).toBe(403);
-    const ack = await call('POST', `/api/v1/alerts/${id}/ack`, { note: 'disk ordered' }, tech);
+    expect((await call(f, 'POST', `/api/v1/alerts/${id}/ack`, {}, viewer)).status).toBe(403);
+    const ack = await call(f, 'POST', `/api/v1/alerts/${id}/ack`, { note: 'disk ordered' }, tech);
     expect(ack.body.alert.ack).toMatchObject({ by: 'tess', note: 'disk ordered' });
     await waitFor(() => live.messages.some((m) => m.type === 'alert' && m.change === 'ack'), 5000, 'ack on the live channel');
     expect(f.app.audit).toBeDefined();
 
-    const metrics = await call('GET', '/metrics');
+    const metrics = await call(f, 'GET', '/metrics');
     expect(metrics.text).toContain('medvault_sites{state="critical"} 1');
     expect(metrics.text).toContain('medvault_alerts_open{severity="critical"} 1');
     expect(metrics.text).toContain('medvault_alerts_acknowledged 1');
@@ -114,10 +89,10 @@ describe('dashboard API against a real nats-server', () => {
 
     await beat('ok');
     await waitFor(() => live.messages.some((m) => m.type === 'alert' && m.change === 'resolve' && m.alert.id === id), 5000, 'alert resolved by itself');
-    expect((await call('GET', '/api/v1/alerts', undefined, viewer)).body.alerts).toEqual([]);
-    expect((await call('GET', '/api/v1/alerts?state=all', undefined, viewer)).body.alerts[0]).toMatchObject({ id, state: 'resolved', ack: { by: 'tess' } });
-    expect((await call('POST', `/api/v1/alerts/${id}/ack`, {}, tech)).status).toBe(409);
-    const timeline = await call('GET', `/api/v1/sites/${SITE}/timeline`, undefined, viewer);
+    expect((await call(f, 'GET', '/api/v1/alerts', undefined, viewer)).body.alerts).toEqual([]);
+    expect((await call(f, 'GET', '/api/v1/alerts?state=all', undefined, viewer)).body.alerts[0]).toMatchObject({ id, state: 'resolved', ack: { by: 'tess' } });
+    expect((await call(f, 'POST', `/api/v1/alerts/${id}/ack`, {}, tech)).status).toBe(409);
+    const timeline = await call(f, 'GET', `/api/v1/sites/${SITE}/timeline`, undefined, viewer);
     expect(timeline.body).toMatchObject({ site: SITE, snapshots: [], runs: [] });
     expect(timeline.body.rpo.t.length).toBeGreaterThan(0);
     live.ws.close();

@@ -2,7 +2,8 @@
  * The dashboard's live channel: one WebSocket per open page. The page authenticates with its
  * first message `{type:"auth", token}` (browsers cannot set headers on a WebSocket); the hub then
  * sends `{type:"hello"}` and `{type:"fleet", sites}` and afterwards every change as it happens:
- * `{type:"site", site}`, `{type:"alert", change, alert}`, `{type:"order", order}`.
+ * `{type:"site", site}`, `{type:"alert", change, alert}`, `{type:"order", order}`,
+ * `{type:"drill", drill}` (a drill issued or its result in, as GET /api/v1/drills/:id shows it).
  *
  * The socket is closed (code 4401) when the session expires. Watching is not activity: the page
  * reconnects only if its user did something meanwhile, so automatic logoff still works.

@@ -2,7 +2,9 @@
  * The drill schedule (config `[drills]`): every store of every site gets a drill order each `every`
  * (default quarterly, SOP 5.4), with `sample` and `sources`. A store is due `every` after its last
  * drill was issued or run, or — never drilled — `every` after the site was first seen (so a new site
- * is not drilled the minute it enrols). `dueDrills` is pure; the scheduler only ticks and issues.
+ * is not drilled the minute it enrols). A store is overdue when no drill of it passed within
+ * `drillOverdueMs(every)` (health/assess.ts: the same threshold raises MV_ALERT_DRILL_OVERDUE).
+ * `dueDrills` and `drillOutlook` are pure; the scheduler only ticks and issues.
  *
  *   [drills]
  *   every = "quarterly"          # or monthly, weekly, daily, or a number with d/h ("30d", "12h")
@@ -11,7 +13,9 @@
  */
 import { z } from 'zod';
 import { drillSources, type DrillSource } from '@medvault/protocol';
+import { defaultPolicy, drillOverdueMs, type HealthPolicy } from '../health/assess.js';
 import type { Log } from '../log.js';
+import type { DrillBook } from './drill-book.js';
 
 const D = 24 * 3600_000;
 const named: Record<string, number> = { quarterly: 91 * D, monthly: 30 * D, weekly: 7 * D, daily: D };
@@ -32,23 +36,50 @@ export const drillsConfigSchema = z
   .default({ every: 'quarterly', sample: 1, sources: ['local', 'offsite'] });
 export type DrillsConfig = z.infer<typeof drillsConfigSchema>;
 
+/** The health policy with the drill-overdue rule following `[drills] every`. */
+export function drillHealthPolicy(c: DrillsConfig | undefined, base: HealthPolicy = defaultPolicy): HealthPolicy {
+  return { ...base, drillMaxMs: drillOverdueMs(parseEvery((c ?? drillsConfigSchema.parse(undefined)).every)!) };
+}
+
 export interface SiteStores {
   site: string;
   firstSeenAt: number;
   stores: string[];
 }
 
-/** The (site, store) pairs due at `now`. */
-export function dueDrills(sites: SiteStores[], lastFor: (site: string, store: string) => number | undefined, everyMs: number, now: number): { site: string; store: string }[] {
-  const out: { site: string; store: string }[] = [];
-  for (const s of sites) for (const store of s.stores) if (now - (lastFor(s.site, store) ?? s.firstSeenAt) >= everyMs) out.push({ site: s.site, store });
-  return out;
+type Book = Pick<DrillBook, 'lastFor' | 'lastPassedFor'>;
+
+/** One store's schedule as the dashboard shows it. */
+export interface DrillOutlook {
+  site: string;
+  store: string;
+  /** When the scheduler issues the next drill (in the past: at its next tick). */
+  nextAt: number;
+  /** No drill of the store passed within drillOverdueMs(every) (never drilled: since the site was first seen). */
+  overdue: boolean;
+  lastPassedAt?: number;
+}
+
+/** Per store of every site at `now`: the next drill and whether it is overdue. */
+export function drillOutlook(sites: SiteStores[], book: Book, everyMs: number, now: number): DrillOutlook[] {
+  return sites.flatMap((s) => s.stores.map((store) => {
+    const passed = book.lastPassedFor(s.site, store);
+    return {
+      site: s.site, store, nextAt: (book.lastFor(s.site, store) ?? s.firstSeenAt) + everyMs,
+      overdue: now - (passed ?? s.firstSeenAt) > drillOverdueMs(everyMs), ...(passed !== undefined ? { lastPassedAt: passed } : {}),
+    };
+  }));
+}
+
+/** The (site, store) pairs due at `now`: `every` after the last drill issued or run (never drilled: after first seen). */
+export function dueDrills(sites: SiteStores[], book: Book, everyMs: number, now: number): { site: string; store: string }[] {
+  return drillOutlook(sites, book, everyMs, now).filter((o) => now >= o.nextAt).map(({ site, store }) => ({ site, store }));
 }
 
 export interface DrillSchedulerDeps {
   config: DrillsConfig;
   sites: () => SiteStores[];
-  lastFor: (site: string, store: string) => number | undefined;
+  book: Book;
   issue: (req: { site: string; store: string; sample: number; sources: DrillSource[] }) => Promise<unknown>;
   clock: () => number;
   log: Log;
@@ -65,10 +96,20 @@ export class DrillScheduler {
     this.timer.unref();
   }
 
+  /** `[drills] every` as configured ("quarterly", "30d", …). */
+  get every(): string {
+    return this.d.config.every;
+  }
+
+  /** Every store's next drill and whether it is overdue, now. */
+  outlook(): DrillOutlook[] {
+    return drillOutlook(this.d.sites(), this.d.book, parseEvery(this.d.config.every)!, this.d.clock());
+  }
+
   /** Issues every due drill; a failure is logged and retried at the next tick. */
   async tick(): Promise<void> {
     const every = parseEvery(this.d.config.every)!;
-    for (const due of dueDrills(this.d.sites(), this.d.lastFor, every, this.d.clock())) {
+    for (const due of dueDrills(this.d.sites(), this.d.book, every, this.d.clock())) {
       try {
         await this.d.issue({ ...due, sample: this.d.config.sample, sources: this.d.config.sources });
       } catch (err) {

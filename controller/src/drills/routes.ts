@@ -5,6 +5,7 @@
  * |----------------------------------------|------------|
  * | POST /api/v1/drills                    | technician: {site, store?, sample?, sources?}: one signed order per store |
  * | GET  /api/v1/drills[?site=]            | viewer     |
+ * | GET  /api/v1/drills/schedule[?site=]   | viewer: per store the last drill, the next one, overdue or not |
  * | GET  /api/v1/drills/:id                | viewer: order and result |
  * | GET  /api/v1/drills/:id/report.:format | viewer: the signed report, json, html or pdf (404 until the result is in) |
  */
@@ -17,6 +18,7 @@ import { reportFormats } from '../reports/render.js';
 import type { DrillBook, DrillEntry } from './drill-book.js';
 import type { DrillIssuer } from './drill-issuer.js';
 import { renderDrillReport } from './drill-report.js';
+import type { DrillScheduler } from './drill-schedule.js';
 
 const body = z.strictObject({
   site: siteSchema,
@@ -25,6 +27,7 @@ const body = z.strictObject({
   sources: z.array(z.enum(drillSources)).min(1).max(2).default(['local', 'offsite']),
 });
 const listQuery = z.strictObject({ site: siteSchema.optional(), limit: z.coerce.number().int().min(1).max(10_000).default(200) });
+const scheduleQuery = z.strictObject({ site: siteSchema.optional() });
 const idParams = z.strictObject({ id: orderId });
 const reportParams = z.strictObject({ id: orderId, format: z.enum(reportFormats) });
 const contentTypes = { json: 'application/json', html: 'text/html; charset=utf-8', pdf: 'application/pdf' } as const;
@@ -41,7 +44,7 @@ export function drillView(e: DrillEntry) {
 export function registerDrillRoutes(
   app: FastifyInstance,
   need: (role: Role) => (req: FastifyRequest) => Promise<void>,
-  d: { book: DrillBook; issuer: Pick<DrillIssuer, 'issue'>; key: SigningKey },
+  d: { book: DrillBook; issuer: Pick<DrillIssuer, 'issue'>; key: SigningKey; scheduler: Pick<DrillScheduler, 'outlook' | 'every'> },
 ): void {
   const entry = (id: string) => {
     const e = d.book.get(id);
@@ -59,6 +62,15 @@ export function registerDrillRoutes(
   app.get('/api/v1/drills', { preHandler: need('viewer') }, async (req) => {
     const q = parseInput(listQuery, req.query, 'query');
     return { drills: d.book.list(q.site, q.limit).map(drillView) };
+  });
+
+  app.get('/api/v1/drills/schedule', { preHandler: need('viewer') }, async (req) => {
+    const q = parseInput(scheduleQuery, req.query, 'query');
+    const schedule = d.scheduler.outlook().filter((o) => q.site === undefined || o.site === q.site).map((o) => {
+      const last = d.book.latestFor(o.site, o.store);
+      return { ...o, ...(last ? { last: drillView(last) } : {}) };
+    });
+    return { every: d.scheduler.every, schedule };
   });
 
   app.get('/api/v1/drills/:id', { preHandler: need('viewer') }, async (req) => drillView(entry(parseInput(idParams, req.params, 'path').id)));

@@ -14,8 +14,9 @@
  *     whose newest snapshot while its watcher cannot follow events, is older than rpo_s → critical
  *  6. off-site copy behind: the oldest unreceipted object is older than 1 h → warning, 24 h → critical
  *  7. unverified backups: no successful check or verified restore in 30 days (after grace) → warning
- *  8. drill overdue: no verified restore or drill in 92 days (quarterly, after grace) → warning;
- *     the last drill or restore failed verification → critical (drill) / warning (restore)
+ *  8. drill overdue: no verified restore or drill within `[drills] every` plus a day (a tenth of a
+ *     shorter interval) for the drill to run (drillOverdueMs; quarterly: 92 days; after grace) →
+ *     warning; the last drill or restore failed verification → critical (drill) / warning (restore)
  *  9. disk: not usable or SMART failed → critical; < 10 % free → warning, < 3 % → critical
  * 10. agent alerts (watcher degraded, store missing, ransomware suspicion, …) keep their severity
  */
@@ -63,10 +64,15 @@ export interface HealthPolicy {
 
 const H = 3600_000;
 const D = 24 * H;
+/**
+ * How long without a passed drill counts as overdue when drills are scheduled every `everyMs`
+ * (`[drills] every`): the interval plus a day, or a tenth of it when shorter, for the drill to run.
+ */
+export const drillOverdueMs = (everyMs: number): number => everyMs + Math.min(D, everyMs / 10);
 export const defaultPolicy: HealthPolicy = {
   offlineMissed: 3, offlineMinMs: 15_000, skewWarnMs: 30_000, skewCriticalMs: 120_000,
   incrementalMaxMs: 26 * H, fullMaxMs: 8 * D, offsiteWarnMs: H, offsiteCriticalMs: D,
-  verifyMaxMs: 30 * D, drillMaxMs: 92 * D, diskWarnFree: 0.1, diskCriticalFree: 0.03,
+  verifyMaxMs: 30 * D, drillMaxMs: drillOverdueMs(91 * D), diskWarnFree: 0.1, diskCriticalFree: 0.03,
 };
 
 /** A verified restore or a drill: when it ended and whether every file verified. */
@@ -250,7 +256,8 @@ export function assessSite(f: SiteFacts, now: number, p: HealthPolicy = defaultP
     add(site, { key: 'unverified', code: alertCodes.UNVERIFIED, severity: 'warning', message: verified ? `no backup verified (check or restore) for ${ago(now - verified)}` : 'no backup of this site has ever been verified by a check or a restore' });
   }
   if (restoreOrDrill ? now - restoreOrDrill > p.drillMaxMs : !young(p.drillMaxMs)) {
-    add(site, { key: 'drill', code: alertCodes.DRILL_OVERDUE, severity: 'warning', message: restoreOrDrill ? `the last verified restore or drill was ${ago(now - restoreOrDrill)} ago (quarterly expected)` : 'no verified restore or drill yet (quarterly expected)' });
+    const expected = `at most ${ago(p.drillMaxMs)} apart by the drill schedule`;
+    add(site, { key: 'drill', code: alertCodes.DRILL_OVERDUE, severity: 'warning', message: restoreOrDrill ? `the last verified restore or drill was ${ago(now - restoreOrDrill)} ago (${expected})` : `no verified restore or drill yet (${expected})` });
   }
   const lastOf = (kind: Verification['kind']) => f.verifications.filter((v) => v.kind === kind).sort((a, b) => b.at - a.at)[0];
   const drill = lastOf('drill');
