@@ -47,7 +47,7 @@ async function api(path, { method = 'GET', body } = {}) {
 
 // ---- live store: fleet, alerts and orders, fed by the WebSocket --------------------------
 class Live extends EventTarget {
-  sites = new Map(); alerts = new Map(); orders = new Map(); connected = false; ws = undefined; connectedAt = 0;
+  sites = new Map(); alerts = new Map(); orders = new Map(); drills = new Map(); connected = false; ws = undefined; connectedAt = 0;
   connect() {
     if (!session.token || this.ws) return;
     const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/live`);
@@ -70,6 +70,7 @@ class Live extends EventTarget {
     else if (m.type === 'site') this.sites.set(m.site.site, m.site);
     else if (m.type === 'alert') this.alerts.set(m.alert.id, m.alert);
     else if (m.type === 'order') this.orders.set(m.order.id, m.order);
+    else if (m.type === 'drill') this.drills.set(m.drill.id, m.drill);
     this.emit(m.type, m);
   }
   emit(type = 'change', detail) { this.dispatchEvent(new CustomEvent('change', { detail: { type, ...detail } })); }
@@ -211,18 +212,19 @@ customElements.define('mv-alerts', MvAlerts);
 
 // ---- site page ---------------------------------------------------------------------------
 class MvSite extends View {
-  static properties = { site: {}, health: { state: true }, timeline: { state: true }, orders: { state: true }, error: { state: true }, order: { state: true }, orderError: { state: true } };
+  static properties = { site: {}, health: { state: true }, timeline: { state: true }, orders: { state: true }, drills: { state: true }, error: { state: true }, order: { state: true }, orderError: { state: true } };
   connectedCallback() { super.connectedCallback(); this.load(); this.tick = setInterval(() => this.requestUpdate(), 1000); }
   disconnectedCallback() { super.disconnectedCallback(); clearInterval(this.tick); clearInterval(this.poll); }
   async load() {
     try {
-      const [h, t, o] = await Promise.all([api(`/api/v1/sites/${this.site}/health`), api(`/api/v1/sites/${this.site}/timeline`), api(`/api/v1/sites/${this.site}/orders`)]);
-      this.health = h; this.timeline = t; this.orders = o.orders; this.error = undefined;
+      const [h, t, o, d] = await Promise.all([api(`/api/v1/sites/${this.site}/health`), api(`/api/v1/sites/${this.site}/timeline`), api(`/api/v1/sites/${this.site}/orders`), api(`/api/v1/drills/schedule?site=${this.site}`)]);
+      this.health = h; this.timeline = t; this.orders = o.orders; this.drills = d; this.error = undefined;
     } catch (err) { this.error = err.message; }
   }
   onLive(d) {
     if (d.type === 'site' && d.site?.site === this.site) this.reload();
     else if (d.type === 'alert' && d.alert?.site === this.site) this.reload();
+    else if (d.type === 'drill' && d.drill?.site === this.site) this.reload();
     else if (d.type === 'order' && d.order?.order.site === this.site) {
       if (this.order?.id === d.order.id) this.order = d.order;
       this.reload();
@@ -290,6 +292,7 @@ class MvSite extends View {
       <tbody>${h.disks.map((d) => html`<tr><td class="mono">${d.path}</td><td class="mono">${d.mount ?? '—'}</td><td>${bytes(d.sizeBytes)}</td><td>${bytes(d.freeBytes)}</td><td>${d.smart ?? '—'}</td><td>${badge(d.ok ? 'ok' : 'critical', d.ok ? 'usable' : d.error ?? 'not usable')}</td></tr>`)}</tbody></table>
       <p class="small muted">Off site: ${h.backlog ? `${h.backlog.objects} objects, ${bytes(h.backlog.bytes)} waiting; lag ${fmtAge(h.offsiteLagS)}` : '—'}${h.catchUp ? html`; <span class="catch-up">${h.catchUp}</span>` : ''}. Last verified restore or check: ${ago(h.lastVerifiedAt)}.</p>
       <h2>Alerts</h2>${alerts.length ? html`<table class="alerts"><tbody>${alerts.map((a) => alertRow(a, false))}</tbody></table>` : html`<p class="muted">no open alerts</p>`}
+      <h2>Disaster-recovery drills <span class="muted small">every ${this.drills?.every ?? '—'}</span></h2>${drillTable(this.drills?.schedule ?? [], false)}
       <h2>Restore</h2><div class="card"><form class="order" @submit=${(e) => this.submitOrder(e)}>
         <div><label for="store">Store</label><select id="store" name="store"><option value="">any</option>${stores.map((x) => html`<option>${x}</option>`)}</select></div>
         <div><label for="snapshot">Snapshot</label><select id="snapshot" name="snapshot"><option value="latest">latest</option>${[...t.snapshots].reverse().slice(0, 50).map((x) => html`<option value=${x.id}>${when(x.time)} ${x.job} ${x.store} ${x.id.slice(0, 12)}</option>`)}</select></div>
@@ -306,6 +309,73 @@ class MvSite extends View {
 }
 customElements.define('mv-site', MvSite);
 
+// ---- disaster-recovery drills (SOP 5.4) ----------------------------------------------------
+const secs = (s) => (s === undefined ? '—' : s < 120 ? `${Math.round(s * 10) / 10} s` : fmtAge(s));
+const mark = (ok) => html`<span class="mark ${ok ? 'pass' : 'fail'}" data-mark=${ok ? 'pass' : 'fail'}>${ok ? '✓' : '✗'}</span>`;
+const drillBadge = (state) => badge(state === 'passed' ? 'ok' : state === 'failed' ? 'critical' : 'unknown', state);
+/** The report as a file: fetched with the session (the API wants the bearer token), then saved. */
+const reportLinks = (d) => ['pdf', 'html', 'json'].map((f) => html`<a class="report" data-format=${f} href=${d.report[f]}
+  @click=${(e) => { e.preventDefault(); download(d.report[f], `drill-${d.id}.${f}`).catch((err) => alert(err.message)); }}>${f.toUpperCase()}</a> `);
+/** One row per store: its last drill (RTO per copy and RPO against the targets), report, next drill, overdue. */
+function drillTable(rows, withSite = true) {
+  if (!rows.length) return html`<p class="muted">no record store reported yet</p>`;
+  return html`<table class="drills"><thead><tr>${withSite ? html`<th>Site</th>` : nothing}<th>Store</th><th>Last drill</th><th>RTO per copy</th><th>RPO</th><th>Report</th><th>Next drill</th></tr></thead>
+    <tbody>${rows.map((o) => {
+      const d = o.last, r = d?.result;
+      return html`<tr class="drill-row" data-site=${o.site} data-store=${o.store} data-drill-state=${d?.state ?? 'none'} data-overdue=${o.overdue ? 'yes' : 'no'}>
+        ${withSite ? html`<td><a href="#/site/${o.site}">${o.site}</a></td>` : nothing}<td>${o.store}</td>
+        <td>${d ? html`${drillBadge(d.state)} <span class="small">${when(r?.endedAt ?? d.issuedAt)}</span>${r?.error ? html`<div class="small error">${r.error.message}</div>` : d.state === 'issued' ? html`<div class="small muted">waiting for the agent</div>` : nothing}` : html`<span class="muted">never</span>`}</td>
+        <td class="rto">${r?.runs.length ? html`${r.runs.map((x) => html`<div data-source=${x.source}>${x.source} ${secs(x.rtoS)} ${mark(x.result === 'passed' && x.rtoS <= r.targets.rtoS)}</div>`)}<div class="small muted">target ${secs(r.targets.rtoS)}</div>` : '—'}</td>
+        <td class="rpo">${r?.rpoS !== undefined ? html`${secs(r.rpoS)} ${mark(r.met.rpo)}<div class="small muted">target ${secs(r.targets.rpoS)}</div>` : '—'}</td>
+        <td>${d?.report ? reportLinks(d) : '—'}</td>
+        <td>${when(o.nextAt)}${o.overdue ? html` ${badge('warning', 'overdue')}` : nothing}</td></tr>`;
+    })}</tbody></table>`;
+}
+class MvDrills extends View {
+  static properties = { data: { state: true }, error: { state: true } };
+  connectedCallback() { super.connectedCallback(); this.load(); }
+  async load() { try { this.data = await api('/api/v1/drills/schedule'); this.error = undefined; } catch (e) { this.error = e.message; } }
+  onLive(d) { if (d.type === 'drill') { clearTimeout(this.pending); this.pending = setTimeout(() => this.load(), 150); } }
+  render() {
+    const rank = (o) => (o.last?.state === 'failed' ? 0 : o.overdue ? 1 : 2);
+    const rows = [...(this.data?.schedule ?? [])].sort((a, b) => rank(a) - rank(b) || a.site.localeCompare(b.site) || a.store.localeCompare(b.store));
+    const n = (f) => rows.filter(f).length;
+    return html`<h1>Disaster-recovery drills <span class="muted small">one per store every ${this.data?.every ?? '…'} (SOP 5.4)</span></h1>
+      ${this.error ? html`<p class="error">${this.error}</p>` : nothing}
+      <div class="counts"><div class="count ok"><b>${n((o) => o.last?.state === 'passed')}</b>last drill passed</div><div class="count critical"><b>${n((o) => o.last?.state === 'failed')}</b>last drill failed</div>
+        <div class="count warning"><b>${n((o) => o.overdue)}</b>overdue</div><div class="count"><b>${n((o) => !o.last)}</b>never drilled</div></div>
+      ${drillTable(rows)}
+      <p class="small muted">RTO: seconds from the start of a copy's restore to its last verified byte; RPO: age of the store's newest snapshot when the drill started; ✓/✗ against the store's targets. Overdue: no passed drill within the interval plus a day.</p>`;
+  }
+}
+customElements.define('mv-drills', MvDrills);
+
+// ---- incidents (SOP 5.5) -------------------------------------------------------------------
+async function download(path, name) {
+  const r = await fetch(path, { headers: { authorization: `Bearer ${session.token}` } });
+  if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
+  const a = Object.assign(document.createElement('a'), { href: URL.createObjectURL(await r.blob()), download: name });
+  a.click();
+  URL.revokeObjectURL(a.href);
+}
+class MvIncidents extends View {
+  static properties = { list: { state: true }, error: { state: true } };
+  connectedCallback() { super.connectedCallback(); this.load(); }
+  async load() { try { this.list = (await api('/api/v1/incidents')).incidents; } catch (e) { this.error = e.message; } }
+  render() {
+    const list = this.list ?? [];
+    return html`<h1>Incidents</h1>${this.error ? html`<p class="error">${this.error}</p>` : nothing}
+      <p class="muted small">Open one from an alert (<code>medvault incident open --alert ID</code>) or by hand; ${list.filter((i) => i.state === 'open').length} open.</p>
+      <table class="incidents"><thead><tr><th>State</th><th>Incident</th><th>Sites</th><th>Opened</th><th>Proposed restore point</th><th>Orders</th><th></th></tr></thead>
+      <tbody>${list.map((i) => html`<tr data-incident=${i.id} data-incident-state=${i.state}>
+        <td>${badge(i.state === 'open' ? 'critical' : 'resolved', i.state)}</td><td>${i.title}<div class="small muted mono">${i.id}</div>${i.resolution ? html`<div class="small">${i.resolution}</div>` : nothing}</td>
+        <td>${i.scope.sites.map((x) => html`<a href="#/site/${x}">${x}</a> `)}</td><td class="small">${when(i.openedAt)}<br>${i.openedBy}</td>
+        <td class="small mono">${i.proposed ? html`${i.proposed.snapshot.slice(0, 12)} <span class="muted">(${when(i.proposed.time)})</span>` : '—'}</td><td>${i.orders.length}</td>
+        <td><button class="secondary" @click=${() => download(`/api/v1/incidents/${i.id}/report?format=pdf`, `incident-${i.id}.pdf`).catch((e) => alert(e.message))}>PDF</button></td></tr>`)}</tbody></table>`;
+  }
+}
+customElements.define('mv-incidents', MvIncidents);
+
 // ---- the app shell -----------------------------------------------------------------------
 class MvApp extends View {
   static properties = { route: { state: true } };
@@ -321,10 +391,10 @@ class MvApp extends View {
   render() {
     if (!session.token) return html`<mv-login></mv-login>`;
     const m = /^#\/site\/([a-z0-9-]+)$/.exec(this.route ?? '');
-    const page = m ? html`<mv-site .site=${m[1]}></mv-site>` : this.route === '#/alerts' ? html`<mv-alerts></mv-alerts>` : html`<mv-fleet></mv-fleet>`;
+    const page = m ? html`<mv-site .site=${m[1]}></mv-site>` : this.route === '#/alerts' ? html`<mv-alerts></mv-alerts>` : this.route === '#/drills' ? html`<mv-drills></mv-drills>` : this.route === '#/incidents' ? html`<mv-incidents></mv-incidents>` : html`<mv-fleet></mv-fleet>`;
     const open = [...live.alerts.values()].filter((a) => a.state === 'open').length;
     return html`<header class="top"><span class="brand">medvault</span>
-      <nav><a href="#/" class=${!m && this.route !== '#/alerts' ? 'active' : ''}>Fleet</a><a href="#/alerts" class=${this.route === '#/alerts' ? 'active' : ''}>Alerts${open ? ` (${open})` : ''}</a></nav>
+      <nav><a href="#/" class=${!m && !['#/alerts', '#/drills', '#/incidents'].includes(this.route) && this.route !== '#/incidents' ? 'active' : ''}>Fleet</a><a href="#/alerts" class=${this.route === '#/alerts' ? 'active' : ''}>Alerts${open ? ` (${open})` : ''}</a><a href="#/drills" class=${this.route === '#/drills' ? 'active' : ''}>Drills</a><a href="#/incidents" class=${this.route === '#/incidents' ? 'active' : ''}>Incidents</a></nav>
       <span class="who"><span class="live ${live.connected ? '' : 'down'}" id="live">${live.connected ? 'live' : 'connecting…'}</span>${session.user?.user} (${session.user?.role}) <button class="secondary" @click=${() => this.logout()}>Sign out</button></span></header>
       <main>${page}</main>`;
   }

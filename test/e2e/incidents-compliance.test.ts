@@ -5,6 +5,7 @@
  * attached and verified file by file; notes; closed with a resolution; exported as a signed PDF
  * read back with pdftotext. Then the backup log (CSV), a log review, and the compliance report for
  * the period (PDF → PNG checked, signature verified; MV_WRITE_DOCS=1 refreshes docs/compliance-report.*).
+ * The dashboard's incidents page is checked in Debian's chromium.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +14,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser } from '../support/browser.js';
 import { Fleet, must } from '../support/fleet.js';
 import { BIN, run, until } from '../support/procs.js';
 import { diffFingerprints, fingerprint, generateRecords } from '../support/records.js';
@@ -53,6 +55,7 @@ describe('incident from a ransomware alert to closure, backup log and compliance
   }, 120_000);
 
   afterAll(async () => {
+    if (process.env.MV_TEST_OUTPUT) process.stderr.write(fleet?.output() ?? '');
     await fleet?.stop();
     hook?.close();
     rmSync(ws, { recursive: true, force: true });
@@ -122,6 +125,20 @@ describe('incident from a ransomware alert to closure, backup log and compliance
     const forged = await run(BIN.controller, ['report', 'verify', json, ...ctl]);
     expect(forged.code).toBe(3);
     expect(forged.stderr).toContain('signature does not verify');
+
+    // The dashboard's incidents page (Debian chromium) lists it, closed, with its restore point.
+    const tb = await launchBrowser();
+    try {
+      const page = await tb.context.newPage();
+      const token = JSON.parse(readFileSync(fleet.session.MEDVAULT_SESSION!, 'utf8')).token as string;
+      await page.addInitScript({ content: `sessionStorage.setItem('mv.token', ${JSON.stringify(token)}); sessionStorage.setItem('mv.user', '{"user":"tech","role":"technician"}');` });
+      await page.goto(`${fleet.url}/#/incidents`);
+      const row = page.locator(`tr[data-incident="${opened.id}"][data-incident-state="closed"]`);
+      await row.waitFor({ timeout: 15_000 });
+      expect(await row.textContent()).toContain(good.slice(0, 12));
+    } finally {
+      await tb.close();
+    }
   }, 240_000);
 
   it('exports the backup log, records a review and makes the compliance report with gaps failing', async () => {
