@@ -27,6 +27,7 @@ import { register as registerSuspect } from './cli/suspect.js';
 import { register as registerAudit } from './audit/command.js';
 import { register as registerConfigCheck } from './cli/config-check.js';
 import { register as registerDoctor } from './cli/doctor.js';
+import { register as registerRebuild } from './cli/rebuild.js';
 import { register as registerDrill } from './cli/drill.js';
 
 export const exitCodes = { ok: 0, error: 1, usage: 2, partial: 3, locked: 4, corrupt: 5, disk: 6 } as const;
@@ -51,6 +52,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerAudit(program, ctx);
   registerConfigCheck(program, ctx);
   registerDoctor(program, ctx);
+  registerRebuild(program, ctx);
   registerDrill(program, ctx);
   return program;
 }

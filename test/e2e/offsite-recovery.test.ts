@@ -8,13 +8,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { decode, partCount, sha256Hex, streams, subjects, type Alert, type ObjectKind, type OrderStatus } from '@medvault/protocol';
 import { DirStore } from '../../agent/src/store/dir-store.js';
 import { decodeConfig } from '../../agent/src/repo/config-file.js';
 import { Fleet, must } from '../support/fleet.js';
-import { until } from '../support/procs.js';
+import { BIN, run, until } from '../support/procs.js';
 import { diffFingerprints, fingerprint, generateRecords, sampleRecords } from '../support/records.js';
 
 let ws: string;
@@ -170,4 +170,60 @@ describe('self-healing local packs', () => {
     expect(alert.message).toContain(flipped.split('/').pop()!);
     expect(alert.message).toContain(deleted.split('/').pop()!);
   }, 300_000);
+});
+
+describe('replacing a lost appliance', () => {
+  it('a fresh appliance enrolled anew for the same site rebuilds the repository from off site with the recovery key, restores byte for byte, and backs up incrementally; the old nkey is refused', async () => {
+    const appliance = join(ws, 'appliance');
+    const oldConfig = readFileSync(fleet.config, 'utf8');
+    const oldSeed = join(ws, 'enrolment', fleet.site, 'site.nk');
+    await replicated();
+    await fleet.agentDaemon!.stop();
+    // The appliance is lost: repository, LevelDB caches, keys, configuration, state: all gone.
+    rmSync(join(ws, 'disk1'), { recursive: true, force: true });
+    rmSync(appliance, { recursive: true, force: true });
+
+    // Central IT enrols the replacement: a new nkey for the same site; the old one is revoked.
+    const ctl = ['--config', join(ws, 'controller.toml')];
+    const bundle = join(ws, 'enrolment', `${fleet.site}-replacement`);
+    must(await run(BIN.controller, ['site', 'add', fleet.site, '--rotate', '--out', bundle, '--json', ...ctl]), 'site add --rotate');
+    must(await run(BIN.controller, ['nats-config', '--out', join(ws, 'nats-server.conf'), ...ctl]), 'nats-config');
+    await fleet.nats.stop();
+    await fleet.nats.restart();
+    const seed = (f: string) => new TextEncoder().encode(readFileSync(f, 'utf8').trim());
+    const asSite = (f: string) => connect({ servers: fleet.natsUrl, tls: { caFile: join(ws, 'tls', 'ca.pem') }, authenticator: nkeyAuthenticator(seed(f)), inboxPrefix: `_INBOX.${fleet.site}`, maxReconnectAttempts: 0, timeout: 5000 });
+    await expect(asSite(oldSeed)).rejects.toThrow(/authoriz/i);
+    await (await asSite(join(bundle, 'site.nk'))).close();
+    await nc.close();
+    nc = await connect(fleet.natsOptions());
+
+    // The technician installs the bundle on the new appliance (same config, the new nkey).
+    mkdirSync(appliance, { recursive: true });
+    writeFileSync(fleet.config, oldConfig.replace(JSON.stringify(oldSeed), JSON.stringify(join(bundle, 'site.nk'))));
+    const t0 = Date.now();
+    const rebuilt = await fleet.agent('rebuild', '--recovery-key', join(ws, 'it-offline', 'recovery.key'));
+    expect(rebuilt.code, rebuilt.stdout + rebuilt.stderr).toBe(0);
+    const ms = Date.now() - t0;
+    expect(rebuilt.json.repo).toBe(repoId);
+    expect(rebuilt.json.failed).toEqual([]);
+    console.log(`rebuild: ${rebuilt.json.copied} objects, ${(rebuilt.json.bytes / 1e6).toFixed(1)} MB in ${ms} ms (command), ${rebuilt.json.ms} ms copying`);
+    expect(existsSync(join(appliance, 'local.key'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(appliance, 'state', 'disks.json'), 'utf8'))).toEqual({ [disk]: repoId });
+    // A rebuild again is a no-op that copies nothing (resumable).
+    const again = must(await fleet.agent('rebuild', '--recovery-key', join(ws, 'it-offline', 'recovery.key')), 'rebuild again');
+    expect([again.copied, again.present, again.keyFile]).toEqual([0, rebuilt.json.copied, rebuilt.json.keyFile]);
+
+    const target = join(ws, 'restore', 'rebuilt');
+    const restored = must(await fleet.agent('restore', 'latest', '--target', target), 'restore after rebuild');
+    expect(restored.failed).toEqual([]);
+    expectSameRecords(target);
+    expect(must(await fleet.agent('check', '--read-data'), 'check after rebuild').results[0].ok).toBe(true);
+
+    // The agent works as usual: an incremental backup stores (almost) nothing new, and replicates over the new nkey.
+    const inc = must(await fleet.agent('backup', 'records'), 'incremental backup after rebuild');
+    expect(inc.results[0].summary.newBytes).toBe(0);
+    fleet.startAgent();
+    await fleet.agentDaemon!.waitFor(/agent running/);
+    await replicated();
+  }, 600_000);
 });
