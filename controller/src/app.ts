@@ -30,6 +30,9 @@ import { DrillScheduler, drillHealthPolicy, drillsConfigSchema } from './drills/
 import { drillView, registerDrillRoutes } from './drills/routes.js';
 import { startFleetHealth, type FleetHealth } from './health/fleet-health.js';
 import { startOffsiteCare, type OffsiteCare } from './offsite/care.js';
+import { HOLDS_BUCKET, HoldBook } from './offsite/holds.js';
+import { registerHoldRoutes } from './offsite/holds-routes.js';
+import { RetentionBook } from './offsite/retention.js';
 import { INCIDENTS_BUCKET, IncidentDesk, incidentNotifier } from './incidents/incidents.js';
 import { registerRecordRoutes } from './reports/routes.js';
 
@@ -59,6 +62,10 @@ export interface App {
   readonly drills: DrillBook;
   /** Scrub, reconcile requests and off-site retention. */
   readonly offsite: OffsiteCare;
+  /** What each snapshot needs off site, and what was pruned. */
+  readonly retention: RetentionBook;
+  /** Legal holds on snapshots (never pruned). */
+  readonly holds: HoldBook;
   /** SOP 5.5 incident records. */
   readonly incidents: IncidentDesk;
   /** Stops HTTP, ingest and the stream followers; the NATS connection stays open (the caller owns it). */
@@ -73,7 +80,8 @@ export async function startApp(d: AppDeps): Promise<App> {
   const fleet = new FleetRegistry();
   const drills = new DrillBook();
   fleet.onApply((_site, _type, _time, msg) => void (msg.type === 'mv.drill-result.v1' && drills.addResult(msg)));
-  const tails: Tail[] = await followStreams(bus, { index, book, fleet, drills }, d.log.child({ component: 'projections' }));
+  const retention = new RetentionBook();
+  const tails: Tail[] = await followStreams(bus, { index, book, fleet, drills, retention }, d.log.child({ component: 'projections' }));
   d.log.info({ sites: fleet.sites().length, offsiteSites: index.sites().length }, 'projections rebuilt from JetStream');
 
   const ingestor = new Ingestor({
@@ -135,7 +143,11 @@ export async function startApp(d: AppDeps): Promise<App> {
     findings: (site) => damageFindings(index, site),
   });
   drills.onChange((e) => health.live.broadcast({ type: 'drill', drill: drillView(e) }));
-  const offsite = await startOffsiteCare({ bus, index, fleet, key: d.key, clock: d.clock, log: d.log.child({ component: 'offsite' }), audit, ...(d.config.offsite ? { config: d.config.offsite } : {}) });
+  const holds = new HoldBook({ kv: await d.nats.bucket(HOLDS_BUCKET, { history: 20 }), audit, clock: d.clock });
+  const offsite = await startOffsiteCare({
+    bus, index, fleet, key: d.key, clock: d.clock, log: d.log.child({ component: 'offsite' }), audit, retention, holds: () => holds.list(),
+    ...(d.config.offsite ? { config: d.config.offsite } : {}),
+  });
   notify = (a) => {
     const now = d.clock();
     health.notifier.notify({
@@ -156,6 +168,7 @@ export async function startApp(d: AppDeps): Promise<App> {
       health.routes(app, need);
       registerDrillRoutes(app, need, { book: drills, issuer: drillIssuer, key: d.key, scheduler: drillScheduler });
       registerRecordRoutes(app, need, records);
+      registerHoldRoutes(app, need, { holds, retention, fleet });
     },
     ...(d.config.http.cert_file && d.config.http.key_file ? { tls: { cert: readFileSync(d.config.http.cert_file, 'utf8'), key: readFileSync(d.config.http.key_file, 'utf8') } } : {}),
   });
@@ -180,6 +193,8 @@ export async function startApp(d: AppDeps): Promise<App> {
     drills,
     incidents,
     offsite,
+    retention,
+    holds,
     async stop() {
       await drillScheduler.stop();
       offsite.stop();

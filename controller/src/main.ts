@@ -33,6 +33,10 @@ import { formatIssue, importPublicKey } from '@medvault/protocol';
 import { verifyReportFile } from './reports/render.js';
 import { Scrub } from './offsite/scrub.js';
 import { rebuildIndex } from './offsite/rebuild.js';
+import { offsitePolicy } from './offsite/config.js';
+import { HOLDS_BUCKET, HoldBook } from './offsite/holds.js';
+import { Pruner, formatPlan } from './offsite/prune.js';
+import { RetentionBook } from './offsite/retention.js';
 
 const exitCodes: Partial<Record<string, number>> = {
   [codes.CONFIG_INVALID]: 2,
@@ -386,6 +390,39 @@ offsite
     if (r.damaged.length > 0) {
       const x = r.damaged[0]!;
       throw new MedvaultError(codes.DATA_CORRUPT, `${r.damaged.length} damaged off-site cop${r.damaged.length === 1 ? 'y' : 'ies'}, first: site ${x.site} repository ${x.repo} ${x.kind} ${x.hash}: ${x.problem}`);
+    }
+  });
+
+offsite
+  .command('prune')
+  .description('apply [offsite.retention] now: delete the copies no retained or held snapshot needs (audited); --dry-run says per snapshot why it is kept')
+  .option('--site <site>', 'only this site')
+  .option('--dry-run', 'plan only: delete nothing')
+  .option('--json', 'print the report as JSON')
+  .action(async (o: { site?: string; dryRun?: boolean; json?: boolean }) => {
+    const c = config();
+    const nats = await openNats(natsOpts(c));
+    let r;
+    try {
+      await nats.ensureStreams();
+      const retention = new RetentionBook();
+      const index = await rebuildIndex(nats.bus, retention);
+      if (o.site && !index.sites().includes(o.site) && !retention.sites().includes(o.site)) throw new MedvaultError(codes.CONFIG_INVALID, `--site ${o.site}: this controller holds no off-site copy or needs list of that site`);
+      const key = loadSigningKey(c.state_dir);
+      const audit = new AuditTrail({ bus: nats.bus, clock: Date.now, log: createLog('silent') });
+      await audit.drainPending(c.state_dir);
+      const holds = new HoldBook({ kv: await nats.bucket(HOLDS_BUCKET, { history: 20 }), audit, clock: Date.now });
+      const log = createLog('silent');
+      const scrub = new Scrub({ bus: nats.bus, index, key, clock: Date.now, log, rate: c.offsite.scrub_rate });
+      const pruner = new Pruner({ bus: nats.bus, index, retention, holds: () => holds.list(), scrub, ...offsitePolicy(c.offsite.retention), key, clock: Date.now, log, audit });
+      r = await pruner.run({ ...(o.site ? { sites: [o.site] } : {}), dryRun: o.dryRun ?? false, actor: operator() });
+    } finally {
+      await nats.close();
+    }
+    if (o.json) print(r);
+    else {
+      for (const p of r.plans) process.stdout.write(`${formatPlan(p).join('\n')}\n`);
+      process.stdout.write(r.dryRun ? `dry run: nothing deleted\n` : `pruned ${r.deleted} off-site copies (${r.bytes} bytes); records ${r.records.join(', ') || 'none'}\n`);
     }
   });
 

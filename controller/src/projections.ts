@@ -1,7 +1,8 @@
 /**
  * The controller's local state, rebuilt from JetStream (the system of record) at every start and
  * kept current by following the streams: MV_CONTROL → receipts and resend requests (OffsiteIndex) and orders
- * (OrderBook); MV_EVENTS → FleetRegistry. Invalid messages are dropped and logged, never fatal.
+ * (OrderBook), pruned records (OffsiteIndex, RetentionBook); MV_EVENTS → FleetRegistry, needs lists
+ * (RetentionBook). Invalid messages are dropped and logged, never fatal.
  */
 import { decode, streams } from '@medvault/protocol';
 import type { Bus, StoredMessage, Tail } from './bus.js';
@@ -10,6 +11,7 @@ import type { FleetRegistry } from './fleet/registry.js';
 import type { OffsiteIndex } from './ingest/offsite-index.js';
 import type { OrderBook } from './orders/order-book.js';
 import type { DrillBook } from './drills/drill-book.js';
+import type { RetentionBook } from './offsite/retention.js';
 
 export interface Projections {
   index: OffsiteIndex;
@@ -17,12 +19,14 @@ export interface Projections {
   fleet: FleetRegistry;
   /** Drill orders issued (the results come in on MV_EVENTS through the fleet registry). */
   drills?: DrillBook;
+  /** Snapshot needs lists and pruned objects (off-site retention). */
+  retention?: RetentionBook;
 }
 
-const CONTROL_RE = /^mv\.v1\.ctl\.([a-z0-9][a-z0-9-]{0,62})\.(receipt|order|resend|reconcile|drill)$/;
+const CONTROL_RE = /^mv\.v1\.ctl\.([a-z0-9][a-z0-9-]{0,62})\.(receipt|order|resend|reconcile|drill|pruned)$/;
 
 /** Applies one MV_CONTROL message; returns why it was dropped, or undefined. */
-export function applyControl(m: StoredMessage, p: Pick<Projections, 'index' | 'book' | 'drills'>): string | undefined {
+export function applyControl(m: StoredMessage, p: Pick<Projections, 'index' | 'book' | 'drills' | 'retention'>): string | undefined {
   const s = CONTROL_RE.exec(m.subject);
   if (!s) return `not a control subject: ${m.subject}`;
   try {
@@ -30,6 +34,13 @@ export function applyControl(m: StoredMessage, p: Pick<Projections, 'index' | 'b
       const r = decode(m.data, 'mv.receipt.v1');
       if (r.site !== s[1]) return `receipt for site ${r.site} on ${m.subject}`;
       p.index.add(r);
+      p.retention?.receipted(r);
+    } else if (s[2] === 'pruned') {
+      // Deleted under off-site retention: no longer off site, and not to be taken for missing.
+      const r = decode(m.data, 'mv.pruned.v1');
+      if (r.site !== s[1]) return `pruned record for site ${r.site} on ${m.subject}`;
+      for (const o of r.objects) p.index.remove({ site: r.site, repo: r.repo, ...o });
+      p.retention?.applyPruned(r);
     } else if (s[2] === 'resend') {
       // The scrub purged these copies: flagged until their next receipt (see OffsiteIndex).
       const r = decode(m.data, 'mv.resend.v1');
@@ -59,7 +70,7 @@ export async function followStreams(bus: Pick<Bus, 'tail'>, p: Projections, log:
     if (why) log.warn({ subject: m.subject, seq: m.seq, reason: why }, 'control message dropped');
   });
   const events = await bus.tail(streams.events.name, (m) => {
-    const why = p.fleet.apply(m);
+    const why = p.fleet.apply(m) ?? p.retention?.applyNeeds(m);
     if (why) log.warn({ subject: m.subject, seq: m.seq, reason: why }, 'event dropped');
   });
   await Promise.all([control.caughtUp, events.caughtUp]);

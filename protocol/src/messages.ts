@@ -307,6 +307,15 @@ export const snapshotNeeds = z.strictObject({
   objects: z.array(objectRef).max(5000),
 });
 
+/**
+ * mv.pruned.v1, controller → `mv.v1.ctl.<site>.pruned`, signed: off-site retention deleted these
+ * objects' copies (no retained or held snapshot needed them). Published before the purge, so the
+ * controller's scrub never takes them for missing, and the agent's reconcile never sends them again;
+ * a later receipt for the same object (it was needed again and resent) supersedes it. Members as
+ * in mv.resend.v1.
+ */
+export const prunedRecord = resendRequest.extend({ type: z.literal('mv.pruned.v1') });
+
 export const drillSources = ['local', 'offsite'] as const;
 
 /**
@@ -418,6 +427,7 @@ export type ObjectRef = z.infer<typeof objectRef>;
 export type ResendRequest = z.infer<typeof resendRequest>;
 export type ReconcileRequest = z.infer<typeof reconcileRequest>;
 export type SnapshotNeeds = z.infer<typeof snapshotNeeds>;
+export type PrunedRecord = z.infer<typeof prunedRecord>;
 export type DrillOrder = z.infer<typeof drillOrder>;
 export type DrillRun = z.infer<typeof drillRun>;
 export type DrillResult = z.infer<typeof drillResult>;
@@ -439,6 +449,7 @@ export const messageTypes = {
   'mv.resend.v1': resendRequest,
   'mv.reconcile.v1': reconcileRequest,
   'mv.snapshot-needs.v1': snapshotNeeds,
+  'mv.pruned.v1': prunedRecord,
   'mv.drill-order.v1': drillOrder,
   'mv.drill-result.v1': drillResult,
 } as const;

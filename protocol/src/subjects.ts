@@ -37,8 +37,8 @@ export const streams = {
 export const eventTypes = ['heartbeat', 'log', 'snapshot', 'status', 'alert', 'audit', 'needs', 'drill'] as const;
 export type EventType = (typeof eventTypes)[number];
 /** Control types the controller publishes under `mv.v1.ctl.<site>.<control>`. */
-/** receipt: mv.receipt.v1; order: mv.restore-order.v1; drill: mv.drill-order.v1; resend: mv.resend.v1; reconcile: mv.reconcile.v1. */
-export const controlTypes = ['receipt', 'order', 'drill', 'resend', 'reconcile'] as const;
+/** receipt: mv.receipt.v1; order: mv.restore-order.v1; drill: mv.drill-order.v1; resend: mv.resend.v1; reconcile: mv.reconcile.v1; pruned: mv.pruned.v1. */
+export const controlTypes = ['receipt', 'order', 'drill', 'resend', 'reconcile', 'pruned'] as const;
 export type ControlType = (typeof controlTypes)[number];
 
 function token(re: RegExp, value: string, what: string): string {

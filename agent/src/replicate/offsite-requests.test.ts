@@ -2,14 +2,15 @@
  * Resend and reconcile requests on the agent: signed by the pinned key or refused; receipts revoked
  * durably (the journal replays the revocation); the replicator resends exactly those objects with
  * `.r<id>` message ids; an alert names them and resolves once fresh receipts arrive; reconcile takes
- * what MV_OFFSITE (listed headers only) lacks, whole or in part.
+ * what MV_OFFSITE (listed headers only) lacks, whole or in part, except what the controller pruned
+ * (signed mv.pruned.v1 records; one signed by another key is ignored).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OBJECT_HEADER, encode, encodePartHeader, generateSigningKey, objectParts, sha256Hex, signMessage, subjects, type ObjectKind, type Receipt, type ReconcileRequest, type ResendRequest } from '@medvault/protocol';
+import { OBJECT_HEADER, encode, encodePartHeader, generateSigningKey, objectParts, sha256Hex, signMessage, subjects, type ObjectKind, type PrunedRecord, type Receipt, type ReconcileRequest, type ResendRequest } from '@medvault/protocol';
 import { MemLink } from './mem-link.js';
 import { ReceiptBook } from './receipts.js';
 import { OffsiteRequests } from './offsite-requests.js';
@@ -79,5 +80,16 @@ describe('OffsiteRequests', () => {
     const sent = await req.handle('reconcile', encode(r));
     expect(sent.map((o) => o.hash).sort()).toEqual([objects[1]!.hash, objects[2]!.hash].sort());
     expect(resent[0]!.suffix).toBe(`.r${r.id.slice(0, 8)}`);
+  });
+
+  it('reconcile does not send again what the controller pruned; a pruned record signed by another key counts for nothing', async () => {
+    const { objects, link, resent, req } = setup();
+    // Nothing off site; object 0 pruned by the controller, object 1 "pruned" by a forger.
+    const record = (i: number, k: typeof key) => signMessage<PrunedRecord>({ type: 'mv.pruned.v1', id: randomUUID(), site: SITE, repo: REPO, objects: [{ kind: 'pack', hash: objects[i]!.hash }], reason: 'off-site retention', at: 4 }, k);
+    await link.publish(subjects.control(SITE, 'pruned'), encode(record(0, key)), { msgID: 'p0' });
+    await link.publish(subjects.control(SITE, 'pruned'), encode(record(1, generateSigningKey())), { msgID: 'p1' });
+    const r = signMessage<ReconcileRequest>({ type: 'mv.reconcile.v1', id: randomUUID(), site: SITE, reason: 'daily', at: 5 }, key);
+    expect((await req.handle('reconcile', encode(r))).map((o) => o.hash).sort()).toEqual([objects[1]!.hash, objects[2]!.hash].sort());
+    expect(resent).toHaveLength(1);
   });
 });

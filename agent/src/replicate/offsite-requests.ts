@@ -3,7 +3,10 @@
  * (anything else is refused and logged):
  *  - mv.resend.v1: its scrub found these copies damaged and purged them;
  *  - mv.reconcile.v1: list what MV_OFFSITE holds for this site (headers only, with the site's own
- *    credentials) and take every local object missing there, or there only in part, as unreceipted.
+ *    credentials) and take every local object missing there, or there only in part, as unreceipted,
+ *    except what the controller pruned under its retention (signed mv.pruned.v1 on MV_CONTROL; the
+ *    local copy stays under local retention, and the controller asks with mv.resend.v1 should a kept
+ *    snapshot need it again).
  * Either way the objects' receipts are revoked (journalled, durable), an alert names them, and the
  * replicator sends them at once with message ids suffixed `.r<first 8 characters of the request id>`.
  * The alert resolves when every one of them has a fresh receipt (`check`, each round).
@@ -69,9 +72,10 @@ export class OffsiteRequests {
     }
   }
 
-  /** Local objects of which MV_OFFSITE holds no complete set of parts (listed headers only). */
+  /** Local objects of which MV_OFFSITE holds no complete set of parts (listed headers only), less the pruned ones. */
   async missingOffsite(): Promise<ObjectRef[]> {
     const { site, repo } = this.d;
+    const pruned = await this.prunedOffsite();
     const parts = new Map<string, { want: number; got: Set<number> }>();
     for await (const m of this.d.link.read(streams.offsite.name, subjects.offsitePattern(site), { headersOnly: true })) {
       const o = parseObjectSubject(m.subject);
@@ -92,10 +96,26 @@ export class OffsiteRequests {
     for (const kind of objectKinds) {
       for await (const { hash } of repo.listObjects(kind)) {
         const e = parts.get(`${kind}/${hash}`);
-        if (!e || e.got.size < e.want) missing.push({ kind, hash });
+        if ((!e || e.got.size < e.want) && !pruned.has(`${kind}/${hash}`)) missing.push({ kind, hash });
       }
     }
     return missing;
+  }
+
+  /** `kind/hash` of every object of this repository the controller's signed pruned records name. */
+  async prunedOffsite(): Promise<Set<string>> {
+    const out = new Set<string>();
+    for await (const m of this.d.link.read(streams.control.name, subjects.control(this.d.site, 'pruned'))) {
+      try {
+        const r = decode(m.data, 'mv.pruned.v1');
+        verifyMessage(r, this.d.controllerKey);
+        if (r.site !== this.d.site || r.repo !== this.d.repo.id) continue;
+        for (const o of r.objects) out.add(`${o.kind}/${o.hash}`);
+      } catch (err) {
+        this.d.log('warn', 'pruned record refused', { seq: m.seq, error: (err as Error).message });
+      }
+    }
+    return out;
   }
 
   private alert(id: string, state: 'open' | 'resolved', message: string): void {

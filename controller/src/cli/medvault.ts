@@ -2,7 +2,8 @@
 /**
  * cli/: `medvault`, the technician's command line for the controller's HTTP API: log in with
  * password + TOTP, list sites and snapshots, raise restore orders and follow them to the end;
- * search and export the backup log, record log reviews, keep incident records, export reports.
+ * search and export the backup log, record log reviews, keep incident records, export reports;
+ * put snapshots on legal hold (hold add|remove|list).
  *
  * Every command takes --json: the last line on stdout is then one JSON object (an error too).
  * Exit codes: 0 ok; 1 error; 2 usage or not logged in; 3 order refused; 4 restore failed;
@@ -305,6 +306,30 @@ drill
   .addOption(new Option('--format <format>', 'pdf, html or json').choices(['pdf', 'html', 'json']).default('pdf'))
   .option('-o, --out <file>', 'file to write (default drill-<id>.<format>; - for stdout)')
   .action(async (id: string, o: { format: string; out?: string }) => saveDownload(`/api/v1/drills/${encodeURIComponent(id)}/report.${o.format}`, o.out, `drill-${id}.${o.format}`));
+
+type HoldJson = { site: string; snapshot: string; active: boolean; reason: string; by: string; at: number; removed?: { by: string; at: number; reason: string } };
+const showHold = (h: HoldJson) => say(`${h.site}\t${h.snapshot}\t${h.active ? 'held' : 'lifted'} since ${new Date(h.at).toISOString()} by ${h.by}: ${h.reason}${h.removed ? `\tlifted ${new Date(h.removed.at).toISOString()} by ${h.removed.by}: ${h.removed.reason}` : ''}`);
+const hold = program.command('hold').description('legal holds: a held snapshot and every object it needs is never pruned off site (audited)');
+for (const [verb, path, what] of [['add', '/api/v1/holds', 'put a snapshot on legal hold'], ['remove', '/api/v1/holds/remove', 'lift a legal hold']] as const) {
+  hold
+    .command(`${verb} <site> <snapshot>`)
+    .description(`${what} (snapshot id or a prefix of at least 8 characters)`)
+    .requiredOption('--reason <text>', 'why (case or ticket number)')
+    .action(async (site: string, snapshot: string, o: { reason: string }) => {
+      const h = await client().call<HoldJson>('POST', path, { site, snapshot, reason: o.reason });
+      if (json) out(h);
+      else showHold(h);
+    });
+}
+hold
+  .command('list [site]')
+  .description('holds in force (of one site)')
+  .option('--all', 'lifted holds too')
+  .action(async (site: string | undefined, o: { all?: boolean }) => {
+    const r = await client().call<{ holds: HoldJson[] }>('GET', `/api/v1/holds?${query({ site, all: o.all ? '1' : undefined })}`);
+    if (json) return out(r);
+    for (const h of r.holds) showHold(h);
+  });
 
 try {
   await program.parseAsync(process.argv);

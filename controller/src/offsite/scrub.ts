@@ -71,6 +71,7 @@ export class Scrub {
         report.objects++;
         report.bytes += e.size;
         if (problem === undefined) continue;
+        if (!index.get(e)) continue; // pruned meanwhile (by another controller or the CLI): not damage
         log.error({ site, repo: e.repo, kind: e.kind, hash: e.hash, problem }, 'off-site copy damaged: purged, asking the site to send it again');
         await this.d.bus.purgeSubject(streams.offsite.name, subject);
         bad.push({ ...e, problem });
