@@ -1,34 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, streams, subjects } from '@medvault/protocol';
-import { totpCode } from '../auth/totp.js';
-import { publishEvent, startFixture, waitFor, type Fixture } from '../fixture.test-support.js';
-
-const PASSWORD = 'correct horse battery staple 42';
-const REPO = 'aa'.repeat(16);
+import { REPO, addUser, call as apiCall, login, publishEvent, startFixture, waitFor, type Fixture } from '../fixture.test-support.js';
 
 describe('incidents (real NATS): opened by a technician, durable, audited', () => {
   let f: Fixture;
   const tokens: Record<string, string> = {};
-  const call = async (method: string, path: string, body?: unknown, user = 'tess') => {
-    const r = await fetch(`${f.app.url}${path}`, { method, headers: { authorization: `Bearer ${tokens[user]}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
-    return { status: r.status, body: (await r.json()) as any };
+  const call = (method: string, path: string, body?: unknown, user = 'tess') => apiCall(f, method, path, body, tokens[user]);
+  const loginAll = async () => {
+    for (const u of ['tess', 'vic']) tokens[u] = await login(f, u);
   };
-  const login = async () => {
-    for (const u of Object.keys(tokens)) {
-      f.now.value += 30_000;
-      const r = await fetch(`${f.app.url}/api/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: u, password: PASSWORD, totp: totpCode(secrets[u]!, f.now.value) }) });
-      tokens[u] = ((await r.json()) as { token: string }).token;
-    }
-  };
-  const secrets: Record<string, string> = {};
 
   beforeAll(async () => {
     f = await startFixture({ ingest: false });
-    for (const [name, role] of [['tess', 'technician'], ['vic', 'viewer']] as const) {
-      secrets[name] = (await f.app.users.add(name, role, PASSWORD, f.now.value)).totpSecret;
-      tokens[name] = '';
-    }
-    await login();
+    await addUser(f, 'tess', 'technician');
+    await addUser(f, 'vic', 'viewer');
+    await loginAll();
     for (const [id, t] of [['1', 1000], ['2', 2000], ['3', 3000]] as const) {
       await publishEvent(f, 'clinic-a', 'snapshot', { type: 'mv.snapshot.v1', site: 'clinic-a', repo: REPO, id: id.repeat(64), store: 'records', job: 'incremental', time: f.now.value - 10_000 + t, files: 1, bytes: 1, needs: 1 });
     }
@@ -50,7 +36,7 @@ describe('incidents (real NATS): opened by a technician, durable, audited', () =
     expect((await call('POST', `/api/v1/incidents/${id}/notes`, { text: 'asked the lab which files' })).status).toBe(200);
 
     await f.restart();
-    await login();
+    await loginAll();
     const shown = await call('GET', `/api/v1/incidents/${id}`, undefined, 'vic');
     expect(shown.body.notes).toEqual([expect.objectContaining({ by: 'tess', text: 'asked the lab which files' })]);
     expect((await call('POST', `/api/v1/incidents/${id}/close`, { resolution: 'files restored from 2222' })).body.state).toBe('closed');

@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode, subjects, type BackupLog } from '@medvault/protocol';
-const PASSWORD = 'correct horse battery staple 42';
-import { totpCode } from '../auth/totp.js';
 import { MAX_LOG_PER_SITE } from '../fleet/registry.js';
-import { heartbeat, publishEvent, startFixture, waitFor, type Fixture } from '../fixture.test-support.js';
+import { addUser, call as apiCall, heartbeat, login, publishEvent, startFixture, waitFor, type Fixture } from '../fixture.test-support.js';
 import { csvCell, logCsv, LOG_CSV_HEADER } from './backup-log.js';
 
 const T0 = Date.UTC(2025, 0, 6, 2, 0); // a Monday, 02:00 UTC
@@ -17,23 +15,14 @@ describe('backup log over all sites (real NATS)', () => {
   let f: Fixture;
   let tech: string;
   let viewer: string;
-  const call = async (method: string, path: string, body?: unknown, token = tech) => {
-    const r = await fetch(`${f.app.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
-    const text = await r.text();
-    return { status: r.status, text, body: r.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : undefined, type: r.headers.get('content-type') };
-  };
-  const secrets: Record<string, string> = {};
-  const login = async (user: string) => {
-    f.now.value += 30_000;
-    const r = await fetch(`${f.app.url}/api/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password: PASSWORD, totp: totpCode(secrets[user]!, f.now.value) }) });
-    return ((await r.json()) as { token: string }).token;
-  };
+  const call = (method: string, path: string, body?: unknown, token = tech) => apiCall(f, method, path, body, token);
 
   beforeAll(async () => {
     f = await startFixture({ ingest: false });
-    for (const [name, role] of [['tess', 'technician'], ['vic', 'viewer']] as const) secrets[name] = (await f.app.users.add(name, role, PASSWORD, f.now.value)).totpSecret;
-    tech = await login('tess');
-    viewer = await login('vic');
+    await addUser(f, 'tess', 'technician');
+    await addUser(f, 'vic', 'viewer');
+    tech = await login(f, 'tess');
+    viewer = await login(f, 'vic');
     await publishEvent(f, 'clinic-b', 'heartbeat', heartbeat('clinic-b', f.now.value));
     // More entries for clinic-a than the registry keeps in memory.
     const n = MAX_LOG_PER_SITE + 5;
@@ -72,7 +61,7 @@ describe('backup log over all sites (real NATS)', () => {
 
   it('exports CSV with the SOP columns, quoted and defused', async () => {
     const r = await call('GET', '/api/v1/log?site=clinic-b&format=csv');
-    expect(r.type).toMatch(/^text\/csv/);
+    expect(r.headers.get('content-type')).toMatch(/^text\/csv/);
     const lines = r.text.split('\r\n');
     expect(lines[0]).toBe(LOG_CSV_HEADER);
     expect(lines[0]).toBe('start,end,date,type,store,site,responsible person,result,files,bytes,errors');
