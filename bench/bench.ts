@@ -9,11 +9,12 @@
  * repository size, and medvault's ratio to each peer as "times better" (peer ÷ medvault; above 1
  * means medvault wins). Peers are installed with apt-get when missing and we are root; otherwise
  * they are skipped and the report says so. With --json the last line is one JSON object
- * {"engine": {...}}; other issues add their own sections to the same command.
+ * {"engine": {...}}; other issues add their own sections to the same command. `--only scale` (not
+ * part of the default run) backs up and restores 1 M tiny files and one 20 GiB file.
  */
 import { spawnSync, execFileSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync, rmSync, readFileSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, rmSync, readFileSync, openSync, writeSync, readSync, closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +28,8 @@ const only = opt('--only');
 const rounds = Number(opt('--rounds') ?? 3);
 const scale = Number(opt('--scale') ?? 1);
 const work = opt('--dir') ?? join(root, '.bench');
+/** `--engines medvault` (comma-separated) runs only those engines: quick before/after loops. */
+const onlyEngines = opt('--engines')?.split(',');
 const say = (s: string) => process.stdout.write(`${s}\n`);
 const phases = ['initial_backup', 'incremental_1pct', 'incremental_none', 'restore', 'check_read_data'] as const;
 type Phase = (typeof phases)[number];
@@ -117,6 +120,8 @@ function change(ds: Dataset, round: number): void {
 interface Measure {
   seconds: number;
   rssKiB: number;
+  /** The command's standard output. */
+  out: string;
 }
 
 /** Runs a command under GNU time; returns wall seconds and peak RSS of the process tree's largest member. */
@@ -126,7 +131,7 @@ function measure(cmd: string[], env: Record<string, string> = {}, cwd?: string):
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd.join(' ')} exited ${r.status}: ${(r.stderr ?? '').slice(-2000)} ${(r.stdout ?? '').slice(-1000)}`);
   const lines = r.stderr.trim().split('\n');
-  return { seconds, rssKiB: Number(lines[lines.length - 1]) };
+  return { seconds, rssKiB: Number(lines[lines.length - 1]), out: r.stdout };
 }
 
 function du(dir: string): number {
@@ -206,7 +211,9 @@ async function engineSection(): Promise<Record<string, unknown>> {
   const ds = buildDataset(join(work, 'data'));
   const MB = ds.bytes / 1e6;
   say(`bench engine: ${ds.files} files, ${MB.toFixed(0)} MB`);
-  const { list, skipped } = engines(entry, ds.dir);
+  const all = engines(entry, ds.dir);
+  const list = all.list.filter((e) => !onlyEngines || onlyEngines.includes(e.name));
+  const skipped = all.skipped;
   for (const s of skipped) say(`bench engine: skipping ${s}`);
   const results: Record<string, Record<Phase, Measure[]> & { repoBytes: number[] }> = {};
   for (const e of list) results[e.name] = { initial_backup: [], incremental_1pct: [], incremental_none: [], restore: [], check_read_data: [], repoBytes: [] };
@@ -267,6 +274,91 @@ async function engineSection(): Promise<Record<string, unknown>> {
   return { dataset: { files: ds.files, mb: +MB.toFixed(1), scale }, rounds, results: summary, ratios, skipped, cpus: (await import('node:os')).cpus().length };
 }
 
+/**
+ * `--only scale` (issue #3 point 7): one million tiny files (`--files N`) and one 20 GiB file
+ * (`--gib G`), generated deterministically, each backed up and restored by medvault with wall
+ * time and peak RSS; the restore's own read-back verification must pass for every file, and the
+ * big file's SHA-256 must match. Its source is removed once backed up (the hash is kept), so the
+ * disk never holds more than two copies; everything is removed at the end.
+ */
+async function scaleSection(): Promise<Record<string, unknown>> {
+  const entry = buildAgent(root);
+  const cases = [
+    { name: 'small_files', files: Number(opt('--files') ?? 1_000_000), make: smallFiles },
+    { name: 'big_file', files: 1, make: bigFile },
+  ];
+  const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+  const out: Record<string, unknown> = {};
+  for (const c of cases) {
+    const base = join(work, 'scale', c.name);
+    rmSync(base, { recursive: true, force: true });
+    const data = join(base, 'src');
+    mkdirSync(data, { recursive: true });
+    const t0 = Date.now();
+    const made: { bytes: number; sha256?: string } = c.make(data, c.files);
+    say(`bench scale ${c.name}: ${c.files} files, ${(made.bytes / 2 ** 30).toFixed(2)} GiB generated in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    const mv = engines(entry, data).list[0]!;
+    const repo = join(base, 'repo');
+    mv.init(repo);
+    const report = (phase: string, m: Measure) => {
+      say(`bench scale ${c.name}: ${phase} ${m.seconds.toFixed(1)} s, ${(c.files / m.seconds).toFixed(0)} files/s, ${(made.bytes / 1e6 / m.seconds).toFixed(0)} MB/s, peak RSS ${(m.rssKiB / 1024).toFixed(0)} MiB (load ${load()})`);
+      return { seconds: +m.seconds.toFixed(1), files_s: Math.round(c.files / m.seconds), mb_s: +(made.bytes / 1e6 / m.seconds).toFixed(1), peak_rss_mib: Math.round(m.rssKiB / 1024), load: Number(load()) };
+    };
+    const backup = report('backup', measure(mv.backup(repo, data)));
+    const repoBytes = du(repo);
+    if (made.sha256) rmSync(data, { recursive: true, force: true });
+    const target = join(base, 'restored');
+    const r = measure(mv.restore(repo, target).cmd);
+    const restored = JSON.parse(r.out.trim().split('\n').pop()!) as { files: number; verified: number; failed: string[] };
+    if (restored.files !== c.files || restored.verified !== c.files || restored.failed.length > 0) throw new Error(`bench scale ${c.name}: restored ${restored.files} files, ${restored.verified} verified, ${restored.failed.length} failed; expected ${c.files}`);
+    if (made.sha256 && sha256File(join(target, 'volume.raw')) !== made.sha256) throw new Error(`bench scale ${c.name}: the restored file's SHA-256 differs from the original's`);
+    const restore = report('restore', r);
+    out[c.name] = { files: c.files, gib: +(made.bytes / 2 ** 30).toFixed(2), repo_gib: +(repoBytes / 2 ** 30).toFixed(2), backup, restore, verified: restored.verified };
+    rmSync(base, { recursive: true, force: true });
+  }
+  rmSync(join(work, 'scale'), { recursive: true, force: true });
+  return out;
+}
+
+/** `n` tiny records (20-380 bytes of text, each different) in folders of 1,000. */
+function smallFiles(dir: string, n: number): { bytes: number } {
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const d = join(dir, `f${String(Math.floor(i / 1000)).padStart(4, '0')}`);
+    if (i % 1000 === 0) mkdirSync(d);
+    const note = createHash('sha256').update(String(i)).digest('hex').repeat(6).slice(0, 20 + ((i * 7919) % 360));
+    const b = Buffer.from(`{"id":${i},"note":"${note}"}\n`);
+    writeFileSync(join(d, `r${i}.json`), b);
+    bytes += b.length;
+  }
+  return { bytes };
+}
+
+/** One file of `--gib` GiB (20 by default) of incompressible bytes; returns its SHA-256 too. */
+function bigFile(dir: string): { bytes: number; sha256: string } {
+  const size = Number(opt('--gib') ?? 20) * 2 ** 30;
+  const ks = createCipheriv('aes-256-ctr', createHash('sha256').update('bench big file').digest(), Buffer.alloc(16));
+  const h = createHash('sha256');
+  const fd = openSync(join(dir, 'volume.raw'), 'w');
+  const zero = Buffer.alloc(8 * 2 ** 20);
+  for (let done = 0; done < size; done += zero.length) {
+    const b = ks.update(zero.subarray(0, Math.min(zero.length, size - done)));
+    h.update(b);
+    writeSync(fd, b);
+  }
+  closeSync(fd);
+  return { bytes: size, sha256: h.digest('hex') };
+}
+
+function sha256File(path: string): string {
+  const h = createHash('sha256');
+  const fd = openSync(path, 'r');
+  const b = Buffer.alloc(8 * 2 ** 20);
+  for (let n; (n = readSync(fd, b, 0, b.length, null)) > 0; ) h.update(b.subarray(0, n));
+  closeSync(fd);
+  return h.digest('hex');
+}
+
 const out: Record<string, unknown> = {};
 if (only === undefined || only === 'engine') out.engine = await engineSection();
 if (only === undefined || only === 'rpo') {
@@ -274,6 +366,7 @@ if (only === undefined || only === 'rpo') {
   say(`medvault rpo bench: ${r.writes} writes over ${r.seconds} s: write → local snapshot p50 ${r.local_p50_s} s, p95 ${r.local_p95_s} s; write → off site p50 ${r.offsite_p50_s} s, p95 ${r.offsite_p95_s} s (${r.snapshots} continuous snapshots, ${r.missing} missing)`);
   out.rpo = r;
 }
+if (only === 'scale') out.scale = await scaleSection(); // long (an hour or more): only when asked
 if (only === undefined || only === 'fleet') out.fleet = await (await import('./fleet.js')).runFleet({ say });
 if (only === undefined || only === 'offsite') out.offsite = await (await import('./offsite.js')).runOffsite({ say, mib: 1024 * scale });
 if (json) say(JSON.stringify(out));

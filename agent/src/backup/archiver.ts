@@ -19,6 +19,7 @@ import type { RepoWriter, WrittenObject } from '../repo/writer.js';
 import { encodeTree, nameBytes, type TreeNode, type NodeType } from '../repo/tree.js';
 import type { Snapshot } from '../repo/snapshot-file.js';
 import { Chunker } from './chunker.js';
+import { cryptoPool } from '../crypto/pool.js';
 import { orderSnapshots } from '../prune/policy.js';
 
 export type BackupJob = Snapshot['job'];
@@ -51,6 +52,8 @@ const READ_SIZE = 1024 * 1024;
 const MAX_ERRORS = 1000;
 /** Entries of one folder processed at once, so file I/O overlaps hashing and sealing. */
 const ENTRY_CONCURRENCY = 4;
+/** Bytes of one file's chunks queued for the crypto pool before its reading waits (memory bound). */
+const PER_FILE_INFLIGHT = 4 * 1024 * 1024;
 
 function nodeType(st: BigIntStats): NodeType {
   if (st.isFile()) return 'file';
@@ -258,11 +261,11 @@ class Run {
   private async readFile(path: Buffer): Promise<{ content: string[]; after: BigIntStats; read: number }> {
     const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     let pending: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
+    const saving = this.chunkSaver();
     try {
       const st = await fh.stat({ bigint: true });
       if (!st.isFile()) throw new MedvaultError(codes.STORAGE_FAILED, 'is no longer a regular file');
       const chunker = new Chunker(this.repo.keys.gear, this.repo.config.chunker);
-      const content: string[] = [];
       let read = 0;
       let want = Math.min(READ_SIZE, Number(st.size) + 1); // small files: one small read, then EOF
       const next = () => {
@@ -276,19 +279,43 @@ class Run {
         if (buf.length === 0) break;
         pending = next();
         read += buf.length;
-        for (const c of chunker.push(buf)) content.push(await this.saveChunk(c));
+        for (const c of chunker.push(buf)) await saving.add(c);
       }
-      for (const c of chunker.end()) content.push(await this.saveChunk(c));
-      return { content, after: await fh.stat({ bigint: true }), read };
+      for (const c of chunker.end()) await saving.add(c);
+      return { content: await saving.ids(), after: await fh.stat({ bigint: true }), read };
     } finally {
       await pending.catch(() => undefined);
+      await saving.settled();
       await fh.close();
     }
   }
 
-  private async saveChunk(c: Buffer): Promise<string> {
-    const r = await this.w.saveBlob('data', c);
-    if (r.added) this.summary.newBytes += c.length;
-    return r.id;
+  /** Chunks of one file in flight: ids and zstd in the crypto pool, then into the pack, in order. */
+  private chunkSaver() {
+    const all: Promise<string>[] = [];
+    let done = 0;
+    let outstanding = 0;
+    const save = async (c: Buffer): Promise<string> => {
+      const n = c.length;
+      try {
+        const r = await this.w.saveChunk(await cryptoPool().encode(this.repo.keys.chunkId, c));
+        if (r.added) this.summary.newBytes += n;
+        return r.id;
+      } finally {
+        outstanding -= n;
+      }
+    };
+    return {
+      /** Queues a chunk (which is consumed); waits while the file has PER_FILE_INFLIGHT bytes queued. */
+      add: async (c: Buffer) => {
+        outstanding += c.length;
+        const p = save(c);
+        p.catch(() => undefined); // handled by ids() or settled()
+        all.push(p);
+        while (outstanding > PER_FILE_INFLIGHT && done < all.length) await all[done++];
+      },
+      ids: () => Promise.all(all),
+      settled: () => Promise.allSettled(all),
+    };
   }
 }

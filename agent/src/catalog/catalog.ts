@@ -124,6 +124,17 @@ export class Catalog {
     return s;
   }
 
+  /** Every blob id in the cache. */
+  async *blobIds(): AsyncIterable<string> {
+    for await (const k of this.kv.keys('b:')) yield k.slice(2);
+  }
+
+  /** Counts clear()s, so a holder of derived state (the writer's id set) knows to rebuild it. */
+  get generation(): number {
+    return this.cleared;
+  }
+  private cleared = 0;
+
   async packs(): Promise<string[]> {
     const out: string[] = [];
     for await (const k of this.kv.keys('p:')) out.push(k.slice(2));
@@ -142,6 +153,7 @@ export class Catalog {
   }
 
   async clear(): Promise<void> {
+    this.cleared++;
     await this.kv.clear();
     await this.kv.put([[STAMP_KEY, STAMP]]);
   }

@@ -5,6 +5,7 @@
  * 2. Every indexed pack must exist with the indexed size.
  * 3. With readData: read every pack (or a random subset: readDataSubset), check its SHA-256 name,
  *    its header, and authenticate every blob (AES-GCM, then the id MAC); a blob that fails is damaged.
+ *    The crypto pool's threads authenticate packs while the next ones are read (READ_AHEAD).
  *    Key files must match their hash.
  * 4. Every snapshot must open; walk its trees: every tree and chunk must be indexed and not damaged.
  * Each damaged object is named, with every snapshot and file path it affects.
@@ -13,7 +14,8 @@ import { randomInt } from 'node:crypto';
 import { sha256Hex } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
 import { decodeIndex } from '../repo/index-file.js';
-import { readPackHeader, openBlobWithKey, packKey, packSalt, type BlobEntry } from '../repo/pack.js';
+import type { BlobEntry } from '../repo/pack.js';
+import { cryptoPool } from '../crypto/pool.js';
 import { decodeSnapshot } from '../repo/snapshot-file.js';
 import { decodeTree } from '../repo/tree.js';
 
@@ -38,6 +40,9 @@ export interface CheckResult {
   /** Files and folders that cannot be restored intact, per snapshot. */
   affected: { snapshot: string; path: string; problem: string }[];
 }
+
+/** Packs read while earlier ones are authenticated (each up to ~16 MiB in memory). */
+const READ_AHEAD = 2;
 
 export class Checker {
   constructor(private readonly repo: Repository) {}
@@ -95,13 +100,22 @@ export class Checker {
         }
         toRead = toRead.slice(0, want);
       }
+      // packs are read READ_AHEAD ahead of their authentication (in the crypto pool's threads)
+      const reads: { pack: string; result: Promise<{ why: string; allBad: boolean } | undefined> }[] = [];
+      const settle = async () => {
+        const { pack, result } = reads.shift()!;
+        const read = await result;
+        if (read?.allBad) badPack.set(pack, read.why);
+        else if (read) damage({ kind: 'pack', name: pack, problem: read.why });
+      };
       for (const pack of toRead) {
         if (badPack.has(pack)) continue;
         r.packsRead++;
-        const read = await this.readPack(pack, bad, r);
-        if (read?.allBad) badPack.set(pack, read.why);
-        else if (read) damage({ kind: 'pack', name: pack, problem: read.why });
+        const bytes = await this.repo.store.get('pack', pack);
+        reads.push({ pack, result: this.readPack(pack, bytes, bad, r) });
+        if (reads.length > READ_AHEAD) await settle();
       }
+      while (reads.length > 0) await settle();
     }
     for (const [pack, why] of badPack) {
       damage({ kind: 'pack', name: pack, problem: why });
@@ -164,29 +178,13 @@ export class Checker {
    * Reads one pack in full; returns why it is damaged (allBad: no blob of it can be trusted), or
    * undefined when whole. Blobs that fail go to `bad`.
    */
-  private async readPack(pack: string, bad: Map<string, string>, r: CheckResult): Promise<{ why: string; allBad: boolean } | undefined> {
-    const b = await this.repo.store.get('pack', pack);
+  private async readPack(pack: string, b: Buffer | undefined, bad: Map<string, string>, r: CheckResult): Promise<{ why: string; allBad: boolean } | undefined> {
     if (!b) return { why: 'missing', allBad: true };
-    const hashOk = sha256Hex(b) === pack;
-    let entries: BlobEntry[];
-    try {
-      entries = readPackHeader(this.repo.keys.pack, b, pack);
-    } catch (err) {
-      return { why: `header: ${(err as Error).message}`, allBad: true };
-    }
-    const key = packKey(this.repo.keys.pack, packSalt(b, pack));
-    let failed = 0;
-    for (const e of entries) {
-      try {
-        const plain = openBlobWithKey(key, e, b.subarray(e.offset, e.offset + e.length));
-        if (this.repo.blobId(plain) !== e.id) throw new Error('does not match its id');
-        r.blobsRead++;
-      } catch (err) {
-        failed++;
-        bad.set(e.id, `damaged in pack ${pack}: ${(err as Error).message}`);
-      }
-    }
-    if (failed > 0) return { why: `${failed} of ${entries.length} blobs fail authentication`, allBad: false };
-    return hashOk ? undefined : { why: 'does not match its hash', allBad: false };
+    const c = await cryptoPool().checkPack(this.repo.keys.chunkId, this.repo.keys.pack, pack, b);
+    if (c.header !== undefined) return { why: `header: ${c.header}`, allBad: true };
+    for (const f of c.failures) bad.set(f.id, `damaged in pack ${pack}: ${f.message}`);
+    r.blobsRead += c.blobs - c.failures.length;
+    if (c.failures.length > 0) return { why: `${c.failures.length} of ${c.blobs} blobs fail authentication`, allBad: false };
+    return c.hashOk ? undefined : { why: 'does not match its hash', allBad: false };
   }
 }

@@ -49,11 +49,14 @@ export class PackBuilder {
     return this.entries.length;
   }
   add(type: BlobType, id: string, plain: Uint8Array): void {
+    this.addEncoded(type, { id, rawLength: plain.length, ...encodeBlob(plain) });
+  }
+  /** Adds a blob already encoded (id, codec, bytes: crypto/pool.ts does that off the main thread). */
+  addEncoded(type: BlobType, b: { id: string; codec: number; data: Uint8Array; rawLength: number }): void {
     const n = this.entries.length;
-    const { codec, data } = encodeBlob(plain);
-    const sealed = seal(this.key, nonce(nonceDomain.data, n), data);
+    const sealed = seal(this.key, nonce(nonceDomain.data, n), b.data);
     this.parts.push(sealed);
-    this.entries.push({ type, id, n, offset: this.offset, length: sealed.length, rawLength: plain.length, codec });
+    this.entries.push({ type, id: b.id, n, offset: this.offset, length: sealed.length, rawLength: b.rawLength, codec: b.codec });
     this.offset += sealed.length;
   }
   finish(): { hash: string; bytes: Buffer; entries: BlobEntry[] } {

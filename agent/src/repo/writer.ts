@@ -12,6 +12,9 @@ import { faultPoint } from '../store/faults.js';
 import { encodeIndex, type IndexedPack } from './index-file.js';
 import { encodeSnapshot, snapshotSchema, type Snapshot } from './snapshot-file.js';
 import type { Repository } from './repository.js';
+import { encodeBlob } from './codec.js';
+import { BlobIdSet } from '../catalog/blob-set.js';
+import type { EncodedBlob } from '../crypto/pool.js';
 
 export interface WrittenObject {
   kind: ObjectKind;
@@ -31,6 +34,9 @@ export class RepoWriter {
   /** Every object this writer stored, in write order (for replication). */
   readonly written: WrittenObject[] = [];
   private readonly pending = new Set<string>();
+  private known: BlobIdSet | undefined;
+  private knownGeneration = -1;
+  private knownLoading: Promise<void> | undefined;
   private builder: PackBuilder;
   private unindexed: IndexedPack[] = [];
   private inflight: Promise<void> = Promise.resolve();
@@ -88,16 +94,40 @@ export class RepoWriter {
     return !this.released && !this.lock.lost;
   }
 
+  /** Pending in this session or indexed; answered from memory (an id set loaded from the catalog at start). */
   async hasBlob(id: string): Promise<boolean> {
-    return this.pending.has(id) || (await this.repo.catalog.blob(id)) !== undefined;
+    if (this.pending.has(id)) return true;
+    if (this.known === undefined || this.knownGeneration !== this.repo.catalog.generation) await this.loadKnown();
+    return this.known!.has(id);
+  }
+
+  /** (Re)loads the id set; again whenever the catalog was rebuilt (it may have lost entries). */
+  private async loadKnown(): Promise<void> {
+    this.knownLoading ??= (async () => {
+      const generation = this.repo.catalog.generation;
+      const s = new BlobIdSet();
+      for await (const id of this.repo.catalog.blobIds()) s.add(id);
+      this.known = s;
+      this.knownGeneration = generation;
+    })().finally(() => (this.knownLoading = undefined));
+    await this.knownLoading;
   }
 
   /** Stores a blob unless a blob with its id exists; `added` tells whether bytes were added. */
   async saveBlob(type: BlobType, plain: Uint8Array, id = this.repo.blobId(plain)): Promise<{ id: string; added: boolean }> {
+    return this.saveEncoded(type, id, () => ({ id, rawLength: plain.length, ...encodeBlob(plain) }));
+  }
+
+  /** saveBlob for a chunk whose id and encoding were computed already (by the crypto pool). */
+  saveChunk(b: EncodedBlob): Promise<{ id: string; added: boolean }> {
+    return this.saveEncoded('data', b.id, () => b);
+  }
+
+  private async saveEncoded(type: BlobType, id: string, encoded: () => EncodedBlob): Promise<{ id: string; added: boolean }> {
     this.check();
     if (await this.hasBlob(id) || this.pending.has(id)) return { id, added: false }; // re-check: concurrent callers
     this.pending.add(id);
-    this.builder.add(type, id, plain);
+    this.builder.addEncoded(type, encoded());
     if (this.builder.size >= PACK_TARGET) await this.closePack();
     return { id, added: true };
   }
@@ -169,6 +199,7 @@ export class RepoWriter {
     this.written.push({ kind: 'index', hash, size: bytes.length });
     faultPoint('catalog.add', hash);
     await this.repo.catalog.addIndex(hash, packs);
+    for (const p of packs) for (const b of p.blobs) this.known?.add(b.id);
     for (const p of packs) for (const b of p.blobs) this.pending.delete(b.id);
   }
 

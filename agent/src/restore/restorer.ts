@@ -5,7 +5,8 @@
  * 2. Walk the selected trees; a name that is empty, '.', '..' or holds '/' or NUL is refused.
  * 3. Folders: created with mkdir, or reused only if lstat says they are real folders (a symlink in
  *    the target is never followed: 'new' refuses it, 'overwrite' replaces it).
- * 4. Files: each chunk is authenticated (AES-GCM and id MAC) before its bytes are written (a chunk
+ * 4. Files: each chunk is authenticated (AES-GCM and id MAC, in the crypto pool's threads while
+ *    the next chunks are read) before its bytes are written (a chunk
  *    of zeros is left as a hole, so sparse files stay sparse) to a
  *    temp file next to the final name; a file with any bad chunk is deleted and reported. Mode and
  *    mtime are set on the descriptor, then the temp file is renamed ('overwrite') or linked
@@ -22,6 +23,8 @@ import { execFile } from 'node:child_process';
 import { MedvaultError, codes, isError } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
 import { nameBytes, unsafeName, type TreeNode } from '../repo/tree.js';
+import { packKey, packSalt, PACK_PREFIX, type BlobEntry } from '../repo/pack.js';
+import { cryptoPool } from '../crypto/pool.js';
 
 export interface RestoreOptions {
   /** 'latest' (of `store`) or a snapshot hash or unique prefix. */
@@ -62,6 +65,8 @@ function isZero(b: Buffer): boolean {
   return true;
 }
 
+/** Bytes of one file's chunks read and being authenticated ahead of its writes. */
+const CHUNKS_AHEAD = 8 * 1024 * 1024;
 /** Files restored (and verified) at once. */
 const FILE_CONCURRENCY = 8;
 const join = (dir: Buffer, name: Buffer) => Buffer.concat([dir, sep, name]);
@@ -269,8 +274,8 @@ class RestoreRun {
     let placed = false;
     try {
       let bytes = 0;
-      for (const id of n.content!) {
-        const plain = await this.repo.loadBlob(id, 'data'); // authenticated before any byte is written
+      for await (const plain of this.chunks(n.content!)) {
+        // authenticated before any byte is written
         // a chunk of zeros becomes a hole (sparse files stay sparse); the final truncate sets the size
         if (!isZero(plain)) for (let done = 0; done < plain.length; ) done += (await fh.write(plain, done, plain.length - done, bytes + done)).bytesWritten;
         bytes += plain.length;
@@ -291,6 +296,61 @@ class RestoreRun {
       await fh.close().catch(() => undefined);
       if (!placed) await rm(tmp, { force: true });
     }
+  }
+
+  /**
+   * A file's chunks in order, each authenticated (AES-GCM, then its id) in the crypto pool while
+   * the next ones are read (at most CHUNKS_AHEAD bytes queued). Anything unexpected on that path
+   * goes through repo.loadBlob, which rebuilds a stale catalog or names the damaged blob and pack.
+   */
+  private async *chunks(ids: string[]): AsyncGenerator<Buffer> {
+    const queue: { size: number; plain: Promise<Buffer> }[] = [];
+    let queued = 0;
+    let i = 0;
+    try {
+      for (;;) {
+        while (i < ids.length && (queue.length === 0 || queued < CHUNKS_AHEAD)) {
+          const id = ids[i++]!;
+          const e = await this.repo.blobEntry(id);
+          const plain = this.openChunk(id, e);
+          plain.catch(() => undefined); // awaited below, in order
+          queue.push({ size: e?.rawLength ?? 0, plain });
+          queued += e?.rawLength ?? 0;
+        }
+        const next = queue.shift();
+        if (!next) return;
+        queued -= next.size;
+        yield await next.plain;
+      }
+    } finally {
+      await Promise.allSettled(queue.map((q) => q.plain));
+    }
+  }
+
+  private async openChunk(id: string, e: BlobEntry | undefined): Promise<Buffer> {
+    try {
+      if (!e || e.type !== 'data') throw new Error('not a data blob in the catalog');
+      const [key, sealed] = await Promise.all([this.packKey(e.pack), this.repo.store.get('pack', e.pack, { offset: e.offset, length: e.length })]);
+      if (!sealed) throw new Error('pack missing');
+      return await cryptoPool().open(this.repo.keys.chunkId, key, e, sealed);
+    } catch {
+      return this.repo.loadBlob(id, 'data');
+    }
+  }
+
+  private readonly packKeys = new Map<string, Promise<Buffer>>();
+  private packKey(pack: string): Promise<Buffer> {
+    let k = this.packKeys.get(pack);
+    if (!k) {
+      k = this.repo.store.get('pack', pack, { offset: 0, length: PACK_PREFIX }).then((prefix) => {
+        if (!prefix) throw new Error('pack missing');
+        return packKey(this.repo.keys.pack, packSalt(prefix, pack));
+      });
+      k.catch(() => this.packKeys.delete(pack));
+      if (this.packKeys.size > 4096) this.packKeys.clear();
+      this.packKeys.set(pack, k);
+    }
+    return k;
   }
 
   private async restoreSymlink(dir: Buffer, path: Buffer, n: TreeNode): Promise<void> {
@@ -358,9 +418,9 @@ class RestoreRun {
       for (const id of f.content) {
         const e = await this.repo.blobEntry(id);
         if (!e) throw new MedvaultError(codes.VERIFY_FAILED, `${f.display}: chunk ${id} unknown`);
-        const buf = Buffer.alloc(e.rawLength);
+        const buf = Buffer.allocUnsafeSlow(e.rawLength);
         const { bytesRead } = await fh.read(buf, 0, e.rawLength, null);
-        if (bytesRead !== e.rawLength || this.repo.blobId(buf) !== id) throw new MedvaultError(codes.VERIFY_FAILED, `${f.display}: restored bytes differ from the snapshot`);
+        if (bytesRead !== e.rawLength || (await cryptoPool().id(this.repo.keys.chunkId, buf)) !== id) throw new MedvaultError(codes.VERIFY_FAILED, `${f.display}: restored bytes differ from the snapshot`);
       }
       const { bytesRead } = await fh.read(Buffer.alloc(1), 0, 1, null);
       if (bytesRead !== 0) throw new MedvaultError(codes.VERIFY_FAILED, `${f.display}: restored file is longer than in the snapshot`);

@@ -1,0 +1,50 @@
+/**
+ * The work the crypto pool (pool.ts) does, as one function of a request, so it runs the same in a
+ * pool thread (pool-worker.ts) and inline (MEDVAULT_POOL_THREADS=0). It calls the main-thread
+ * functions, so every byte it produces is what the main thread would have produced.
+ */
+import { MedvaultError, codes, sha256Hex } from '@medvault/protocol';
+import { blobId } from './keys.js';
+import { encodeBlob } from '../repo/codec.js';
+import { readPackHeader, packKey, packSalt, openBlobWithKey, type BlobEntry } from '../repo/pack.js';
+import { owned, type PoolRequest } from './pool.js';
+
+/** Runs one request; returns its result and the buffers to transfer back. */
+export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffer[] } {
+  switch (m.op) {
+    case 'encode': {
+      const plain = Buffer.from(m.buf);
+      const id = blobId(m.key, plain);
+      const { codec, data } = encodeBlob(plain);
+      const out = owned(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      return { result: { id, codec, data: out, rawLength: plain.length }, transfer: [out.buffer as ArrayBuffer] };
+    }
+    case 'id':
+      return { result: blobId(m.key, new Uint8Array(m.buf)), transfer: [] };
+    case 'open': {
+      const plain = owned(openBlobWithKey(m.packKey, m.entry, new Uint8Array(m.buf)));
+      if (blobId(m.key, plain) !== m.entry.id) throw new MedvaultError(codes.DATA_CORRUPT, `blob ${m.entry.id} in pack ${m.entry.pack} does not match its id`);
+      return { result: plain, transfer: [plain.buffer as ArrayBuffer] };
+    }
+    case 'checkPack': {
+      const b = Buffer.from(m.buf);
+      const hashOk = sha256Hex(b) === m.pack;
+      let entries: BlobEntry[];
+      try {
+        entries = readPackHeader(m.packRoot, b, m.pack);
+      } catch (err) {
+        return { result: { hashOk, header: (err as Error).message, blobs: 0, failures: [] }, transfer: [] };
+      }
+      const key = packKey(m.packRoot, packSalt(b, m.pack));
+      const failures: { id: string; message: string }[] = [];
+      for (const e of entries) {
+        try {
+          if (blobId(m.key, openBlobWithKey(key, e, b.subarray(e.offset, e.offset + e.length))) !== e.id) throw new Error('does not match its id');
+        } catch (err) {
+          failures.push({ id: e.id, message: (err as Error).message });
+        }
+      }
+      return { result: { hashOk, blobs: entries.length, failures }, transfer: [] };
+    }
+  }
+}

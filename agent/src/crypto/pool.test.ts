@@ -1,0 +1,57 @@
+import { describe, it, expect } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { CryptoPool } from './pool.js';
+import { blobId } from './keys.js';
+import { encodeBlob } from '../repo/codec.js';
+import { PackBuilder } from '../repo/pack.js';
+
+describe('crypto pool (real worker threads)', () => {
+  const key = randomBytes(32);
+  const packRoot = randomBytes(32);
+  const pool = new CryptoPool();
+
+  it('gives the same ids and encodings as the main thread, for compressible and random chunks', async () => {
+    const chunks = [Buffer.from('Observation glucose mmol/L '.repeat(4000)), randomBytes(700_000), Buffer.alloc(0), Buffer.from('x')];
+    const want = chunks.map((c) => ({ id: blobId(key, c), ...encodeBlob(c), rawLength: c.length }));
+    const got = await Promise.all(chunks.map((c) => pool.encode(key, Buffer.from(c))));
+    for (const [i, g] of got.entries()) {
+      expect(g.id).toBe(want[i]!.id);
+      expect(g.codec).toBe(want[i]!.codec);
+      expect(g.rawLength).toBe(want[i]!.rawLength);
+      expect(Buffer.from(g.data).equals(Buffer.from(want[i]!.data))).toBe(true);
+    }
+    expect(await pool.id(key, Buffer.from(chunks[1]!))).toBe(want[1]!.id);
+  });
+
+  it('checks a whole pack, and names each blob that a flipped byte damaged', async () => {
+    const b = new PackBuilder(packRoot);
+    const blobs = Array.from({ length: 5 }, (_, i) => randomBytes(10_000 + i));
+    for (const x of blobs) b.add('data', blobId(key, x), x);
+    const { hash, bytes, entries } = b.finish();
+    expect(await pool.checkPack(key, packRoot, hash, Buffer.from(bytes))).toEqual({ hashOk: true, blobs: 5, failures: [] });
+    const bad = Buffer.from(bytes);
+    bad[entries[2]!.offset + 7]! ^= 1;
+    const r = await pool.checkPack(key, packRoot, hash, bad);
+    expect(r.hashOk).toBe(false);
+    expect(r.failures.map((f) => f.id)).toEqual([entries[2]!.id]);
+    const noHeader = Buffer.from(bytes);
+    noHeader[noHeader.length - 10]! ^= 1;
+    expect((await pool.checkPack(key, packRoot, hash, noHeader)).header).toMatch(/authentication failed/);
+  });
+
+  it('opens a blob only when it authenticates and matches its id; otherwise MV_ERR_DATA_CORRUPT', async () => {
+    const b = new PackBuilder(packRoot);
+    const x = randomBytes(5000);
+    b.add('data', blobId(key, x), x);
+    const { bytes, entries } = b.finish();
+    const { packKey, packSalt } = await import('../repo/pack.js');
+    const pk = packKey(packRoot, packSalt(bytes, entries[0]!.pack));
+    const e = entries[0]!;
+    const sealed = () => Buffer.from(bytes.subarray(e.offset, e.offset + e.length));
+    expect((await pool.open(key, pk, e, sealed())).equals(x)).toBe(true);
+    const flipped = sealed();
+    flipped[3]! ^= 1;
+    await expect(pool.open(key, pk, e, flipped)).rejects.toMatchObject({ code: 'MV_ERR_DATA_CORRUPT' });
+    await expect(pool.open(key, pk, { ...e, id: blobId(key, Buffer.from('other')) }, sealed())).rejects.toMatchObject({ code: 'MV_ERR_DATA_CORRUPT', message: expect.stringMatching(/does not match its id/) });
+  });
+});

@@ -1,0 +1,153 @@
+/**
+ * A pool of worker threads for the CPU-heavy work on data: blob ids (HMAC-SHA256)
+ * and zstd of new chunks, authenticating blobs for restore, whole packs for check --read-data.
+ * Buffers are transferred, not copied. At most MAX_INFLIGHT bytes are handed to the threads at a
+ * time: callers wait (backpressure), so memory stays bounded however fast files are read. Threads
+ * start on first use and never keep the process alive when idle. Results are byte-identical to
+ * the main-thread functions (the threads call them).
+ */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { MedvaultError, codes, type ErrorCode } from '@medvault/protocol';
+import type { BlobEntry } from '../repo/pack.js';
+import { runTask } from './pool-tasks.js';
+
+/** A chunk ready to be sealed into a pack: its id, codec and (maybe compressed) bytes. */
+export interface EncodedBlob {
+  id: string;
+  codec: number;
+  data: Uint8Array;
+  rawLength: number;
+}
+
+export interface PackCheck {
+  /** The pack's bytes hash to its name. */
+  hashOk: boolean;
+  /** Why the header failed (then no blob was read). */
+  header?: string;
+  blobs: number;
+  failures: { id: string; message: string }[];
+}
+
+type Req =
+  | { op: 'encode'; key: Uint8Array; buf: ArrayBuffer }
+  | { op: 'id'; key: Uint8Array; buf: ArrayBuffer }
+  | { op: 'open'; key: Uint8Array; packKey: Uint8Array; entry: BlobEntry; buf: ArrayBuffer }
+  | { op: 'checkPack'; key: Uint8Array; packRoot: Uint8Array; pack: string; buf: ArrayBuffer };
+export type PoolRequest = Req & { seq: number };
+
+/** Bytes handed to the threads and not yet answered (each caller waits beyond this). */
+const MAX_INFLIGHT = 16 * 1024 * 1024;
+/** Threads: one per core beside the main thread (which chunks, seals and writes); MEDVAULT_POOL_THREADS=N sets it, 0 runs the work inline. */
+const THREADS = Math.min(Number(process.env.MEDVAULT_POOL_THREADS ?? Math.max(1, availableParallelism() - 1)) || 0, 8);
+
+/** `b` itself when it alone spans its ArrayBuffer (so it can be transferred), else a copy that does. */
+export function owned(b: Buffer): Buffer {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer)) return b;
+  const c = Buffer.allocUnsafeSlow(b.length);
+  b.copy(c);
+  return c;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+}
+
+export class CryptoPool {
+  private slots: Slot[] = [];
+  private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; slot: Slot; bytes: number }>();
+  private seq = 0;
+  private inflight = 0;
+  private waiters: (() => void)[] = [];
+
+  private start(): void {
+    // tests run the TypeScript sources: the thread registers tsx first, then loads its own source
+    const ts = import.meta.url.endsWith('.ts');
+    const url = new URL(ts ? './pool-worker.ts' : './pool-worker.js', import.meta.url);
+    const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(url.href)}); })`;
+    for (let i = 0; i < THREADS; i++) {
+      const worker = ts ? new Worker(boot, { eval: true }) : new Worker(url);
+      const slot: Slot = { worker, busy: 0 };
+      worker.on('message', (m: { seq: number; result?: unknown; error?: { code: ErrorCode; message: string } }) => this.settle(m));
+      worker.on('error', (err) => this.crashed(slot, err));
+      worker.on('exit', (code) => this.crashed(slot, new Error(`crypto thread exited with code ${code}`)));
+      worker.unref();
+      this.slots.push(slot);
+    }
+  }
+
+  private settle(m: { seq: number; result?: unknown; error?: { code: ErrorCode; message: string } }): void {
+    const c = this.calls.get(m.seq);
+    if (!c) return;
+    this.calls.delete(m.seq);
+    this.done(c.slot, c.bytes);
+    if (m.error) c.reject(new MedvaultError(m.error.code ?? codes.STORAGE_FAILED, m.error.message));
+    else c.resolve(m.result);
+  }
+
+  private done(slot: Slot, bytes: number): void {
+    if (--slot.busy === 0) slot.worker.unref();
+    this.inflight -= bytes;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /** A thread died (out of memory, a bug): its calls fail, the pool starts fresh threads next time. */
+  private crashed(slot: Slot, err: Error): void {
+    if (!this.slots.includes(slot)) return;
+    this.slots = this.slots.filter((s) => s !== slot);
+    for (const s of this.slots) void s.worker.terminate();
+    this.slots = [];
+    for (const [seq, c] of this.calls) {
+      this.calls.delete(seq);
+      this.done(c.slot, c.bytes);
+      c.reject(new MedvaultError(codes.STORAGE_FAILED, `crypto thread failed: ${err.message}`, { cause: err }));
+    }
+  }
+
+  private async call<T>(req: Req, bytes: number): Promise<T> {
+    if (THREADS === 0) return runTask({ ...req, seq: 0 }).result as T;
+    while (this.inflight > 0 && this.inflight + bytes > MAX_INFLIGHT) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.slots.length === 0) this.start();
+    const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const seq = ++this.seq;
+    this.inflight += bytes;
+    if (slot.busy++ === 0) slot.worker.ref(); // a call in flight keeps the process alive
+    return new Promise<T>((resolve, reject) => {
+      this.calls.set(seq, { resolve: resolve as (v: unknown) => void, reject, slot, bytes });
+      slot.worker.postMessage({ ...req, seq }, [req.buf]);
+    });
+  }
+
+  /** id = HMAC(key, plain) and the blob's codec and bytes (compressed when that helps). `plain` is consumed. */
+  encode(key: Uint8Array, plain: Buffer): Promise<EncodedBlob> {
+    const b = owned(plain);
+    return this.call<EncodedBlob>({ op: 'encode', key, buf: b.buffer as ArrayBuffer }, b.length).then((r) => ({ ...r, data: Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength) }));
+  }
+
+  /** The blob id of `plain` (which is consumed). */
+  id(key: Uint8Array, plain: Buffer): Promise<string> {
+    const b = owned(plain);
+    return this.call<string>({ op: 'id', key, buf: b.buffer as ArrayBuffer }, b.length);
+  }
+
+  /** Decrypts, decodes and checks one blob against its id; MV_ERR_DATA_CORRUPT when any fails. `sealed` is consumed. */
+  open(key: Uint8Array, pk: Uint8Array, entry: BlobEntry, sealed: Buffer): Promise<Buffer> {
+    const b = owned(sealed);
+    return this.call<Uint8Array>({ op: 'open', key, packKey: pk, entry, buf: b.buffer as ArrayBuffer }, b.length + entry.rawLength).then((r) => Buffer.from(r.buffer, r.byteOffset, r.byteLength));
+  }
+
+  /** Checks a whole pack: its hash, header, and every blob (AES-GCM, then id). `bytes` is consumed. */
+  checkPack(key: Uint8Array, packRoot: Uint8Array, pack: string, bytes: Buffer): Promise<PackCheck> {
+    const b = owned(bytes);
+    return this.call<PackCheck>({ op: 'checkPack', key, packRoot, pack, buf: b.buffer as ArrayBuffer }, b.length);
+  }
+}
+
+let shared: CryptoPool | undefined;
+/** The process's pool. */
+export function cryptoPool(): CryptoPool {
+  return (shared ??= new CryptoPool());
+}
