@@ -213,7 +213,7 @@ export class Ingestor {
       await this.d.bus.purgeSubject(streams.offsite.name, subject);
     }
     // New message ids after a purge: the old ones may still be in the duplicate window.
-    return this.assembler.begin(key, id, p, now, { next: 0, bytes: 0, hash: createHash('sha256'), suffix: count > 0 || this.d.index.get(id) ? `.${now}` : '' });
+    return this.assembler.begin(key, id, p, now, { next: 0, bytes: 0, hash: createHash('sha256'), suffix: count > 0 || this.d.index.get(id) || this.d.index.wasRemoved(id) ? `.${now}` : '' });
   }
 
   /**

@@ -27,6 +27,8 @@ export interface Damage {
 export class OffsiteIndex {
   private readonly bySite = new Map<string, Map<string, OffsiteEntry>>();
   private readonly damaged = new Map<string, Damage>();
+  /** Objects whose copies were pruned (until a receipt lists them again). */
+  private readonly removed = new Set<string>();
 
   /**
    * Records a receipt; the first one for an object wins (it carries the original storedAt). A
@@ -38,6 +40,7 @@ export class OffsiteIndex {
     const key = objectKey(r);
     if (!m.has(key)) m.set(key, { site: r.site, repo: r.repo, kind: r.kind, hash: r.hash, size: r.size, storedAt: r.storedAt });
     this.damaged.delete(key);
+    this.removed.delete(key);
   }
 
   /** Flags a copy as missing or damaged (the scrub purged it and asked the site to resend it). */
@@ -60,6 +63,12 @@ export class OffsiteIndex {
   remove(id: ObjectId): void {
     this.bySite.get(id.site)?.delete(objectKey(id));
     this.damaged.delete(objectKey(id));
+    this.removed.add(objectKey(id));
+  }
+
+  /** True when the object's copy was pruned and not stored since (a copy stored again needs new message ids). */
+  wasRemoved(id: ObjectId): boolean {
+    return this.removed.has(objectKey(id));
   }
 
   /** Every receipted object of `site`, oldest receipt first. */
