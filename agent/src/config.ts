@@ -87,7 +87,7 @@ const bandwidthWindow = z
     days: z.string().refine((d) => parseDays(d) !== undefined, 'not a day list such as "mon-fri", "sat,sun" or "*"'),
     from: z.string().refine((t) => parseClock(t) !== undefined, 'a local time such as "07:00"'),
     to: z.string().refine((t) => parseClock(t) !== undefined, 'a local time such as "19:00" (up to "24:00")'),
-    limit: z.string().refine((r) => parseRate(r) !== undefined, 'a rate such as "5Mbit", "500kbit", "2MB" (at least 1kB) or "unlimited"'),
+    limit: z.string().refine((r) => parseRate(r) !== undefined, 'a rate such as "5Mbit", "500kbit", "2MB" (at least 64kbit) or "unlimited"'),
   })
   .superRefine((w, ctx) => {
     const from = parseClock(w.from);

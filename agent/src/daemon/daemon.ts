@@ -51,7 +51,10 @@ export interface DaemonDeps {
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   tickMs?: number;
   heartbeatMs?: number;
-  /** Called after every round, successful or not (the systemd watchdog watches it). */
+  /**
+   * Called after every round, successful or not, except while a drain started earlier is still
+   * running: that one proves itself alive through its publishes (the systemd watchdog watches both).
+   */
   onTick?: () => void;
   /** The head of the agent's audit chain, sent in each heartbeat. */
   auditHead?: () => { seq: number; hash: string } | undefined;
@@ -131,7 +134,7 @@ export class AgentDaemon {
       log('warn', 'replication round failed; will retry', { error: (err as Error).message });
     }
     this.saveCursor();
-    this.deps.onTick?.();
+    if (this.draining === undefined) this.deps.onTick?.();
   }
 
   /** Stops timers and the control stream, waits for a running order, saves the cursor. */

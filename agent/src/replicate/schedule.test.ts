@@ -18,7 +18,8 @@ describe('bandwidth schedule: parsing', () => {
     expect(parseRate('2MB/s')).toBe(2_000_000);
     expect(parseRate('1.5MiB')).toBe(1_572_864);
     expect(parseRate('unlimited')).toBeNull();
-    for (const bad of ['5', 'fast', '5 mbit', '1kbit', '-5Mbit']) expect(parseRate(bad)).toBeUndefined();
+    expect(parseRate('64kbit')).toBe(8000);
+    for (const bad of ['5', 'fast', '5 mbit', '1kbit', '63kbit', '-5Mbit']) expect(parseRate(bad)).toBeUndefined();
     expect(formatRate(625_000)).toBe('5 Mbit/s');
     expect(formatRate(62_500)).toBe('500 kbit/s');
   });

@@ -43,15 +43,21 @@ export function parseClock(spec: string): number | undefined {
   return Number(m[2]) < 60 && minutes <= 1440 ? minutes : undefined;
 }
 
+/** 64 kbit/s in bytes per second. */
+export const MIN_RATE = 8000;
+
 const UNITS: Record<string, number> = { kbit: 125, Mbit: 125_000, Gbit: 125_000_000, kB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
-/** Parses `5Mbit`, `500 kbit`, `2MB`, `1.5MiB` (per second) into bytes per second, `unlimited` into null. */
+/**
+ * Parses `5Mbit`, `500 kbit`, `2MB`, `1.5MiB` (per second) into bytes per second, `unlimited` into
+ * null. At least 64 kbit/s: slower, one part (~1 MiB) would take longer than the watchdog waits.
+ */
 export function parseRate(spec: string): number | null | undefined {
   if (spec.trim() === 'unlimited') return null;
   const m = /^(\d+(?:\.\d+)?)\s*(kbit|Mbit|Gbit|kB|MB|GB|KiB|MiB|GiB)(?:\/s)?$/.exec(spec.trim());
   if (!m) return undefined;
   const bytes = Math.round(Number(m[1]) * UNITS[m[2]!]!);
-  return bytes >= 1000 ? bytes : undefined;
+  return bytes >= MIN_RATE ? bytes : undefined;
 }
 
 /** `5 Mbit/s` for 625,000 bytes per second. */
