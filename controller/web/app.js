@@ -322,13 +322,13 @@ function drillTable(rows, withSite = true) {
   return html`<table class="drills"><thead><tr>${withSite ? html`<th>Site</th>` : nothing}<th>Store</th><th>Last drill</th><th>RTO per copy</th><th>RPO</th><th>Report</th><th>Next drill</th></tr></thead>
     <tbody>${rows.map((o) => {
       const d = o.last, r = d?.result;
-      return html`<tr class="drill-row" data-site=${o.site} data-store=${o.store} data-drill-state=${d?.state ?? 'none'} data-overdue=${o.overdue ? 'yes' : 'no'}>
+      return html`<tr class="drill-row" data-site=${o.site} data-drill-store=${o.store} data-drill-state=${d?.state ?? 'none'} data-overdue=${o.overdue ? 'yes' : 'no'}>
         ${withSite ? html`<td><a href="#/site/${o.site}">${o.site}</a></td>` : nothing}<td>${o.store}</td>
         <td>${d ? html`${drillBadge(d.state)} <span class="small">${when(r?.endedAt ?? d.issuedAt)}</span>${r?.error ? html`<div class="small error">${r.error.message}</div>` : d.state === 'issued' ? html`<div class="small muted">waiting for the agent</div>` : nothing}` : html`<span class="muted">never</span>`}</td>
         <td class="rto">${r?.runs.length ? html`${r.runs.map((x) => html`<div data-source=${x.source}>${x.source} ${secs(x.rtoS)} ${mark(x.result === 'passed' && x.rtoS <= r.targets.rtoS)}</div>`)}<div class="small muted">target ${secs(r.targets.rtoS)}</div>` : '—'}</td>
         <td class="rpo">${r?.rpoS !== undefined ? html`${secs(r.rpoS)} ${mark(r.met.rpo)}<div class="small muted">target ${secs(r.targets.rpoS)}</div>` : '—'}</td>
         <td>${d?.report ? reportLinks(d) : '—'}</td>
-        <td>${when(o.nextAt)}${o.overdue ? html` ${badge('warning', 'overdue')}` : nothing}</td></tr>`;
+        <td>${o.nextAt <= Date.now() ? 'due now' : when(o.nextAt)}${o.overdue ? html` ${badge('warning', 'overdue')}` : nothing}</td></tr>`;
     })}</tbody></table>`;
 }
 class MvDrills extends View {
@@ -340,7 +340,7 @@ class MvDrills extends View {
     const rank = (o) => (o.last?.state === 'failed' ? 0 : o.overdue ? 1 : 2);
     const rows = [...(this.data?.schedule ?? [])].sort((a, b) => rank(a) - rank(b) || a.site.localeCompare(b.site) || a.store.localeCompare(b.store));
     const n = (f) => rows.filter(f).length;
-    return html`<h1>Disaster-recovery drills <span class="muted small">one per store every ${this.data?.every ?? '…'} (SOP 5.4)</span></h1>
+    return html`<h1>Disaster-recovery drills <span class="muted small">one per store, <span class="mono">every = ${this.data?.every ?? '…'}</span> (SOP 5.4)</span></h1>
       ${this.error ? html`<p class="error">${this.error}</p>` : nothing}
       <div class="counts"><div class="count ok"><b>${n((o) => o.last?.state === 'passed')}</b>last drill passed</div><div class="count critical"><b>${n((o) => o.last?.state === 'failed')}</b>last drill failed</div>
         <div class="count warning"><b>${n((o) => o.overdue)}</b>overdue</div><div class="count"><b>${n((o) => !o.last)}</b>never drilled</div></div>
