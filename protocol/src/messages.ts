@@ -105,6 +105,8 @@ export const heartbeat = z.strictObject({
         watcher: z.strictObject({ state: text(40), reason: text(2000).optional(), since: time }).optional(),
         /** Oldest change seen by the watcher that no snapshot holds yet (the current RPO exposure). */
         pendingSince: time.optional(),
+        /** The store's cron schedules (the compliance report's expected runs). */
+        schedule: z.strictObject({ full: text(100), incremental: text(100), timezone: text(100).optional() }).optional(),
       }),
     )
     .max(64)

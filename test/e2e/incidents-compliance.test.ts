@@ -48,7 +48,7 @@ describe('incident from a ransomware alert to closure, backup log and compliance
     mkdirSync(store, { recursive: true });
     generateRecords(store);
     fleet = await Fleet.start({
-      ws, site: 'clinic-inc', store, restoreRoots: [join(ws, 'restore')], storeLines: ['continuous = true', 'rpo_s = 10'],
+      ws, site: 'clinic-inc', store, restoreRoots: [join(ws, 'restore')], storeLines: ['continuous = true', 'rpo_s = 10', '[stores.schedule]', 'full = "0 3 * * 0"', 'incremental = "30 1 * * *"'],
       controllerLines: ['[incidents]', `notify = ["http://127.0.0.1:${port}/it-and-management"]`],
     });
     await fleet.login();
@@ -169,7 +169,12 @@ describe('incident from a ransomware alert to closure, backup log and compliance
     const section = (p: string) => r.sections.find((s: any) => s.heading.startsWith(p));
     // No run at the scheduled 02:00 of the past days: a gap, marked failing (and so the whole report).
     expect(section('SOP 5.1: weekly').mark).toBe('fail');
-    expect(section('SOP 5.1: weekly').tables[0].rows.some((x: any) => x.mark === 'fail' && x.cells[5] > 0)).toBe(true);
+    // The store's own schedule, from its heartbeat.
+    const inc = section('SOP 5.1: weekly').tables[0].rows.find((x: any) => x.cells[2] === 'incremental');
+    expect(inc.cells[3]).toBe('30 1 * * *');
+    expect(inc.cells[6]).toBeGreaterThan(0);
+    expect(inc.cells[7]).toMatch(/T01:30:00Z$/);
+    expect(inc.mark).toBe('fail');
     expect(r.mark).toBe('fail');
     const drillSection = section('SOP 5.4, HIPAA');
     expect(drillSection.facts.find((f: any) => f.label === 'Source').value).toBe('drill book');

@@ -186,7 +186,7 @@ export function register(program: Command, ctx: CliContext): void {
             const job = [...jobs.history].reverse().find((h) => h.store === st.name);
             const w = continuous?.health(st.name);
             return {
-              name: st.name, type: st.type, continuous: st.type === 'files' && st.continuous, rpoS: st.rpo_s,
+              name: st.name, type: st.type, continuous: st.type === 'files' && st.continuous, rpoS: st.rpo_s, schedule: st.schedule,
               ...(w ? { watcher: w } : {}), ...(last.full ? { lastFull: last.full } : {}), ...(last.incremental ? { lastIncremental: last.incremental } : {}),
               ...(snap ? { lastSnapshot: { hash: snap.hash, time: snap.time, job: snap.job } } : {}),
               ...(job ? { lastJob: { job: job.job, result: job.result, endedAt: job.endedAt, ...(job.error ? { error: job.error } : {}) } } : {}),

@@ -24,6 +24,7 @@ export function heartbeatStores(s: AgentStatus, snaps: { store: string; job: str
       ...(lj && results.has(lj.result) ? { lastJob: { job: lj.job.slice(0, 20), result: lj.result as 'ok', endedAt: lj.endedAt, ...(lj.error ? { error: lj.error.slice(0, 2000) } : {}) } } : {}),
       ...(st.watcher ? { watcher: { state: st.watcher.state.slice(0, 40), ...(st.watcher.reason ? { reason: st.watcher.reason.slice(0, 2000) } : {}), since: st.watcher.since } } : {}),
       ...(pending !== undefined ? { pendingSince: pending } : {}),
+      ...(st.schedule ? { schedule: { full: st.schedule.full.slice(0, 100), incremental: st.schedule.incremental.slice(0, 100), ...(st.schedule.timezone ? { timezone: st.schedule.timezone.slice(0, 100) } : {}) } } : {}),
     };
   });
 }

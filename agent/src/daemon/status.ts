@@ -16,6 +16,7 @@ export interface AgentStatus {
     type: string;
     continuous: boolean;
     rpoS: number;
+    schedule?: { full: string; incremental: string; timezone?: string };
     watcher?: { state: string; reason?: string; since: number; events: number };
     lastFull?: number;
     lastIncremental?: number;

@@ -4,8 +4,8 @@
  * MV_EVENTS, snapshots and their needs lists, receipts, users, the audit chain, incidents);
  * `complianceReport` is a pure function of the evidence.
  *
- * Schedule adherence: each store's expected runs are the occurrences of its schedule (the SOP's
- * weekly full `0 2 * * 0` and daily incremental `0 2 * * *` unless the store reports its own) in
+ * Schedule adherence: each store's expected runs are the occurrences of its schedule (from its
+ * heartbeat; the SOP's weekly full `0 2 * * 0` and daily incremental `0 2 * * *` otherwise) in
  * the period; an occurrence is kept when a successful run of its kind (a full also counts as an
  * incremental) starts between it and the next occurrence.
  */
@@ -95,11 +95,12 @@ export async function gatherEvidence(d: EvidenceDeps, period: { from: number; to
   const log = await searchLog(d.bus, sites.map((s) => s.site), { since: period.from, until: period.to });
   // Runs after the period keep the period's last occurrence only if they start before the next one: read a day more.
   const tail = await searchLog(d.bus, sites.map((s) => s.site), { since: period.to, until: period.to + 8 * DAY });
-  const stores = new Map<string, { site: string; store: string }>();
-  for (const s of sites) for (const st of s.heartbeat?.stores ?? []) stores.set(`${s.site}\0${st.name}`, { site: s.site, store: st.name });
-  for (const e of log) if (!['restore', 'drill', 'check'].includes(e.job)) stores.set(`${e.site}\0${e.store}`, { site: e.site, store: e.store });
-  const adh = [...stores.values()].flatMap(({ site, store }) => (['full', 'incremental'] as const).map((kind) =>
-    adherence([...log, ...tail], { site, store, kind, pattern: SOP_SCHEDULE[kind], timezone: SOP_SCHEDULE.timezone, from: period.from, to: period.to })));
+  // Each store's own schedule when its heartbeat carries one, else the SOP default.
+  const stores = new Map<string, { site: string; store: string; schedule: { full: string; incremental: string; timezone?: string | undefined } }>();
+  for (const e of log) if (!['restore', 'drill', 'check'].includes(e.job)) stores.set(`${e.site}\0${e.store}`, { site: e.site, store: e.store, schedule: SOP_SCHEDULE });
+  for (const s of sites) for (const st of s.heartbeat?.stores ?? []) stores.set(`${s.site}\0${st.name}`, { site: s.site, store: st.name, schedule: st.schedule ?? SOP_SCHEDULE });
+  const adh = [...stores.values()].flatMap(({ site, store, schedule }) => (['full', 'incremental'] as const).map((kind) =>
+    adherence([...log, ...tail], { site, store, kind, pattern: schedule[kind], timezone: schedule.timezone ?? 'UTC', from: period.from, to: period.to })));
 
   const snapshots: Evidence['snapshots'] = [];
   for (const s of sites) {
@@ -160,9 +161,9 @@ export function complianceReport(e: Evidence): ReportInput {
     heading: 'SOP 5.1: weekly full and daily incremental backups (schedule adherence per store)',
     mark: e.adherence.length === 0 ? 'fail' : all(e.adherence.map((a) => (a.missed.length ? 'fail' : 'pass'))),
     facts: [{ label: 'Stores', value: new Set(e.adherence.map((a) => `${a.site}/${a.store}`)).size, mark: e.adherence.length ? 'pass' : 'fail' },
-      { label: 'Schedules', value: `SOP default: full "${SOP_SCHEDULE.full}", incremental "${SOP_SCHEDULE.incremental}" (${SOP_SCHEDULE.timezone})` }],
-    tables: [{ columns: ['site', 'store', 'run', 'expected', 'kept', 'missed', 'first missed'], rows: e.adherence.map((a) => ({
-      cells: [a.site, a.store, a.kind, a.expected, a.kept, a.missed.length, a.missed[0] !== undefined ? iso(a.missed[0]) : '-'], mark: a.missed.length ? 'fail' as const : 'pass' as const,
+      { label: 'Schedules', value: `each store's own (from its heartbeat), else the SOP default: full "${SOP_SCHEDULE.full}", incremental "${SOP_SCHEDULE.incremental}" (UTC)` }],
+    tables: [{ columns: ['site', 'store', 'run', 'schedule', 'expected', 'kept', 'missed', 'first missed'], rows: e.adherence.map((a) => ({
+      cells: [a.site, a.store, a.kind, a.schedule, a.expected, a.kept, a.missed.length, a.missed[0] !== undefined ? iso(a.missed[0]) : '-'], mark: a.missed.length ? 'fail' as const : 'pass' as const,
     })) }],
   };
   const logSection: ReportSection = {
