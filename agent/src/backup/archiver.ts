@@ -268,10 +268,17 @@ class Run {
       const chunker = new Chunker(this.repo.keys.gear, this.repo.config.chunker);
       let read = 0;
       let want = Math.min(READ_SIZE, Number(st.size) + 1); // small files: one small read, then EOF
+      // a short read of a regular file is its end (one round trip less per small file); had it
+      // grown meanwhile, the size check after reading sees it and the file is read again
+      let eof = false;
       const next = () => {
+        if (eof) return Promise.resolve(Buffer.alloc(0));
         const buf = Buffer.allocUnsafe(want);
         want = READ_SIZE;
-        return fh.read(buf, 0, buf.length, null).then((r) => buf.subarray(0, r.bytesRead));
+        return fh.read(buf, 0, buf.length, null).then((r) => {
+          eof = r.bytesRead < buf.length;
+          return buf.subarray(0, r.bytesRead);
+        });
       };
       pending = next();
       for (;;) {
