@@ -1,16 +1,18 @@
 /**
  * Recovery from the off-site copy with a real fleet (TLS nats-server, controller, agent daemon as
  * processes): restore orders with source offsite and auto (local disk gone), self-healing of local
- * packs with check --read-data --repair, and replacing a lost appliance from the off-site copy
- * with the organisation's recovery key. Every restore is compared byte for byte with the records.
+ * packs with check --read-data --repair, healing of a damaged off-site copy (scrub, resend by the
+ * agent, alert resolved) together with a local one, the off-site prune's dry run, and replacing a
+ * lost appliance from the off-site copy with the organisation's recovery key. Every restore is compared byte for byte with the records.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers as natsHeaders, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { decode, partCount, sha256Hex, streams, subjects, type Alert, type ObjectKind, type OrderStatus } from '@medvault/protocol';
+import { OBJECT_HEADER, decode, encodePartHeader, objectParts, partCount, sha256Hex, streams, subjects, type Alert, type ObjectKind, type OrderStatus } from '@medvault/protocol';
 import { DirStore } from '../../agent/src/store/dir-store.js';
 import { decodeConfig } from '../../agent/src/repo/config-file.js';
 import { Fleet, must } from '../support/fleet.js';
@@ -170,6 +172,61 @@ describe('self-healing local packs', () => {
     expect(alert.message).toContain(flipped.split('/').pop()!);
     expect(alert.message).toContain(deleted.split('/').pop()!);
   }, 300_000);
+
+  it('an off-site copy damaged (as the controller) and a local pack flipped at once: the scrub finds the first, the agent resends it, the copy verifies and its alert resolves; repair heals the second from off site; both reported', async () => {
+    await replicated();
+    const packs = readdirSync(join(disk, 'data')).flatMap((d) => readdirSync(join(disk, 'data', d)).map((h) => join(disk, 'data', d, h))).sort();
+    const [remote, local] = [packs[0]!, packs[1]!];
+    const remoteHash = remote.split('/').pop()!;
+    const localName = local.split('/').pop()!;
+    // As the controller: the off-site copy of one pack overwritten with bytes of the right length.
+    const subject = subjects.offsite(fleet.site, repoId, 'pack', remoteHash);
+    await (await jetstreamManager(nc)).streams.purge(streams.offsite.name, { filter: subject });
+    for (const h of objectParts({ site: fleet.site, repo: repoId, kind: 'pack', hash: remoteHash, size: statSync(remote).size })) {
+      const hd = natsHeaders();
+      hd.set(OBJECT_HEADER, encodePartHeader(h));
+      await jetstream(nc).publish(subject, randomBytes(h.part === h.parts - 1 ? h.size - h.part * h.partSize : h.partSize), { headers: hd });
+    }
+    // On the appliance: one byte of another pack flipped.
+    const b = readFileSync(local);
+    b[b.length >> 1] = b[b.length >> 1]! ^ 0x01;
+    writeFileSync(local, b);
+
+    const ctl = ['--config', join(ws, 'controller.toml')];
+    const t0 = Date.now();
+    const scrub = await run(BIN.controller, ['offsite', 'verify', '--json', ...ctl]);
+    expect(scrub.code, scrub.stderr).toBe(7);
+    expect(scrub.json.damaged.map((d: { kind: string; hash: string }) => `${d.kind} ${d.hash}`)).toEqual([`pack ${remoteHash}`]);
+    expect(scrub.stderr).toContain(`repository ${repoId} pack ${remoteHash}: SHA-256`);
+    // The controller's alert names the object and resolves once the agent's resend is stored and receipted.
+    await fleet.login();
+    const { token } = JSON.parse(readFileSync(fleet.session.MEDVAULT_SESSION!, 'utf8')) as { token: string };
+    const offsiteAlert = () => fetch(`${fleet.url}/api/v1/alerts?state=all&site=${fleet.site}`, { headers: { authorization: `Bearer ${token}` } })
+      .then((r) => r.json() as Promise<{ alerts: Array<{ code: string; key: string; state: string; message: string }> }>)
+      .then((r) => r.alerts.find((a) => a.code === 'MV_ALERT_OFFSITE_DAMAGED' && a.key === `offsite:${repoId}/pack/${remoteHash}`));
+    const resolved = await until('the off-site damage alert resolved', async () => ((await offsiteAlert())?.state === 'resolved' ? offsiteAlert() : undefined), 120_000, 1000);
+    expect(resolved!.message).toContain(remoteHash);
+    console.log(`off-site copy healed (scrub, resend, receipt, alert resolved) in ${Date.now() - t0} ms`);
+    const agentAlerts = alerts.filter((a) => a.code === 'MV_ALERT_OFFSITE_RESEND' && a.message.includes(remoteHash));
+    expect(agentAlerts.map((a) => a.state)).toContain('open');
+    await until('the agent says the resend is receipted', () => alerts.find((a) => a.key === agentAlerts[0]!.key && a.state === 'resolved'), 60_000);
+    expect(must(await run(BIN.controller, ['offsite', 'verify', '--json', ...ctl]), 'scrub after the resend').damaged).toEqual([]);
+
+    // The local pack is healed from the (whole again) off-site copy.
+    const r = await fleet.agent('check', '--read-data', '--repair');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect((r.json.results[0].healing as { kind: string; name: string; healed: boolean }[]).map((h) => `${h.kind} ${h.name} ${h.healed}`)).toEqual([`pack ${localName} true`]);
+    expect(must(await fleet.agent('check', '--read-data'), 'check after repair').results[0].ok).toBe(true);
+    await until('the repair alert naming the local pack', () => alerts.find((a) => a.key === `repair:${disk}` && a.message.includes(localName)), 60_000);
+  }, 300_000);
+
+  it('offsite prune --dry-run over the real needs lists: every snapshot complete and kept (no retention rule configured), nothing deleted', async () => {
+    const dry = must(await run(BIN.controller, ['offsite', 'prune', '--dry-run', '--site', fleet.site, '--json', '--config', join(ws, 'controller.toml')]), 'offsite prune --dry-run');
+    const snaps = dry.plans[0].snapshots as { keep: boolean; reasons: string[] }[];
+    expect(snaps.length).toBeGreaterThan(0);
+    expect(snaps.every((s) => s.keep && s.reasons.includes('no retention rule: everything is kept'))).toBe(true);
+    expect([dry.dryRun, dry.deleted, dry.plans[0].delete.length]).toEqual([true, 0, 0]);
+  }, 120_000);
 });
 
 describe('replacing a lost appliance', () => {
