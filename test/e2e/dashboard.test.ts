@@ -6,7 +6,8 @@
  * sends a restore order from the site page and watches it finish verified. Then drills: a real drill
  * of the agent's store from both copies, a failed one and an overdue one of simulated sites, shown
  * on the drills page and the site page (RTO per copy and RPO against the targets, the signed report
- * downloaded as PDF, next drill, overdue). Screenshots go to test-results/dashboard-*.png;
+ * downloaded as PDF, next drill, overdue), and an incident opened by the technician listed with the
+ * snapshot it proposes. Screenshots go to test-results/dashboard-*.png;
  * MEDVAULT_WRITE_DOCS=1 also writes docs/dashboard-drills.png.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -183,6 +184,16 @@ describe('dashboard in chromium', () => {
     // the site page shows its drills too
     await page.click(`tr.drill-row[data-site="${fleet.site}"] a[href="#/site/${fleet.site}"]`);
     await page.locator(`mv-site tr.drill-row[data-drill-store="records"][data-drill-state="passed"]`).waitFor({ timeout: 10_000 });
+    // Incidents: one opened by the technician for our store is listed open, with the snapshot it proposes (the newest)
+    const snaps = must(await fleet.medvault(['snapshots', '--site', fleet.site]), 'snapshots') as { snapshots: Array<{ id: string; store: string; time: number }> };
+    const newest = snaps.snapshots.filter((x) => x.store === 'records').sort((a, b) => b.time - a.time)[0]!;
+    const incident = must(await fleet.medvault(['incident', 'open', '--title', 'drill check: records restored to scratch', '--site', fleet.site, '--store', 'records']), 'incident open') as { id: string; proposed?: { snapshot: string } };
+    expect(incident.proposed?.snapshot).toBe(newest.id);
+    await page.click('nav a[href="#/incidents"]');
+    const incidentRow = page.locator(`tr[data-incident="${incident.id}"][data-incident-state="open"]`);
+    await incidentRow.waitFor({ timeout: 10_000 });
+    expect(await incidentRow.textContent()).toContain(newest.id.slice(0, 12));
+    expect(await incidentRow.textContent()).toContain(fleet.site);
 
     // The README's screenshot: the fleet overview.
     await page.click('nav a[href="#/"]');
