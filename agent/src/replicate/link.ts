@@ -122,7 +122,8 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
               num_replicas: 1,
             });
             const consumer = await js.consumers.get(stream, name);
-            const messages = await consumer.consume({ max_messages: 64 });
+            // Its consumer gone (a restarted server forgets memory consumers): end, and make a new one.
+            const messages = await consumer.consume({ max_messages: 64, abort_on_missing_resource: true });
             current = { stop: () => void messages.stop() };
             if (stopped) messages.stop();
             for await (const m of messages) {

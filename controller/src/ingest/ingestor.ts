@@ -286,8 +286,9 @@ export class Ingestor {
     }
     const entry: OffsiteEntry = { site, repo, kind, hash, size: a.header.size, storedAt: this.d.clock() };
     const r = signMessage<Receipt>({ type: 'mv.receipt.v1', ...entry }, this.d.key);
+    // The OffsiteIndex learns of it from MV_CONTROL itself, so a receipt the server lost (killed
+    // before it wrote it) is not taken as given: the agent's next ask gets it issued again.
     await this.d.bus.publish(subjects.control(site, 'receipt'), encode(r), { msgId: `${objectKey(a.id)}.receipt${a.suffix}` });
-    this.d.index.add(entry);
     this.counts.receipted++;
     this.d.log.debug({ ...a.id, size: a.header.size }, 'object receipted');
   }
