@@ -29,6 +29,8 @@ export interface WrittenObject {
 export const PACK_TARGET = Number(process.env.MEDVAULT_PACK_TARGET) || 8 * 1024 * 1024;
 /** An index file is written after this many packs, and at every flush (MEDVAULT_PACKS_PER_INDEX for tests). */
 const PACKS_PER_INDEX = Number(process.env.MEDVAULT_PACKS_PER_INDEX) || 16;
+/** ... or after this many blobs (tiny files: 40,000 fit one pack), so the ids held until indexed stay few. */
+const BLOBS_PER_INDEX = 32_768;
 
 export class RepoWriter {
   /** Every object this writer stored, in write order (for replication). */
@@ -169,7 +171,7 @@ export class RepoWriter {
     });
     await prev;
     this.check();
-    if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
+    if (this.unindexed.length >= PACKS_PER_INDEX || this.unindexed.reduce((n, p) => n + p.blobs.length, 0) >= BLOBS_PER_INDEX) await this.writeIndex();
   }
 
   /**
