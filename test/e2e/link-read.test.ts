@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OBJECT_HEADER, streams, subjects } from '@medvault/protocol';
 import { openNats, type Nats } from '../../controller/src/nats.js';
 import { startSecureNats, type SecureNats } from '../support/secure-nats.js';
+import { freePort } from '../support/nats-server.js';
+import { until } from '../support/procs.js';
 import { MSG_SIZE_HEADER, openLink, type Link } from '../../agent/src/replicate/link.js';
 import { MemLink } from '../../agent/src/replicate/mem-link.js';
 
@@ -79,6 +81,12 @@ describe('Link.read on a secure nats-server, as a site', () => {
     await readContract(link);
   });
 
+  it('with failFast, fails to open with MV_ERR_TRANSPORT_FAILED naming the servers when NATS is not there', async () => {
+    const url = `tls://127.0.0.1:${await freePort()}`;
+    await expect(openLink({ servers: [url], name: 'cli', site: A, nkeySeedFile: s.siteSeedFile[A]!, caFile: s.caFile, failFast: true }))
+      .rejects.toMatchObject({ code: 'MV_ERR_TRANSPORT_FAILED', message: expect.stringContaining(`cannot connect to NATS at ${url}`) });
+  });
+
   it("refuses another site's off-site copies with MV_ERR_TRANSPORT_FAILED", async () => {
     await expect(all(link.read(OFF, subjects.offsitePattern(B)))).rejects.toMatchObject({ code: 'MV_ERR_TRANSPORT_FAILED', message: expect.stringContaining('mv.v1.off.clinic-b.>') });
   });
@@ -94,6 +102,20 @@ describe('Link.read on a secure nats-server, as a site', () => {
     got.forEach((m, i) => expect(m.data.equals(parts[i]!)).toBe(true));
     console.log(`read 40 parts, ${(40 * 1000 * 1024) / 1e6} MB, in ${ms} ms`);
   });
+
+  it('follow goes on after a nats-server restart (its memory-stored consumer is gone): nothing skipped', async () => {
+    const repo = '34'.repeat(16);
+    const got: string[] = [];
+    const f = link.follow(OFF, `mv.v1.off.${A}.${repo}.>`, 1, async (m) => void got.push(m.subject));
+    await ctl.bus.publish(subjects.offsite(A, repo, 'index', hash(301)), randomBytes(10));
+    await until('the first message', () => (got.length === 1 ? true : undefined), 30_000);
+    await s.server.stop();
+    await s.server.restart();
+    await until('the controller reconnected', async () => (await ctl.bus.publish(subjects.offsite(A, repo, 'index', hash(302)), randomBytes(10)).then(() => true, () => undefined)), 60_000, 1000);
+    await until('the message published after the restart', () => (got.length >= 2 ? true : undefined), 120_000, 500);
+    await f.stop();
+    expect([...new Set(got)]).toEqual([subjects.offsite(A, repo, 'index', hash(301)), subjects.offsite(A, repo, 'index', hash(302))]);
+  }, 240_000);
 
   it('fails with MV_ERR_TRANSPORT_FAILED when the server stalls mid-read, instead of hanging', async () => {
     const repo = '12'.repeat(16);

@@ -141,6 +141,19 @@ describe('restore from off site', () => {
     const bad = await fleet.agent('restore', 'latest', '--target', join(ws, 'restore', 'x'), '--from', 'tape');
     expect(bad.code).toBe(2);
     expect(bad.json?.message).toMatch(/--from tape: expected local, offsite or auto/);
+    // NATS down: a clear error naming the servers, exit 1, nothing restored; likewise repair and rebuild.
+    await fleet.nats.stop();
+    try {
+      const down = await fleet.agent('restore', 'latest', '--target', join(ws, 'restore', 'down'), '--from', 'offsite');
+      expect([down.code, down.json?.code]).toEqual([1, 'MV_ERR_TRANSPORT_FAILED']);
+      expect(down.json?.message).toContain(`cannot connect to NATS at ${fleet.natsUrl}`);
+      expect(existsSync(join(ws, 'restore', 'down'))).toBe(false);
+      expect((await fleet.agent('check', '--read-data', '--repair')).json?.code).toBe('MV_ERR_TRANSPORT_FAILED');
+    } finally {
+      await fleet.nats.restart();
+    }
+    expect((await fleet.agent('check', '--repair')).code).toBe(2);
+    expect((await fleet.agent('rebuild')).json?.message).toMatch(/rebuild needs --recovery-key FILE/);
   }, 180_000);
 });
 

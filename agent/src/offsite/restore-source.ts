@@ -93,7 +93,7 @@ export async function restoreFrom(source: RestoreSource, o: RestoreOptions, repo
 export async function siteLink(cfg: Pick<AgentConfig, 'file' | 'site' | 'nats'>, command: string): Promise<Link> {
   if (!cfg.nats) throw new MedvaultError(codes.CONFIG_INVALID, `${cfg.file}: [nats] servers are needed to read the off-site copy`);
   return openLink({
-    servers: cfg.nats.servers, name: `medvault-agent ${command} ${cfg.site}`, site: cfg.site,
+    servers: cfg.nats.servers, name: `medvault-agent ${command} ${cfg.site}`, site: cfg.site, failFast: true,
     ...(cfg.nats.nkey_file ? { nkeySeedFile: cfg.nats.nkey_file } : {}),
     ...(cfg.nats.ca_file ? { caFile: cfg.nats.ca_file } : {}),
   });

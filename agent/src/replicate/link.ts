@@ -63,20 +63,30 @@ export interface LinkOptions {
   ackTimeoutMs?: number;
   /** Milliseconds `read` waits for the next message before it fails (default 30 s). */
   readStallMs?: number;
+  /**
+   * For one-off commands: fail with MV_ERR_TRANSPORT_FAILED naming the servers when the first
+   * connection fails, instead of waiting for NATS forever as the daemon does.
+   */
+  failFast?: boolean;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
 export async function openLink(opts: LinkOptions): Promise<Link> {
-  const nc: NatsConnection = await connect({
-    servers: opts.servers,
-    name: opts.name,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 500,
-    waitOnFirstConnect: true,
-    ...(opts.site ? { inboxPrefix: `_INBOX.${opts.site}` } : {}),
-    ...(opts.nkeySeedFile ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(opts.nkeySeedFile, 'utf8').trim())) } : {}),
-    ...(opts.caFile ? { tls: { caFile: opts.caFile } } : {}),
-  });
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: opts.servers,
+      name: opts.name,
+      maxReconnectAttempts: opts.failFast ? 3 : -1,
+      reconnectTimeWait: 500,
+      waitOnFirstConnect: !opts.failFast,
+      ...(opts.site ? { inboxPrefix: `_INBOX.${opts.site}` } : {}),
+      ...(opts.nkeySeedFile ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(opts.nkeySeedFile, 'utf8').trim())) } : {}),
+      ...(opts.caFile ? { tls: { caFile: opts.caFile } } : {}),
+    });
+  } catch (cause) {
+    throw new MedvaultError(codes.TRANSPORT_FAILED, `cannot connect to NATS at ${opts.servers.join(',')}: ${(cause as Error).message}`, { cause, retryable: true });
+  }
   let connected = true;
   void (async () => {
     for await (const s of nc.status()) {
@@ -168,7 +178,7 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
         const consumer = await js.consumers.get(stream, name);
         // 8 MiB in flight per read, so a few reads at once stay well under the server's 64 MiB
         // max_pending per connection (past it the server drops the connection as a slow consumer).
-        messages = await consumer.consume(o.headersOnly ? { max_messages: 1024 } : { max_bytes: READ_MAX_BYTES });
+        messages = await consumer.consume({ ...(o.headersOnly ? { max_messages: 1024 } : { max_bytes: READ_MAX_BYTES }), abort_on_missing_resource: true });
       } catch (cause) {
         throw fail('cannot create a consumer', cause);
       }
