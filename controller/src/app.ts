@@ -81,6 +81,10 @@ export async function startApp(d: AppDeps): Promise<App> {
   const drills = new DrillBook();
   fleet.onApply((_site, _type, _time, msg) => void (msg.type === 'mv.drill-result.v1' && drills.addResult(msg)));
   const retention = new RetentionBook();
+  fleet.onApply((_site, _type, time, msg) => {
+    const why = msg.type === 'mv.snapshot-needs.v1' ? retention.add(msg, time) : undefined;
+    if (why) d.log.warn({ site: _site, reason: why }, 'needs list ignored');
+  });
   const tails: Tail[] = await followStreams(bus, { index, book, fleet, drills, retention }, d.log.child({ component: 'projections' }));
   d.log.info({ sites: fleet.sites().length, offsiteSites: index.sites().length }, 'projections rebuilt from JetStream');
 

@@ -1,8 +1,9 @@
 /**
  * The controller's local state, rebuilt from JetStream (the system of record) at every start and
  * kept current by following the streams: MV_CONTROL → receipts and resend requests (OffsiteIndex) and orders
- * (OrderBook), pruned records (OffsiteIndex, RetentionBook); MV_EVENTS → FleetRegistry, needs lists
- * (RetentionBook). Invalid messages are dropped and logged, never fatal.
+ * (OrderBook), pruned records (OffsiteIndex, RetentionBook); MV_EVENTS → FleetRegistry (whose
+ * listeners feed the DrillBook and the RetentionBook's needs lists, decoded once, in app.ts). Invalid
+ * messages are dropped and logged, never fatal.
  */
 import { decode, streams } from '@medvault/protocol';
 import type { Bus, StoredMessage, Tail } from './bus.js';
@@ -70,7 +71,7 @@ export async function followStreams(bus: Pick<Bus, 'tail'>, p: Projections, log:
     if (why) log.warn({ subject: m.subject, seq: m.seq, reason: why }, 'control message dropped');
   });
   const events = await bus.tail(streams.events.name, (m) => {
-    const why = p.fleet.apply(m) ?? p.retention?.applyNeeds(m);
+    const why = p.fleet.apply(m);
     if (why) log.warn({ subject: m.subject, seq: m.seq, reason: why }, 'event dropped');
   });
   await Promise.all([control.caughtUp, events.caughtUp]);

@@ -292,7 +292,7 @@ export const reconcileRequest = z.strictObject({
 /**
  * mv.snapshot-needs.v1, agent → `mv.v1.ev.<site>.needs` (message id `<site>.needs.<snapshot>.<part>`),
  * sent with every new snapshot: every pack and index file the snapshot needs, in parts of at most
- * 5,000 objects. The controller keeps the first complete list per snapshot and ignores later ones
+ * 2,000 objects (a full part, at most ~205 kB, stays under decode's 256 KiB). The controller keeps the first complete list per snapshot and ignores later ones
  * (a compromised appliance cannot shrink what an old snapshot needs); off-site pruning deletes
  * only objects that no retained snapshot needs. Keys and config are never pruned.
  */
@@ -306,7 +306,7 @@ export const snapshotNeeds = z.strictObject({
   tags: z.array(text(100)).max(100),
   part: count,
   parts: z.number().int().positive(),
-  objects: z.array(objectRef).max(5000),
+  objects: z.array(objectRef).max(2000),
 });
 
 /**

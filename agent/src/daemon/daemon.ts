@@ -25,8 +25,8 @@ export interface SnapshotInfo {
   tags?: string[];
 }
 
-/** Objects per mv.snapshot-needs.v1 part. */
-export const NEEDS_PER_PART = 5000;
+/** Objects per mv.snapshot-needs.v1 part (the schema's maximum: a full part stays under decode's 256 KiB). */
+export const NEEDS_PER_PART = 2000;
 
 /** What the daemon needs of the repository it replicates. */
 export interface DaemonRepo extends ReplicaSource {

@@ -25,7 +25,7 @@ import { objectKey } from '../ingest/assembler.js';
 import type { OffsiteEntry, OffsiteIndex } from '../ingest/offsite-index.js';
 import type { Log } from '../log.js';
 import type { Hold } from './holds.js';
-import type { NeedsList, RetentionBook } from './retention.js';
+import { parseKey, type NeedsList, type RetentionBook } from './retention.js';
 import type { Scrub } from './scrub.js';
 
 export interface SnapshotVerdict {
@@ -54,7 +54,8 @@ export interface PrunePlan {
 export interface PlanInput {
   site: string;
   lists: NeedsList[];
-  needs: (repo: string, snapshot: string) => ObjectRef[] | undefined;
+  /** The objectKey of every object a snapshot needs (RetentionBook.needKeys). */
+  needs: (repo: string, snapshot: string) => string[] | undefined;
   entries: OffsiteEntry[];
   held: ReadonlySet<string>;
   policy: RetentionPolicy;
@@ -71,10 +72,9 @@ export function planPrune(x: PlanInput): PrunePlan {
   const offsite = new Set(x.entries.map((e) => objectKey(e)));
   const known = new Set<string>();
   const needed = new Set<string>();
-  /** Object key → the dropped snapshots that need it (for the why). */
-  const droppedBy = new Map<string, string[]>();
+  /** Object key → how many dropped snapshots need it, and the first three (for the why). */
+  const droppedBy = new Map<string, { n: number; first: string[] }>();
   const blocked = new Set<string>();
-  const key = (repo: string, o: ObjectRef) => objectKey({ site: x.site, repo, ...o });
   const listed = new Set(x.lists.map((l) => `${l.repo}/${l.snapshot}`));
   const unlisted = x.entries.filter((e) => e.kind === 'snapshot' && !listed.has(`${e.repo}/${e.hash}`));
   for (const repo of [...new Set(x.lists.map((l) => l.repo))].sort()) {
@@ -95,13 +95,16 @@ export function planPrune(x: PlanInput): PrunePlan {
       if (x.now - l.time < x.minAgeMs) reasons.push(`younger than min_age ${formatDuration(x.minAgeMs)}`);
       const keep = reasons.length > 0;
       plan.snapshots.push({ repo, snapshot: d.hash, store: l.store, time: l.time, claimedTime: l.claimedTime, keep, reasons });
-      for (const o of x.needs(repo, d.hash) ?? []) {
-        const k = key(repo, o);
+      for (const k of x.needs(repo, d.hash) ?? []) {
         known.add(k);
         if (keep) {
-          if (!needed.has(k) && !offsite.has(k) && x.pruned({ site: x.site, repo, ...o })) plan.reneeded.push({ repo, ...o, snapshot: d.hash });
+          if (!needed.has(k) && !offsite.has(k) && x.pruned({ site: x.site, repo, ...parseKey(k) })) plan.reneeded.push({ repo, ...parseKey(k), snapshot: d.hash });
           needed.add(k);
-        } else droppedBy.set(k, [...(droppedBy.get(k) ?? []), d.hash]);
+        } else {
+          const by = droppedBy.get(k) ?? { n: 0, first: [] };
+          if (by.n++ < 3) by.first.push(d.hash);
+          droppedBy.set(k, by);
+        }
       }
     }
   }
@@ -111,8 +114,8 @@ export function planPrune(x: PlanInput): PrunePlan {
       plan.kept++;
       continue;
     }
-    const by = droppedBy.get(k) ?? [];
-    plan.delete.push({ ...e, why: `needed only by snapshot${by.length === 1 ? '' : 's'} ${by.slice(0, 3).map(short).join(', ')}${by.length > 3 ? ` and ${by.length - 3} more` : ''}, which the policy drops` });
+    const by = droppedBy.get(k)!;
+    plan.delete.push({ ...e, why: `needed only by snapshot${by.n === 1 ? '' : 's'} ${by.first.map(short).join(', ')}${by.n > 3 ? ` and ${by.n - 3} more` : ''}, which the policy drops` });
   }
   return plan;
 }
@@ -154,7 +157,7 @@ export class Pruner {
     try {
       for (const site of sites) {
         const plan = planPrune({
-          site, lists: retention.snapshots(site), needs: (repo, s) => retention.needs(site, repo, s), entries: index.entries(site),
+          site, lists: retention.snapshots(site), needs: (repo, s) => retention.needKeys(site, repo, s), entries: index.entries(site),
           held: new Set(holds.filter((h) => h.site === site && h.active).map((h) => h.snapshot)),
           policy: this.d.policy, minAgeMs: this.d.minAgeMs, now, pruned: (x) => retention.pruned(x) !== undefined && index.damage(x) === undefined,
         });

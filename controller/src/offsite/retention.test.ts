@@ -7,7 +7,7 @@
  * is asked for again.
  */
 import { describe, expect, it } from 'vitest';
-import { encode, sha256Hex, subjects, type ObjectKind, type ObjectRef } from '@medvault/protocol';
+import { MAX_MESSAGE_BYTES, encode, sha256Hex, subjects, type ObjectKind, type ObjectRef } from '@medvault/protocol';
 import type { OffsiteEntry } from '../ingest/offsite-index.js';
 import { planPrune, type PlanInput } from './prune.js';
 import { RetentionBook } from './retention.js';
@@ -33,7 +33,7 @@ const entry = (o: ObjectRef, storedAt = T0): OffsiteEntry => ({ site: SITE, repo
 
 function plan(book: RetentionBook, entries: OffsiteEntry[], x: Partial<PlanInput> = {}) {
   return planPrune({
-    site: SITE, lists: book.snapshots(SITE), needs: (repo, s) => book.needs(SITE, repo, s), entries, held: new Set(), policy: { last: 1 }, minAgeMs: DAY,
+    site: SITE, lists: book.snapshots(SITE), needs: (repo, s) => book.needKeys(SITE, repo, s), entries, held: new Set(), policy: { last: 1 }, minAgeMs: DAY,
     now: T0 + 30 * DAY, pruned: (o) => book.pruned(o) !== undefined, ...x,
   });
 }
@@ -55,6 +55,15 @@ describe('RetentionBook', () => {
     expect(book.snapshots(SITE)).toEqual([expect.objectContaining({ snapshot: h('s1'), time: T0, claimedTime: T0 - 999 * DAY, complete: true, parts: 2 })]);
     // A list naming another site than its subject is dropped.
     expect(book.applyNeeds({ subject: subjects.event('clinic-b', 'needs'), data: needs('s2', []), time: T0 })).toMatch(/came from site clinic-b/);
+  });
+
+  it('takes a needs part of the largest size the schema allows (2,000 objects, 100 tags, long store name): under decode\'s limit', () => {
+    const book = new RetentionBook();
+    const objects = Array.from({ length: 2000 }, (_, i) => ref('snapshot', `o${i}`));
+    const data = needs('big', objects, { tags: Array.from({ length: 100 }, (_, i) => `${i}`.padEnd(100, 't')), store: 's'.repeat(200) });
+    expect(data.byteLength).toBeLessThan(MAX_MESSAGE_BYTES);
+    expect(at(book, T0, data)).toBeUndefined();
+    expect(book.needs(SITE, REPO, h('big'))).toHaveLength(2000);
   });
 
   it('marks pruned objects until their next receipt', () => {

@@ -10,10 +10,10 @@
  *    of its first needs message, never the time the agent claims: a flood of fake snapshots in one
  *    day falls into one day's bucket, whatever times they claim.
  *  - A pruned object stays marked until a later receipt for it (it was needed again and resent).
- * Object names are interned per site, so a thousand snapshots of one repository cost one string per
- * object plus four bytes per need.
+ * Object keys (objectKey) are interned per site, so a thousand snapshots of one repository cost one
+ * string per object plus four bytes per need.
  */
-import { decode, parseEventSubject, type ObjectKind, type ObjectRef, type PrunedRecord } from '@medvault/protocol';
+import { decode, parseEventSubject, type ObjectKind, type ObjectRef, type PrunedRecord, type SnapshotNeeds } from '@medvault/protocol';
 import type { StoredMessage } from '../bus.js';
 import { objectKey, type ObjectId } from '../ingest/assembler.js';
 
@@ -57,18 +57,23 @@ export class RetentionBook {
       return (err as Error).message;
     }
     if (n.site !== s.site) return `needs list for site ${n.site} came from site ${s.site}`;
+    return this.add(n, m.time);
+  }
+
+  /** Applies one needs part, decoded and checked against its subject's site, stored at stream time `time`. */
+  add(n: SnapshotNeeds, time: number): string | undefined {
     if (n.part >= n.parts) return `needs list of snapshot ${n.snapshot}: part ${n.part} of ${n.parts}`;
     const book = this.site(n.site);
     const k = `${n.repo}/${n.snapshot}`;
     let e = book.lists.get(k);
     if (!e) {
-      e = { site: n.site, repo: n.repo, snapshot: n.snapshot, store: n.store, tags: n.tags, time: m.time, claimedTime: n.time, parts: n.parts, complete: false, got: new Map() };
+      e = { site: n.site, repo: n.repo, snapshot: n.snapshot, store: n.store, tags: n.tags, time, claimedTime: n.time, parts: n.parts, complete: false, got: new Map() };
       book.lists.set(k, e);
     }
     if (e.complete) return `snapshot ${n.snapshot}: its needs list is complete; a later one is ignored`;
     if (n.parts !== e.parts || n.store !== e.store) return `snapshot ${n.snapshot}: part ${n.part} does not match the first part (parts ${e.parts}, store ${e.store}); ignored`;
     if (e.got.has(n.part)) return `snapshot ${n.snapshot}: part ${n.part} is in already; ignored`;
-    e.got.set(n.part, Uint32Array.from(n.objects, (o) => this.intern(book, n.repo, o)));
+    e.got.set(n.part, Uint32Array.from(n.objects, (o) => this.intern(book, n.site, n.repo, o)));
     e.complete = e.got.size === e.parts;
     return undefined;
   }
@@ -97,19 +102,19 @@ export class RetentionBook {
     return [...(this.bySite.get(site)?.lists.values() ?? [])].map(({ got: _got, ...l }) => l).sort((a, b) => a.time - b.time || a.snapshot.localeCompare(b.snapshot));
   }
 
-  /** What a snapshot needs (every part in); undefined while its list is incomplete or unknown. */
-  needs(site: string, repo: string, snapshot: string): ObjectRef[] | undefined {
+  /** The objectKey of everything a snapshot needs (every part in); undefined while its list is incomplete or unknown. */
+  needKeys(site: string, repo: string, snapshot: string): string[] | undefined {
     const book = this.bySite.get(site);
     const e = book?.lists.get(`${repo}/${snapshot}`);
     if (!book || !e?.complete) return undefined;
-    const out: ObjectRef[] = [];
-    for (let p = 0; p < e.parts; p++) {
-      for (const i of e.got.get(p)!) {
-        const [, kind, hash] = book.names[i]!.split('/');
-        out.push({ kind: kind as ObjectKind, hash: hash! });
-      }
-    }
+    const out: string[] = [];
+    for (let p = 0; p < e.parts; p++) for (const i of e.got.get(p)!) out.push(book.names[i]!);
     return out;
+  }
+
+  /** What a snapshot needs, as kind and hash (see needKeys). */
+  needs(site: string, repo: string, snapshot: string): ObjectRef[] | undefined {
+    return this.needKeys(site, repo, snapshot)?.map(parseKey);
   }
 
   private site(site: string): SiteBook {
@@ -118,8 +123,8 @@ export class RetentionBook {
     return b;
   }
 
-  private intern(b: SiteBook, repo: string, o: ObjectRef): number {
-    const name = `${repo}/${o.kind}/${o.hash}`;
+  private intern(b: SiteBook, site: string, repo: string, o: ObjectRef): number {
+    const name = objectKey({ site, repo, ...o });
     let i = b.ids.get(name);
     if (i === undefined) {
       i = b.names.length;
@@ -128,4 +133,10 @@ export class RetentionBook {
     }
     return i;
   }
+}
+
+/** The kind and hash of an objectKey (`<site>.<repo>.<kind>.<hash>`; ids hold no dots). */
+export function parseKey(key: string): ObjectRef {
+  const [, , kind, hash] = key.split('.');
+  return { kind: kind as ObjectKind, hash: hash! };
 }
