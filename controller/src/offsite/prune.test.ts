@@ -4,7 +4,8 @@
  * audited) survives a prune that would otherwise remove it; after a prune every retained snapshot's
  * objects are all still in MV_OFFSITE and verify; exactly the others are gone, named in a signed
  * mv.pruned.v1; one audit entry per run; the scrub after it finds no damage, also after a restart;
- * a pruned object a kept snapshot needs again is asked for and comes back.
+ * a pruned object a kept snapshot needs again is asked for and comes back; the periodic run
+ * (prune_interval) applies [offsite.retention] and is audited as the scheduler.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, encode, streams, subjects, verifyMessage, type ObjectKind, type ObjectRef } from '@medvault/protocol';
@@ -12,6 +13,8 @@ import { readChain } from '../audit/read.js';
 import { REPO, SITE, addUser, call, controlMessages, login, randomObject, sendObject, startFixture, waitFor, type Fixture } from '../fixture.test-support.js';
 import { silentLog } from '../log.js';
 import { checkCopy } from './copy.js';
+import { startOffsiteCare } from './care.js';
+import { offsiteConfigSchema } from './config.js';
 import { Pruner } from './prune.js';
 import { OFFSITE_DAMAGED } from './scrub.js';
 
@@ -147,5 +150,24 @@ describe('off-site prune', () => {
     await waitFor(() => f.app.index.get(id('p1')) && !f.app.index.damage(id('p1')), 30_000, 'p1 receipted again');
     expect(f.app.retention.pruned(id('p1'))).toBeUndefined();
     await allVerified('s3', 's4');
+  }, 60_000);
+
+  it('runs every prune_interval with the [offsite.retention] policy, audited as the scheduler', async () => {
+    const config = offsiteConfigSchema.parse({ prune_interval: 1, scrub_interval: 0, retention: { keep_last: 1, min_age: '1h' } });
+    const care = await startOffsiteCare({
+      bus: f.nats.bus, index: f.app.index, fleet: f.app.fleet, key: f.key, clock: () => f.now.value, log: silentLog(), audit: f.app.audit,
+      retention: f.app.retention, holds: () => f.app.holds.list(), config,
+    });
+    try {
+      const entry = await waitFor(async () => (await pruneEntries()).find((e) => e.actor.kind === 'scheduler'), 20_000, 'a scheduled prune');
+      expect(entry).toMatchObject({ actor: { id: 'offsite-prune' }, detail: { dryRun: false } });
+      // keep_last 1: s4 stays; s3 and p3, which only s3 needed, go (i2 and p4 are s4's too).
+      await waitFor(async () => (await f.nats.bus.countSubject(streams.offsite.name, subject('s3'))) === 0, 20_000, 's3 pruned');
+      expect(await f.nats.bus.countSubject(streams.offsite.name, subject('p3'))).toBe(0);
+      await allVerified('s4');
+    } finally {
+      care.stop();
+    }
+    expect((await f.app.offsite.scrubNow()).damaged).toEqual([]);
   }, 60_000);
 });
