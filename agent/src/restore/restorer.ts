@@ -12,8 +12,9 @@
  *    mtime are set on the descriptor, then the temp file is renamed ('overwrite') or linked
  *    ('new': refuses an existing name atomically).
  * 5. Symlinks are created as symlinks; folder modes and mtimes are set after their contents.
- * 6. One syncfs of the target makes it all durable (instead of an fsync per file).
- * 7. Every restored file is read back and compared chunk by chunk with the snapshot's ids.
+ * 6. Every restored file is read back and compared chunk by chunk with the snapshot's ids, each
+ *    folder's files once they are written (so memory holds one folder's list, not the whole restore's).
+ * 7. One syncfs of the target makes it all durable (instead of an fsync per file).
  */
 import { realpath } from 'node:fs/promises';
 import { lstat, mkdir, open, rename, link, unlink, symlink, chmod, rm, lchown, mknod, setTimes, setXattr } from '../platform/long-paths.js';
@@ -198,6 +199,7 @@ class RestoreRun {
         for (let i = next++; i < files.length; i = next++) await one(files[i]!);
       }),
     );
+    await this.verifyAll(); // this folder's files now: what is kept for verifying stays one folder's worth
     for (const n of nodes) if (n.type === 'dir') await one(n);
   }
 
@@ -396,10 +398,11 @@ class RestoreRun {
 
   /** Reads every restored file back and compares each chunk with its id (MAC), and the length. */
   async verifyAll(): Promise<void> {
+    const list = this.restored.splice(0);
     let next = 0;
     const worker = async () => {
-      for (let i = next++; i < this.restored.length; i = next++) {
-        const f = this.restored[i]!;
+      for (let i = next++; i < list.length; i = next++) {
+        const f = list[i]!;
         try {
           await this.verify(f);
           this.result.verified++;
