@@ -5,10 +5,11 @@
  * objects are all still in MV_OFFSITE and verify; exactly the others are gone, named in a signed
  * mv.pruned.v1; one audit entry per run; the scrub after it finds no damage, also after a restart;
  * a pruned object a kept snapshot needs again is asked for and comes back; the periodic run
- * (prune_interval) applies [offsite.retention] and is audited as the scheduler.
+ * (prune_interval) applies [offsite.retention] and is audited as the scheduler; a purge that fails
+ * ends the run with an error naming the subject, audited as failed, every kept snapshot still whole.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decode, encode, streams, subjects, verifyMessage, type ObjectKind, type ObjectRef } from '@medvault/protocol';
+import { MedvaultError, codes, decode, encode, streams, subjects, verifyMessage, type ObjectKind, type ObjectRef } from '@medvault/protocol';
 import { readChain } from '../audit/read.js';
 import { REPO, SITE, addUser, call, controlMessages, login, randomObject, sendObject, startFixture, waitFor, type Fixture } from '../fixture.test-support.js';
 import { silentLog } from '../log.js';
@@ -21,7 +22,7 @@ import { OFFSITE_DAMAGED } from './scrub.js';
 let f: Fixture;
 const obj: Record<string, { kind: ObjectKind; hash: string; size: number; data: Uint8Array }> = {};
 const HOUR = 3_600_000;
-const kinds: Record<string, ObjectKind> = { c: 'config', k: 'key', s1: 'snapshot', s2: 'snapshot', s3: 'snapshot', s4: 'snapshot', i1: 'index', i2: 'index' };
+const kinds: Record<string, ObjectKind> = { c: 'config', k: 'key', s1: 'snapshot', s2: 'snapshot', s3: 'snapshot', s4: 'snapshot', s5: 'snapshot', s6: 'snapshot', i1: 'index', i2: 'index' };
 const ref = (n: string): ObjectRef => ({ kind: obj[n]!.kind, hash: obj[n]!.hash });
 const lists: Record<string, string[]> = {
   s1: ['c', 'k', 's1', 'i1', 'p1', 'p2'],
@@ -30,9 +31,9 @@ const lists: Record<string, string[]> = {
 };
 const subject = (n: string) => subjects.offsite(SITE, REPO, obj[n]!.kind, obj[n]!.hash);
 const id = (n: string) => ({ site: SITE, repo: REPO, ...ref(n) });
-const pruner = (last: number) =>
+const pruner = (last: number, bus: Pick<Fixture['nats']['bus'], 'publish' | 'purgeSubject'> = f.nats.bus) =>
   new Pruner({
-    bus: f.nats.bus, index: f.app.index, retention: f.app.retention, holds: () => f.app.holds.list(), scrub: f.app.offsite.scrub,
+    bus, index: f.app.index, retention: f.app.retention, holds: () => f.app.holds.list(), scrub: f.app.offsite.scrub,
     policy: { last }, minAgeMs: HOUR, key: f.key, clock: () => f.now.value, log: silentLog(), audit: f.app.audit,
   });
 async function publishNeeds(s: string, names: string[]): Promise<void> {
@@ -168,6 +169,33 @@ describe('off-site prune', () => {
     } finally {
       care.stop();
     }
+    expect((await f.app.offsite.scrubNow()).damaged).toEqual([]);
+  }, 60_000);
+
+  it('a purge that fails ends the run with an error naming the subject, audited as failed; kept snapshots stay whole', async () => {
+    for (const n of ['s5', 'p6', 'p7', 's6']) await send(n, 3000);
+    await waitFor(() => ['s5', 'p6', 'p7', 's6'].every((n) => f.app.index.get(id(n))), 30_000, 'receipts');
+    lists.s5 = ['c', 'k', 's5', 'p6', 'p7'];
+    lists.s6 = ['c', 'k', 's6', 'i2', 'p1', 'p4'];
+    await publishNeeds('s5', lists.s5);
+    await publishNeeds('s6', lists.s6);
+    f.now.value += 2 * HOUR;
+    // The real bus, except that purging p7's copy fails as a lost connection would.
+    const faulty = {
+      publish: f.nats.bus.publish.bind(f.nats.bus),
+      purgeSubject: async (stream: string, subj: string) => {
+        if (subj === subject('p7')) throw new MedvaultError(codes.TRANSPORT_FAILED, `cannot purge ${subj} from ${stream}: connection lost`);
+        return f.nats.bus.purgeSubject(stream, subj);
+      },
+    };
+    await expect(pruner(1, faulty).run()).rejects.toThrow(`cannot purge ${subject('p7')} from MV_OFFSITE`);
+    const audit = (await pruneEntries()).at(-1)!;
+    expect(audit.result).toBe('failed');
+    expect(audit.detail!.error).toContain(subject('p7'));
+    await allVerified('s6');
+    expect(await f.nats.bus.countSubject(streams.offsite.name, subject('s5'))).toBe(0);
+    // Listed as pruned, so the scrub does not take the copy it could not purge for damage.
+    expect(f.app.index.get(id('p7'))).toBeUndefined();
     expect((await f.app.offsite.scrubNow()).damaged).toEqual([]);
   }, 60_000);
 });

@@ -15,7 +15,7 @@
  *    their subjects. A crash in between leaves copies nobody lists (never a listed copy gone).
  * 5. A kept snapshot that needs an object pruned earlier (its data came back) gets it asked for
  *    again with a signed mv.resend.v1.
- * One audit entry per run (dry runs too) gives the counts and what was deleted and why.
+ * One audit entry per run (dry runs and failed runs too) gives the counts and what was deleted and why.
  */
 import { randomUUID } from 'node:crypto';
 import { applyPolicy, encode, formatDuration, signMessage, streams, subjects, type ObjectRef, type PrunedRecord, type RetentionPolicy, type SigningKey } from '@medvault/protocol';
@@ -154,6 +154,7 @@ export class Pruner {
     const sites = o.sites ?? [...new Set([...index.sites(), ...retention.sites()])].sort();
     const holds = await this.d.holds();
     const report: PruneReport = { dryRun: o.dryRun ?? false, startedAt: now, plans: [], deleted: 0, bytes: 0, records: [] };
+    let failure: Error | undefined;
     try {
       for (const site of sites) {
         const plan = planPrune({
@@ -169,8 +170,11 @@ export class Pruner {
           await this.d.scrub.resend(site, plan.reneeded.map((r) => ({ site, repo: r.repo, kind: r.kind, hash: r.hash, size: 0, storedAt: now, problem: `pruned off site earlier; needed again by snapshot ${short(r.snapshot)}` })));
         }
       }
+    } catch (err) {
+      failure = err as Error;
+      throw err;
     } finally {
-      await this.audit(report, o.actor ?? { kind: 'controller', id: 'controller' }, o.sites);
+      await this.audit(report, o.actor ?? { kind: 'controller', id: 'controller' }, o.sites, failure);
     }
     return report;
   }
@@ -197,16 +201,16 @@ export class Pruner {
     }
   }
 
-  private async audit(r: PruneReport, actor: { kind: 'user' | 'controller' | 'scheduler'; id: string }, sites?: string[]): Promise<void> {
+  private async audit(r: PruneReport, actor: { kind: 'user' | 'controller' | 'scheduler'; id: string }, sites?: string[], failure?: Error): Promise<void> {
     const snaps = r.plans.flatMap((p) => p.snapshots);
     const deletes = r.plans.flatMap((p) => p.delete.map((e) => `${p.site} ${e.kind} ${e.hash}: ${e.why}`));
     await this.d.audit.record({
-      actor, action: 'offsite.prune', object: sites ? sites.join(',').slice(0, 1000) : 'all sites', result: 'ok',
+      actor, action: 'offsite.prune', object: sites ? sites.join(',').slice(0, 1000) : 'all sites', result: failure ? 'failed' : 'ok',
       detail: {
         dryRun: r.dryRun, sites: r.plans.length, snapshotsKept: snaps.filter((s) => s.keep).length, snapshotsDropped: snaps.filter((s) => !s.keep).length,
         held: snaps.filter((s) => s.reasons.includes('legal hold')).length, planned: deletes.length, deleted: r.deleted, bytes: r.bytes,
         reneeded: r.plans.reduce((n, p) => n + p.reneeded.length, 0), records: r.records.join(',').slice(0, 2000) || null,
-        objects: deletes.join('; ').slice(0, 2000) || null,
+        objects: deletes.join('; ').slice(0, 2000) || null, error: failure ? failure.message.slice(0, 2000) : null,
       },
     });
   }
