@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_MESSAGE_BYTES, encode, sha256Hex, subjects, type ObjectKind, type ObjectRef } from '@medvault/protocol';
 import type { OffsiteEntry } from '../ingest/offsite-index.js';
-import { planPrune, type PlanInput } from './prune.js';
+import { formatPlan, planPrune, type PlanInput } from './prune.js';
 import { RetentionBook } from './retention.js';
 
 const SITE = 'clinic-a';
@@ -109,6 +109,12 @@ describe('planPrune (golden cases)', () => {
     expect(deleted(p)).toEqual(names(ref('snapshot', 's1'), ref('pack', 'p1'), ref('snapshot', 's3'), ref('pack', 'p3')));
     expect(p.delete.find((e) => e.hash === h('p1'))!.why).toBe(`needed only by snapshot ${h('s1').slice(0, 12)}, which the policy drops`);
     expect(p.kept).toBe(entries.length - 4);
+    // The dry-run text: per snapshot, newest first, why it is kept or that it goes; then each copy that goes.
+    const text = formatPlan(p);
+    expect(text[0]).toBe(`site ${SITE}: 3 snapshots kept, 2 dropped; 4 copies to delete (400 bytes), ${entries.length - 4} kept`);
+    expect(text[1]).toBe(`  snapshot ${h('s5').slice(0, 12)} records ${new Date(T0 + 4 * DAY).toISOString()}: kept: last 1 of 1; younger than min_age 1d`);
+    expect(text).toContain(`  snapshot ${h('s3').slice(0, 12)} records ${new Date(T0 + 2 * DAY).toISOString()}: dropped: no rule keeps it`);
+    expect(text).toContain(`  delete ${REPO} pack ${h('p3')} (100 bytes): needed only by snapshot ${h('s3').slice(0, 12)}, which the policy drops`);
     // No rule at all keeps everything.
     expect(plan(book, entries, { policy: {}, now }).delete).toEqual([]);
   });
