@@ -141,17 +141,6 @@ describe('restore from off site', () => {
     const bad = await fleet.agent('restore', 'latest', '--target', join(ws, 'restore', 'x'), '--from', 'tape');
     expect(bad.code).toBe(2);
     expect(bad.json?.message).toMatch(/--from tape: expected local, offsite or auto/);
-    // NATS down: a clear error naming the servers, exit 1, nothing restored; likewise repair and rebuild.
-    await fleet.nats.stop();
-    try {
-      const down = await fleet.agent('restore', 'latest', '--target', join(ws, 'restore', 'down'), '--from', 'offsite');
-      expect([down.code, down.json?.code]).toEqual([1, 'MV_ERR_TRANSPORT_FAILED']);
-      expect(down.json?.message).toContain(`cannot connect to NATS at ${fleet.natsUrl}`);
-      expect(existsSync(join(ws, 'restore', 'down'))).toBe(false);
-      expect((await fleet.agent('check', '--read-data', '--repair')).json?.code).toBe('MV_ERR_TRANSPORT_FAILED');
-    } finally {
-      await fleet.nats.restart();
-    }
     expect((await fleet.agent('check', '--repair')).code).toBe(2);
     expect((await fleet.agent('rebuild')).json?.message).toMatch(/rebuild needs --recovery-key FILE/);
   }, 180_000);
@@ -249,6 +238,14 @@ describe('replacing a lost appliance', () => {
     const oldSeed = join(ws, 'enrolment', fleet.site, 'site.nk');
     await replicated();
     await fleet.agentDaemon!.stop();
+    // NATS down (it is restarted below with the new enrolment): the commands that read the off-site
+    // copy fail with a clear error naming the servers, exit 1, and restore nothing.
+    await fleet.nats.stop();
+    const down = await fleet.agent('restore', 'latest', '--target', join(ws, 'restore', 'down'), '--from', 'offsite');
+    expect([down.code, down.json?.code]).toEqual([1, 'MV_ERR_TRANSPORT_FAILED']);
+    expect(down.json?.message).toContain(`cannot connect to NATS at ${fleet.natsUrl}`);
+    expect(existsSync(join(ws, 'restore', 'down'))).toBe(false);
+    expect((await fleet.agent('check', '--read-data', '--repair')).json?.code).toBe('MV_ERR_TRANSPORT_FAILED');
     // The appliance is lost: repository, LevelDB caches, keys, configuration, state: all gone.
     rmSync(join(ws, 'disk1'), { recursive: true, force: true });
     rmSync(appliance, { recursive: true, force: true });
@@ -258,7 +255,6 @@ describe('replacing a lost appliance', () => {
     const bundle = join(ws, 'enrolment', `${fleet.site}-replacement`);
     must(await run(BIN.controller, ['site', 'add', fleet.site, '--rotate', '--out', bundle, '--json', ...ctl]), 'site add --rotate');
     must(await run(BIN.controller, ['nats-config', '--out', join(ws, 'nats-server.conf'), ...ctl]), 'nats-config');
-    await fleet.nats.stop();
     await fleet.nats.restart();
     const seed = (f: string) => new TextEncoder().encode(readFileSync(f, 'utf8').trim());
     const asSite = (f: string) => connect({ servers: fleet.natsUrl, tls: { caFile: join(ws, 'tls', 'ca.pem') }, authenticator: nkeyAuthenticator(seed(f)), inboxPrefix: `_INBOX.${fleet.site}`, maxReconnectAttempts: 0, timeout: 5000 });
