@@ -69,6 +69,9 @@ describe('backup log over all sites (real NATS)', () => {
     expect(lines.at(-1)).toBe('');
     expect(csvCell('=1+2')).toBe(`"'=1+2"`);
     expect(csvCell('plain')).toBe('plain');
+    // OWASP: a leading CR or LF can also start a formula in some spreadsheets
+    expect(csvCell('\r=cmd|x')).toBe(`"'\r=cmd|x"`);
+    expect(csvCell('\n@SUM(1)')).toBe(`"'\n@SUM(1)"`);
     expect(logCsv([])).toBe(`${LOG_CSV_HEADER}\r\n`);
   });
 

@@ -58,10 +58,10 @@ export const responsible = (e: BackupLog) => (e.actor.kind === 'user' ? e.actor.
 
 export const LOG_CSV_HEADER = 'start,end,date,type,store,site,responsible person,result,files,bytes,errors';
 
-/** One CSV cell: quoted when it holds a comma, quote or line break; a leading =+-@ or tab is defused. */
+/** One CSV cell: quoted when it holds a comma, quote or line break; a leading =+-@, tab, CR or LF is defused (OWASP). */
 export function csvCell(v: string | number): string {
   const s = String(v);
-  const defused = /^[=+\-@\t]/.test(s) ? `'${s}` : s;
+  const defused = /^[=+\-@\t\r\n]/.test(s) ? `'${s}` : s;
   return /[",\r\n]/.test(defused) || defused !== s ? `"${defused.replace(/"/g, '""')}"` : defused;
 }
 

@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// Committed bin shim: exists before `npm run build`, so `npm ci` links it into node_modules/.bin.
+import '../dist/cli/medvault.js';
