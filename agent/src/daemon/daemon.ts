@@ -83,7 +83,7 @@ export class AgentDaemon {
 
   constructor(private readonly deps: DaemonDeps) {
     this.replicator = new Replicator({ site: deps.site, source: deps.repo, link: deps.link, book: deps.book, now: deps.now });
-    this.requests = new OffsiteRequests({ site: deps.site, repo: deps.repo, link: deps.link, book: deps.book, replicator: this.replicator, spool: deps.spool, controllerKey: deps.controllerKey, now: deps.now, log: deps.log });
+    this.requests = new OffsiteRequests({ site: deps.site, repo: deps.repo, link: deps.link, book: deps.book, replicator: this.replicator, spool: deps.spool, stateDir: deps.stateDir, controllerKey: deps.controllerKey, now: deps.now, log: deps.log });
     this.announced = Journal.open(join(deps.stateDir, 'announced.jsonl'));
     this.startedAt = deps.now();
     this.cursor = Number(readFileIfExists(this.cursorFile) ?? '1') || 1;

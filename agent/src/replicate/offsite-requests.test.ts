@@ -5,7 +5,7 @@
  * what MV_OFFSITE (listed headers only) lacks, whole or in part, except what the controller pruned
  * (signed mv.pruned.v1 records; one signed by another key is ignored).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -21,8 +21,7 @@ const key = generateSigningKey();
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-function setup() {
-  const dir = mkdtempSync(join(tmpdir(), 'mv-offreq-'));
+function setup(dir = mkdtempSync(join(tmpdir(), 'mv-offreq-')), clock = { now: 5 }) {
   dirs.push(dir);
   const objects = [0, 1, 2].map((i) => ({ kind: 'pack' as ObjectKind, hash: sha256Hex(Buffer.from(`o${i}`)), size: 2000 }));
   const book = ReceiptBook.open(dir);
@@ -30,12 +29,13 @@ function setup() {
   const link = new MemLink();
   const resent: Array<{ objects: unknown[]; suffix: string }> = [];
   const alerts: Array<{ state: string; message: string }> = [];
+  const logs: string[] = [];
   const repo = { id: REPO, async *listObjects(kind: ObjectKind) { for (const o of objects) if (o.kind === kind) yield o; } };
   const req = new OffsiteRequests({
     site: SITE, repo, link, book, replicator: { resend: (o, suffix) => void resent.push({ objects: [...o], suffix }) },
-    spool: { add: (_e, m) => void alerts.push(m as never) }, controllerKey: key.publicKey, now: () => 5, log: () => {},
+    spool: { add: (_e, m) => void alerts.push(m as never) }, stateDir: dir, controllerKey: key.publicKey, now: () => clock.now, log: (_l, msg, f) => void logs.push(`${msg} ${JSON.stringify(f)}`),
   });
-  return { dir, objects, book, link, resent, alerts, req };
+  return { dir, objects, book, link, resent, alerts, req, logs };
 }
 
 describe('OffsiteRequests', () => {
@@ -67,6 +67,33 @@ describe('OffsiteRequests', () => {
     expect(await req.handle('reconcile', encode(foreign))).toEqual([]);
     expect(resent).toEqual([]);
     expect(book.covers(REPO, objects)).toBe(true);
+  });
+
+  it('refuses a replayed request (also after a restart) and one older than 24 h or from the future', async () => {
+    const day = 24 * 3600_000;
+    const clock = { now: 10 * day };
+    const { dir, objects, resent, req, logs } = setup(undefined, clock);
+    const resend = (id: string, at: number) => encode(signMessage<ResendRequest>({ type: 'mv.resend.v1', id, site: SITE, repo: REPO, objects: [{ kind: 'pack', hash: objects[0]!.hash }], reason: 'x', at }, key));
+    const id = randomUUID();
+    expect(await req.handle('resend', resend(id, clock.now - 1000))).toHaveLength(1);
+    expect(await req.handle('resend', resend(id, clock.now - 1000))).toEqual([]);
+    expect(logs.at(-1)).toContain(`mv.resend.v1 ${id} was already handled`);
+    const again = setup(dir, clock); // a restarted agent still knows the id
+    expect(await again.req.handle('resend', resend(id, clock.now - 1000))).toEqual([]);
+    expect(again.logs.at(-1)).toContain('already handled');
+    const old = randomUUID();
+    expect(await req.handle('resend', resend(old, clock.now - day - 1))).toEqual([]);
+    expect(logs.at(-1)).toContain(`mv.resend.v1 ${old} was sent at`);
+    const reconcileOld = encode(signMessage<ReconcileRequest>({ type: 'mv.reconcile.v1', id: randomUUID(), site: SITE, reason: 'x', at: clock.now - 2 * day }, key));
+    expect(await req.handle('reconcile', reconcileOld)).toEqual([]);
+    expect(logs.at(-1)).toContain('more than 24 h ago');
+    expect(await req.handle('resend', resend(randomUUID(), clock.now + 3600_000))).toEqual([]);
+    expect(logs.at(-1)).toContain('in the future');
+    expect(resent).toHaveLength(1);
+    // ids older than the bound are forgotten (a replay of one is refused by its age anyway)
+    clock.now += 2 * day;
+    expect(await req.handle('resend', resend(randomUUID(), clock.now))).toHaveLength(1);
+    expect(readFileSync(join(dir, 'offsite-requests-seen.json'), 'utf8')).not.toContain(id);
   });
 
   it('reconcile: what MV_OFFSITE lacks, whole or in part, is sent again', async () => {

@@ -10,13 +10,21 @@
  * Either way the objects' receipts are revoked (journalled, durable), an alert names them, and the
  * replicator sends them at once with message ids suffixed `.r<first 8 characters of the request id>`.
  * The alert resolves when every one of them has a fresh receipt (`check`, each round).
+ * Like orders, a request is single-use and short-lived: one whose id was handled before (ids kept
+ * durably in `<stateDir>/offsite-requests-seen.json` for MAX_REQUEST_AGE_MS) or whose `at` is older
+ * than MAX_REQUEST_AGE_MS (or in the future past the clock tolerance) is refused and logged.
  */
 import type { KeyObject } from 'node:crypto';
-import { MedvaultError, OBJECT_HEADER, codes, decode, objectKinds, parseObjectSubject, streams, subjects, validate, verifyMessage, type ObjectRef } from '@medvault/protocol';
+import { join } from 'node:path';
+import { CLOCK_TOLERANCE_MS, MedvaultError, OBJECT_HEADER, codes, decode, objectKinds, parseObjectSubject, streams, subjects, validate, verifyMessage, type ObjectRef } from '@medvault/protocol';
 import type { Link } from './link.js';
 import type { ReceiptBook } from './receipts.js';
 import type { Replicator, ReplicaSource } from './replicator.js';
 import type { Spool } from './spool.js';
+import { readFileIfExists, writeFileAtomic } from '../state/journal.js';
+
+/** A resend/reconcile request older than this is refused (a replay of an old one does nothing). */
+export const MAX_REQUEST_AGE_MS = 24 * 3600_000;
 
 export interface OffsiteRequestDeps {
   site: string;
@@ -25,6 +33,8 @@ export interface OffsiteRequestDeps {
   book: Pick<ReceiptBook, 'revoke' | 'covers'>;
   replicator: Pick<Replicator, 'resend'>;
   spool: Pick<Spool, 'add'>;
+  /** Where the ids of handled requests are kept. */
+  stateDir: string;
   controllerKey: KeyObject;
   now: () => number;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -32,7 +42,25 @@ export interface OffsiteRequestDeps {
 
 export class OffsiteRequests {
   private readonly pending = new Map<string, ObjectRef[]>();
-  constructor(private readonly d: OffsiteRequestDeps) {}
+  private readonly seenFile: string;
+  /** Request id → its `at`, for requests handled within MAX_REQUEST_AGE_MS. */
+  private readonly seen: Map<string, number>;
+  constructor(private readonly d: OffsiteRequestDeps) {
+    this.seenFile = join(d.stateDir, 'offsite-requests-seen.json');
+    const text = readFileIfExists(this.seenFile);
+    this.seen = new Map(text ? (JSON.parse(text) as Array<[string, number]>) : []);
+  }
+
+  /** Refuses a replayed or stale request, else records its id durably before anything is done for it. */
+  private admit(r: { type: string; id: string; at: number }): void {
+    const now = this.d.now();
+    if (this.seen.has(r.id)) throw new MedvaultError(codes.ORDER_REPLAYED, `${r.type} ${r.id} was already handled: requests are single-use`);
+    if (r.at < now - MAX_REQUEST_AGE_MS) throw new MedvaultError(codes.ORDER_EXPIRED, `${r.type} ${r.id} was sent at ${new Date(r.at).toISOString()}, more than ${MAX_REQUEST_AGE_MS / 3600_000} h ago`);
+    if (r.at > now + CLOCK_TOLERANCE_MS) throw new MedvaultError(codes.ORDER_NOT_YET_VALID, `${r.type} ${r.id} is dated ${new Date(r.at).toISOString()}, in the future`);
+    for (const [id, at] of this.seen) if (at < now - MAX_REQUEST_AGE_MS - CLOCK_TOLERANCE_MS) this.seen.delete(id);
+    this.seen.set(r.id, r.at);
+    writeFileAtomic(this.seenFile, JSON.stringify([...this.seen]));
+  }
 
   /** Handles one mv.resend.v1 or mv.reconcile.v1 message; returns the objects to be resent. Never throws. */
   async handle(kind: 'resend' | 'reconcile', data: Uint8Array): Promise<ObjectRef[]> {
@@ -41,6 +69,7 @@ export class OffsiteRequests {
       const r = decode(data, kind === 'resend' ? 'mv.resend.v1' : 'mv.reconcile.v1');
       verifyMessage(r, this.d.controllerKey);
       if (r.site !== site) throw new MedvaultError(codes.MESSAGE_INVALID, `${r.type} for site ${r.site} arrived at site ${site}`);
+      this.admit(r);
       let objects: ObjectRef[];
       if (r.type === 'mv.resend.v1') {
         if (r.repo !== repo.id) throw new MedvaultError(codes.MESSAGE_INVALID, `resend ${r.id} names repository ${r.repo}; this appliance replicates ${repo.id}`);
