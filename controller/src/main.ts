@@ -315,10 +315,11 @@ audit
       }
     }
     const report = verify(chain, o.head);
-    if (!o.file) await auditNow(c, { actor: operator(), action: 'audit.verify', object: `chain:${report.chain}`, result: report.ok ? 'ok' : 'failed', detail: { entries: report.entries, problems: report.problems.length, head: report.head ? `${report.head.seq}:${report.head.hash}` : null } });
+    if (!o.file) await auditNow(c, { actor: operator(), action: 'audit.verify', object: `chain:${report.chain}`, result: report.ok ? 'ok' : 'failed', detail: { entries: report.entries, chains: report.starts.length + 1, problems: report.problems.length, head: report.head ? `${report.head.seq}:${report.head.hash}` : null } });
     if (o.json) print(report);
     else {
       process.stdout.write(`${report.chain}: ${report.entries} entries, ${report.ok ? 'chain intact' : `${report.problems.length} problem(s)`}${report.head ? `; head ${report.head.seq}:${report.head.hash}` : ''}\n`);
+      for (const st of report.starts) process.stdout.write(`  ${st.message}\n`);
       for (const p of report.problems.slice(0, 50)) process.stdout.write(`  ${p.kind}: ${p.message}\n`);
     }
     if (!report.ok) throw new MedvaultError(codes.AUDIT_BROKEN, `audit chain ${report.chain} is broken: ${report.problems[0]!.message}`);

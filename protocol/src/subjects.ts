@@ -31,7 +31,8 @@ export const streams = {
 
 /** Event types an agent publishes under `mv.v1.ev.<site>.<event>`. */
 /**
- * `audit`: the agent's hash-chained audit entries (mv.audit.v1), message id `<site>.ev.audit.<seq>`;
+ * `audit`: the agent's hash-chained audit entries (mv.audit.v1), message id
+ * `<site>.ev.audit.<chain>.<seq>` (`<chain>`: the first 16 hex digits of the chain's first entry's hash);
  * `needs`: what each snapshot needs off site (mv.snapshot-needs.v1); `drill`: drill results (mv.drill-result.v1).
  */
 export const eventTypes = ['heartbeat', 'log', 'snapshot', 'status', 'alert', 'audit', 'needs', 'drill'] as const;

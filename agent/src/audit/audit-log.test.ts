@@ -12,7 +12,7 @@ const site = 'clinic-a';
 function filled(n = 6) {
   const dir = mkdtempSync(join(tmpdir(), 'mv-audit-'));
   const spool = new Spool(dir, site);
-  const log = AuditLog.open(dir, site, { now: () => 1000, replicate: (e) => spool.add('audit', e, `audit.${e.seq}`) });
+  const log = AuditLog.open(dir, site, { now: () => 1000, replicate: (e, id) => spool.add('audit', e, id) });
   for (let i = 0; i < n; i++) log.record({ actor: { kind: 'user', id: 'tess' }, action: 'order.accept', object: `order:${i}`, result: 'ok' });
   const lines = () => readFileSync(log.file, 'utf8').split('\n').filter(Boolean);
   const write = (ls: string[]) => writeFileSync(log.file, `${ls.join('\n')}\n`);

@@ -3,8 +3,10 @@
  * restore, key use, start and configuration change, as a hash chain (protocol audit.ts) in
  * `<state_dir>/audit.jsonl`, one mv.audit.v1 entry per line, fsynced before `record` returns.
  * Each entry is also queued on the event spool, so the chain is replicated to the controller
- * (`mv.v1.ev.<site>.audit`, message id by seq) and survives the appliance; the heartbeat carries
- * the head, which anchors the replicated copy against entries removed at its end.
+ * (`mv.v1.ev.<site>.audit`, spool id `audit.<chain>.<seq>`) and survives the appliance; the heartbeat
+ * carries the head, which anchors the replicated copy against entries removed at its end. `<chain>`
+ * (the first 16 hex digits of the chain's first entry's hash) tells chains apart: a replaced
+ * appliance starts a new chain at seq 1, whose entries must not be taken for resends of the old one.
  *
  * Several processes may append (the daemon, a CLI restore): each append takes `audit.jsonl.lock`
  * (O_EXCL; a lock older than 30 s is stale), re-reads the head from the file's last line, appends
@@ -24,12 +26,13 @@ export interface AuditSink {
 export class AuditLog implements AuditSink {
   private fd: number;
   private last: ChainHead | undefined;
+  private chain: string | undefined;
 
   private constructor(
     readonly file: string,
     private readonly site: string,
     private readonly now: () => number,
-    private readonly replicate: ((e: AuditEntry) => void) | undefined,
+    private readonly replicate: ((e: AuditEntry, spoolId: string) => void) | undefined,
     startReport: ChainReport,
   ) {
     this.fd = openSync(file, 'a+', 0o600);
@@ -40,7 +43,7 @@ export class AuditLog implements AuditSink {
   /** How the chain looked when opened (a broken chain is reported by the caller, loudly). */
   readonly startReport: ChainReport;
 
-  static open(stateDir: string, site: string, opts: { now?: () => number; replicate?: (e: AuditEntry) => void } = {}): AuditLog {
+  static open(stateDir: string, site: string, opts: { now?: () => number; replicate?: (e: AuditEntry, spoolId: string) => void } = {}): AuditLog {
     mkdirSync(stateDir, { recursive: true });
     const file = join(stateDir, 'audit.jsonl');
     return new AuditLog(file, site, opts.now ?? Date.now, opts.replicate, verifyFile(file, site));
@@ -64,7 +67,8 @@ export class AuditLog implements AuditSink {
       unlock();
     }
     this.last = { seq: e.seq, hash: e.hash };
-    this.replicate?.(e);
+    this.chain ??= chainId(this.fd);
+    this.replicate?.(e, `audit.${this.chain ?? e.hash.slice(0, 16)}.${e.seq}`);
     return e;
   }
 
@@ -116,6 +120,19 @@ export function readEntries(file: string): unknown[] {
   });
 }
 
+/** The chain's id: the first 16 hex digits of the hash of the file's first entry. */
+function chainId(fd: number): string | undefined {
+  const buf = Buffer.alloc(64 * 1024);
+  const n = readSync(fd, buf, 0, buf.length, 0);
+  const first = buf.subarray(0, n).toString('utf8').split('\n')[0] ?? '';
+  try {
+    const v = JSON.parse(first) as { hash?: unknown };
+    return typeof v.hash === 'string' ? v.hash.slice(0, 16) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The seq and hash of the last complete line of the open file, if it is an entry. */
 function lastHead(fd: number): ChainHead | undefined {
   const size = fstatSync(fd).size;
@@ -161,7 +178,7 @@ function lock(file: string): () => void {
 }
 
 /** Opens the log, appends one entry (queued for replication on the spool), closes: for CLI commands. */
-export function appendAudit(stateDir: string, site: string, r: AgentAuditInput, replicate?: (e: AuditEntry) => void): AuditEntry {
+export function appendAudit(stateDir: string, site: string, r: AgentAuditInput, replicate?: (e: AuditEntry, spoolId: string) => void): AuditEntry {
   const log = AuditLog.open(stateDir, site, replicate ? { replicate } : {});
   try {
     return log.record(r);

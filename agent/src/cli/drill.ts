@@ -34,7 +34,7 @@ export function register(program: Command, ctx: CliContext): void {
       const runner = new DrillRunner({
         site: cfg.site, stores: cfg.stores, drillDir: cfg.drill_dir ?? join(cfg.state_dir, 'drills'), now: Date.now,
         publish: spoolPublisher(spool),
-        audit: { record: (r) => appendAudit(cfg.state_dir, cfg.site, r, (e) => spool.add('audit', e, `audit.${e.seq}`)) },
+        audit: { record: (r) => appendAudit(cfg.state_dir, cfg.site, r, (e, id) => spool.add('audit', e, id)) },
         open: (source) => (source === 'local' ? openLocal(ctx) : openOffsite(ctx)),
       });
       const results: DrillResult[] = [];

@@ -47,7 +47,7 @@ export function register(program: Command, ctx: CliContext): void {
         actor: { kind: 'user', id: `os:${process.env.SUDO_USER ?? process.env.USER ?? String(process.getuid?.() ?? 'unknown')}` },
         action: 'repository.rebuild', object: `repo:${r.repo}`, result: r.failed.length === 0 ? 'ok' : 'failed',
         detail: { disk, copied: r.copied, bytes: r.bytes, present: r.present, failed: r.failed.length, keyFile: r.keyFile, key: 'recovery private key' },
-      }, (e) => spool.add('audit', e, `audit.${e.seq}`));
+      }, (e, id) => spool.add('audit', e, id));
       if (r.failed.length > 0) ctx.status = 'damaged';
       const rate = r.ms > 0 ? `${formatBytes((r.bytes / r.ms) * 1000)}/s` : '';
       const lines = [`rebuilt repository ${r.repo} on ${disk} from the off-site copy: ${r.copied} objects, ${formatBytes(r.bytes)} in ${(r.ms / 1000).toFixed(1)} s ${rate}${r.present ? `, ${r.present} already there` : ''}; key file ${r.keyFile.slice(0, 12)} for this appliance's local key`];

@@ -45,7 +45,7 @@ export function register(program: Command, ctx: CliContext): void {
         actor: { kind: 'user', id: `os:${process.env.SUDO_USER ?? process.env.USER ?? String(process.getuid?.() ?? 'unknown')}` },
         action: 'restore', object: `snapshot:${result.snapshot}`, result: result.failed.length === 0 ? 'ok' : 'failed',
         detail: { via: 'cli', disk, target: opts.target, mode: opts.overwrite ? 'overwrite' : 'new', files: result.files, verified: result.verified, failed: result.failed.length, key: ctx.options.recoveryKey ? 'recovery private key' : 'local key' },
-      }, (e) => spool.add('audit', e, `audit.${e.seq}`));
+      }, (e, id) => spool.add('audit', e, id));
       if (result.failed.length > 0) ctx.status = result.errors.some((e) => e.code === 'MV_ERR_DATA_CORRUPT' || e.code === 'MV_ERR_VERIFY_FAILED') ? 'damaged' : 'failed';
       const lines = [`restored snapshot ${result.snapshot.slice(0, 12)} from ${disk} into ${opts.target}: ${result.files} files, ${formatBytes(result.bytes)}, ${result.verified} verified`];
       for (const e of result.errors) lines.push(`  ${e.code === 'SKIPPED' ? 'skipped' : 'FAILED'}: ${e.path}: ${e.message}`);

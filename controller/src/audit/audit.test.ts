@@ -172,8 +172,8 @@ describe('controller audit trail (real nats-server)', () => {
     const site = 'clinic-audit';
     const chain: AuditEntry[] = [];
     for (let i = 0; i < 6; i++) chain.push(chainEntry(chain.at(-1), { site, at: i, actor: { kind: 'agent', id: site }, action: 'order.accept', object: `order:${i}`, result: 'ok' }));
-    // As the agent publishes them: message id by seq; its heartbeat names the head.
-    for (const e of chain) await f.nats.bus.publish(subjects.event(site, 'audit'), encode(e), { msgId: `${site}.ev.audit.${e.seq}` });
+    // As the agent publishes them: message id by chain and seq; its heartbeat names the head.
+    for (const e of chain) await f.nats.bus.publish(subjects.event(site, 'audit'), encode(e), { msgId: `${site}.ev.audit.${e.hash.slice(0, 16)}.${e.seq}` });
     const hb = (seq: number, hash: string) => publishEvent(f, site, 'heartbeat', { ...heartbeat(site, f.now.value), repos: [{ id: REPO, path: '/mnt/b', snapshots: 0 }], audit: { seq, hash } });
     await hb(6, chain[5]!.hash);
     const copied = (n: number) => waitFor(async () => (await readChain(f.nats.bus, site)).values.length >= n, 5000, `${n} entries in ${SITE_AUDIT_STREAM}`);
