@@ -87,6 +87,10 @@ describe('medvault-agent CLI (built)', () => {
     expect(check.code).toBe(5);
     expect(check.out.ok).toBe(false);
     expect(check.out.results[0].damaged[0].kind).toBe('pack');
+    // a drill from that copy fails as a corrupt copy: exit 5 like check, not 1
+    const drill = cli(...c, 'drill', '--source', 'local');
+    expect(drill.out.drills[0]).toMatchObject({ result: 'failed', runs: [{ source: 'local', result: 'failed', error: { code: 'MV_ERR_DATA_CORRUPT' } }] });
+    expect(drill.code).toBe(5);
 
     const bad = cli('--config', join(dir, 'missing.toml'), 'snapshots');
     expect(bad.code).toBe(2);

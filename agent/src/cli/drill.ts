@@ -41,7 +41,9 @@ export function register(program: Command, ctx: CliContext): void {
       for (const s of stores) {
         results.push(await runner.run({ id: newOrderId(), store: s.name, snapshot: 'latest', sample, sources, requestedBy: { kind: 'user', id: user } }));
       }
-      if (results.some((r) => r.result !== 'passed')) ctx.status = 'failed';
+      // A copy found corrupt exits 5 as elsewhere (main.ts exitCodeOf), any other failure 1.
+      const corrupt = (c?: string) => c === codes.DATA_CORRUPT || c === codes.VERIFY_FAILED;
+      if (results.some((r) => r.result !== 'passed')) ctx.status = results.some((r) => r.runs.some((x) => x.result === 'failed' && corrupt(x.error?.code))) ? 'damaged' : 'failed';
       ctx.print(results.map(describeDrill).join('\n'), { command: 'drill', drills: results });
     });
 }

@@ -5,13 +5,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { newOrderId, validate, type BackupLog, type DrillResult } from '@medvault/protocol';
 import type { DatabaseStoreConfig, FileStoreConfig } from '../config.js';
 import { backupStoreTo } from '../jobs/backup-job.js';
 import { flipByteInLargestPack, tempDir, testRepo, type TestRepo } from '../repo/testing.js';
+import { nextOccurrence } from '../schedule/cron.js';
+import { rpoTargetS } from '../schedule/planner.js';
 import { DrillRunner, sampleOf, type DrillPlan } from './drill-runner.js';
 
 const schedule = { full: '0 2 * * 0', incremental: '0 2 * * *' };
@@ -30,11 +32,11 @@ async function recordStore(): Promise<{ dir: string; files: number; bytes: numbe
   return { dir, files: 30, bytes };
 }
 
-function harness(t: TestRepo, stores: DrillRunnerStores, drillDir: string) {
+function harness(t: TestRepo, stores: DrillRunnerStores, drillDir: string, now = Date.now) {
   const published: { result: DrillResult; log: BackupLog }[] = [];
   const audited: unknown[] = [];
   const runner = new DrillRunner({
-    site: 'clinic-a', stores, drillDir, now: Date.now,
+    site: 'clinic-a', stores, drillDir, now,
     open: async (source) => (source === 'local' ? { repo: t.repo, label: t.store.root, close: async () => {} } : undefined),
     publish: (result, log) => published.push({ result: validate(result, 'mv.drill-result.v1'), log: validate(log, 'mv.backup-log.v1') }),
     audit: { record: (r) => (audited.push(r), {} as never) },
@@ -96,6 +98,19 @@ describe('drills', () => {
     expect(r.targets.rtoS).toBe(14_400);
   }, 60_000);
 
+  it('a store without rpo_s is held to the RPO target its heartbeat reports (the daily schedule plus 2 h), not 60 s', async () => {
+    const t = await testRepo();
+    const rec = await recordStore();
+    const store: FileStoreConfig = { name: 'records', type: 'files', path: rec.dir, schedule, continuous: false, rescan_s: 900 };
+    await backupStoreTo(t.repo, store, { job: 'full', actor });
+    // the drill runs three hours after the snapshot, well within a daily schedule
+    const r = await harness(t, [store], join(t.dir, 'drills'), () => Date.now() + 3 * 3600_000).runner.run(plan('records'));
+    expect(r.targets.rpoS).toBe(rpoTargetS(store, nextOccurrence));
+    expect(r.targets.rpoS).toBe(93_600);
+    expect(r.rpoS!).toBeGreaterThan(3 * 3600 - 60);
+    expect(r).toMatchObject({ result: 'passed', met: { rpo: true } });
+  }, 60_000);
+
   it('a flipped byte in a local pack fails the drill, names the affected files, and still cleans up', async () => {
     const t = await testRepo();
     const rec = await recordStore();
@@ -115,6 +130,7 @@ describe('drills', () => {
       expect(f.reason).toMatch(/MV_ERR_DATA_CORRUPT/);
     }
     expect(run.error?.message).toContain(run.failed[0]!.path);
+    expect(run.error?.message).toMatch(new RegExp(`^local: ${run.failed.length} file\\(s\\) not restored or not verified \\(${run.verified} of ${run.files} restored files verified\\)`));
     expect(h.published[0]!.log.errors.some((e) => e.path === run.failed[0]!.path)).toBe(true);
     expect(readdirSync(drillDir)).toEqual([]);
   }, 60_000);
@@ -149,6 +165,30 @@ describe.skipIf(process.env.MEDVAULT_SKIP_DB === '1')('database drills', () => {
     expect(r.result).toBe('passed');
     expect(psql(`SELECT count(*) FROM pg_database WHERE datname = '${run.database!.name}'`).trim()).toBe('0');
     expect(readdirSync(join(t.dir, 'drills'))).toEqual([]);
+  }, 120_000);
+
+  it('never uses, nor drops, a database that already has the scratch name', async () => {
+    psql(`DROP DATABASE IF EXISTS "${db}"`);
+    psql(`CREATE DATABASE "${db}"`);
+    psql('CREATE TABLE patient (id int); INSERT INTO patient VALUES (1), (2);', db);
+    const t = await testRepo();
+    const store: DatabaseStoreConfig = { name: 'ehr', type: 'postgres', database: db, host: '127.0.0.1', user: 'postgres', schedule, rpo_s: 86400 };
+    await backupStoreTo(t.repo, store, { job: 'full', actor });
+    const p = plan('ehr');
+    const taken = `medvault_drill_${p.id.slice(0, 8)}_local`;
+    psql(`DROP DATABASE IF EXISTS "${taken}"`);
+    psql(`CREATE DATABASE "${taken}"`);
+    try {
+      psql('CREATE TABLE keep (v text); INSERT INTO keep VALUES (\'not the drill\'\'s\');', taken);
+      const r = await harness(t, [store], join(t.dir, 'drills')).runner.run(p);
+      expect(r.result).toBe('failed');
+      expect(r.runs[0]!.error!.message).toContain(`into database ${taken}: creating the database`);
+      expect(r.runs[0]!.error!.message).toMatch(/already exists/);
+      expect(psql('SELECT v FROM keep', taken).trim()).toBe("not the drill's");
+      expect(existsSync(join(t.dir, 'drills')) ? readdirSync(join(t.dir, 'drills')) : []).toEqual([]); // no folder naming it for a clean-up
+    } finally {
+      psql(`DROP DATABASE IF EXISTS "${taken}"`);
+    }
   }, 120_000);
 
   it('a drill cut short leaves a folder naming its scratch database: the next clean-up drops both; a server that is down keeps the folder', async () => {

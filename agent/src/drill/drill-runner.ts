@@ -213,15 +213,17 @@ export class DrillRunner {
         const db = store as DatabaseStoreConfig;
         let bytes = 0;
         const dump = snapshotFileStream(src.repo, snapshot, dumpName(db));
-        await mkdir(scratch, { recursive: true, mode: 0o700 });
-        await writeFile(join(scratch, DB_MARKER), `${db.name}\n`, { mode: 0o600 });
-        loaded = true;
+        // Only a database this run created is ever dropped: one that existed before is refused, left alone.
         await restoreDatabase(db, dbName, (async function* () {
           for await (const b of dump) {
             bytes += b.length;
             yield b;
           }
-        })());
+        })(), async () => {
+          loaded = true;
+          await mkdir(scratch, { recursive: true, mode: 0o700 });
+          await writeFile(join(scratch, DB_MARKER), `${db.name}\n`, { mode: 0o600 });
+        });
         const tables = await countRows(db, dbName);
         const rows = tables.reduce((n, t) => n + t.rows, 0);
         const ok = tables.length > 0;
@@ -272,7 +274,7 @@ const round = (s: number) => Math.round(s * 1000) / 1000;
 
 function summary(source: DrillSource, files: number, verified: number, failed: { path: string; reason: string }[]): string {
   const shown = failed.slice(0, 3).map((f) => `${f.path}: ${f.reason}`).join('; ');
-  return `${source}: ${failed.length} of ${files} file(s) not restored or not verified (${verified} verified)${shown ? `: ${shown}` : files === 0 ? ': nothing was restored' : ''}`.slice(0, 2000);
+  return `${source}: ${failed.length} file(s) not restored or not verified (${verified} of ${files} restored files verified)${shown ? `: ${shown}` : files === 0 ? ': nothing was restored' : ''}`.slice(0, 2000);
 }
 
 /** Publishing through the event spool: the result as event 'drill' (message id by drill), the log entry as 'log'. */

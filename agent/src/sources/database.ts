@@ -110,15 +110,19 @@ export function dumpDatabase(s: DatabaseStoreConfig): { stream: AsyncIterable<Bu
   };
 }
 
-/** Creates database `target` (refusing one that exists) and loads the dump from `dump` into it. */
-export async function restoreDatabase(s: DatabaseStoreConfig, target: string, dump: AsyncIterable<Buffer>): Promise<void> {
+/**
+ * Creates database `target` (refusing one that exists) and loads the dump from `dump` into it;
+ * `onCreated` runs once the database is this call's own (before that, nothing is to be dropped).
+ */
+export async function restoreDatabase(s: DatabaseStoreConfig, target: string, dump: AsyncIterable<Buffer>, onCreated?: () => Promise<void>): Promise<void> {
   if (!/^[A-Za-z0-9_$-]{1,64}$/.test(target)) throw new MedvaultError(codes.CONFIG_INVALID, `target database ${JSON.stringify(target)} is not a valid name`);
   const { args, env } = split(s);
   const what = `restore of store ${s.name} into database ${target}`;
   const create: Command = s.type === 'postgres'
     ? { cmd: 'createdb', args: [...args, target], env }
     : { cmd: 'mysql', args: [...args, '-e', `CREATE DATABASE \`${target}\``], env };
-  await exited(run(create, 'ignore'), `${what}: creating the database`);
+  await exited(run(create, 'ignore'), `${what}: creating the database (an existing one is never used)`);
+  await onCreated?.();
   const load: Command = s.type === 'postgres'
     ? { cmd: 'pg_restore', args: [...args, '--no-owner', '--exit-on-error', '--single-transaction', '-d', target], env }
     : { cmd: 'mysql', args: [...args, '--default-character-set=utf8mb4', target], env };
