@@ -14,3 +14,4 @@ export * from './objects.js';
 export * from './audit.js';
 export * from './config-issues.js';
 export * from './retention.js';
+export * from './format.js';

@@ -87,12 +87,4 @@ export function errorMessage(err: unknown): string {
   return (err as Error)?.message ?? String(err);
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
-}
+export { formatBytes } from '@medvault/protocol';

@@ -16,6 +16,7 @@ import { totpCode } from '../auth/totp.js';
 import { REPO, SITE, heartbeat, publishEvent, startFixture, waitFor, type Fixture } from '../fixture.test-support.js';
 import { SITE_AUDIT_STREAM } from '../bus.js';
 import { readChain, readExport, verify } from './read.js';
+import { restoreOutcome } from '../cli/restore-outcome.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -92,6 +93,9 @@ describe('controller audit trail (real nats-server)', () => {
     const r2 = await call('POST', '/api/v1/orders', order, tess);
     const rejected = await call('POST', `/api/v1/orders/${r2.body.id}/reject`, { reason: 'wrong folder' }, await login('tom'));
     expect(rejected.body).toMatchObject({ state: 'rejected', final: true });
+    // What the requester's `medvault restore` then reads and prints: who rejected it, why, exit 7.
+    const seen = await call('GET', `/api/v1/orders/${r2.body.id}`, undefined, tess);
+    expect(restoreOutcome(seen.body, false)).toEqual({ exit: 7, message: `order ${r2.body.id} rejected by tom: wrong folder (not run)` });
   });
 
   it('break-glass over HTTP: a loud admin session whose every request is audited', async () => {

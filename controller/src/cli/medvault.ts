@@ -272,7 +272,20 @@ program
   .action(async (o: { from: string; to: string; format: string; out?: string }) =>
     saveDownload(`/api/v1/reports/compliance?${query({ from: o.from, to: o.to, format: o.format })}`, o.out, `compliance-${o.from.slice(0, 10)}-${o.to.slice(0, 10)}.${o.format}`));
 
-type DrillJson = { id: string; site: string; store: string; state: string; result?: { rpoS?: number; runs: Array<{ source: string; result: string; files: number; bytes: number; verified: number; rtoS: number; failed: { path: string; reason: string }[] }>; error?: { message: string } } };
+type DrillJson = { id: string; site: string; store: string; state: string; result?: { rpoS?: number; targets: { rtoS: number; rpoS: number }; met: { rto: boolean; rpo: boolean }; runs: Array<{ source: string; result: string; files: number; bytes: number; verified: number; rtoS: number; failed: { path: string; reason: string }[]; error?: { message: string } }>; error?: { message: string } } };
+/** One drill's line: state, measured RPO against its target, RTO target, and why it failed. */
+function drillLine(x: DrillJson): string {
+  const r = x.result;
+  if (!r) return `drill ${x.id} of ${x.site}/${x.store}: ${x.state}`;
+  const why = [
+    ...(r.error ? [r.error.message] : []),
+    ...r.runs.flatMap((run) => (run.error ? [`${run.source}: ${run.error.message}`] : run.failed.length ? [`${run.source}: ${run.failed.length} files failed verification`] : [])),
+    ...(!r.met.rpo && r.rpoS !== undefined ? [`RPO missed: the newest snapshot was ${r.rpoS} s old, target ${r.targets.rpoS} s`] : []),
+    ...(!r.met.rto && r.runs.length && r.runs.every((run) => run.result === 'passed') ? [`RTO missed: ${Math.max(...r.runs.map((run) => run.rtoS))} s, target ${r.targets.rtoS} s`] : []),
+  ];
+  const rpo = `RPO ${r.rpoS ?? '?'} s (target ${r.targets.rpoS} s), RTO target ${r.targets.rtoS} s`;
+  return `drill ${x.id} of ${x.site}/${x.store}: ${x.state}, ${rpo}${x.state === 'failed' && why.length ? `: ${why.join('; ')}` : ''}`;
+}
 const drill = program
   .command('drill <site>')
   .description('order a disaster-recovery drill of a site (every store, or --store) and wait for its result; `drill report <id>` fetches the signed report')
@@ -295,7 +308,7 @@ const drill = program
     }
     if (json) out({ drills });
     else for (const x of drills) {
-      say(`drill ${x.id} of ${x.site}/${x.store}: ${x.state}${x.result?.rpoS !== undefined ? `, RPO ${x.result.rpoS} s` : ''}${x.result?.error ? `: ${x.result.error.message}` : ''}`);
+      say(drillLine(x));
       for (const run of x.result?.runs ?? []) say(`  ${run.source}: ${run.result}, ${run.files} files, ${run.bytes} bytes, ${run.verified} verified, RTO ${run.rtoS} s${run.failed.length ? `, ${run.failed.length} failed (${run.failed.slice(0, 3).map((f) => f.path).join(', ')})` : ''}`);
     }
     process.exitCode = drills.every((x) => x.state === 'passed') ? 0 : drills.some((x) => x.state === 'issued') ? 5 : 4;

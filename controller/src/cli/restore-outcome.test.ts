@@ -9,6 +9,17 @@ describe('restoreOutcome', () => {
     expect(restoreOutcome({ ...base, state: 'done' }, false).exit).toBe(6);
   });
 
+  it('says which copy was used, in readable bytes', () => {
+    const r = restoreOutcome({ ...base, state: 'done', result: { snapshot: 'a'.repeat(64), files: 2, bytes: 3 * 1024 * 1024 + 300_000, verified: 2, failed: [], source: 'offsite' } }, false);
+    expect(r).toEqual({ exit: 0, message: 'order o1 done: 2 files, 3.3 MiB restored and verified from snapshot aaaaaaaaaaaa (off-site copy)' });
+  });
+
+  it('a rejected or expired request never ran: exit 7 with who and why, not "done"', () => {
+    expect(restoreOutcome({ ...base, state: 'rejected', reason: { code: 'MV_ERR_AUTH_FORBIDDEN', message: 'rejected by tom: wrong folder' } }, false))
+      .toEqual({ exit: 7, message: 'order o1 rejected by tom: wrong folder (not run)' });
+    expect(restoreOutcome({ ...base, state: 'expired', reason: { code: 'MV_ERR_ORDER_EXPIRED', message: 'nobody approved it in time' } }, false).exit).toBe(7);
+  });
+
   it("carries the agent's reason for a refusal or failure", () => {
     const r = restoreOutcome({ ...base, state: 'refused', reason: { code: 'MV_ERR_ORDER_TARGET', message: 'outside restore roots' } }, false);
     expect(r).toEqual({ exit: 3, message: expect.stringContaining('outside restore roots') });

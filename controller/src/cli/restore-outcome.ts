@@ -1,17 +1,20 @@
 /**
  * What a finished (or abandoned) restore means for the technician, pure: the exit code and one
- * line. Success is only `done` with every restored file verified and none failed.
+ * line. Success is only `done` with every restored file verified and none failed. An order a
+ * second technician rejected (four-eyes), or nobody approved in time, never ran: exit 7.
  */
+import { formatBytes } from '@medvault/protocol';
+
 export interface OrderViewJson {
   id: string;
   state: string;
   final: boolean;
   reason?: { code: string; message: string };
   progress?: { files: number; bytes: number; totalFiles: number; totalBytes: number };
-  result?: { snapshot: string; files: number; bytes: number; verified: number; failed: string[] };
+  result?: { snapshot: string; files: number; bytes: number; verified: number; failed: string[]; source?: 'local' | 'offsite' };
 }
 
-export const restoreExit = { ok: 0, error: 1, refused: 3, failed: 4, timeout: 5, unverified: 6 } as const;
+export const restoreExit = { ok: 0, error: 1, refused: 3, failed: 4, timeout: 5, unverified: 6, notApproved: 7 } as const;
 
 export function restoreOutcome(v: OrderViewJson, timedOut: boolean): { exit: number; message: string } {
   if (!v.final) {
@@ -22,12 +25,14 @@ export function restoreOutcome(v: OrderViewJson, timedOut: boolean): { exit: num
   const why = v.reason ? `${v.reason.code}: ${v.reason.message}` : 'no reason given';
   if (v.state === 'refused') return { exit: restoreExit.refused, message: `order ${v.id} refused by the agent: ${why}` };
   if (v.state === 'failed') return { exit: restoreExit.failed, message: `order ${v.id} failed: ${why}` };
+  if (v.state === 'rejected' || v.state === 'expired') return { exit: restoreExit.notApproved, message: `order ${v.id} ${v.reason?.message ?? v.state} (not run)` };
   const r = v.result;
   if (!r) return { exit: restoreExit.unverified, message: `order ${v.id} done but the agent reported no result` };
   if (r.failed.length > 0 || r.verified < r.files) {
     return { exit: restoreExit.unverified, message: `order ${v.id}: ${r.verified}/${r.files} files verified, ${r.failed.length} failed (${r.failed.slice(0, 3).join(', ')})` };
   }
-  return { exit: restoreExit.ok, message: `order ${v.id} done: ${r.files} files, ${r.bytes} bytes restored and verified from snapshot ${r.snapshot.slice(0, 12)}` };
+  const from = r.source ? ` (${r.source === 'local' ? 'local' : 'off-site'} copy)` : '';
+  return { exit: restoreExit.ok, message: `order ${v.id} done: ${r.files} files, ${formatBytes(r.bytes)} restored and verified from snapshot ${r.snapshot.slice(0, 12)}${from}` };
 }
 
 /** A one-line text progress bar. */

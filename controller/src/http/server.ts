@@ -209,7 +209,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     return {
       id: p.id, state, final: state === 'rejected' || state === 'expired', request: p.request, requestedBy: p.requestedBy, requestedAt: p.requestedAt,
       expiresAt: p.expiresAt, ...(p.decidedBy ? { decidedBy: p.decidedBy } : {}),
-      ...(state === 'rejected' ? { reason: { code: codes.AUTH_FORBIDDEN, message: `rejected by ${p.decidedBy}` } } : {}),
+      ...(state === 'rejected' ? { reason: { code: codes.AUTH_FORBIDDEN, message: `rejected by ${p.decidedBy}: ${p.reason || 'no reason given'}` } } : {}),
       ...(state === 'expired' ? { reason: { code: codes.ORDER_EXPIRED, message: 'nobody approved it in time' } } : {}),
       history: [],
     };

@@ -27,6 +27,8 @@ const pendingSchema = z.strictObject({
   state: z.enum(['awaiting-approval', 'approved', 'rejected']),
   decidedBy: z.string().max(200).optional(),
   decidedAt: z.number().int().optional(),
+  /** Why it was rejected (shown to the requester). */
+  reason: z.string().max(500).optional(),
 });
 export type PendingOrder = z.infer<typeof pendingSchema>;
 
@@ -90,7 +92,7 @@ export class Approvals {
     const e = await this.get(id);
     if (!e) throw new MedvaultError(codes.NOT_FOUND, `no order ${id} awaits approval`);
     if (pendingState(e.pending, this.d.clock()) !== 'awaiting-approval') throw new MedvaultError(codes.CONFLICT, `order ${id} is ${pendingState(e.pending, this.d.clock())}`);
-    const next: PendingOrder = { ...e.pending, state: 'rejected', decidedBy: by, decidedAt: this.d.clock() };
+    const next: PendingOrder = { ...e.pending, state: 'rejected', decidedBy: by, decidedAt: this.d.clock(), reason: reason.slice(0, 500) };
     await this.d.kv.update(id, bytes(next), e.revision);
     await this.d.audit?.record({ actor: { kind: 'user', id: by }, action: 'order.reject', object: `order:${id}`, result: 'ok', detail: { reason: reason.slice(0, 500), requestedBy: e.pending.requestedBy } });
     return next;
