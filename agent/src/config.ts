@@ -60,7 +60,8 @@ const store = z.discriminatedUnion('type', [
     schedule,
     /** Watcher events become a snapshot within seconds (RPO target `rpo_s`). */
     continuous: z.boolean().default(false),
-    rpo_s: z.number().int().min(1).max(86_400).default(60),
+    /** RPO target; unset: 60 s when continuous, else from the schedule (rpoTargetS). */
+    rpo_s: z.number().int().min(1).max(86_400).optional(),
     /** With `continuous`, a periodic rescan reconciles what the watcher missed. */
     rescan_s: z.number().int().min(10).max(86_400).default(900),
     /** Recovery time target: a drill's restore plus verification of this store must finish within it (default DEFAULT_RTO_S). */
@@ -76,7 +77,7 @@ const store = z.discriminatedUnion('type', [
     /** A file holding the password (never the password itself in the config). */
     password_file: path.optional(),
     schedule,
-    rpo_s: z.number().int().min(1).max(86_400 * 7).default(86_400),
+    rpo_s: z.number().int().min(1).max(86_400 * 7).optional(),
     rto_s: z.number().int().min(1).max(86_400 * 7).optional(),
   }),
 ]);

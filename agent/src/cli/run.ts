@@ -34,6 +34,8 @@ import { JobRunner } from '../jobs/runner.js';
 import { ContinuousProtection } from '../jobs/continuous.js';
 import { Watchdog, systemdNotifier } from '../platform/systemd.js';
 import type { Link } from '../replicate/link.js';
+import { nextOccurrence } from '../schedule/cron.js';
+import { rpoTargetS } from '../schedule/planner.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -186,7 +188,7 @@ export function register(program: Command, ctx: CliContext): void {
             const job = [...jobs.history].reverse().find((h) => h.store === st.name);
             const w = continuous?.health(st.name);
             return {
-              name: st.name, type: st.type, continuous: st.type === 'files' && st.continuous, rpoS: st.rpo_s, schedule: st.schedule,
+              name: st.name, type: st.type, continuous: st.type === 'files' && st.continuous, rpoS: rpoTargetS(st, nextOccurrence, startedAt), schedule: st.schedule,
               ...(w ? { watcher: w } : {}), ...(last.full ? { lastFull: last.full } : {}), ...(last.incremental ? { lastIncremental: last.incremental } : {}),
               ...(snap ? { lastSnapshot: { hash: snap.hash, time: snap.time, job: snap.job } } : {}),
               ...(job ? { lastJob: { job: job.job, result: job.result, endedAt: job.endedAt, ...(job.error ? { error: job.error } : {}) } } : {}),

@@ -24,6 +24,8 @@ import {
   MedvaultError, codes, validate, type BackupLog, type DrillResult, type DrillRun, type DrillSource,
 } from '@medvault/protocol';
 import { DEFAULT_RTO_S, type DatabaseStoreConfig, type StoreConfig } from '../config.js';
+import { nextOccurrence } from '../schedule/cron.js';
+import { rpoTargetS } from '../schedule/planner.js';
 import type { Repository } from '../repo/repository.js';
 import { nameBytes, type TreeNode } from '../repo/tree.js';
 import { Restorer } from '../restore/restorer.js';
@@ -113,7 +115,7 @@ export class DrillRunner {
 
   private targetsOf(name: string): DrillResult['targets'] {
     const store = this.d.stores.find((s) => s.name === name);
-    return { rtoS: store ? store.rto_s ?? DEFAULT_RTO_S : 0, rpoS: store?.rpo_s ?? 0 };
+    return { rtoS: store ? store.rto_s ?? DEFAULT_RTO_S : 0, rpoS: store ? rpoTargetS(store, nextOccurrence) : 0 };
   }
 
   /** Runs the drill to the end and publishes its result; never throws for a failed drill. */

@@ -6,6 +6,8 @@
  * folder is missing no run may start (it would record every record as deleted).
  */
 import type { FileStoreConfig, StoreConfig } from '../config.js';
+import { nextOccurrence } from '../schedule/cron.js';
+import { rpoTargetS } from '../schedule/planner.js';
 import type { Alerts } from '../daemon/alerts.js';
 import { Coalescer } from '../watch/coalescer.js';
 import { StoreWatcher, type WatchHealth } from '../watch/watcher.js';
@@ -26,7 +28,7 @@ export class ContinuousProtection {
     const { runner } = this.deps;
     const coalescer = new Coalescer(async () => runner.enqueue(s.name, 'continuous', 'watcher events'), {
       quietMs: 500,
-      maxDelayMs: Math.max(500, Math.min(2000, (s.rpo_s * 1000) / 4)),
+      maxDelayMs: Math.max(500, Math.min(2000, (rpoTargetS(s, nextOccurrence) * 1000) / 4)),
     });
     const watcher = new StoreWatcher({
       root: s.path,

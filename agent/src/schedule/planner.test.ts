@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dueJobs, nextWake, type StoreSchedule } from './planner.js';
+import { dueJobs, nextWake, rpoTargetS, type StoreSchedule } from './planner.js';
 import { cronProblem, nextOccurrence } from './cron.js';
 
 const weekly: StoreSchedule = { store: 'records', full: '0 2 * * 0', incremental: '0 2 * * *', timezone: 'Europe/Berlin' };
@@ -31,5 +31,16 @@ describe('dueJobs (golden cases)', () => {
     expect(cronProblem('0 2 * *x *')).toBeDefined();
     expect(cronProblem('0 2 * * 0', 'Mars/Olympus')).toBeDefined();
     expect(cronProblem('0 2 * * 0', 'Europe/Berlin')).toBeUndefined();
+  });
+});
+
+describe('rpoTargetS (the heartbeat\'s and the drills\' RPO target)', () => {
+  const daily = { full: '0 2 * * 0', incremental: '0 2 * * *', timezone: 'UTC' };
+  it('rpo_s when set; 60 s for a continuous store; else the longest scheduled gap plus two hours', () => {
+    expect(rpoTargetS({ rpo_s: 600, schedule: daily }, nextOccurrence)).toBe(600);
+    expect(rpoTargetS({ continuous: true, schedule: daily }, nextOccurrence)).toBe(60);
+    expect(rpoTargetS({ continuous: false, schedule: daily }, nextOccurrence)).toBe(93_600);
+    expect(rpoTargetS({ schedule: { full: '0 2 * * 0', incremental: '0 */6 * * *', timezone: 'UTC' } }, nextOccurrence)).toBe(6 * 3600 + 7200);
+    expect(rpoTargetS({ schedule: { full: '0 2 * * 0', incremental: '0 2 * * 0', timezone: 'UTC' } }, nextOccurrence)).toBe(7 * 86_400 + 7200);
   });
 });

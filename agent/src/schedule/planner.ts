@@ -63,3 +63,27 @@ export function nextWake(schedules: StoreSchedule[], now: number, next: NextOccu
   }
   return wake;
 }
+
+/** A continuous store's RPO target when it sets no `rpo_s`. */
+export const DEFAULT_CONTINUOUS_RPO_S = 60;
+/** Slack on top of the longest scheduled gap, as the controller's "daily expected" (26 h) has. */
+export const SCHEDULE_RPO_GRACE_S = 7_200;
+
+/**
+ * A store's RPO target, the one the heartbeat reports (`stores[].rpoS`) and drills are held to:
+ * `rpo_s` when set; else 60 s for a continuous store; else the longest gap between scheduled
+ * runs (full or incremental) over the next eight days plus two hours (a daily store: 93,600 s).
+ */
+export function rpoTargetS(s: { rpo_s?: number; continuous?: boolean; schedule: { full: string; incremental: string; timezone?: string } }, next: NextOccurrence, now = Date.now()): number {
+  if (s.rpo_s !== undefined) return s.rpo_s;
+  if (s.continuous) return DEFAULT_CONTINUOUS_RPO_S;
+  let at = now;
+  let gap = 0;
+  for (let n = 0; n < 2_000 && at < now + 8 * 86_400_000; n++) {
+    const t = Math.min(...[s.schedule.full, s.schedule.incremental].map((e) => next(e, s.schedule.timezone, at) ?? Infinity));
+    if (!Number.isFinite(t)) break;
+    if (at > now) gap = Math.max(gap, t - at);
+    at = t;
+  }
+  return Math.round(gap / 1000) + SCHEDULE_RPO_GRACE_S;
+}
