@@ -9,8 +9,8 @@ import { MedvaultError, codes } from '@medvault/protocol';
 import { DirStore } from '../store/dir-store.js';
 import { createLocalKey } from '../crypto/local-key.js';
 import { openDiskRepository, readRecoveryKey } from '../repo/disk.js';
-import { rebuildFromOffsite } from '../offsite/rebuild.js';
-import { siteLink } from '../offsite/restore-source.js';
+import { checkRebuildFolder, rebuildFromOffsite } from '../offsite/rebuild.js';
+import { openOffsiteRepository, siteLink } from '../offsite/restore-source.js';
 import { appendAudit } from '../audit/audit-log.js';
 import { Spool } from '../replicate/spool.js';
 import { progress } from './progress.js';
@@ -26,13 +26,16 @@ export function register(program: Command, ctx: CliContext): void {
       if (!ctx.options.recoveryKey) throw new MedvaultError(codes.CONFIG_INVALID, "rebuild needs --recovery-key FILE: the organisation's recovery private key (kept offline by IT)");
       const unlock = (await readRecoveryKey(ctx.options.recoveryKey)) as { recoveryPrivateKey: string };
       const disk = cfg.disks[0]!.path;
-      const localKey = await createLocalKey(cfg.key_file);
-      const store = new DirStore(disk);
-      await store.init();
-      const bar = progress(ctx);
+      await checkRebuildFolder(disk);
       const link = await siteLink(cfg, 'rebuild');
+      const bar = progress(ctx);
       let r;
       try {
+        // The recovery key opens the off-site copy before the local key or a folder is created.
+        await (await openOffsiteRepository(link, cfg.site, opts.repo, unlock)).close();
+        const localKey = await createLocalKey(cfg.key_file);
+        const store = new DirStore(disk);
+        await store.init();
         r = await rebuildFromOffsite({
           link, site: cfg.site, ...(opts.repo ? { repo: opts.repo } : {}), recoveryPrivateKey: unlock.recoveryPrivateKey, recoveryPublicKey: cfg.recovery_public_key,
           localKey, disk: store, label: disk, onObject: (n, bytes) => bar.update(bytes, 0, `${n} objects`),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { DirStore } from '../store/dir-store.js';
@@ -8,7 +8,7 @@ import { Restorer } from '../restore/restorer.js';
 import { testRepo, tempDir } from '../repo/testing.js';
 import { generateRecoveryKeyPair } from '../crypto/recovery.js';
 import { FIXTURE_FILES, offsiteFixture } from './testing.js';
-import { rebuildFromOffsite } from './rebuild.js';
+import { checkRebuildFolder, rebuildFromOffsite } from './rebuild.js';
 
 const SITE = 'clinic-a';
 
@@ -48,6 +48,30 @@ describe('rebuildFromOffsite', () => {
     expect(written).toEqual([]);
     const other = await testRepo();
     await expect(rebuildFromOffsite({ ...base, disk: other.store, recoveryPrivateKey: t.recovery.privateKey })).rejects.toMatchObject({ code: 'MV_ERR_CONFLICT', message: expect.stringContaining(`holds repository ${other.repo.id}`) });
+  });
+
+  it('refuses a folder that is not empty and not a repository, and a partial repository that is another one', async () => {
+    const dir = join(await tempDir('mv-rebuild-'), 'disk');
+    await checkRebuildFolder(dir); // missing: fine
+    await mkdir(dir);
+    await checkRebuildFolder(dir); // empty: fine
+    await writeFile(join(dir, 'scan-0001.pdf'), 'a document, not a repository');
+    await expect(checkRebuildFolder(dir)).rejects.toMatchObject({ code: 'MV_ERR_CONFLICT', message: expect.stringContaining(`${dir} is not empty and is not a repository (holds scan-0001.pdf)`) });
+    const { t, link } = await offsiteFixture(SITE);
+    const base = { link, site: SITE, recoveryPrivateKey: t.recovery.privateKey, recoveryPublicKey: t.recovery.publicKey, localKey: randomBytes(32), label: 'new disk' };
+    // a partial rebuild of this repository (no config yet) resumes
+    const partial = await freshDisk();
+    for await (const e of t.store.list('key')) await partial.put('key', e.name, (await t.store.get('key', e.name))!);
+    await checkRebuildFolder(partial.root);
+    expect((await rebuildFromOffsite({ ...base, disk: partial })).failed).toEqual([]);
+    // another repository's key files without its config: refused, nothing copied
+    const other = await testRepo();
+    const foreign = await freshDisk();
+    for await (const e of other.store.list('key')) await foreign.put('key', e.name, (await other.store.get('key', e.name))!);
+    await expect(rebuildFromOffsite({ ...base, disk: foreign })).rejects.toMatchObject({ code: 'MV_ERR_CONFLICT', message: expect.stringContaining('partial repository that is not this one') });
+    const packs: string[] = [];
+    for await (const e of foreign.list('pack')) packs.push(e.name);
+    expect(packs).toEqual([]);
   });
 
   it('reports a pack damaged off site and copies the rest', async () => {

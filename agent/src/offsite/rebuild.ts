@@ -4,7 +4,10 @@
  *
  * 1. Open the off-site repository with the organisation's recovery private key (proves the key
  *    and the copy's config and key files before a byte is written).
- * 2. Refuse a disk that holds another repository; the same repository is resumed (idempotent).
+ * 2. Refuse a disk that holds another repository, or files that are no repository (a folder must be
+ *    empty, or hold this repository's partial rebuild: its key files open with the recovery key);
+ *    the same repository is resumed (idempotent). The CLI checks the folder and the recovery key
+ *    before it creates the local key or any folder.
  * 3. Copy every key file, pack, index file and snapshot (one bulk read per kind, each object
  *    verified off site and again by Store.put: atomic, durable, never overwriting); objects already
  *    on the disk are skipped. An object damaged off site is reported, the rest is copied.
@@ -13,6 +16,7 @@
  * 5. Write `config` last: until then the disk is not a repository, so a crash at any point leaves
  *    either nothing usable or something `rebuild` resumes.
  */
+import { readdir } from 'node:fs/promises';
 import { MedvaultError, codes, sha256Hex } from '@medvault/protocol';
 import type { Link } from '../replicate/link.js';
 import type { Store } from '../store/store.js';
@@ -59,6 +63,14 @@ export async function rebuildFromOffsite(o: {
   if (existing && decodeConfig(existing, `${o.label}/config`).id !== id) {
     throw new MedvaultError(codes.CONFLICT, `${o.label} holds repository ${decodeConfig(existing).id}, not ${id}: refusing to rebuild over it (use an empty disk)`);
   }
+  if (!existing) {
+    for await (const e of o.disk.list('key')) {
+      const b = await o.disk.get('key', e.name);
+      if (!b || !(await decodeKeyFile(b, id, unlock, e.name).then(() => true, () => false))) {
+        throw new MedvaultError(codes.CONFLICT, `${o.label}: key file ${e.name} is not of repository ${id}: the disk holds a partial repository that is not this one; refusing to rebuild over it (use an empty disk)`);
+      }
+    }
+  }
   const off = new OffsiteStore(o.link, o.site, id);
   const r: RebuildResult = { repo: id, copied: 0, bytes: 0, present: 0, failed: [], keyFile: '', ms: 0 };
   let master: Buffer | undefined;
@@ -100,4 +112,19 @@ async function localKeyFile(disk: Store, repo: string, localKey: Uint8Array): Pr
     if (b && (await decodeKeyFile(b, repo, { localKey }, e.name).then(() => true, () => false))) return e.name;
   }
   return undefined;
+}
+
+/** What a repository folder holds (DirStore); anything else in a folder to rebuild into is refused. */
+const REPO_ENTRIES = new Set(['config', 'keys', 'data', 'index', 'snapshots', 'locks', 'tmp']);
+
+/** Refuses (MV_ERR_CONFLICT, named) a folder to rebuild into that holds anything but a repository's files. */
+export async function checkRebuildFolder(dir: string): Promise<void> {
+  const entries = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw new MedvaultError(codes.STORAGE_FAILED, `${dir}: cannot read the folder to rebuild into: ${err.message}`, { cause: err });
+  });
+  const foreign = entries.filter((e) => !REPO_ENTRIES.has(e));
+  if (foreign.length > 0) {
+    throw new MedvaultError(codes.CONFLICT, `${dir} is not empty and is not a repository (holds ${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''}): refusing to rebuild into it (use an empty disk)`);
+  }
 }
