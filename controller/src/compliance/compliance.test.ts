@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { BackupLog } from '@medvault/protocol';
 import { proposeSnapshot } from '../incidents/incidents.js';
-import { adherence, complianceReport, type Evidence } from './compliance.js';
+import { adherence, complianceReport, scheduleAdherence, type Evidence } from './compliance.js';
 
 const DAY = 86_400_000;
 const MON = Date.UTC(2025, 0, 6); // Monday 00:00 UTC
@@ -23,6 +23,18 @@ describe('schedule adherence', () => {
     const full = adherence(log, { ...week, kind: 'full', pattern: '0 2 * * 0' });
     expect(full).toMatchObject({ expected: 1, kept: 1, missed: [] });
     expect(adherence([], { ...week, kind: 'full', pattern: '0 2 * * 0' }).missed).toHaveLength(1);
+  });
+
+  it('counts expected runs only from when the site was first seen, not from a period start before it existed', () => {
+    const enrolled = MON + 3 * DAY + 12 * 3_600_000; // Thursday noon
+    const log = [4, 5].map((d) => run(MON + d * DAY + 2 * 3_600_000 + 5000, 'incremental'));
+    log.push(run(MON + 6 * DAY + 2 * 3_600_000, 'full'));
+    const [full, inc] = scheduleAdherence(log, [], [{ site: 'clinic-a', firstSeenAt: enrolled }], week);
+    expect(inc).toMatchObject({ kind: 'incremental', expected: 3, kept: 3, missed: [] });
+    expect(full).toMatchObject({ kind: 'full', expected: 1, kept: 1, missed: [] });
+    // A site seen since before the period still owes every run of the period.
+    const [, old] = scheduleAdherence(log, [], [{ site: 'clinic-a', firstSeenAt: MON - 30 * DAY }], week);
+    expect(old).toMatchObject({ expected: 7, kept: 3 });
   });
 });
 

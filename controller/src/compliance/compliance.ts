@@ -7,13 +7,15 @@
  * Schedule adherence: each store's expected runs are the occurrences of its schedule (from its
  * heartbeat; the SOP's weekly full `0 2 * * 0` and daily incremental `0 2 * * *` otherwise) in
  * the period; an occurrence is kept when a successful run of its kind (a full also counts as an
- * incremental) starts between it and the next occurrence.
+ * incremental) starts between it and the next occurrence. Expected runs start at the later of the
+ * period's start and the site's first-seen time (fleet registry): a site is not late for runs due
+ * before it existed (the grace the health rules give a new site).
  */
 import { Cron } from 'croner';
 import { decode, streams, subjects, verifyChain, type BackupLog, type SnapshotEvent, type SnapshotNeeds } from '@medvault/protocol';
 import { readChain } from '../audit/read.js';
 import type { Bus } from '../bus.js';
-import type { FleetRegistry } from '../fleet/registry.js';
+import type { FleetRegistry, SiteState } from '../fleet/registry.js';
 import type { OffsiteIndex } from '../ingest/offsite-index.js';
 import type { DrillEntry } from '../drills/drill-book.js';
 import type { Incident } from '../incidents/incidents.js';
@@ -68,6 +70,19 @@ export function adherence(log: BackupLog[], o: { site: string; store: string; ki
   return { site: o.site, store: o.store, kind: o.kind, schedule: o.pattern, expected: times.length, kept: times.length - missed.length, missed };
 }
 
+/**
+ * Every store's adherence in the period: each store's own schedule when its heartbeat carries one,
+ * else the SOP default; counted from the later of the period start and the site's first-seen time.
+ */
+export function scheduleAdherence(log: BackupLog[], tail: BackupLog[], sites: Pick<SiteState, 'site' | 'firstSeenAt' | 'heartbeat'>[], period: { from: number; to: number }): StoreAdherence[] {
+  const stores = new Map<string, { site: string; store: string; schedule: { full: string; incremental: string; timezone?: string | undefined } }>();
+  for (const e of log) if (!['restore', 'drill', 'check'].includes(e.job)) stores.set(`${e.site}\0${e.store}`, { site: e.site, store: e.store, schedule: SOP_SCHEDULE });
+  for (const s of sites) for (const st of s.heartbeat?.stores ?? []) stores.set(`${s.site}\0${st.name}`, { site: s.site, store: st.name, schedule: st.schedule ?? SOP_SCHEDULE });
+  const firstSeen = new Map(sites.map((s) => [s.site, s.firstSeenAt]));
+  return [...stores.values()].flatMap(({ site, store, schedule }) => (['full', 'incremental'] as const).map((kind) =>
+    adherence([...log, ...tail], { site, store, kind, pattern: schedule[kind], timezone: schedule.timezone ?? 'UTC', from: Math.max(period.from, firstSeen.get(site) ?? period.from), to: period.to })));
+}
+
 export interface Drill {
   site: string;
   store: string;
@@ -95,12 +110,7 @@ export async function gatherEvidence(d: EvidenceDeps, period: { from: number; to
   const log = await searchLog(d.bus, sites.map((s) => s.site), { since: period.from, until: period.to });
   // Runs after the period keep the period's last occurrence only if they start before the next one: read a day more.
   const tail = await searchLog(d.bus, sites.map((s) => s.site), { since: period.to, until: period.to + 8 * DAY });
-  // Each store's own schedule when its heartbeat carries one, else the SOP default.
-  const stores = new Map<string, { site: string; store: string; schedule: { full: string; incremental: string; timezone?: string | undefined } }>();
-  for (const e of log) if (!['restore', 'drill', 'check'].includes(e.job)) stores.set(`${e.site}\0${e.store}`, { site: e.site, store: e.store, schedule: SOP_SCHEDULE });
-  for (const s of sites) for (const st of s.heartbeat?.stores ?? []) stores.set(`${s.site}\0${st.name}`, { site: s.site, store: st.name, schedule: st.schedule ?? SOP_SCHEDULE });
-  const adh = [...stores.values()].flatMap(({ site, store, schedule }) => (['full', 'incremental'] as const).map((kind) =>
-    adherence([...log, ...tail], { site, store, kind, pattern: schedule[kind], timezone: schedule.timezone ?? 'UTC', from: period.from, to: period.to })));
+  const adh = scheduleAdherence(log, tail, sites, period);
 
   const snapshots: Evidence['snapshots'] = [];
   for (const s of sites) {
