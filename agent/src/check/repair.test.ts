@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Restorer } from '../restore/restorer.js';
 import { tempDir } from '../repo/testing.js';
 import { OffsiteStore } from '../offsite/offsite-store.js';
+import { DirStore } from '../store/dir-store.js';
 import { FIXTURE_FILES, offsiteFixture } from '../offsite/testing.js';
 import { Checker } from './checker.js';
 import { repairRepository } from './repair.js';
@@ -40,6 +41,23 @@ describe('repairRepository', () => {
     const res = await new Restorer(t.repo).restore({ snapshot, paths: [], target, mode: 'new' });
     expect(res.failed).toEqual([]);
     for (let i = 0; i < FIXTURE_FILES; i++) expect((await readFile(join(target, 'd', `f${i}.bin`))).equals(await readFile(join(src, 'd', `f${i}.bin`)))).toBe(true);
+  });
+
+  it('heals a flipped byte in the pack holding the snapshot\'s root tree, and its re-check is clean', async () => {
+    const { t, link, snapshot } = await offsiteFixture(SITE);
+    const root = await t.repo.catalog.blob((await t.repo.loadSnapshot(snapshot)).tree);
+    await t.repo.loadTree(root!.id); // the tree is read (and may be kept) before the damage
+    const f = packPath(t.store.root, root!.pack);
+    const b = await readFile(f);
+    b[root!.offset + (root!.length >> 1)] ^= 0x10;
+    await writeFile(f, b);
+    const before = await new Checker(t.repo).check({ readData: true });
+    expect(before.damaged.map((d) => `${d.kind} ${d.name}`)).toContain(`pack ${root!.pack}`);
+
+    // as `check --repair` does: healed through a store of its own, not the repository's (whose open pack handles see the old file)
+    const r = await repairRepository(t.repo, new DirStore(t.store.root), new OffsiteStore(link, SITE, t.repo.id));
+    expect(r.check.damaged).toEqual([]);
+    expect(r).toMatchObject({ ok: true, objects: [{ kind: 'pack', name: root!.pack, healed: true }] });
   });
 
   it('reports an object the off-site copy lacks, or has damaged too, as not healable', async () => {

@@ -140,10 +140,11 @@ export class Repository {
     }
   }
 
-  /** Throws the catalog away and rebuilds it from the index files alone. */
+  /** Throws the catalog away and rebuilds it from the index files alone; packs may have been replaced, so open handles go too. */
   async rebuildCatalog(): Promise<void> {
     await this.catalog.clear();
     this.salts.clear();
+    (this.store as { closeHandles?: () => void }).closeHandles?.();
     await this.syncCatalog();
   }
 
