@@ -49,7 +49,8 @@ describe('repairRepository', () => {
     await t.repo.loadTree(root!.id); // the tree is read (and may be kept) before the damage
     const f = packPath(t.store.root, root!.pack);
     const b = await readFile(f);
-    b[root!.offset + (root!.length >> 1)] ^= 0x10;
+    const at = root!.offset + (root!.length >> 1);
+    b[at] = b[at]! ^ 0x10;
     await writeFile(f, b);
     const before = await new Checker(t.repo).check({ readData: true });
     expect(before.damaged.map((d) => `${d.kind} ${d.name}`)).toContain(`pack ${root!.pack}`);
