@@ -87,6 +87,19 @@ describe('Link.read on a secure nats-server, as a site', () => {
       .rejects.toMatchObject({ code: 'MV_ERR_TRANSPORT_FAILED', message: expect.stringContaining(`cannot connect to NATS at ${url}`) });
   });
 
+  it('with failFast, fails within 30 s with MV_ERR_TRANSPORT_FAILED naming the servers when the server is SIGSTOPped (TCP accepted, nothing answered)', async () => {
+    s.server.pause();
+    await new Promise((r) => setTimeout(r, 300)); // the stop reaches every thread of the server
+    try {
+      const t0 = Date.now();
+      await expect(openLink({ servers: [s.url], name: 'cli', site: A, nkeySeedFile: s.siteSeedFile[A]!, caFile: s.caFile, failFast: true }))
+        .rejects.toMatchObject({ code: 'MV_ERR_TRANSPORT_FAILED', message: expect.stringContaining(`cannot connect to NATS at ${s.url}`) });
+      expect(Date.now() - t0).toBeLessThan(30_000);
+    } finally {
+      s.server.resume();
+    }
+  }, 60_000);
+
   it("refuses another site's off-site copies with MV_ERR_TRANSPORT_FAILED", async () => {
     await expect(all(link.read(OFF, subjects.offsitePattern(B)))).rejects.toMatchObject({ code: 'MV_ERR_TRANSPORT_FAILED', message: expect.stringContaining('mv.v1.off.clinic-b.>') });
   });
