@@ -21,6 +21,7 @@ import type { Snapshot } from '../repo/snapshot-file.js';
 import { Chunker } from './chunker.js';
 import { cryptoPool } from '../crypto/pool.js';
 import { orderSnapshots } from '../prune/policy.js';
+import { RESTORE_TEMP } from '../restore/restorer.js';
 
 export type BackupJob = Snapshot['job'];
 
@@ -151,7 +152,7 @@ class Run {
     } catch (err) {
       this.fail(rel || '.', err);
     }
-    names.sort(Buffer.compare);
+    names = names.filter((n) => !RESTORE_TEMP.test(n.toString('latin1'))).sort(Buffer.compare);
     const nodes: (TreeNode | undefined)[] = new Array(names.length);
     let next = 0;
     const worker = async () => {

@@ -154,3 +154,19 @@ describe('Restorer', () => {
     expect(await readdir(target)).toEqual(['good.txt']);
   });
 });
+
+describe('a restore\'s temporary files', () => {
+  it('are never backed up (a backup running beside an in-place restore)', async () => {
+    const t = await testRepo();
+    const src = await tempDir('mv-tmpskip-');
+    await mkdir(join(src, 'fhir'));
+    await writeFile(join(src, 'fhir', 'a.json'), 'a');
+    await writeFile(join(src, 'fhir', '.mv-restore-a34248d6749b510d.tmp'), 'half-written');
+    await writeFile(join(src, 'fhir', '.mv-restore-notes.tmp'), 'a user file of a similar name');
+    const r = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+    expect(r.summary.errors).toBe(0);
+    const s = await t.repo.loadSnapshot(r.snapshot);
+    const fhir = (await t.repo.loadTree(s.tree)).find((n) => n.display === 'fhir')!;
+    expect((await t.repo.loadTree(fhir.subtree!)).map((n) => n.display).sort()).toEqual(['.mv-restore-notes.tmp', 'a.json']);
+  });
+});

@@ -75,6 +75,9 @@ const FILE_CONCURRENCY = 8;
 const join = (dir: Buffer, name: Buffer) => Buffer.concat([dir, sep, name]);
 const seconds = (ns: string) => Number(BigInt(ns)) / 1e9;
 
+/** A restore's temporary file (`.mv-restore-<16 hex>.tmp`, renamed into place when verified): backups and watchers skip it. */
+export const RESTORE_TEMP = /^\.mv-restore-[0-9a-f]{16}\.tmp$/;
+
 export class Restorer {
   constructor(private readonly repo: Repository) {}
 

@@ -9,6 +9,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'chokidar';
+import { basename } from 'node:path';
+import { RESTORE_TEMP } from '../restore/restorer.js';
 
 export type WatchState = 'starting' | 'watching' | 'scanning' | 'root-missing' | 'stopped';
 
@@ -83,7 +85,7 @@ export class StoreWatcher {
   }
 
   private arm(): void {
-    const fsw = watch(this.o.root, { ignoreInitial: true, followSymlinks: false, persistent: true, alwaysStat: false });
+    const fsw = watch(this.o.root, { ignoreInitial: true, followSymlinks: false, persistent: true, alwaysStat: false, ignored: (p: string) => RESTORE_TEMP.test(basename(p)) });
     this.fsw = fsw;
     fsw.on('all', (_event, path) => {
       this.health.events++;
