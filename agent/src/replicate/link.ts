@@ -38,7 +38,7 @@ export interface Link {
    * sequence `fromSeq`, awaiting each call; reconnects and resumes after the last handled message
    * until `stop()`. Messages are never skipped; after a reconnect some may be delivered again.
    */
-  follow(stream: string, filter: string, fromSeq: number, onMessage: (m: LinkMessage) => Promise<void>): { stop(): Promise<void> };
+  follow(stream: string, filter: string, fromSeq: number, onMessage: (m: LinkMessage) => Promise<void>): Follower;
   /**
    * Every message of `stream` matching `filter` that exists when called, in stream order, then
    * ends (messages published meanwhile may or may not be included). With `headersOnly` the
@@ -49,6 +49,19 @@ export interface Link {
   readonly connected: boolean;
   close(): Promise<void>;
 }
+
+export interface Follower {
+  stop(): Promise<void>;
+  /**
+   * When the follower last had proof its consumer works (made, a message, a pull or a heartbeat),
+   * or now while a message is being handled; a consumer silent for FOLLOW_STALL_MS while connected
+   * is given up and made again.
+   */
+  readonly liveAt: number;
+}
+
+/** A follower's consumer silent this long while connected (heartbeats come every ~15 s) is made again. */
+export const FOLLOW_STALL_MS = 120_000;
 
 export interface LinkOptions {
   servers: string[];
@@ -117,6 +130,18 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
       let next = fromSeq;
       let stopped = false;
       let current: { stop(): void } | undefined;
+      let liveAt = Date.now();
+      let busy = false;
+      const live = () => (liveAt = Date.now());
+      // A consumer gone without a notification (the loop below would wait for ever): make it again.
+      const stallTimer = setInterval(() => {
+        if (!busy && connected && Date.now() - liveAt > FOLLOW_STALL_MS) {
+          opts.log?.('follow: consumer silent; making it again', { stream, silentMs: Date.now() - liveAt });
+          live();
+          current?.stop();
+        }
+      }, 10_000);
+      stallTimer.unref();
       const done = (async () => {
         while (!stopped) {
           try {
@@ -135,10 +160,21 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
             // Its consumer gone (a restarted server forgets memory consumers): end, and make a new one.
             const messages = await consumer.consume({ max_messages: 64, abort_on_missing_resource: true });
             current = { stop: () => void messages.stop() };
+            live();
             if (stopped) messages.stop();
+            void (async () => {
+              for await (const st of messages.status()) if (st.type === 'heartbeat' || st.type === 'next') live();
+            })().catch(() => undefined);
             for await (const m of messages) {
+              live();
               if (m.seq < next) continue;
-              await onMessage({ subject: m.subject, seq: m.seq, data: m.data, header: (n) => m.headers?.get(n) || undefined });
+              busy = true;
+              try {
+                await onMessage({ subject: m.subject, seq: m.seq, data: m.data, header: (n) => m.headers?.get(n) || undefined });
+              } finally {
+                busy = false;
+                live();
+              }
               next = m.seq + 1;
             }
           } catch (err) {
@@ -150,8 +186,12 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
       return {
         async stop() {
           stopped = true;
+          clearInterval(stallTimer);
           current?.stop();
           await done;
+        },
+        get liveAt() {
+          return busy ? Date.now() : liveAt;
         },
       };
     },
