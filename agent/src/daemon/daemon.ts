@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { decode, streams, subjects, validate, type Heartbeat, type ObjectKind } from '@medvault/protocol';
-import type { Link } from '../replicate/link.js';
+import { FOLLOW_STALL_MS, type Follower, type Link } from '../replicate/link.js';
 import type { ReceiptBook } from '../replicate/receipts.js';
 import { Replicator, type ReplicaSource } from '../replicate/replicator.js';
 import { OffsiteRequests } from '../replicate/offsite-requests.js';
@@ -72,7 +72,7 @@ export class AgentDaemon {
   private readonly announced: Journal<{ hash: string }>;
   private readonly startedAt: number;
   private timer: NodeJS.Timeout | undefined;
-  private follower: { stop(): Promise<void> } | undefined;
+  private follower: Follower | undefined;
   private orders: Promise<unknown> = Promise.resolve();
   private cursor: number;
   private cursorSaved: number;
@@ -121,6 +121,9 @@ export class AgentDaemon {
       const auditHead = this.deps.auditHead?.();
       await this.announce();
       this.requests.check();
+      // Health: the control follower re-makes a silent consumer itself; still silent past twice that is logged each round.
+      const silentMs = this.follower && this.deps.link.connected ? Date.now() - this.follower.liveAt : 0;
+      if (silentMs > 2 * FOLLOW_STALL_MS) log('error', 'control stream follower silent: orders, receipts and requests are not arriving', { silentS: Math.round(silentMs / 1000) });
       await this.deps.spool.flush(this.deps.link);
       // A long drain (a first full copy, a bandwidth limit) does not hold up events and heartbeats:
       // the round goes on after one heartbeat interval; later rounds wait on the same drain.
