@@ -79,8 +79,8 @@ export interface Bus {
   scanSubject(stream: string, subject: string, opts?: { headersOnly?: boolean }): AsyncIterable<StoredMessage>;
   /** The last message on exactly `subject` in `stream`, or undefined when there is none. */
   lastOnSubject(stream: string, subject: string): Promise<StoredMessage | undefined>;
-  /** Removes every message on exactly `subject` from `stream`. */
-  purgeSubject(stream: string, subject: string): Promise<void>;
+  /** Removes every message on exactly `subject` from `stream` (`belowSeq`: only those with a lower sequence). */
+  purgeSubject(stream: string, subject: string, belowSeq?: number): Promise<void>;
 }
 
 /** A key-value bucket with compare-and-set: JetStream KV. */

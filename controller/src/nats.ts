@@ -333,9 +333,9 @@ class NatsBus implements Bus {
     }
   }
 
-  async purgeSubject(stream: string, subject: string): Promise<void> {
+  async purgeSubject(stream: string, subject: string, belowSeq?: number): Promise<void> {
     try {
-      await this.jsm.streams.purge(stream, { filter: subject });
+      await this.jsm.streams.purge(stream, belowSeq === undefined ? { filter: subject } : { filter: subject, seq: belowSeq });
     } catch (cause) {
       throw transport(`cannot purge ${subject} from ${stream}`, cause);
     }

@@ -31,6 +31,10 @@ export interface Assembly {
   /** Suffix of the off-site message ids of this copy (`<key>.<part><suffix>`). */
   readonly suffix: string;
   next: number;
+  /** Parts 0 … stored-1 are confirmed stored; the ingestor's publishes of stored … next-1 are in flight. */
+  stored: number;
+  /** Settles once every part up to `next` is stored (rejects when one of them failed). */
+  tail: Promise<void>;
   /** Bytes stored so far. */
   bytes: number;
   readonly hash: Hash;
@@ -99,12 +103,12 @@ export class Assembler {
 
   /** Begins (or resumes, from `next` with the hash of the parts before it) an object. */
   begin(key: string, id: ObjectId, header: ObjectPart, now: number, from: { next: number; bytes: number; hash: Hash; suffix: string } = { next: 0, bytes: 0, hash: createHash('sha256'), suffix: '' }): Assembly {
-    const a: Assembly = { id, header, suffix: from.suffix, next: from.next, bytes: from.bytes, hash: from.hash, lastAt: now };
+    const a: Assembly = { id, header, suffix: from.suffix, next: from.next, stored: from.next, tail: Promise.resolve(), bytes: from.bytes, hash: from.hash, lastAt: now };
     this.open.set(key, a);
     return a;
   }
 
-  /** Records that part `a.next` (`data`) is stored; returns true when it was the last one. */
+  /** Records that part `a.next` (`data`) is stored or being stored; returns true when it was the last one. */
   advance(a: Assembly, data: Uint8Array, now: number): boolean {
     a.hash.update(data);
     a.next++;
