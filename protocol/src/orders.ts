@@ -52,11 +52,13 @@ export type OrderVerdict<O = RestoreOrder> = { ok: true; order: O } | { ok: fals
 /**
  * 1. the value is a well-formed order of `type` (default mv.restore-order.v1);  2. its signature verifies with the pinned key;
  * 3. it is for this site;  4. its lifetime is at most MAX_ORDER_LIFETIME_MS;  5. now lies within
- * [issuedAt - tolerance, expiresAt + tolerance];  6. its id has not been seen before.
+ * [issuedAt - tolerance, expiresAt + tolerance];  6. its id has not been seen before;  7. it was not
+ * issued before `notBefore`, the time this agent's order ledger began (a replaced appliance, or one
+ * whose state was lost, cannot know which older orders its predecessor already carried out).
  */
 export function checkOrder<T extends OrderType = 'mv.restore-order.v1'>(
   value: unknown,
-  ctx: { site: string; controllerKey: KeyObject; now: number; seen: (id: string) => boolean },
+  ctx: { site: string; controllerKey: KeyObject; now: number; seen: (id: string) => boolean; notBefore?: number },
   type: T = 'mv.restore-order.v1' as T,
 ): OrderVerdict<OrderOf<T>> {
   let order: OrderOf<T>;
@@ -79,5 +81,11 @@ export function checkOrder<T extends OrderType = 'mv.restore-order.v1'>(
     return refuse(codes.ORDER_NOT_YET_VALID, `issued at ${new Date(order.issuedAt).toISOString()}, in the future (now ${new Date(ctx.now).toISOString()})`);
   }
   if (ctx.seen(order.id)) return refuse(codes.ORDER_REPLAYED, 'was already used: orders are single-use');
+  if (ctx.notBefore !== undefined && order.issuedAt < ctx.notBefore) {
+    return refuse(
+      codes.ORDER_REPLAYED,
+      `was issued at ${new Date(order.issuedAt).toISOString()}, before this appliance's order ledger began at ${new Date(ctx.notBefore).toISOString()} (a replaced or reset appliance cannot tell whether it already ran); ask for a new order`,
+    );
+  }
   return { ok: true, order };
 }

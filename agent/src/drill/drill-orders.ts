@@ -15,7 +15,7 @@ import type { DrillPlan, DrillRunner } from './drill-runner.js';
 export interface DrillOrdersDeps {
   site: string;
   controllerKey: KeyObject;
-  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record' | 'finish' | 'unfinished'>;
+  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record' | 'finish' | 'unfinished' | 'since'>;
   runner: Pick<DrillRunner, 'run' | 'refused'>;
   now: () => number;
   audit?: AuditSink;
@@ -32,7 +32,7 @@ export class DrillOrders {
     const { ledger, now } = this.d;
     const id = (value as { id?: unknown } | null)?.id;
     if (typeof id === 'string' && ledger.seqOf(id) === seq) return { state: 'done' };
-    const verdict = checkOrder(value, { site: this.d.site, controllerKey: this.d.controllerKey, now: now(), seen: (i) => ledger.has(i) }, 'mv.drill-order.v1');
+    const verdict = checkOrder(value, { site: this.d.site, controllerKey: this.d.controllerKey, now: now(), seen: (i) => ledger.has(i), notBefore: ledger.since }, 'mv.drill-order.v1');
     if (!verdict.ok) {
       this.d.audit?.record({
         actor: { kind: 'system', id: 'control-stream' }, action: 'drill.refuse', object: `drill:${typeof id === 'string' ? id.slice(0, 64) : '(none)'}`, result: 'refused',

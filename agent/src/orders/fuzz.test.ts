@@ -43,7 +43,7 @@ describe('order fuzzing', () => {
         return { snapshot: 'f'.repeat(64), files: 0, bytes: 0, verified: 0, failed: [] };
       },
     };
-    const ledger = OrderLedger.open(join(dir, 'state'));
+    const ledger = OrderLedger.open(join(dir, 'state'), undefined, now - 3_600_000);
     const audit = AuditLog.open(join(dir, 'state'), site, { now: () => now });
     const runner = new OrderRunner({
       site, controllerKey: key.publicKey, ledger, engine: (source) => (source === 'offsite' ? undefined : engine), restoreRoots: [root],

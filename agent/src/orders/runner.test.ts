@@ -24,7 +24,7 @@ function setup(overrides: { engine?: RestoreEngine } = {}) {
       return { snapshot: 'f'.repeat(64), files: 2, bytes: 2, verified: 2, failed: [] };
     },
   };
-  const ledger = OrderLedger.open(join(dir, 'state'));
+  const ledger = OrderLedger.open(join(dir, 'state'), undefined, now - 3_600_000);
   const runner = new OrderRunner({
     site, controllerKey: key.publicKey, ledger, engine: (s) => (s === 'offsite' ? undefined : engine), restoreRoots: [root],
     report: (s) => statuses.push(s), log: (l) => logs.push(l), now: () => now, progressEveryMs: 0,
@@ -105,7 +105,7 @@ describe('OrderRunner', () => {
     const order = makeOrder(t.request, t.key, now);
     t.ledger.record(order.id, 5, now); // accepted, then the agent died before finishing
     t.ledger.close();
-    const ledger = OrderLedger.open(join(t.dir, 'state'));
+    const ledger = OrderLedger.open(join(t.dir, 'state'), undefined, now - 3_600_000);
     const statuses: OrderStatus[] = [];
     const runner = new OrderRunner({
       site, controllerKey: t.key.publicKey, ledger, engine: () => undefined, restoreRoots: [t.root],
@@ -116,7 +116,7 @@ describe('OrderRunner', () => {
     expect(statuses[0]!.reason!.message).toMatch(/stopped .* partial restore/);
     expect(runner.recoverInterrupted()).toEqual([]);
     ledger.close();
-    expect(OrderLedger.open(join(t.dir, 'state')).unfinished()).toEqual([]);
+    expect(OrderLedger.open(join(t.dir, 'state'), undefined, now - 3_600_000).unfinished()).toEqual([]);
   });
 
   it('keeps the ledger across restarts', async () => {
@@ -124,6 +124,25 @@ describe('OrderRunner', () => {
     const order = makeOrder(t.request, t.key, now);
     await t.runner.handle(order, 3);
     t.ledger.close();
-    expect(OrderLedger.open(join(t.dir, 'state')).has(order.id)).toBe(true);
+    expect(OrderLedger.open(join(t.dir, 'state'), undefined, now - 3_600_000).has(order.id)).toBe(true);
+  });
+
+  it('refuses an order issued before its ledger began (a replaced or reset appliance replaying the control stream)', async () => {
+    const t = setup();
+    const dir = join(t.dir, 'new-appliance');
+    const ledger = OrderLedger.open(dir, undefined, now - 60_000); // the new appliance's first start
+    const statuses: OrderStatus[] = [];
+    const runner = new OrderRunner({
+      site, controllerKey: t.key.publicKey, ledger, engine: () => undefined, restoreRoots: [t.root],
+      report: (s) => statuses.push(s), log: () => {}, now: () => now,
+    });
+    const old = makeOrder(t.request, t.key, now - 120_000); // still within its lifetime
+    const verdict = await runner.handle(old, 2);
+    expect(verdict).toMatchObject({ state: 'refused', code: codes.ORDER_REPLAYED });
+    expect(verdict.reason).toMatch(/before this appliance's order ledger began/);
+    expect(statuses.at(-1)).toMatchObject({ orderId: old.id, state: 'refused' });
+    ledger.close();
+    // The begin time is durable: reopening with a later clock keeps the first one.
+    expect(OrderLedger.open(dir, undefined, now + 1).since).toBe(now - 60_000);
   });
 });

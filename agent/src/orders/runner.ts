@@ -47,7 +47,7 @@ export interface RestoreEngine {
 export interface OrderRunnerDeps {
   site: string;
   controllerKey: KeyObject;
-  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record' | 'finish' | 'unfinished'>;
+  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record' | 'finish' | 'unfinished' | 'since'>;
   /** The engine that restores from `source`; undefined when that source is not available. */
   engine: (source: RestoreOrder['source']) => RestoreEngine | undefined;
   restoreRoots: string[];
@@ -81,7 +81,7 @@ export class OrderRunner {
     const { site, ledger, now } = this.deps;
     const id = (value as { id?: unknown } | null)?.id;
     if (typeof id === 'string' && ledger.seqOf(id) === seq) return { state: 'done' };
-    const verdict = checkOrder(value, { site, controllerKey: this.deps.controllerKey, now: now(), seen: (i) => ledger.has(i) });
+    const verdict = checkOrder(value, { site, controllerKey: this.deps.controllerKey, now: now(), seen: (i) => ledger.has(i), notBefore: ledger.since });
     if (!verdict.ok) return this.refuse(typeof id === 'string' ? id : undefined, verdict.code, verdict.reason);
     const order = verdict.order;
     const badPath = unsafeOrderPath(order.paths);
