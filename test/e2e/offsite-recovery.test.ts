@@ -245,7 +245,12 @@ describe('replacing a lost appliance', () => {
     expect([down.code, down.json?.code]).toEqual([1, 'MV_ERR_TRANSPORT_FAILED']);
     expect(down.json?.message).toContain(`cannot connect to NATS at ${fleet.natsUrl}`);
     expect(existsSync(join(ws, 'restore', 'down'))).toBe(false);
-    expect((await fleet.agent('check', '--read-data', '--repair')).json?.code).toBe('MV_ERR_TRANSPORT_FAILED');
+    // check --repair still checks the disk, and says the repair could not reach the off-site copy
+    const rep = await fleet.agent('check', '--read-data', '--repair');
+    expect([rep.code, rep.json?.repairError?.code, rep.json?.results?.[0]?.ok]).toEqual([0, 'MV_ERR_TRANSPORT_FAILED', true]);
+    const drill = await fleet.agent('drill', '--source', 'offsite');
+    expect(drill.code).toBe(1);
+    expect(drill.json?.drills?.[0]?.runs?.[0]).toMatchObject({ source: 'offsite', result: 'failed', error: { code: 'MV_ERR_TRANSPORT_FAILED' } });
     // The appliance is lost: repository, LevelDB caches, keys, configuration, state: all gone.
     rmSync(join(ws, 'disk1'), { recursive: true, force: true });
     rmSync(appliance, { recursive: true, force: true });
@@ -266,6 +271,19 @@ describe('replacing a lost appliance', () => {
     // The technician installs the bundle on the new appliance (same config, the new nkey).
     mkdirSync(appliance, { recursive: true });
     writeFileSync(fleet.config, oldConfig.replace(JSON.stringify(oldSeed), JSON.stringify(join(bundle, 'site.nk'))));
+    // A wrong recovery key is refused before the local key or a folder exists; a disk folder that is
+    // not empty and not a repository is refused, and left as it was.
+    must(await fleet.agent('recovery-key', 'generate', '--out', join(ws, 'wrong.key')), 'a wrong recovery key');
+    const wrongKey = await fleet.agent('rebuild', '--recovery-key', join(ws, 'wrong.key'));
+    expect([wrongKey.code, wrongKey.json?.code]).toEqual([1, 'MV_ERR_KEY_INVALID']);
+    expect([existsSync(join(appliance, 'local.key')), existsSync(disk)]).toEqual([false, false]);
+    mkdirSync(disk, { recursive: true });
+    writeFileSync(join(disk, 'notes.txt'), 'not a repository');
+    const foreign = await fleet.agent('rebuild', '--recovery-key', join(ws, 'it-offline', 'recovery.key'));
+    expect([foreign.code, foreign.json?.code]).toEqual([1, 'MV_ERR_CONFLICT']);
+    expect(foreign.json?.message).toContain(`${disk} is not empty and is not a repository (holds notes.txt)`);
+    expect([readdirSync(disk), existsSync(join(appliance, 'local.key'))]).toEqual([['notes.txt'], false]);
+    rmSync(disk, { recursive: true });
     const t0 = Date.now();
     const rebuilt = await fleet.agent('rebuild', '--recovery-key', join(ws, 'it-offline', 'recovery.key'));
     expect(rebuilt.code, rebuilt.stdout + rebuilt.stderr).toBe(0);

@@ -34,7 +34,13 @@ export function register(program: Command, ctx: CliContext): void {
       if (opts.repair && !opts.readData) throw new MedvaultError(codes.CONFIG_INVALID, '--repair needs --read-data (only a full read finds every damaged pack)');
       const subset = opts.readDataSubset === undefined ? undefined : parseSubset(opts.readDataSubset);
       const cfg = ctx.config();
-      const link: Link | undefined = opts.repair ? await siteLink(cfg, 'check') : undefined;
+      // NATS unreachable: the local check still runs, and says what it could not heal.
+      let offline: MedvaultError | undefined;
+      const link: Link | undefined = opts.repair ? await siteLink(cfg, 'check').catch((err) => {
+        if (!(err instanceof MedvaultError && err.code === codes.TRANSPORT_FAILED)) throw err;
+        offline = err;
+        return undefined;
+      }) : undefined;
       let runs: { disk: string; value?: CheckResult & { healing?: HealedObject[] }; error?: unknown }[];
       try {
         runs = await eachRepo(ctx, async (repo, disk) => {
@@ -56,7 +62,7 @@ export function register(program: Command, ctx: CliContext): void {
         const c = r.value!;
         lines.push(`${r.disk}: ${c.ok ? 'ok' : 'DAMAGED'}: ${c.snapshots} snapshots, ${c.indexes} index files, ${c.packs} packs${opts.readData || subset !== undefined ? `, ${c.packsRead} packs read, ${c.blobsRead} blobs authenticated` : ''}${c.unindexed ? `, ${c.unindexed} unindexed packs (left by an interrupted run)` : ''}`);
         for (const h of c.healing ?? []) lines.push(h.healed ? `  healed ${h.kind} ${h.name} from off site (was: ${h.problem})` : `  NOT HEALABLE ${h.kind} ${h.name} (${h.problem}): ${h.why}`);
-        for (const d of c.damaged) lines.push(`  damaged ${d.kind} ${d.name}: ${d.problem}`);
+        for (const d of c.damaged) lines.push(`  damaged ${d.kind} ${d.name}: ${d.problem}${offline ? ' (NOT HEALED: the off-site copy is unreachable)' : ''}`);
         for (const a of c.affected) lines.push(`  affects snapshot ${a.snapshot.slice(0, 12)} ${a.path || '(whole snapshot)'}: ${a.problem}`);
         const healing = c.healing ?? [];
         if (healing.length > 0) {
@@ -68,8 +74,9 @@ export function register(program: Command, ctx: CliContext): void {
           });
         }
       }
+      if (offline) lines.push(`not repaired: ${offline.message}`);
       if (runs.some((r) => r.value && !r.value.ok)) ctx.status = 'damaged';
       else if (runs.some((r) => r.error)) ctx.status = 'failed';
-      ctx.print(lines.join('\n'), { command: 'check', readData: opts.readData ?? false, repair: opts.repair ?? false, results: runs.map((r) => (r.error ? { disk: r.disk, error: errorMessage(r.error) } : { disk: r.disk, ...r.value! })) });
+      ctx.print(lines.join('\n'), { command: 'check', readData: opts.readData ?? false, repair: opts.repair ?? false, ...(offline ? { repairError: { code: offline.code, message: offline.message } } : {}), results: runs.map((r) => (r.error ? { disk: r.disk, error: errorMessage(r.error) } : { disk: r.disk, ...r.value! })) });
     });
 }
