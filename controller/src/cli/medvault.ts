@@ -7,7 +7,8 @@
  *
  * Every command takes --json: the last line on stdout is then one JSON object (an error too).
  * Exit codes: 0 ok; 1 error; 2 usage or not logged in; 3 order refused; 4 restore failed;
- * 5 wait timed out; 6 restore done but not every file verified.
+ * 5 wait timed out; 6 restore done but not every file verified; 7 order rejected by the approver
+ * (four-eyes) or not approved in time.
  */
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
