@@ -50,30 +50,41 @@ export class DirStore implements Store {
     return join(this.dir(kind, name), name);
   }
 
-  /** Open packs for ranged reads (restore, check): a few handles kept, reference-counted. */
-  private readonly handles = new Map<string, { fh: Promise<FileHandle>; users: number; evicted: boolean }>();
+  /**
+   * Open packs for ranged reads (restore, check): a few handles kept, reference-counted. A cached
+   * handle is reused only while the path still names the same file (inode): another process (the
+   * repair CLI beside the daemon) may have replaced a damaged pack, and the old handle would go on
+   * reading the old bytes.
+   */
+  private readonly handles = new Map<string, { fh: Promise<FileHandle>; ino: Promise<number>; users: number; evicted: boolean }>();
 
   /** Closes the cached pack handles (a repository closing or opening: files may have been replaced). */
   closeHandles(): void {
-    for (const [p, h] of this.handles) {
-      this.handles.delete(p);
-      h.evicted = true;
-      if (h.users === 0) void h.fh.then((f) => f.close()).catch(() => undefined);
-    }
+    for (const p of [...this.handles.keys()]) this.evict(p);
+  }
+
+  private evict(p: string): void {
+    const h = this.handles.get(p);
+    if (!h) return;
+    this.handles.delete(p);
+    h.evicted = true;
+    if (h.users === 0) void h.fh.then((f) => f.close()).catch(() => undefined);
   }
 
   private async withHandle<T>(p: string, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
     let h = this.handles.get(p);
+    if (h) {
+      const [now, was] = await Promise.all([stat(p).then((s) => s.ino, () => -1), h.ino.catch(() => -2)]);
+      if (now !== was) this.evict(p);
+      h = this.handles.get(p);
+    }
     if (!h) {
-      h = { fh: open(p, 'r'), users: 0, evicted: false };
+      const fh = open(p, 'r');
+      h = { fh, ino: fh.then((f) => f.stat()).then((s) => s.ino), users: 0, evicted: false };
       this.handles.set(p, h);
       h.fh.catch(() => this.handles.delete(p));
-      if (this.handles.size > 16) {
-        const [oldest, e] = this.handles.entries().next().value!;
-        this.handles.delete(oldest);
-        e.evicted = true;
-        if (e.users === 0) void e.fh.then((f) => f.close()).catch(() => undefined);
-      }
+      h.ino.catch(() => undefined);
+      if (this.handles.size > 16) this.evict(this.handles.keys().next().value!);
     }
     h.users++;
     try {
@@ -200,12 +211,7 @@ export class DirStore implements Store {
     const p = this.path(kind, name);
     try {
       faultPoint('delete.unlink', p);
-      const h = this.handles.get(p);
-      if (h) {
-        this.handles.delete(p);
-        h.evicted = true;
-        if (h.users === 0) void h.fh.then((f) => f.close()).catch(() => undefined);
-      }
+      this.evict(p);
       await unlink(p);
       await fsyncDir(this.dir(kind, name));
     } catch (cause) {

@@ -1,4 +1,7 @@
-import { mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { sha256Hex } from '@medvault/protocol';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { storeContract } from './store-contract.js';
@@ -10,4 +13,28 @@ storeContract('DirStore', async () => {
   const s = new DirStore(join(await mkdtemp(join(tmpdir(), 'mv-store-')), 'repo'));
   await s.init();
   return s;
+});
+
+describe('DirStore cached pack handles', () => {
+  it('reads the new file once another process replaced a damaged pack (the daemon beside check --repair)', async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), 'mv-store-')), 'repo');
+    const daemon = new DirStore(dir);
+    await daemon.init();
+    const good = randomBytes(4096);
+    const name = sha256Hex(good);
+    await daemon.put('pack', name, good);
+    const file = join(dir, 'data', name.slice(0, 2), name);
+    const bad = Buffer.from(good);
+    bad[100] = bad[100]! ^ 1;
+    await chmod(file, 0o644);
+    await writeFile(file, bad); // rot on the disk, same inode
+    const range = { offset: 0, length: 4096 };
+    expect((await daemon.get('pack', name, range))!.equals(bad)).toBe(true); // the handle is cached now
+    const repair = new DirStore(dir);
+    await repair.delete('pack', name);
+    await repair.put('pack', name, good); // a new file under the same name
+    expect((await daemon.get('pack', name, range))!.equals(good)).toBe(true);
+    await repair.delete('pack', name);
+    expect(await daemon.get('pack', name, range)).toBeUndefined();
+  });
 });
