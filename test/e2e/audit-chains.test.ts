@@ -10,32 +10,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '@medvault/protocol';
-import { openNats, type Nats } from '../../controller/src/nats.js';
+import type { Nats } from '../../controller/src/nats.js';
 import { readChain, verify } from '../../controller/src/audit/read.js';
-import { startSecureNats, type SecureNats } from '../support/secure-nats.js';
+import { startSecureSite, type SecureSite } from '../support/secure-nats.js';
 import { until } from '../support/procs.js';
-import { openLink, type Link } from '../../agent/src/replicate/link.js';
+import type { Link } from '../../agent/src/replicate/link.js';
 import { Spool } from '../../agent/src/replicate/spool.js';
 import { AuditLog } from '../../agent/src/audit/audit-log.js';
 
 const SITE = 'clinic-a';
 
 describe('audit chains of a replaced appliance', () => {
-  let s: SecureNats;
+  let s: SecureSite;
   let ctl: Nats;
   let link: Link;
   beforeAll(async () => {
-    s = await startSecureNats(mkdtempSync(join(tmpdir(), 'mv-chains-')), [SITE]);
-    ctl = await openNats({ servers: [s.url], nkeySeedFile: s.controllerSeedFile, caFile: s.caFile });
-    await ctl.ensureStreams();
-    link = await openLink({ servers: [s.url], name: 'test agent', site: SITE, nkeySeedFile: s.siteSeedFile[SITE]!, caFile: s.caFile, ackTimeoutMs: 3000 });
+    s = await startSecureSite('mv-chains-', [SITE], SITE);
+    ({ ctl, link } = s);
   }, 60_000);
-  afterAll(async () => {
-    await link?.close();
-    await ctl?.close();
-    await s?.server.dispose();
-    if (s) rmSync(s.dir, { recursive: true, force: true });
-  });
+  afterAll(() => s?.dispose());
 
   /** One appliance's life: a fresh state dir, `n` entries, spool flushed (twice: a resend is absorbed). */
   const appliance = async (n: number, at: number) => {

@@ -2,14 +2,11 @@
  * Link.read against a real TLS-only nats-server with the generated per-site permissions, as a
  * site's agent (its own nkey and inbox prefix), and the same expectations against MemLink.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OBJECT_HEADER, streams, subjects } from '@medvault/protocol';
-import { openNats, type Nats } from '../../controller/src/nats.js';
-import { startSecureNats, type SecureNats } from '../support/secure-nats.js';
+import type { Nats } from '../../controller/src/nats.js';
+import { startSecureSite, type SecureSite } from '../support/secure-nats.js';
 import { freePort } from '../support/nats-server.js';
 import { until } from '../support/procs.js';
 import { MSG_SIZE_HEADER, openLink, type Link } from '../../agent/src/replicate/link.js';
@@ -60,22 +57,15 @@ describe('MemLink.read', () => {
 });
 
 describe('Link.read on a secure nats-server, as a site', () => {
-  let s: SecureNats;
+  let s: SecureSite;
   let ctl: Nats;
   let link: Link;
   beforeAll(async () => {
-    s = await startSecureNats(mkdtempSync(join(tmpdir(), 'mv-linkread-')), [A, B]);
-    ctl = await openNats({ servers: [s.url], nkeySeedFile: s.controllerSeedFile, caFile: s.caFile });
-    await ctl.ensureStreams();
+    s = await startSecureSite('mv-linkread-', [A, B], A, { readStallMs: 1500 });
+    ({ ctl, link } = s);
     for (const m of fixture) await ctl.bus.publish(m.subject, m.data, { headers: m.headers });
-    link = await openLink({ servers: [s.url], name: 'test agent', site: A, nkeySeedFile: s.siteSeedFile[A]!, caFile: s.caFile, ackTimeoutMs: 3000, readStallMs: 1500 });
   }, 60_000);
-  afterAll(async () => {
-    await link?.close();
-    await ctl?.close();
-    await s?.server.dispose();
-    if (s) rmSync(s.dir, { recursive: true, force: true });
-  });
+  afterAll(() => s?.dispose());
 
   it('passes the read contract with the site credentials', async () => {
     await readContract(link);
