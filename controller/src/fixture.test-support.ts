@@ -122,6 +122,17 @@ export async function login(f: Pick<Fixture, 'app' | 'now' | 'secrets'>, user: s
   return r.body.token as string;
 }
 
+/**
+ * Adds technician 'tess' and viewer 'vic' (addUser) and logs both in, tess first (each login moves
+ * the clock 30 s): their session tokens.
+ */
+export async function addStaff(f: Pick<Fixture, 'app' | 'now' | 'secrets'>): Promise<{ tech: string; viewer: string }> {
+  await addUser(f, 'tess', 'technician');
+  await addUser(f, 'vic', 'viewer');
+  const tech = await login(f, 'tess');
+  return { tech, viewer: await login(f, 'vic') };
+}
+
 /** Sends `data` as an agent would: its parts on the inbox subject, each with its Mv-Object header. */
 export async function sendObject(
   f: Pick<Fixture, 'nats'>,

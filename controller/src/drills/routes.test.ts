@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkOrder, type AuditEntry, type DrillResult } from '@medvault/protocol';
 import { readChain } from '../audit/read.js';
-import { SITE, addUser, call, controlMessages, login, publishEvent, startFixture, waitFor, type Fixture, PASSWORD } from '../fixture.test-support.js';
+import { SITE, addStaff, call, controlMessages, publishEvent, startFixture, waitFor, type Fixture, PASSWORD } from '../fixture.test-support.js';
 import { simHeartbeat } from '../health/sim.test-support.js';
 
 describe('drill routes against a real nats-server', () => {
@@ -18,10 +18,7 @@ describe('drill routes against a real nats-server', () => {
 
   beforeAll(async () => {
     f = await startFixture({ ingest: false });
-    await addUser(f, 'tess', 'technician');
-    await addUser(f, 'vic', 'viewer');
-    tech = await login(f, 'tess');
-    viewer = await login(f, 'vic');
+    ({ tech, viewer } = await addStaff(f));
     await publishEvent(f, SITE, 'heartbeat', simHeartbeat(SITE, 'ok', Date.now(), { intervalS: 3600 }));
     await waitFor(() => f.app.fleet.site(SITE)?.heartbeat?.stores?.length, 5000, 'heartbeat with stores');
   });

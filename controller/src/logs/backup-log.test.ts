@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode, subjects, type BackupLog } from '@medvault/protocol';
 import { MAX_LOG_PER_SITE } from '../fleet/registry.js';
-import { addUser, call as apiCall, heartbeat, login, publishEvent, startFixture, waitFor, type Fixture } from '../fixture.test-support.js';
+import { addStaff, call as apiCall, heartbeat, publishEvent, startFixture, waitFor, type Fixture } from '../fixture.test-support.js';
 import { csvCell, logCsv, LOG_CSV_HEADER } from './backup-log.js';
 
 const T0 = Date.UTC(2025, 0, 6, 2, 0); // a Monday, 02:00 UTC
@@ -19,10 +19,7 @@ describe('backup log over all sites (real NATS)', () => {
 
   beforeAll(async () => {
     f = await startFixture({ ingest: false });
-    await addUser(f, 'tess', 'technician');
-    await addUser(f, 'vic', 'viewer');
-    tech = await login(f, 'tess');
-    viewer = await login(f, 'vic');
+    ({ tech, viewer } = await addStaff(f));
     await publishEvent(f, 'clinic-b', 'heartbeat', heartbeat('clinic-b', f.now.value));
     // More entries for clinic-a than the registry keeps in memory.
     const n = MAX_LOG_PER_SITE + 5;
