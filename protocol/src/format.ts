@@ -1,4 +1,4 @@
-/** Human-readable figures both sides print (pure). */
+/** What both sides' command lines share: the figures they print, how they read options (pure). */
 
 /** Bytes in binary units: `512 B`, `1.5 KiB`, `3.2 GiB`. */
 export function formatBytes(n: number): string {
@@ -9,4 +9,12 @@ export function formatBytes(n: number): string {
     i++;
   }
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+/**
+ * Commander's collector for an option given more than once (`--path a --path b`): each value is
+ * appended, in order, to the previous ones. Pair it with the default `[]`.
+ */
+export function repeatable(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }

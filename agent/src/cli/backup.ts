@@ -1,6 +1,6 @@
 /** `medvault-agent backup <store> [--full]`: back up one record store to every disk's repository. */
 import type { Command } from 'commander';
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes, repeatable } from '@medvault/protocol';
 import type { BackupResult } from '../backup/archiver.js';
 import { backupStoreTo } from '../jobs/backup-job.js';
 import { noteRun } from '../jobs/run-book.js';
@@ -17,7 +17,7 @@ export function register(program: Command, ctx: CliContext): void {
     .command('backup <store>')
     .description('back up a record store to every configured disk (exit 3 when partial)')
     .option('--full', 'reread and rehash every file instead of trusting unchanged metadata')
-    .option('--tag <tag>', 'tag the snapshot (repeatable); legal-hold puts it on legal hold', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--tag <tag>', 'tag the snapshot (repeatable); legal-hold puts it on legal hold', repeatable, [] as string[])
     .action(async (storeName: string, opts: { full?: boolean; tag: string[] }) => {
       const cfg = ctx.config();
       const store = cfg.stores.find((s) => s.name === storeName);
@@ -39,7 +39,7 @@ export function register(program: Command, ctx: CliContext): void {
           noteRun(cfg.state_dir, store.name, job, startedAt);
           if (store.type === 'files' && disk === cfg.disks[0]!.path) {
             const alerts = new Alerts({ site: cfg.site, send: (a) => spool.add('alert', a), now: Date.now });
-            const v = await inspectSnapshot(repo, result.snapshot, { store: store.name, stateDir: cfg.state_dir, alerts, now: Date.now });
+            const v = await inspectSnapshot(repo, result.snapshot, { store: store.name, stateDir: cfg.state_dir, alerts, now: Date.now, ...(result.changes ? { changes: result.changes } : {}) });
             if (v.suspect) process.stderr.write(`medvault-agent: WARNING: snapshot ${result.snapshot.slice(0, 12)} looks like ransomware: ${v.reasons.join('; ')}; last snapshot before the change: ${v.lastGood}\n`);
           }
           return result;

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { MedvaultError, codes, drillSources, newOrderId, type DrillResult, type DrillSource } from '@medvault/protocol';
+import { MedvaultError, codes, repeatable, drillSources, newOrderId, type DrillResult, type DrillSource } from '@medvault/protocol';
 import { appendAudit } from '../audit/audit-log.js';
 import { DrillRunner, spoolPublisher, type DrillSourceRepo } from '../drill/drill-runner.js';
 import { Spool } from '../replicate/spool.js';
@@ -20,7 +20,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('run a disaster-recovery drill: restore into scratch space, verify every file, measure RTO and RPO, report, clean up')
     .option('--store <name>', 'the store to drill (default: every store)')
     .option('--sample <share>', 'share of the files restored, e.g. 0.1 or 10% (default: all)', '1')
-    .option('--source <source>', 'local or offsite (repeatable; default: both when [nats] is configured, else local)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--source <source>', 'local or offsite (repeatable; default: both when [nats] is configured, else local)', repeatable, [] as string[])
     .action(async (opts: { store?: string; sample: string; source: string[] }) => {
       const cfg = ctx.config();
       const sample = parseSubset(opts.sample);

@@ -3,7 +3,7 @@
  * and `medvault-agent prune`: apply retention on every disk, saying why each snapshot is kept.
  */
 import type { Command } from 'commander';
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes, repeatable } from '@medvault/protocol';
 import { Pruner, type PruneResult } from '../prune/pruner.js';
 import { hasRules, parseDuration, type RetentionPolicy } from '../prune/policy.js';
 import { eachRepo, errorMessage, formatBytes, type CliContext } from './context.js';
@@ -68,7 +68,6 @@ async function apply(ctx: CliContext, policy: RetentionPolicy, o: { store?: stri
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  const repeat = (v: string, acc: string[]) => [...acc, v];
   program
     .command('forget')
     .description('forget snapshots that the retention policy does not keep (legal holds are never forgotten)')
@@ -79,7 +78,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--keep-monthly <n>', 'the same per month')
     .option('--keep-yearly <n>', 'the same per year')
     .option('--keep-within <duration>', 'keep everything within this of the newest snapshot (30d, 1y6m, 12h)')
-    .option('--hold-tag <tag>', 'a tag that puts a snapshot on legal hold (repeatable; legal-hold always does)', repeat, [] as string[])
+    .option('--hold-tag <tag>', 'a tag that puts a snapshot on legal hold (repeatable; legal-hold always does)', repeatable, [] as string[])
     .option('--store <name>', 'only snapshots of this store')
     .option('--dry-run', 'only say what would be forgotten and why each snapshot is kept')
     .option('--prune', 'then delete the data no remaining snapshot needs')

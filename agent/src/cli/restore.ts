@@ -3,7 +3,7 @@
  * restore and verify, from the configured disks (default), the off-site copy, or auto (restore-source.ts).
  */
 import type { Command } from 'commander';
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes, repeatable } from '@medvault/protocol';
 import { Restorer, type RestoreOptions, type RestoreResult } from '../restore/restorer.js';
 import type { Repository } from '../repo/repository.js';
 import { readRecoveryKey } from '../repo/disk.js';
@@ -19,7 +19,7 @@ export function register(program: Command, ctx: CliContext): void {
     .command('restore <snapshot>')
     .description("restore a snapshot ('latest' or a hash prefix) into a folder, then verify every file")
     .requiredOption('--target <dir>', 'folder to restore into')
-    .option('--path <path>', 'a path inside the snapshot (repeatable); default: everything', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--path <path>', 'a path inside the snapshot (repeatable); default: everything', repeatable, [] as string[])
     .option('--store <name>', "with 'latest': the latest snapshot of this store")
     .option('--overwrite', 'replace existing files (default: refuse to overwrite)')
     .option('--from <source>', 'local (the configured disks), offsite (the controller\'s copy) or auto (local when whole, else off site)', 'local')

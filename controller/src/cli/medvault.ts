@@ -12,6 +12,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { repeatable } from '@medvault/protocol';
 import { ApiClient, ApiError } from './api-client.js';
 import { ask, readStdin } from './prompt.js';
 import { progressBar, restoreExit, restoreOutcome, type OrderViewJson } from './restore-outcome.js';
@@ -120,7 +121,7 @@ program
   .description('order a restore and follow it until the agent reports the outcome')
   .requiredOption('--site <site>', 'site id')
   .option('--snapshot <id>', "'latest' or a snapshot id", 'latest')
-  .option('--path <path>', 'path inside the snapshot (repeatable; "" for everything)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--path <path>', 'path inside the snapshot (repeatable; "" for everything)', repeatable, [] as string[])
   .requiredOption('--target <dir>', 'absolute folder on the appliance to restore into')
   .option('--store <name>', 'record store (for --snapshot latest)')
   .addOption(new Option('--source <source>', 'where the agent reads from').choices(['local', 'offsite', 'auto']).default('local'))
@@ -169,7 +170,6 @@ program
     process.exitCode = outcome.exit;
   });
 
-const many = (v: string, acc: string[]) => [...acc, v];
 const query = (o: Record<string, string | undefined>) => new URLSearchParams(Object.entries(o).filter((e): e is [string, string] => e[1] !== undefined)).toString();
 /** Writes a downloaded file to --out (or stdout for text) and says where. */
 async function saveDownload(path: string, to: string | undefined, fallback: string): Promise<void> {
@@ -235,9 +235,9 @@ incident
   .description('open an incident from an alert (--alert) or by hand (--title and --site); IT and management are notified')
   .option('--alert <id>', 'the alert that started it')
   .option('--title <text>', 'what happened')
-  .option('--site <site>', 'a site in scope (repeatable)', many, [] as string[])
-  .option('--store <name>', 'a record store in scope (repeatable)', many, [] as string[])
-  .option('--path <path>', 'a path in scope (repeatable)', many, [] as string[])
+  .option('--site <site>', 'a site in scope (repeatable)', repeatable, [] as string[])
+  .option('--store <name>', 'a record store in scope (repeatable)', repeatable, [] as string[])
+  .option('--path <path>', 'a path in scope (repeatable)', repeatable, [] as string[])
   .option('--from <time>', 'start of the loss window (ISO)')
   .option('--to <time>', 'end of the loss window (ISO)')
   .action(async (o: { alert?: string; title?: string; site: string[]; store: string[]; path: string[]; from?: string; to?: string }) => {
@@ -292,7 +292,7 @@ const drill = program
   .description('order a disaster-recovery drill of a site (every store, or --store) and wait for its result; `drill report <id>` fetches the signed report')
   .option('--store <name>', 'only this record store')
   .option('--sample <share>', 'share of the files restored, e.g. 0.2 (default: all)', '1')
-  .option('--source <source>', 'local or offsite (repeatable; default both)', many, [] as string[])
+  .option('--source <source>', 'local or offsite (repeatable; default both)', repeatable, [] as string[])
   .option('--no-wait', 'return once the orders are sent')
   .option('--timeout <s>', 'seconds to wait for the results', '600')
   .action(async (site: string, o: { store?: string; sample: string; source: string[]; wait: boolean; timeout: string }) => {
