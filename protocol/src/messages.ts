@@ -290,11 +290,17 @@ export const reconcileRequest = z.strictObject({
 });
 
 /**
+ * Objects per mv.snapshot-needs.v1 part at the most: the schema refuses more, and the agent splits
+ * its lists by it. A full part (about 205 kB) stays under decode's MAX_MESSAGE_BYTES.
+ */
+export const MAX_NEEDS_PER_PART = 2000;
+
+/**
  * mv.snapshot-needs.v1, agent → `mv.v1.ev.<site>.needs` (message id `<site>.needs.<snapshot>.<part>`),
  * sent with every new snapshot: every pack and index file the snapshot needs, in parts of at most
- * 2,000 objects (a full part, at most ~205 kB, stays under decode's 256 KiB). The controller keeps the first complete list per snapshot and ignores later ones
- * (a compromised appliance cannot shrink what an old snapshot needs); off-site pruning deletes
- * only objects that no retained snapshot needs. Keys and config are never pruned.
+ * MAX_NEEDS_PER_PART objects. The controller keeps the first complete list per snapshot and ignores
+ * later ones (a compromised appliance cannot shrink what an old snapshot needs); off-site pruning
+ * deletes only objects that no retained snapshot needs. Keys and config are never pruned.
  */
 export const snapshotNeeds = z.strictObject({
   type: z.literal('mv.snapshot-needs.v1'),
@@ -306,7 +312,7 @@ export const snapshotNeeds = z.strictObject({
   tags: z.array(text(100)).max(100),
   part: count,
   parts: z.number().int().positive(),
-  objects: z.array(objectRef).max(2000),
+  objects: z.array(objectRef).max(MAX_NEEDS_PER_PART),
 });
 
 /**

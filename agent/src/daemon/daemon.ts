@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import { decode, streams, subjects, validate, type Heartbeat, type ObjectKind } from '@medvault/protocol';
+import { MAX_NEEDS_PER_PART, decode, streams, subjects, validate, type Heartbeat, type ObjectKind } from '@medvault/protocol';
 import { FOLLOW_STALL_MS, type Follower, type Link } from '../replicate/link.js';
 import type { ReceiptBook } from '../replicate/receipts.js';
 import { Replicator, type ReplicaSource } from '../replicate/replicator.js';
@@ -24,9 +24,6 @@ export interface SnapshotInfo {
   bytes: number;
   tags?: string[];
 }
-
-/** Objects per mv.snapshot-needs.v1 part (the schema's maximum: a full part stays under decode's 256 KiB). */
-export const NEEDS_PER_PART = 2000;
 
 /** What the daemon needs of the repository it replicates. */
 export interface DaemonRepo extends ReplicaSource {
@@ -190,9 +187,9 @@ export class AgentDaemon {
       const objects = await repo.snapshotObjects(s.hash);
       spool.add('snapshot', validate({ type: 'mv.snapshot.v1', site, repo: repo.id, id: s.hash, store: s.store, job: s.job, time: s.time, files: s.files, bytes: s.bytes, needs: objects.length }, 'mv.snapshot.v1'));
       // What it needs off site, for the controller's retention (the first complete list counts there).
-      const parts = Math.max(1, Math.ceil(objects.length / NEEDS_PER_PART));
+      const parts = Math.max(1, Math.ceil(objects.length / MAX_NEEDS_PER_PART));
       for (let part = 0; part < parts; part++) {
-        const slice = objects.slice(part * NEEDS_PER_PART, (part + 1) * NEEDS_PER_PART);
+        const slice = objects.slice(part * MAX_NEEDS_PER_PART, (part + 1) * MAX_NEEDS_PER_PART);
         spool.add('needs', validate({ type: 'mv.snapshot-needs.v1', site, repo: repo.id, snapshot: s.hash, time: s.time, store: s.store, tags: s.tags ?? [], part, parts, objects: slice }, 'mv.snapshot-needs.v1'), `needs.${s.hash}.${part}`);
       }
       this.announced.append({ hash: s.hash });

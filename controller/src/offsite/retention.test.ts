@@ -7,7 +7,7 @@
  * is asked for again.
  */
 import { describe, expect, it } from 'vitest';
-import { MAX_MESSAGE_BYTES, encode, sha256Hex, subjects, type ObjectKind, type ObjectRef } from '@medvault/protocol';
+import { MAX_MESSAGE_BYTES, MAX_NEEDS_PER_PART, encode, sha256Hex, subjects, type ObjectKind, type ObjectRef } from '@medvault/protocol';
 import type { OffsiteEntry } from '../ingest/offsite-index.js';
 import { formatPlan, planPrune, type PlanInput } from './prune.js';
 import { RetentionBook } from './retention.js';
@@ -57,13 +57,13 @@ describe('RetentionBook', () => {
     expect(book.applyNeeds({ subject: subjects.event('clinic-b', 'needs'), data: needs('s2', []), time: T0 })).toMatch(/came from site clinic-b/);
   });
 
-  it('takes a needs part of the largest size the schema allows (2,000 objects, 100 tags, long store name): under decode\'s limit', () => {
+  it('takes a needs part of the largest size the schema allows (MAX_NEEDS_PER_PART objects, 100 tags, long store name): under decode\'s limit', () => {
     const book = new RetentionBook();
-    const objects = Array.from({ length: 2000 }, (_, i) => ref('snapshot', `o${i}`));
+    const objects = Array.from({ length: MAX_NEEDS_PER_PART }, (_, i) => ref('snapshot', `o${i}`));
     const data = needs('big', objects, { tags: Array.from({ length: 100 }, (_, i) => `${i}`.padEnd(100, 't')), store: 's'.repeat(200) });
     expect(data.byteLength).toBeLessThan(MAX_MESSAGE_BYTES);
     expect(at(book, T0, data)).toBeUndefined();
-    expect(book.needs(SITE, REPO, h('big'))).toHaveLength(2000);
+    expect(book.needs(SITE, REPO, h('big'))).toHaveLength(MAX_NEEDS_PER_PART);
   });
 
   it('marks pruned objects until their next receipt', () => {
