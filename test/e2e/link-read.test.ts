@@ -9,7 +9,7 @@ import type { Nats } from '../../controller/src/nats.js';
 import { startSecureSite, type SecureSite } from '../support/secure-nats.js';
 import { freePort } from '../support/nats-server.js';
 import { until } from '../support/procs.js';
-import { MSG_SIZE_HEADER, openLink, type Link } from '../../agent/src/replicate/link.js';
+import { FOLLOW_STALL_MS, MSG_SIZE_HEADER, openLink, type Link } from '../../agent/src/replicate/link.js';
 import { MemLink } from '../../agent/src/replicate/mem-link.js';
 
 const A = 'clinic-a';
@@ -109,15 +109,23 @@ describe('Link.read on a secure nats-server, as a site', () => {
   it('follow goes on after a nats-server restart (its memory-stored consumer is gone): nothing skipped', async () => {
     const repo = '34'.repeat(16);
     const got: string[] = [];
-    const f = link.follow(OFF, `mv.v1.off.${A}.${repo}.>`, 1, async (m) => void got.push(m.subject));
+    const silentWhileHandling: number[] = [];
+    const f = link.follow(OFF, `mv.v1.off.${A}.${repo}.>`, 1, async (m) => {
+      silentWhileHandling.push(f.silentMs);
+      got.push(m.subject);
+    });
     await ctl.bus.publish(subjects.offsite(A, repo, 'index', hash(301)), randomBytes(10));
     await until('the first message', () => (got.length === 1 ? true : undefined), 30_000);
+    // Its health: never silent while handling a message, and just heard from (a duration, not a time).
+    expect(f.silentMs).toBeGreaterThanOrEqual(0);
+    expect(f.silentMs).toBeLessThan(FOLLOW_STALL_MS);
     await s.server.stop();
     await s.server.restart();
     await until('the controller reconnected', async () => (await ctl.bus.publish(subjects.offsite(A, repo, 'index', hash(302)), randomBytes(10)).then(() => true, () => undefined)), 60_000, 1000);
     await until('the message published after the restart', () => (got.length >= 2 ? true : undefined), 120_000, 500);
     await f.stop();
     expect([...new Set(got)]).toEqual([subjects.offsite(A, repo, 'index', hash(301)), subjects.offsite(A, repo, 'index', hash(302))]);
+    expect(silentWhileHandling.every((ms) => ms === 0)).toBe(true);
   }, 240_000);
 
   it('fails with MV_ERR_TRANSPORT_FAILED when the server stalls mid-read, instead of hanging', async () => {

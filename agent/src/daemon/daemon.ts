@@ -119,7 +119,8 @@ export class AgentDaemon {
       await this.announce();
       this.requests.check();
       // Health: the control follower re-makes a silent consumer itself; still silent past twice that is logged each round.
-      const silentMs = this.follower && this.deps.link.connected ? Date.now() - this.follower.liveAt : 0;
+      // The follower measures the silence on the link's clock (its stall timer's), not on deps.now.
+      const silentMs = this.follower && this.deps.link.connected ? this.follower.silentMs : 0;
       if (silentMs > 2 * FOLLOW_STALL_MS) log('error', 'control stream follower silent: orders, receipts and requests are not arriving', { silentS: Math.round(silentMs / 1000) });
       await this.deps.spool.flush(this.deps.link);
       // A long drain (a first full copy, a bandwidth limit) does not hold up events and heartbeats:

@@ -53,11 +53,11 @@ export interface Link {
 export interface Follower {
   stop(): Promise<void>;
   /**
-   * When the follower last had proof its consumer works (made, a message, a pull or a heartbeat),
-   * or now while a message is being handled; a consumer silent for FOLLOW_STALL_MS while connected
-   * is given up and made again.
+   * Milliseconds since the follower last had proof its consumer works (made, a message, a pull or
+   * a heartbeat); 0 while a message is being handled. Measured on the link's own clock, the one its
+   * stall timer uses: a consumer silent for FOLLOW_STALL_MS while connected is given up and made again.
    */
-  readonly liveAt: number;
+  readonly silentMs: number;
 }
 
 /** A follower's consumer silent this long while connected (heartbeats come every ~15 s) is made again. */
@@ -190,8 +190,8 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
           current?.stop();
           await done;
         },
-        get liveAt() {
-          return busy ? Date.now() : liveAt;
+        get silentMs() {
+          return busy ? 0 : Date.now() - liveAt;
         },
       };
     },

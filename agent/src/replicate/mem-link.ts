@@ -51,7 +51,7 @@ export class MemLink implements Link {
         if (re.test(m.subject)) await onMessage({ subject: m.subject, seq: m.seq, data: m.data, header: (n) => m.headers[n] });
       }
     })();
-    return { stop: async () => { stopped = true; wake(); await loop; }, get liveAt() { return Date.now(); } };
+    return { stop: async () => { stopped = true; wake(); await loop; }, silentMs: 0 };
   }
 
   async *read(_stream: string, filter: string, opts: { headersOnly?: boolean } = {}): AsyncIterable<LinkMessage> {
