@@ -33,6 +33,16 @@ function setup(overrides: { engine?: RestoreEngine } = {}) {
   return { dir, root, key, statuses, logs, calls, runner, ledger, request };
 }
 
+/** A second runner of `t`'s key and restore root, on `ledger`, with no restore engine: what it reports is kept. */
+function runnerOn(t: ReturnType<typeof setup>, ledger: OrderLedger) {
+  const statuses: OrderStatus[] = [];
+  const runner = new OrderRunner({
+    site, controllerKey: t.key.publicKey, ledger, engine: () => undefined, restoreRoots: [t.root],
+    report: (s) => statuses.push(s), log: () => {}, now: () => now,
+  });
+  return { runner, statuses };
+}
+
 describe('OrderRunner', () => {
   it('runs a valid order once, reports progress and result, and logs the job with the person', async () => {
     const t = setup();
@@ -106,11 +116,7 @@ describe('OrderRunner', () => {
     t.ledger.record(order.id, 5, now); // accepted, then the agent died before finishing
     t.ledger.close();
     const ledger = OrderLedger.open(join(t.dir, 'state'), undefined, now - 3_600_000);
-    const statuses: OrderStatus[] = [];
-    const runner = new OrderRunner({
-      site, controllerKey: t.key.publicKey, ledger, engine: () => undefined, restoreRoots: [t.root],
-      report: (s) => statuses.push(s), log: () => {}, now: () => now,
-    });
+    const { runner, statuses } = runnerOn(t, ledger);
     expect(runner.recoverInterrupted()).toEqual([order.id]);
     expect(statuses[0]).toMatchObject({ orderId: order.id, state: 'failed' });
     expect(statuses[0]!.reason!.message).toMatch(/stopped .* partial restore/);
@@ -131,11 +137,7 @@ describe('OrderRunner', () => {
     const t = setup();
     const dir = join(t.dir, 'new-appliance');
     const ledger = OrderLedger.open(dir, undefined, now - 60_000); // the new appliance's first start
-    const statuses: OrderStatus[] = [];
-    const runner = new OrderRunner({
-      site, controllerKey: t.key.publicKey, ledger, engine: () => undefined, restoreRoots: [t.root],
-      report: (s) => statuses.push(s), log: () => {}, now: () => now,
-    });
+    const { runner, statuses } = runnerOn(t, ledger);
     const old = makeOrder(t.request, t.key, now - 120_000); // still within its lifetime
     const verdict = await runner.handle(old, 2);
     expect(verdict).toMatchObject({ state: 'refused', code: codes.ORDER_REPLAYED });
