@@ -9,6 +9,8 @@
  *    saved unless its id is already known. A file that changed while read is read once more, then
  *    flagged. Unreadable entries are reported and the snapshot marked partial, never dropped silently.
  * 4. Each folder becomes a tree blob; then packs and index are flushed; then the snapshot is written.
+ * 5. Each folder's old and new nodes also go to a TreeDiff, so the ransomware guard gets its
+ *    counts without walking both snapshots again.
  */
 import { lstat, readdir, readlink, open, getXattrs } from '../platform/long-paths.js';
 import { constants, type BigIntStats } from 'node:fs';
@@ -22,6 +24,7 @@ import { Chunker } from './chunker.js';
 import { cryptoPool } from '../crypto/pool.js';
 import { orderSnapshots } from '../prune/policy.js';
 import { RESTORE_TEMP } from '../restore/restorer.js';
+import { TreeDiff, type ChangeStats } from '../guard/ransomware.js';
 
 export type BackupJob = Snapshot['job'];
 
@@ -46,6 +49,11 @@ export interface BackupResult {
   changed: string[];
   /** Every object written by this run, for replication. */
   written: WrittenObject[];
+  /**
+   * What changed against the parent snapshot (the ransomware guard's input), gathered during the
+   * walk; undefined without a parent, or when a parent folder could not be read.
+   */
+  changes?: ChangeStats;
   durationMs: number;
 }
 
@@ -86,7 +94,7 @@ export class Archiver {
     try {
       // the parent is the newest in chain order, not by clock: a clock that jumped back changes nothing
       const parent = orderSnapshots((await this.repo.snapshots()).filter((s) => s.store === o.store)).pop()?.s;
-      const run = new Run(this.repo, w, o.job !== 'full', o.onProgress);
+      const run = new Run(this.repo, w, o.job !== 'full', parent ? new TreeDiff() : undefined, o.onProgress);
       const parentNodes = parent ? await run.parentTree((await this.repo.loadSnapshot(parent.hash)).tree) : undefined;
       const tree = await run.saveDir(Buffer.from(o.source), '', parentNodes);
       const partial = run.errors.length > 0;
@@ -109,7 +117,10 @@ export class Archiver {
       await w.flush();
       summary.storedBytes = w.written.filter((x) => x.kind === 'pack').reduce((n, x) => n + x.size, 0);
       const hash = await w.saveSnapshot(snap);
-      return { snapshot: hash, repo: this.repo.id, partial, summary, errors: run.errors, changed: run.changed, written: [...w.written], durationMs: this.repo.now() - started };
+      // after the flush: the sample reads new chunks through the catalog; a failure here leaves
+      // the guard to compare the snapshots itself (and report what it cannot read)
+      const changes = await run.diff?.finish(this.repo).catch(() => undefined);
+      return { snapshot: hash, repo: this.repo.id, partial, summary, errors: run.errors, changed: run.changed, written: [...w.written], durationMs: this.repo.now() - started, ...(changes ? { changes } : {}) };
     } finally {
       await w.release();
     }
@@ -126,6 +137,8 @@ class Run {
     private readonly repo: Repository,
     private readonly w: RepoWriter,
     private readonly reuse: boolean,
+    /** Gathers the changes against the parent snapshot; undefined without one. */
+    readonly diff: TreeDiff | undefined,
     private readonly onProgress?: (p: { files: number; bytes: number }) => void,
   ) {}
 
@@ -135,7 +148,8 @@ class Run {
     try {
       const nodes = await this.repo.loadTree(id);
       return new Map(nodes.map((n) => [n.name, n]));
-    } catch {
+    } catch (err) {
+      this.diff?.fail(err as Error);
       return undefined;
     }
   }
@@ -169,11 +183,14 @@ class Run {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
           this.fail(display, err);
           if (prev) nodes[i] = prev;
+          if (prev?.type === 'dir' && prev.subtree) this.diff?.kept(prev.subtree);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(ENTRY_CONCURRENCY, names.length) }, worker));
-    const { id } = await this.w.saveBlob('tree', encodeTree(nodes.filter((n): n is TreeNode => n !== undefined)));
+    const now = nodes.filter((n): n is TreeNode => n !== undefined);
+    this.diff?.folder(parent?.values(), now);
+    const { id } = await this.w.saveBlob('tree', encodeTree(now));
     return id;
   }
 

@@ -2,9 +2,9 @@
  * guard/: ransomware detection. After each backup the new snapshot is compared with its parent:
  * a run in which an unusual share of files changes, is renamed to new extensions, turns
  * high-entropy (was low, now looks random) or disappears is suspect. `assess` is a pure function
- * of the counts; `compareSnapshots` gathers them by walking both trees and sampling the first
- * chunk of changed files (plaintext, decrypted from the repository, never read from the store
- * again).
+ * of the counts; a TreeDiff gathers them folder by folder (during the backup itself, or by
+ * `compareSnapshots` walking both trees) and samples the first chunk of changed files
+ * (plaintext, decrypted from the repository, never read from the store again).
  */
 import type { Repository } from '../repo/repository.js';
 import type { TreeNode } from '../repo/tree.js';
@@ -62,61 +62,152 @@ export function entropy(b: Uint8Array): number {
 }
 
 const HIGH = 7.5;
+/** Files smaller than this say nothing about entropy (and are not sampled). */
+const MIN_SAMPLE_BYTES = 256;
 
-async function files(repo: Repository, tree: string, prefix = '', out = new Map<string, TreeNode>()): Promise<Map<string, TreeNode>> {
-  for (const n of await repo.loadTree(tree)) {
-    const path = prefix ? `${prefix}/${n.name}` : n.name;
-    if (n.type === 'dir' && n.subtree) await files(repo, n.subtree, path, out);
-    else if (n.type === 'file') out.set(path, n);
+const stem = (name: string) => {
+  const raw = Buffer.from(name, 'base64url').toString('latin1');
+  const dot = raw.indexOf('.');
+  return dot > 0 ? raw.slice(0, dot) : raw;
+};
+const same = (x: TreeNode, y: TreeNode) => x.size === y.size && (x.content ?? []).join() === (y.content ?? []).join();
+
+/**
+ * TreeDiff: what changed from a parent snapshot to a new one, gathered folder by folder by whoever
+ * holds both versions of each folder: the Archiver while it backs up (it loads every parent folder
+ * anyway, so the guard costs no extra reads), or compareSnapshots walking two snapshots. A path is
+ * compared with the same path only, so a rename is matched within its folder, and folders may come
+ * in any order. The entropy sample is the `sample` changed or renamed pairs whose new first chunk
+ * has the smallest id (ids are keyed MACs: an unbiased pick that does not depend on that order),
+ * and at most twice that many pairs are held at once, so memory does not grow with the store.
+ *
+ * 1. folder(was, is) for each folder present now (`was` undefined when it is new); the caller
+ *    visits subfolders that are folders in both versions.
+ * 2. The parent's folders that are gone now are counted whole at the end (gone), and so are
+ *    folders the caller kept from the parent without visiting them (kept).
+ * 3. finish() counts those, samples the pairs' first chunks and returns the ChangeStats.
+ */
+export class TreeDiff {
+  private readonly s = { before: 0, after: 0, changed: 0, added: 0, deleted: 0, renamed: 0 };
+  private pairs: { was: string; is: string }[] = [];
+  private readonly goneTrees: string[] = [];
+  private readonly keptTrees: string[] = [];
+  /** Why a parent folder could not be compared; finish() throws it (the counts would be wrong). */
+  private broken: Error | undefined;
+
+  constructor(private readonly sample = 200) {}
+
+  /** One folder now (`is`) and in the parent (`was`, undefined when the folder is new). */
+  folder(was: Iterable<TreeNode> | undefined, is: readonly TreeNode[]): void {
+    const now = new Map(is.map((n) => [n.name, n]));
+    const before = new Map<string, TreeNode>();
+    const deletedByStem = new Map<string, TreeNode>();
+    for (const p of was ?? []) {
+      before.set(p.name, p);
+      const n = now.get(p.name);
+      if (p.type === 'dir' && p.subtree && n?.type !== 'dir') this.goneTrees.push(p.subtree);
+      if (p.type !== 'file') continue;
+      this.s.before++;
+      if (n?.type !== 'file') {
+        this.s.deleted++;
+        deletedByStem.set(stem(p.name), p);
+      } else if (!same(p, n)) {
+        this.s.changed++;
+        this.pair(p, n);
+      }
+    }
+    for (const n of is) {
+      if (n.type !== 'file') continue;
+      this.s.after++;
+      if (before.get(n.name)?.type === 'file') continue;
+      this.s.added++;
+      const old = deletedByStem.get(stem(n.name));
+      if (old) {
+        this.s.renamed++;
+        this.pair(old, n);
+      }
+    }
   }
-  return out;
+
+  /** A folder kept from the parent as it was, not visited: its files count in both versions. */
+  kept(tree: string): void {
+    this.keptTrees.push(tree);
+  }
+
+  /** The parent's version of a folder could not be read: no stats for this run. */
+  fail(err: Error): void {
+    this.broken ??= err;
+  }
+
+  private pair(was: TreeNode, is: TreeNode): void {
+    if (was.size < MIN_SAMPLE_BYTES || is.size < MIN_SAMPLE_BYTES || !was.content?.[0] || !is.content?.[0]) return;
+    this.pairs.push({ was: was.content[0], is: is.content[0] });
+    if (this.pairs.length >= 2 * this.sample) this.trim();
+  }
+
+  private trim(): void {
+    this.pairs.sort((a, b) => (a.is < b.is ? -1 : a.is > b.is ? 1 : 0));
+    this.pairs.length = Math.min(this.pairs.length, this.sample);
+  }
+
+  /** The stats; loads the gone and kept folders' trees and the sampled first chunks from `repo`. */
+  async finish(repo: Pick<Repository, 'loadTree' | 'loadBlob'>): Promise<ChangeStats> {
+    if (this.broken) throw this.broken;
+    const counts = new Map<string, number>();
+    const count = async (tree: string): Promise<number> => {
+      let n = counts.get(tree);
+      if (n !== undefined) return n;
+      n = 0;
+      for (const node of await repo.loadTree(tree)) {
+        if (node.type === 'file') n++;
+        else if (node.type === 'dir' && node.subtree) n += await count(node.subtree);
+      }
+      counts.set(tree, n);
+      return n;
+    };
+    const s = { ...this.s };
+    for (const t of this.goneTrees) {
+      const n = await count(t);
+      s.before += n;
+      s.deleted += n;
+    }
+    for (const t of this.keptTrees) {
+      const n = await count(t);
+      s.before += n;
+      s.after += n;
+    }
+    this.trim();
+    let sampled = 0;
+    let turnedRandom = 0;
+    const first = async (id: string) => (await repo.loadBlob(id, 'data')).subarray(0, 65536);
+    for (const p of this.pairs) {
+      const [x, y] = await Promise.all([first(p.was), first(p.is)]);
+      if (x.length < MIN_SAMPLE_BYTES || y.length < MIN_SAMPLE_BYTES) continue;
+      sampled++;
+      if (entropy(x) < HIGH && entropy(y) >= HIGH) turnedRandom++;
+    }
+    return { ...s, sampled, turnedRandom };
+  }
 }
 
-const stem = (p: string) => {
-  const name = Buffer.from(p.slice(p.lastIndexOf('/') + 1), 'base64url').toString('latin1');
-  const dot = name.indexOf('.');
-  return `${p.slice(0, p.lastIndexOf('/') + 1)}${dot > 0 ? name.slice(0, dot) : name}`;
-};
-
-/** Counts what changed from snapshot `parent` to `snapshot`, sampling up to `sample` files' first chunks. */
-export async function compareSnapshots(repo: Repository, parent: string, snapshot: string, sample = 200): Promise<ChangeStats> {
-  const [a, b] = await Promise.all([files(repo, (await repo.loadSnapshot(parent)).tree), files(repo, (await repo.loadSnapshot(snapshot)).tree)]);
-  const same = (x: TreeNode, y: TreeNode) => x.size === y.size && (x.content ?? []).join() === (y.content ?? []).join();
-  const pairs: [TreeNode, TreeNode][] = [];
-  let changed = 0;
-  let deleted = 0;
-  const deletedByStem = new Map<string, TreeNode>();
-  for (const [path, node] of a) {
-    const now = b.get(path);
-    if (!now) {
-      deleted++;
-      deletedByStem.set(stem(path), node);
-    } else if (!same(node, now)) {
-      changed++;
-      pairs.push([node, now]);
+/**
+ * Counts what changed from snapshot `parent` to `snapshot` by walking both (a folder whose tree is
+ * the same in both is counted, not compared), sampling up to `sample` files' first chunks. The
+ * Archiver gathers the same stats while it backs up; this is for a snapshot compared later.
+ */
+export async function compareSnapshots(repo: Pick<Repository, 'loadTree' | 'loadBlob' | 'loadSnapshot'>, parent: string, snapshot: string, sample = 200): Promise<ChangeStats> {
+  const diff = new TreeDiff(sample);
+  const walk = async (was: string | undefined, is: string): Promise<void> => {
+    if (was === is) return diff.kept(is);
+    const [a, b] = await Promise.all([was === undefined ? undefined : repo.loadTree(was), repo.loadTree(is)]);
+    diff.folder(a, b);
+    const before = new Map((a ?? []).map((n) => [n.name, n]));
+    for (const n of b) {
+      if (n.type !== 'dir' || !n.subtree) continue;
+      const p = before.get(n.name);
+      await walk(p?.type === 'dir' ? p.subtree : undefined, n.subtree);
     }
-  }
-  let added = 0;
-  let renamed = 0;
-  for (const [path, node] of b) {
-    if (a.has(path)) continue;
-    added++;
-    const old = deletedByStem.get(stem(path));
-    if (old) {
-      renamed++;
-      pairs.push([old, node]);
-    }
-  }
-  let sampled = 0;
-  let turnedRandom = 0;
-  const step = Math.max(1, Math.floor(pairs.length / sample));
-  for (let i = 0; i < pairs.length && sampled < sample; i += step) {
-    const [was, is] = pairs[i]!;
-    const first = async (n: TreeNode) => (n.content?.[0] ? (await repo.loadBlob(n.content[0], 'data')).subarray(0, 65536) : Buffer.alloc(0));
-    const [x, y] = await Promise.all([first(was), first(is)]);
-    if (x.length < 256 || y.length < 256) continue;
-    sampled++;
-    if (entropy(x) < HIGH && entropy(y) >= HIGH) turnedRandom++;
-  }
-  return { before: a.size, after: b.size, changed, added, deleted, renamed, sampled, turnedRandom };
+  };
+  await walk((await repo.loadSnapshot(parent)).tree, (await repo.loadSnapshot(snapshot)).tree);
+  return diff.finish(repo);
 }

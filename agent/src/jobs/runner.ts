@@ -141,7 +141,7 @@ export class JobRunner {
           const result = await backupStoreTo(repo, store, { job, actor });
           results.push(result);
           if (store.type === 'files' && results.length === 1) {
-            await inspectSnapshot(repo, result.snapshot, { store: storeName, stateDir: this.deps.stateDir, alerts, now }).catch((err: Error) =>
+            await inspectSnapshot(repo, result.snapshot, { store: storeName, stateDir: this.deps.stateDir, alerts, now, ...(result.changes ? { changes: result.changes } : {}) }).catch((err: Error) =>
               alerts.raise({ key: `guard:${storeName}`, code: 'MV_ERR_DATA_CORRUPT', severity: 'warning', store: storeName, message: `store ${storeName}: could not compare snapshot ${result.snapshot.slice(0, 12)} with its parent: ${err.message}` }),
             );
           }

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Repository } from '../repo/repository.js';
 import { Journal } from '../state/journal.js';
-import { assess, compareSnapshots } from '../guard/ransomware.js';
+import { assess, compareSnapshots, type ChangeStats } from '../guard/ransomware.js';
 import type { Alerts } from '../daemon/alerts.js';
 
 export interface SuspectEntry {
@@ -42,16 +42,18 @@ export function clearSuspect(stateDir: string, store: string, by: string, now: n
 
 /**
  * Compares `snapshot` with its parent; when suspect, records it and raises the alert. Returns the
- * verdict (and the last good snapshot) so callers can print it.
+ * verdict (and the last good snapshot) so callers can print it. `changes` are the counts the
+ * backup gathered against that parent (BackupResult.changes); without them both snapshots are
+ * walked.
  */
 export async function inspectSnapshot(
   repo: Repository,
   snapshot: string,
-  o: { store: string; stateDir: string; alerts: Pick<Alerts, 'raise'>; now: () => number },
+  o: { store: string; stateDir: string; alerts: Pick<Alerts, 'raise'>; now: () => number; changes?: ChangeStats },
 ): Promise<{ suspect: boolean; reasons: string[]; lastGood?: string }> {
   const parent = (await repo.loadSnapshot(snapshot)).parent;
   if (!parent) return { suspect: false, reasons: [] };
-  const verdict = assess(await compareSnapshots(repo, parent, snapshot));
+  const verdict = assess(o.changes ?? (await compareSnapshots(repo, parent, snapshot)));
   if (!verdict.suspect) return verdict;
   const when = new Date((await repo.loadSnapshot(parent)).time).toISOString();
   const j = Journal.open<SuspectEntry>(file(o.stateDir));
