@@ -12,6 +12,13 @@ export const BIN = {
   medvault: `${ROOT}controller/dist/cli/medvault.js`,
 } as const;
 
+/**
+ * Node options for every child (MEDVAULT_CHILD_NODE_ARGS, space-separated): e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the agents and controller a bench starts
+ * (node refuses --cpu-prof in NODE_OPTIONS).
+ */
+const NODE_ARGS = process.env.MEDVAULT_CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+
 export interface RunResult {
   code: number | null;
   stdout: string;
@@ -23,7 +30,7 @@ export interface RunResult {
 /** Runs `node bin args` to completion; never rejects for a non-zero exit (inspect `code`). */
 export function run(bin: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_ARGS, bin, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -50,7 +57,7 @@ export class Daemon {
   readonly child: ChildProcess;
   output = '';
   constructor(readonly label: string, bin: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...NODE_ARGS, bin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d) => (this.output += d));
     this.child.stderr!.on('data', (d) => (this.output += d));
   }

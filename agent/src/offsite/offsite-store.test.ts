@@ -44,17 +44,18 @@ describe('OffsiteStore', () => {
     await repo.close();
   });
 
-  it('fetches each pack once for its ranged reads (LRU), and fetches ahead', async () => {
+  it('fetches each pack once for its ranged reads (LRU), ahead as the restorer names them, with more packs than the LRU holds', async () => {
     const { t, link, snapshot } = await offsiteFixture(SITE);
     const c = counting(link);
-    const off = new OffsiteStore(c.link, SITE, t.repo.id, { readAhead: 2 });
+    const off = new OffsiteStore(c.link, SITE, t.repo.id, { readAhead: 1, cachePacks: 3 });
     const repo = await Repository.open(off, { localKey: t.localKey });
     await new Restorer(repo).restore({ snapshot, paths: [], target: await tempDir('mv-offdst-'), mode: 'new' });
     const packReads = c.reads.filter((f) => /\.pack\.[0-9a-f]{64}$/.test(f));
     let packs = 0;
     for await (const _ of t.store.list('pack')) packs++;
-    expect(packs).toBeGreaterThan(1);
-    expect(packReads.length).toBe(packs);
+    expect(packs).toBeGreaterThan(2);
+    // every data pack once; the pack holding the trees may be read twice (counted first, then restored)
+    expect(packReads.length).toBeLessThanOrEqual(packs + 1);
     expect(new Set(packReads).size).toBe(packs);
     await repo.close();
   });

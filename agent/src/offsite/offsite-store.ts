@@ -7,10 +7,12 @@
  * Nothing read is trusted: every part's Mv-Object header MUST describe this very object and fit
  * its payload, no part may be missing, and the whole MUST hash to its name (config: to the hash
  * in its subject, and decode as this repository's config); else MV_ERR_DATA_CORRUPT naming it.
- * Whole packs stay in a small LRU, so ranged blob reads do not fetch a pack again, and the packs
- * that follow a requested one in stream order (= the order backups wrote them) are fetched ahead,
- * a few at a time, each over its own consumer.
+ * Whole packs stay in a small LRU, so ranged blob reads do not fetch a pack again; the packs a
+ * reader says it needs next (prefetch: the restorer names the packs of its coming chunks) are
+ * fetched ahead, a few at a time, each over its own consumer. (Stream order is no guide: the
+ * replicator sends packs in listing order, not in the order backups wrote them.)
  */
+import { createHash } from 'node:crypto';
 import { MedvaultError, OBJECT_HEADER, codes, decodePart, parseObjectSubject, sha256Hex, streams, subjects, type ObjectKind, type ObjectPart } from '@medvault/protocol';
 import { MSG_SIZE_HEADER, type Link, type LinkMessage } from '../replicate/link.js';
 import { validateName, type ReadableStore, type StoreEntry, type StoreKind } from '../store/store.js';
@@ -22,9 +24,9 @@ const OFF = streams.offsite.name;
 export type OffsiteObject = { name: string; size: number; data: Buffer } | { name: string; size: number; problem: string };
 
 export interface OffsiteStoreOptions {
-  /** Whole packs kept in memory (default 12, about 100 MiB). */
+  /** Whole packs kept in memory (default 8: the packs fetched ahead, the one in use and a few before it). */
   cachePacks?: number;
-  /** Packs fetched ahead of the one asked for (default 3, at most 4: each read keeps 8 MiB in flight). */
+  /** Packs fetched ahead at once on prefetch hints (default 3, at most 4: each read keeps 8 MiB in flight). */
   readAhead?: number;
 }
 
@@ -42,8 +44,8 @@ export class OffsiteStore implements ReadableStore {
   readonly label: string;
   /** Least recently used first. */
   private readonly packs = new Map<string, Promise<Buffer | undefined>>();
-  private packOrder: Promise<Map<string, number>> | undefined;
-  private packNames: string[] = [];
+  /** Packs fetched ahead and not yet asked for. */
+  private readonly ahead = new Set<string>();
   private configHash: Promise<string | undefined> | undefined;
 
   constructor(
@@ -113,7 +115,7 @@ export class OffsiteStore implements ReadableStore {
         if (!a.add(p, m.data)) continue;
         open.delete(p.hash);
         done.add(p.hash);
-        yield { name: name(p.hash), size: p.size, data: this.verify(kind, p.hash, a.bytes()) };
+        yield { name: name(p.hash), size: p.size, data: this.verify(kind, p.hash, a) };
       } catch (err) {
         open.delete(p.hash);
         done.add(p.hash);
@@ -140,22 +142,25 @@ export class OffsiteStore implements ReadableStore {
     return this.configHash;
   }
 
-  /** A pack from the LRU, or fetched (and the next few in stream order fetched ahead). */
-  private async pack(hash: string): Promise<Buffer | undefined> {
-    const b = this.cachedPack(hash);
-    this.packOrder ??= (async () => {
-      const order = new Map<string, number>();
-      for await (const e of this.list('pack')) order.set(e.name, order.size);
-      this.packNames = [...order.keys()];
-      return order;
-    })();
-    this.packOrder.catch(() => (this.packOrder = undefined));
-    void this.packOrder.then((order) => {
-      const at = order.get(hash);
-      if (at === undefined) return;
-      for (const next of this.packNames.slice(at + 1, at + 1 + Math.min(4, this.o.readAhead ?? 3))) if (!this.packs.has(next)) this.cachedPack(next);
-    }, () => undefined);
-    return b;
+  /** A pack from the LRU, or fetched. */
+  private pack(hash: string): Promise<Buffer | undefined> {
+    this.ahead.delete(hash);
+    return this.cachedPack(hash);
+  }
+
+  /**
+   * Starts fetching the first few of `names` not held yet, so that at most `readAhead` packs
+   * fetched ahead wait unread (more would push packs still in use out of the LRU).
+   */
+  prefetch(kind: 'pack', names: readonly string[]): void {
+    const most = Math.min(4, this.o.readAhead ?? 3);
+    for (const name of names) {
+      if (this.ahead.size >= most) return;
+      if (kind !== 'pack' || this.packs.has(name)) continue;
+      validateName('pack', name);
+      this.ahead.add(name);
+      this.cachedPack(name).catch(() => this.ahead.delete(name));
+    }
   }
 
   private cachedPack(hash: string): Promise<Buffer | undefined> {
@@ -167,8 +172,9 @@ export class OffsiteStore implements ReadableStore {
     }
     this.packs.set(hash, p);
     for (const old of this.packs.keys()) {
-      if (this.packs.size <= (this.o.cachePacks ?? 12)) break;
+      if (this.packs.size <= (this.o.cachePacks ?? 8)) break;
       this.packs.delete(old);
+      this.ahead.delete(old);
     }
     return p;
   }
@@ -179,7 +185,7 @@ export class OffsiteStore implements ReadableStore {
     for await (const m of this.link.read(OFF, subjects.offsite(this.site, this.repo, kind, hash))) {
       const p = this.partOf(m, m.data.byteLength);
       a ??= new Assembly(p, this.what(kind, hash));
-      if (a.add(p, m.data)) return this.verify(kind, hash, a.bytes());
+      if (a.add(p, m.data)) return this.verify(kind, hash, a);
     }
     if (!a) return undefined;
     throw new MedvaultError(codes.DATA_CORRUPT, `${this.what(kind, hash)}: ${a.missing()} of ${a.head.parts} parts missing`);
@@ -200,8 +206,9 @@ export class OffsiteStore implements ReadableStore {
     return p;
   }
 
-  private verify(kind: ObjectKind, hash: string, b: Buffer): Buffer {
-    const actual = sha256Hex(b);
+  private verify(kind: ObjectKind, hash: string, a: Assembly): Buffer {
+    const b = a.bytes();
+    const actual = a.hash();
     if (actual !== hash) throw new MedvaultError(codes.DATA_CORRUPT, `${this.what(kind, hash)}: bytes hash to ${actual}`);
     if (kind === 'config' && decodeConfig(b, this.what(kind, hash)).id !== this.repo) {
       throw new MedvaultError(codes.DATA_CORRUPT, `${this.what(kind, hash)}: it is the config of another repository`);
@@ -210,10 +217,16 @@ export class OffsiteStore implements ReadableStore {
   }
 }
 
-/** The parts of one object as they arrive (first copy of each part wins). */
+/**
+ * The parts of one object as they arrive (first copy of each part wins), copied once into a buffer
+ * of the object's size and hashed as they come: parts arrive in order (one subject, stream order),
+ * so by the last one the hash is done; out of order, the whole is hashed at the end.
+ */
 class Assembly {
-  private readonly got: Buffer[] = [];
-  private n = 0;
+  private buf: Buffer | undefined;
+  private readonly have = new Set<number>();
+  private readonly sha = createHash('sha256');
+  private inOrder = 0;
   constructor(readonly head: ObjectPart, private readonly what: string) {}
 
   /** True once every part is in. */
@@ -221,18 +234,24 @@ class Assembly {
     if (p.size !== this.head.size || p.parts !== this.head.parts || p.partSize !== this.head.partSize) {
       throw new MedvaultError(codes.DATA_CORRUPT, `${this.what}: part ${p.part} says ${p.size} bytes in ${p.parts} parts, part ${this.head.part} ${this.head.size} in ${this.head.parts}`);
     }
-    if (this.got[p.part] === undefined) {
-      this.got[p.part] = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      this.n++;
-    }
-    return this.n === this.head.parts;
+    if (this.have.has(p.part)) return this.have.size === this.head.parts;
+    this.have.add(p.part);
+    this.buf ??= Buffer.allocUnsafeSlow(this.head.size);
+    this.buf.set(data, p.part * p.partSize); // decodePart checked the length against the part number
+    if (p.part === this.inOrder) (this.inOrder++, this.sha.update(data));
+    return this.have.size === this.head.parts;
   }
 
   missing(): number {
-    return this.head.parts - this.n;
+    return this.head.parts - this.have.size;
   }
 
   bytes(): Buffer {
-    return this.got.length === 1 ? this.got[0]! : Buffer.concat(this.got);
+    return this.buf ?? Buffer.alloc(0);
+  }
+
+  /** SHA-256 of the whole, hex. */
+  hash(): string {
+    return this.inOrder === this.head.parts ? this.sha.digest('hex') : sha256Hex(this.bytes());
   }
 }

@@ -70,6 +70,8 @@ function isZero(b: Buffer): boolean {
 
 /** Bytes of one file's chunks read and being authenticated ahead of its writes. */
 const CHUNKS_AHEAD = 8 * 1024 * 1024;
+/** A store that fetches (off site) is told the packs of the next this many bytes of a file's chunks. */
+const PREFETCH_AHEAD = 64 * 1024 * 1024;
 /** Files restored (and verified) at once. */
 const FILE_CONCURRENCY = 8;
 const join = (dir: Buffer, name: Buffer) => Buffer.concat([dir, sep, name]);
@@ -316,11 +318,24 @@ class RestoreRun {
     const queue: { size: number; plain: Promise<Buffer> }[] = [];
     let queued = 0;
     let i = 0;
+    const entries: Promise<BlobEntry | undefined>[] = [];
+    const entry = (k: number) => (entries[k] ??= this.repo.blobEntry(ids[k]!));
+    const { store } = this.repo;
+    const prefetch = async () => {
+      const packs: string[] = [];
+      for (let k = i, bytes = 0; k < ids.length && bytes < PREFETCH_AHEAD; k++) {
+        const e = await entry(k);
+        bytes += e?.rawLength ?? 0;
+        if (e && !packs.includes(e.pack)) packs.push(e.pack);
+      }
+      store.prefetch!('pack', packs);
+    };
     try {
       for (;;) {
+        if (store.prefetch) await prefetch();
         while (i < ids.length && (queue.length === 0 || queued < CHUNKS_AHEAD)) {
+          const e = await entry(i);
           const id = ids[i++]!;
-          const e = await this.repo.blobEntry(id);
           const plain = this.openChunk(id, e);
           plain.catch(() => undefined); // awaited below, in order
           queue.push({ size: e?.rawLength ?? 0, plain });

@@ -22,6 +22,11 @@ export interface ReadableStore {
   has(kind: StoreKind, name: string): Promise<boolean>;
   /** Every object of `kind`, in no particular order. */
   list(kind: StoreKind): AsyncIterable<StoreEntry>;
+  /**
+   * Optional hint: these packs will be read soon, in this order (a restore knows its next chunks).
+   * A remote store starts fetching them; a local disk needs no hint.
+   */
+  prefetch?(kind: 'pack', names: readonly string[]): void;
 }
 
 export interface Store extends ReadableStore {
