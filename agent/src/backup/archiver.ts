@@ -12,7 +12,7 @@
  * 5. Each folder's old and new nodes also go to a TreeDiff, so the ransomware guard gets its
  *    counts without walking both snapshots again.
  */
-import { lstat, readdir, readlink, open, getXattrs } from '../platform/long-paths.js';
+import { lstat, lstatSync, readdir, readlink, open, getXattrs } from '../platform/long-paths.js';
 import { constants, type BigIntStats } from 'node:fs';
 import { hostname } from 'node:os';
 import { MedvaultError, codes } from '@medvault/protocol';
@@ -212,7 +212,7 @@ class Run {
   }
 
   private async saveEntry(path: Buffer, name: Buffer, display: string, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
-    const st = await lstat(path, { bigint: true });
+    const st = lstatSync(path);
     const node = this.base(name, st);
     const x = this.xattrs(path, display);
     switch (node.type) {
