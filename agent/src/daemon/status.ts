@@ -33,7 +33,7 @@ export interface AgentStatus {
 export const statusFile = (stateDir: string) => join(stateDir, 'status.json');
 
 export function writeStatus(stateDir: string, s: AgentStatus): void {
-  writeFileAtomic(statusFile(stateDir), JSON.stringify(s));
+  writeFileAtomic(statusFile(stateDir), JSON.stringify(s), { durable: false }); // rewritten every few seconds
 }
 
 export function readStatus(stateDir: string): AgentStatus | undefined {

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -32,6 +32,10 @@ describe('Journal', () => {
     expect(readFileIfExists(file)).toBeUndefined();
     writeFileAtomic(file, '42');
     expect(readFileIfExists(file)).toBe('42');
+    // a display file (no fsync): replaced the same way, no temp file left beside it
+    writeFileAtomic(file, '43', { durable: false });
+    expect(readFileIfExists(file)).toBe('43');
+    expect(readdirSync(join(file, '..'))).toEqual(['cursor']);
   });
 });
 

@@ -63,16 +63,23 @@ export class Journal<T> {
   }
 }
 
-/** Replaces `file` with `text` atomically (temp file, fsync, rename, fsync of the folder). */
-export function writeFileAtomic(file: string, text: string): void {
+/**
+ * Replaces `file` with `text` atomically (temp file, fsync, rename, fsync of the folder). With
+ * `durable: false` (a display file rewritten every few seconds, like status.json) the fsyncs are
+ * left out: still never half-written, but a crash may leave the previous version. They are
+ * synchronous and, on a busy disk, blocked the daemon's replication for a few hundred ms each.
+ */
+export function writeFileAtomic(file: string, text: string, o: { durable?: boolean } = {}): void {
+  const durable = o.durable ?? true;
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     mkdirSync(dirname(file), { recursive: true });
     const fd = openSync(tmp, 'w', 0o600);
     writeSync(fd, text);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, file);
+    if (!durable) return;
     const dir = openSync(dirname(file), 'r');
     fsyncSync(dir);
     closeSync(dir);
