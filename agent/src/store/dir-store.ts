@@ -5,6 +5,7 @@
  * unlink temp, fsync the directory.
  */
 import { type FileHandle, open, mkdir, readdir, stat, unlink, link, rm, rename } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MedvaultError, codes } from '@medvault/protocol';
@@ -16,6 +17,15 @@ const folders: Record<Exclude<StoreKind, 'config'>, string> = { key: 'keys', pac
 function storageError(what: string, cause: unknown): MedvaultError {
   const code = (cause as NodeJS.ErrnoException)?.code;
   return new MedvaultError(codes.STORAGE_FAILED, `${what}: ${(cause as Error)?.message ?? cause}`, { cause, retryable: code === 'ENOSPC' || code === 'EIO' || code === 'EAGAIN' });
+}
+
+/** The inode `p` names now, or -1 when it cannot be stat'ed (then the cached handle is dropped). */
+function inodeOf(p: string): number {
+  try {
+    return statSync(p).ino;
+  } catch {
+    return -1;
+  }
 }
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -74,7 +84,10 @@ export class DirStore implements Store {
   private async withHandle<T>(p: string, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
     let h = this.handles.get(p);
     if (h) {
-      const [now, was] = await Promise.all([stat(p).then((s) => s.ino, () => -1), h.ino.catch(() => -2)]);
+      // a synchronous stat: this runs before every ranged read (each blob of a restore), and the
+      // promise form's thread-pool round trip costs several times the stat itself
+      const now = inodeOf(p);
+      const was = await h.ino.catch(() => -2);
       if (now !== was) this.evict(p);
       h = this.handles.get(p);
     }
