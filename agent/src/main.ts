@@ -20,24 +20,24 @@ type Register = (program: Command, ctx: CliContext) => void;
  * daemon's, the drill's or the doctor's imports, ~0.4 s of CPU at every start.
  * ── commands owned by others are added here, one line each.
  */
-const commands: [string[], () => Promise<Register>][] = [
-  [['init'], async () => (await import('./cli/init.js')).register],
-  [['backup'], async () => (await import('./cli/backup.js')).register],
-  [['snapshots'], async () => (await import('./cli/snapshots.js')).register],
-  [['ls'], async () => (await import('./cli/ls.js')).register],
-  [['restore'], async () => (await import('./cli/restore.js')).register],
-  [['check'], async () => (await import('./cli/check.js')).register],
-  [['forget', 'prune'], async () => (await import('./cli/forget.js')).register],
-  [['recovery-key'], async () => (await import('./cli/recovery-key.js')).register],
-  [['run'], async () => (await import('./cli/run.js')).register],
-  [['restore-db'], async () => (await import('./cli/restore-db.js')).register],
-  [['status'], async () => (await import('./cli/status.js')).register],
-  [['suspect'], async () => (await import('./cli/suspect.js')).register],
-  [['audit'], async () => (await import('./audit/command.js')).register],
-  [['config'], async () => (await import('./cli/config-check.js')).register],
-  [['doctor'], async () => (await import('./cli/doctor.js')).register],
-  [['rebuild'], async () => (await import('./cli/rebuild.js')).register],
-  [['drill'], async () => (await import('./cli/drill.js')).register],
+const commands: [names: string[], module: string][] = [
+  [['init'], './cli/init.js'],
+  [['backup'], './cli/backup.js'],
+  [['snapshots'], './cli/snapshots.js'],
+  [['ls'], './cli/ls.js'],
+  [['restore'], './cli/restore.js'],
+  [['check'], './cli/check.js'],
+  [['forget', 'prune'], './cli/forget.js'],
+  [['recovery-key'], './cli/recovery-key.js'],
+  [['run'], './cli/run.js'],
+  [['restore-db'], './cli/restore-db.js'],
+  [['status'], './cli/status.js'],
+  [['suspect'], './cli/suspect.js'],
+  [['audit'], './audit/command.js'],
+  [['config'], './cli/config-check.js'],
+  [['doctor'], './cli/doctor.js'],
+  [['rebuild'], './cli/rebuild.js'],
+  [['drill'], './cli/drill.js'],
 ];
 
 /** The command `argv` names: its first operand after the global options (and their values). */
@@ -67,7 +67,7 @@ export async function buildProgram(ctx: CliContext, argv: string[] = []): Promis
     });
   const name = commandOf(argv);
   const one = commands.filter(([names]) => name !== undefined && names.includes(name));
-  for (const [, load] of one.length > 0 ? one : commands) (await load())(program, ctx);
+  for (const [, module] of one.length > 0 ? one : commands) ((await import(module)) as { register: Register }).register(program, ctx);
   return program;
 }
 
