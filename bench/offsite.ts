@@ -6,6 +6,8 @@
  *  - relay_ceiling_mb_s: the same bytes along the path replication must take (inbox, controller,
  *    off-site stream, read back before the receipt) in plain nats.js: what any implementation of
  *    this design can reach here (bench/relay.ts);
+ *  - readback_ceiling_mb_s: publish straight into one stream and read it back, the two passes any
+ *    design needs when a receipt follows a read-back;
  *  - replicate_mb_s: agent → controller, first part published to last receipt, for the sample
  *    records and for one incompressible file of `mib` MiB (the headline), the agent unthrottled;
  *  - restore_mb_s: `medvault-agent restore --from offsite` of that file (read back from the
@@ -30,6 +32,8 @@ export interface OffsiteResult {
   baseline_get_mb_s: number;
   /** The inbox → controller → off-site → read-back path alone, in plain nats.js (bench/relay.ts). */
   relay_ceiling_mb_s: number;
+  /** Publish straight into the off-site stream plus the read-back: two passes, the least a receipt after a read-back allows. */
+  readback_ceiling_mb_s: number;
   replicate_records_mb_s: number;
   records_mb: number;
   replicate_large_mb_s: number;
@@ -38,7 +42,7 @@ export interface OffsiteResult {
   /** The headline: the large file's rate. */
   replicate_mb_s: number;
   restore_mb_s?: number;
-  ratios: { replicate_vs_publish: number; replicate_vs_ceiling: number; ceiling_vs_publish: number; restore_vs_get?: number };
+  ratios: { replicate_vs_publish: number; replicate_vs_ceiling: number; ceiling_vs_publish: number; readback_ceiling_vs_publish: number; restore_vs_get?: number };
   goals: { replicate_vs_publish: 0.8; restore_vs_get: 3 };
   loadavg: number[];
 }
@@ -121,8 +125,12 @@ export async function runOffsite(o: { mib?: number; say?: (l: string) => void } 
     say(`offsite: baseline JetStream publish (1 MiB, 16 in flight): ${baseline_publish_mb_s} MB/s`);
     const baseline_get_mb_s = await baseGet(nc, mib);
     say(`offsite: baseline Object Store get (${mib} MiB): ${baseline_get_mb_s} MB/s`);
-    const relay_ceiling_mb_s = await runRelay(nc, { servers: String(fleet.natsOptions().servers), caFile: join(ws, 'tls', 'ca.pem'), seedFile: join(ws, 'controller', 'controller.nk') }, mib);
-    say(`offsite: ceiling of the inbox → controller → off-site stream → read-back path in plain nats.js (3 processes): ${relay_ceiling_mb_s} MB/s (${Math.round((relay_ceiling_mb_s / baseline_publish_mb_s) * 100) / 100} × publish)`);
+    const conn = { servers: String(fleet.natsOptions().servers), caFile: join(ws, 'tls', 'ca.pem'), seedFile: join(ws, 'controller', 'controller.nk') };
+    const times = (x: number) => `${Math.round((x / baseline_publish_mb_s) * 100) / 100} × publish`;
+    const relay_ceiling_mb_s = await runRelay(nc, conn, mib);
+    say(`offsite: ceiling of the inbox → controller → off-site stream → read-back path in plain nats.js (3 processes): ${relay_ceiling_mb_s} MB/s (${times(relay_ceiling_mb_s)})`);
+    const readback_ceiling_mb_s = await runRelay(nc, conn, mib, { direct: true });
+    say(`offsite: floor of any design with a read-back before the receipt (publish + read back, 2 processes): ${readback_ceiling_mb_s} MB/s (${times(readback_ceiling_mb_s)})`);
 
     must(await fleet.agent('backup', 'records'), 'medvault-agent backup');
     const records = await timeReplication(fleet, nc);
@@ -149,13 +157,14 @@ export async function runOffsite(o: { mib?: number; say?: (l: string) => void } 
 
     const round = (x: number) => Math.round(x * 100) / 100;
     return {
-      object_mib: mib, baseline_publish_mb_s, baseline_get_mb_s, relay_ceiling_mb_s,
+      object_mib: mib, baseline_publish_mb_s, baseline_get_mb_s, relay_ceiling_mb_s, readback_ceiling_mb_s,
       replicate_records_mb_s, records_mb: Math.round(records.bytes / 1e5) / 10, replicate_large_mb_s, agent_send_large_mb_s, replicate_mb_s: replicate_large_mb_s,
       ...(restore_mb_s !== undefined ? { restore_mb_s } : {}),
       ratios: {
         replicate_vs_publish: round(replicate_large_mb_s / baseline_publish_mb_s),
         replicate_vs_ceiling: round(replicate_large_mb_s / relay_ceiling_mb_s),
-        ceiling_vs_publish: round(relay_ceiling_mb_s / baseline_publish_mb_s), ...(restore_mb_s !== undefined ? { restore_vs_get: round(restore_mb_s / baseline_get_mb_s) } : {}) },
+        ceiling_vs_publish: round(relay_ceiling_mb_s / baseline_publish_mb_s),
+        readback_ceiling_vs_publish: round(readback_ceiling_mb_s / baseline_publish_mb_s), ...(restore_mb_s !== undefined ? { restore_vs_get: round(restore_mb_s / baseline_get_mb_s) } : {}) },
       goals: { replicate_vs_publish: 0.8, restore_vs_get: 3 },
       loadavg: (await import('node:os')).loadavg().map((x) => Math.round(x * 10) / 10),
     };

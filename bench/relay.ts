@@ -5,7 +5,8 @@
  * nothing else, in plain nats.js with node:crypto hashing, one process per role as in a fleet:
  *   publish  `count` 1 MiB messages into BENCH_RELAY_IN, 16 in flight;
  *   relay    consumes them (acked once stored), publishes each into BENCH_RELAY_OUT, 16 in flight;
- *   verify   reads BENCH_RELAY_OUT as it fills and hashes every byte.
+ *   verify   reads BENCH_RELAY_OUT as it fills and hashes every byte;
+ *   publish-direct (runRelay's `direct`) publishes into BENCH_RELAY_OUT itself, for the verifier.
  * `runRelay` creates the streams, runs the three as child processes and returns MB/s from the
  * first publish to the last byte verified. Run as a child: `relay.ts <role> <count> <options json>`.
  */
@@ -40,10 +41,10 @@ async function pipelined(nc: NatsConnection, subject: string, payloads: AsyncIte
 async function child(role: string, count: number, c: RelayConn): Promise<void> {
   const nc = await open(c);
   const js = jetstream(nc);
-  if (role === 'publish') {
+  if (role.startsWith('publish')) {
     const payload = randomBytes(MiB);
     process.stdout.write(`${Date.now()}\n`); // the start
-    await pipelined(nc, 'bench.relay.in', (async function* () { for (let i = 0; i < count; i++) yield payload; })());
+    await pipelined(nc, role === 'publish' ? 'bench.relay.in' : 'bench.relay.out', (async function* () { for (let i = 0; i < count; i++) yield payload; })());
   } else {
     const stream = role === 'relay' ? 'BENCH_RELAY_IN' : 'BENCH_RELAY_OUT';
     const consumer = await js.consumers.get(stream, role);
@@ -68,8 +69,12 @@ async function child(role: string, count: number, c: RelayConn): Promise<void> {
   await nc.drain();
 }
 
-/** The three roles over `c` with `count` MiB; MB/s from the first publish to the last byte verified. */
-export async function runRelay(nc: NatsConnection, c: RelayConn, count: number): Promise<number> {
+/**
+ * The three roles over `c` with `count` MiB; MB/s from the first publish to the last byte
+ * verified. `direct`: no relay, the publisher writes the off-site stream itself and the verifier
+ * reads it back (two passes: the least any design with a read-back before the receipt can do).
+ */
+export async function runRelay(nc: NatsConnection, c: RelayConn, count: number, o: { direct?: boolean } = {}): Promise<number> {
   const jsm = await jetstreamManager(nc);
   for (const [name, subject] of [['BENCH_RELAY_IN', 'bench.relay.in'], ['BENCH_RELAY_OUT', 'bench.relay.out']] as const) {
     await jsm.streams.add({ name, subjects: [subject], storage: StorageType.File });
@@ -86,10 +91,10 @@ export async function runRelay(nc: NatsConnection, c: RelayConn, count: number):
     });
     // the consumers first, so the clock starts with both listening
     let verified!: Promise<number>;
-    let relayed!: Promise<number>;
+    let relayed: Promise<number> = Promise.resolve(0);
     await new Promise<void>((ready) => (verified = start('verify', ready)));
-    await new Promise<void>((ready) => (relayed = start('relay', ready)));
-    const [end, , begin] = await Promise.all([verified, relayed, start('publish')]);
+    if (!o.direct) await new Promise<void>((ready) => (relayed = start('relay', ready)));
+    const [end, , begin] = await Promise.all([verified, relayed, start(o.direct ? 'publish-direct' : 'publish')]);
     return Math.round(((count * MiB) / 1e6 / ((end - begin) / 1000)) * 10) / 10;
   } finally {
     for (const name of ['BENCH_RELAY_IN', 'BENCH_RELAY_OUT']) await jsm.streams.delete(name);
