@@ -107,6 +107,18 @@ export function register(program: Command, ctx: CliContext): void {
           return typeof v === 'function' ? v.bind(target) : v;
         },
       });
+      const alerts = new Alerts({ site: cfg.site, send: (a) => spool.add('alert', a), now: Date.now });
+      // Backups (scheduled, continuous, rescans): made before the order runner, which holds the
+      // stores an in-place restore writes into.
+      let continuous: ContinuousProtection | undefined;
+      const jobs = new JobRunner({
+        site: cfg.site, stateDir: cfg.state_dir, stores: cfg.stores, now: Date.now, alerts,
+        repos: () => disks.filter((d) => d.repo).map((d) => ({ disk: d.disk, repo: d.repo! })),
+        log: (e) => spool.add('log', e),
+        committed: (results) => log('info', 'backup committed', { snapshots: results.map((r) => r.snapshot) }),
+        blocked: (store) => continuous?.blocked(store),
+        onPlan: () => watchdog.beat('jobs'),
+      });
       const book = ReceiptBook.open(cfg.state_dir);
       const ledger = OrderLedger.open(cfg.state_dir);
       const runner = new OrderRunner({
@@ -122,6 +134,7 @@ export function register(program: Command, ctx: CliContext): void {
         log: (e) => spool.add('log', e),
         now: Date.now,
         audit,
+        holdStores: (target, orderId) => jobs.hold(jobs.storesAt(target), `after in-place restore order ${orderId}`),
       });
       const interrupted = runner.recoverInterrupted();
       if (interrupted.length > 0) log('warn', 'orders interrupted by the last stop were reported failed', { orders: interrupted });
@@ -162,18 +175,8 @@ export function register(program: Command, ctx: CliContext): void {
       };
       const daemon = new AgentDaemon({ site: cfg.site, version: AGENT_VERSION, stateDir: cfg.state_dir, repo: view, link: progressLink, book, spool, runner, drills, controllerKey, now: Date.now, log, onTick: () => watchdog.beat('replication'), auditHead: () => audit.head, detail, catchUp: catchUpEstimator({ source: view, book, link }) });
       daemon.start();
-      const alerts = new Alerts({ site: cfg.site, send: (a) => spool.add('alert', a), now: Date.now });
       for (const d of disks) if (d.error) alerts.raise({ key: `disk:${d.disk}`, code: 'MV_ERR_STORAGE_FAILED', severity: 'critical', message: `backup disk ${d.disk} is not usable: ${d.error}` });
       if (!audit.startReport.ok) alerts.raise({ key: 'audit:local', code: codes.AUDIT_BROKEN, severity: 'critical', message: `the appliance's audit log was edited, truncated or garbled: ${audit.startReport.problems[0]!.message}`.slice(0, 2000) });
-      let continuous: ContinuousProtection | undefined;
-      const jobs = new JobRunner({
-        site: cfg.site, stateDir: cfg.state_dir, stores: cfg.stores, now: Date.now, alerts,
-        repos: () => disks.filter((d) => d.repo).map((d) => ({ disk: d.disk, repo: d.repo! })),
-        log: (e) => spool.add('log', e),
-        committed: (results) => log('info', 'backup committed', { snapshots: results.map((r) => r.snapshot) }),
-        blocked: (store) => continuous?.blocked(store),
-        onPlan: () => watchdog.beat('jobs'),
-      });
       continuous = new ContinuousProtection({ stores: cfg.stores, runner: jobs, alerts });
       await continuous.start();
       jobs.start();

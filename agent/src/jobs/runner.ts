@@ -2,6 +2,8 @@
  * The JobRunner: the daemon's backups. Scheduled full/incremental runs (the SOP's weekly and
  * daily), continuous runs from watcher events, and periodic rescans all go through one queue, so
  * runs never overlap; a job asked for while the same store is queued merges into it (a full wins).
+ * An in-place restore holds its stores (`hold`): it waits for their running backup, none starts
+ * while it writes, and one runs after it, so no snapshot captures a half-restored store.
  * Each run goes to every open repository; its outcome becomes a backup-log entry, last-run times
  * are kept durably (a run missed while the appliance was off is due at start-up), and failures
  * raise alerts that resolve themselves on the next good run.
@@ -18,6 +20,8 @@ import { noteRun, readRuns } from './run-book.js';
 import type { Alerts } from '../daemon/alerts.js';
 import { backupStoreTo } from './backup-job.js';
 import { inspectSnapshot } from './suspicion.js';
+import type { StoreHold } from '../orders/runner.js';
+import { isWithin, realPathOf } from '../platform/real-path.js';
 
 export type Job = 'full' | 'incremental' | 'continuous';
 
@@ -51,6 +55,10 @@ export interface JobRunnerDeps {
 export class JobRunner {
   private readonly queue: { store: string; job: Job; reason: string }[] = [];
   private running: Promise<void> | undefined;
+  /** The run under way, so a hold can wait for it. */
+  private inFlight: { store: string; done: Promise<void> } | undefined;
+  /** Per store, how many in-place restores hold it: its jobs stay queued meanwhile. */
+  private readonly holds = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   readonly history: JobRecord[] = [];
@@ -98,7 +106,49 @@ export class JobRunner {
     this.running ??= this.drain().finally(() => (this.running = undefined));
   }
 
-  /** Resolves when the queue is empty and nothing runs. */
+  /**
+   * Holds `stores` for an in-place restore: from now on no backup of them starts (requests stay
+   * queued, merged as usual) until `release()`, which queues one backup of each (the restored
+   * state is worth a snapshot; `reason` says why). `ready` resolves once a backup of one of them
+   * that runs now has ended. Other stores' jobs go on meanwhile.
+   */
+  hold(stores: string[], reason: string): StoreHold {
+    for (const s of stores) this.holds.set(s, (this.holds.get(s) ?? 0) + 1);
+    const run = this.inFlight;
+    const busy = run && stores.includes(run.store) ? [run.store] : [];
+    let released = false;
+    return {
+      busy,
+      // A backup that failed still ended: the restore goes ahead.
+      ready: busy.length > 0 ? run!.done.catch(() => undefined) : Promise.resolve(),
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const s of stores) {
+          const n = (this.holds.get(s) ?? 1) - 1;
+          if (n > 0) this.holds.set(s, n);
+          else this.holds.delete(s);
+        }
+        for (const s of stores) if (!this.holds.has(s)) this.enqueue(s, 'incremental', reason);
+      },
+    };
+  }
+
+  /**
+   * The files stores a restore into `target` (absolute, symlinks resolved) writes into: those
+   * whose folder is the target, lies inside it or contains it.
+   */
+  storesAt(target: string): string[] {
+    return this.deps.stores
+      .filter((s) => {
+        if (s.type !== 'files') return false;
+        const folder = realPathOf(s.path);
+        return isWithin(target, folder) || isWithin(folder, target);
+      })
+      .map((s) => s.name);
+  }
+
+  /** Resolves when nothing runs and no job that may start is queued (a held store's jobs wait for its release). */
   async idle(): Promise<void> {
     while (this.running) await this.running;
   }
@@ -111,10 +161,23 @@ export class JobRunner {
   }
 
   private async drain(): Promise<void> {
-    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+    for (let next = this.nextRunnable(); next; next = this.nextRunnable()) {
       if (this.stopped) return;
-      await this.runOne(next.store, next.job, next.reason);
+      // Set in the same turn as the job is taken, so a hold taken meanwhile sees it.
+      const done = this.runOne(next.store, next.job, next.reason);
+      this.inFlight = { store: next.store, done };
+      try {
+        await done;
+      } finally {
+        this.inFlight = undefined;
+      }
     }
+  }
+
+  /** Takes the first queued job whose store no restore holds. */
+  private nextRunnable(): { store: string; job: Job; reason: string } | undefined {
+    const i = this.queue.findIndex((q) => !this.holds.has(q.store));
+    return i < 0 ? undefined : this.queue.splice(i, 1)[0];
   }
 
   private async runOne(storeName: string, job: Job, reason: string): Promise<void> {

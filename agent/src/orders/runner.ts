@@ -2,16 +2,18 @@
  * Carrying out restore orders. Every order is checked (protocol `checkOrder`: signature, site,
  * lifetime, expiry, single use) and its target confined to the configured restore roots before a
  * single file is touched; then it is recorded in the ledger, restored, verified file by file, and
- * each step is reported as mv.order-status.v1 (and the job as a mv.backup-log.v1 entry).
+ * each step is reported as mv.order-status.v1 (and the job as a mv.backup-log.v1 entry). In the
+ * daemon, a restore into a record store's folder first waits for that store's running backup and
+ * holds off new ones until it is done (status 'accepted' with a reason saying so while it waits).
  */
-import { existsSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { isAbsolute } from 'node:path';
 import { randomUUID, type KeyObject } from 'node:crypto';
 import {
   checkOrder, codes, MedvaultError, type BackupLog, type ErrorCode, type OrderStatus, type RestoreOrder,
 } from '@medvault/protocol';
 import type { OrderLedger } from './ledger.js';
 import type { AuditSink } from '../audit/audit-log.js';
+import { isWithin, realPathOf } from '../platform/real-path.js';
 
 export interface RestoreProgress {
   files: number;
@@ -44,6 +46,16 @@ export interface RestoreEngine {
   }): Promise<RestoreOutcome>;
 }
 
+/** Record stores held for a restore that writes into them (the daemon's JobRunner.hold). */
+export interface StoreHold {
+  /** The held stores whose backup was running: `ready` waits for it. */
+  busy: string[];
+  /** Resolves once no backup of a held store runs; none starts until `release`. */
+  ready: Promise<void>;
+  /** Ends the hold; called once the restore ended, however it ended. */
+  release(): void;
+}
+
 export interface OrderRunnerDeps {
   site: string;
   controllerKey: KeyObject;
@@ -57,6 +69,12 @@ export interface OrderRunnerDeps {
   progressEveryMs?: number;
   /** The agent's audit trail: every order accepted or refused (and why), and every restore. */
   audit?: AuditSink;
+  /**
+   * In the daemon: holds the backups of the record stores a restore into `target` (the confined
+   * real path) writes into, so no snapshot captures a half-restored store; undefined or a hold of
+   * nothing for any other target.
+   */
+  holdStores?: (target: string, orderId: string) => StoreHold;
 }
 
 /** Why an order's snapshot paths are unsafe ('..', '.', NUL, absolute), or undefined. */
@@ -126,7 +144,13 @@ export class OrderRunner {
     const startedAt = this.deps.now();
     this.status(order.id, 'accepted');
     let lastProgress = 0;
+    const hold = this.deps.holdStores?.(target, order.id);
     try {
+      if (hold && hold.busy.length > 0) {
+        const stores = hold.busy.join(', ');
+        this.status(order.id, 'accepted', { reason: { code: codes.REPO_LOCKED, message: `waiting for the backup of store ${stores} running now to finish: the restore writes into that store's folder` } });
+        await hold.ready;
+      }
       const result = await engine.restore({
         snapshot: order.snapshot,
         ...(order.store ? { store: order.store } : {}),
@@ -160,6 +184,8 @@ export class OrderRunner {
       this.logJob(order, startedAt, 'failed', undefined, [{ code, message }]);
       this.deps.audit?.record({ actor: { kind: 'user', id: order.requestedBy.user }, action: 'restore', object: `order:${order.id}`, result: 'failed', detail: { code, message: message.slice(0, 2000) } });
       return { state: 'failed' as const, code, reason: message };
+    } finally {
+      hold?.release();
     }
   }
 
@@ -181,18 +207,8 @@ export class OrderRunner {
   private confine(target: string): string | { reason: string } {
     if (!isAbsolute(target) || target.includes('\0')) return { reason: `target ${JSON.stringify(target)} is not an absolute path` };
     if (this.deps.restoreRoots.length === 0) return { reason: 'this agent has no restore_roots configured, so it accepts no restore target' };
-    let existing = resolve(target);
-    const rest: string[] = [];
-    while (!existsSync(existing)) {
-      rest.unshift(existing.slice(dirname(existing).length + 1));
-      existing = dirname(existing);
-    }
-    const real = resolve(realpathSync(existing), ...rest);
-    for (const root of this.deps.restoreRoots) {
-      const r = existsSync(root) ? realpathSync(root) : resolve(root);
-      const rel = relative(r, real);
-      if (rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel))) return real;
-    }
+    const real = realPathOf(target);
+    for (const root of this.deps.restoreRoots) if (isWithin(real, realPathOf(root))) return real;
     return { reason: `target ${target} is outside the restore roots (${this.deps.restoreRoots.join(', ')})` };
   }
 

@@ -29,5 +29,8 @@ describe('restoreOutcome', () => {
 
   it('draws a progress bar', () => {
     expect(progressBar({ id: 'o', final: false, state: 'running', progress: { files: 1, bytes: 50, totalFiles: 2, totalBytes: 100 } }, 10)).toBe('[#####-----] 50% running 1/2 files');
+    // An accepted order waiting for the store's backup says so.
+    const waiting = { code: 'MV_ERR_REPO_LOCKED', message: 'waiting for the backup of store records running now to finish' };
+    expect(progressBar({ id: 'o', final: false, state: 'accepted', reason: waiting }, 10)).toBe(`[----------] 0% accepted: ${waiting.message}`);
   });
 });

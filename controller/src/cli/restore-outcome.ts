@@ -35,11 +35,12 @@ export function restoreOutcome(v: OrderViewJson, timedOut: boolean): { exit: num
   return { exit: restoreExit.ok, message: `order ${v.id} done: ${r.files} files, ${formatBytes(r.bytes)} restored and verified from snapshot ${r.snapshot.slice(0, 12)}${from}` };
 }
 
-/** A one-line text progress bar. */
+/** A one-line text progress bar; an order not yet running says why it waits (e.g. for a backup of the store). */
 export function progressBar(v: OrderViewJson, width = 30): string {
   const p = v.progress;
   const frac = p && p.totalBytes > 0 ? Math.min(1, p.bytes / p.totalBytes) : p && p.totalFiles > 0 ? Math.min(1, p.files / p.totalFiles) : 0;
   const n = Math.round(frac * width);
   const files = p ? ` ${p.files}/${p.totalFiles} files` : '';
-  return `[${'#'.repeat(n)}${'-'.repeat(width - n)}] ${Math.round(frac * 100)}% ${v.state}${files}`;
+  const why = !v.final && v.reason ? `: ${v.reason.message}` : '';
+  return `[${'#'.repeat(n)}${'-'.repeat(width - n)}] ${Math.round(frac * 100)}% ${v.state}${files}${why}`;
 }
