@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { MedvaultError, codes, type ErrorCode } from '@medvault/protocol';
 import type { BlobEntry } from '../repo/pack.js';
 import { runTask } from './pool-tasks.js';
-import { startWorker } from '../platform/worker.js';
+import { startWorker } from '@medvault/protocol/worker';
 
 /** A chunk ready to be sealed into a pack: its id, codec and (maybe compressed) bytes. */
 export interface EncodedBlob {

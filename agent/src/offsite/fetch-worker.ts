@@ -1,22 +1,19 @@
 /**
  * The body of the off-site fetcher's thread (fetcher.ts): its own Link (its own NATS connection
- * and TLS) and an OffsiteStore without a cache; answers {seq, kind, hash} with the object's
- * verified bytes (transferred, not copied), {seq, missing} or {seq, error}.
+ * and TLS) and an OffsiteStore without a cache; answers each request with the object's verified
+ * bytes, transferred, not copied (undefined when it is not off site).
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import type { MedvaultError, ObjectKind } from '@medvault/protocol';
+import { workerData } from 'node:worker_threads';
+import { serveCalls } from '@medvault/protocol/worker';
 import { openLink, type LinkOptions } from '../replicate/link.js';
 import { OffsiteStore } from './offsite-store.js';
+import type { FetchRequest } from './fetcher.js';
 
 const d = workerData as { link: LinkOptions; site: string; repo: string };
 const opened = openLink(d.link).then((link) => new OffsiteStore(link, d.site, d.repo, { cachePacks: 0 }));
-opened.catch(() => undefined); // reported per request below
+opened.catch(() => undefined); // each request gets the error
 
-parentPort!.on('message', (m: { seq: number; kind: ObjectKind; hash: string }) => {
-  opened
-    .then((store) => store.read(m.kind, m.hash))
-    .then(
-      (b) => (b === undefined ? parentPort!.postMessage({ seq: m.seq, missing: true }) : parentPort!.postMessage({ seq: m.seq, data: b }, [b.buffer as ArrayBuffer])),
-      (err) => parentPort!.postMessage({ seq: m.seq, error: { code: (err as MedvaultError).code, message: (err as Error).message } }),
-    );
+serveCalls(async (r: FetchRequest) => {
+  const b = await (await opened).read(r.kind, r.hash);
+  return { result: b, transfer: b ? [b.buffer as ArrayBuffer] : [] };
 });
