@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { MedvaultError, codes, importPublicKey, keyId } from '@medvault/protocol';
 import { AuditLog } from '../audit/audit-log.js';
 import { readFileIfExists, writeFileAtomic } from '../state/journal.js';
-import { AgentDaemon, type DaemonRepo } from '../daemon/daemon.js';
+import { AgentDaemon, daemonRepo } from '../daemon/daemon.js';
 import { openLink } from '../replicate/link.js';
 import { throttledLink } from '../replicate/throttle.js';
 import { catchUpEstimator } from '../replicate/catch-up.js';
@@ -94,7 +94,8 @@ export function register(program: Command, ctx: CliContext): void {
         ...(cfg.nats.ca_file ? { caFile: cfg.nats.ca_file } : {}),
       }), { windows: cfg.replication?.bandwidth ?? [], ...(cfg.replication?.timezone ? { timeZone: cfg.replication.timezone } : {}) });
       // systemd (Type=notify): WATCHDOG=1 only while replication (a round, or a part sent), the job
-      // planner and the status timer have all run recently; a hung daemon is restarted.
+      // planner and the status timer have all run recently and the control follower is not dead
+      // (daemon.followerProblem); a hung daemon is restarted.
       const watchdog = new Watchdog(systemdNotifier(), [
         { name: 'replication', maxAgeMs: 5 * 60_000 },
         { name: 'jobs', maxAgeMs: 3 * 60_000 },
@@ -153,17 +154,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (cutShort.length > 0) log('warn', 'drills interrupted by the last stop', { drills: cutShort });
       const leftovers = await drillRunner.cleanLeftovers();
       if (leftovers.length > 0) log('warn', 'removed scratch folders and databases left by drills cut short', { leftovers });
-      const view: DaemonRepo = {
-        id: repo.id,
-        path: disk,
-        listObjects: (kind) => repo.listObjects(kind),
-        readRange: (kind, hash, offset, length) => repo.readObjectRange(kind, hash, offset, length),
-        snapshotObjects: (hash) => repo.snapshotObjects(hash),
-        async listSnapshots() {
-          await repo.syncCatalog();
-          return (await repo.snapshots()).map((s) => ({ hash: s.hash, time: s.time, store: s.store, job: s.job, files: s.summary.files, bytes: s.summary.bytes, tags: s.tags }));
-        },
-      };
+      const view = daemonRepo(repo, disk);
       let lastStatus: AgentStatus | undefined;
       const probe = new DiskProbe(Date.now);
       const detail = async () => {
@@ -174,6 +165,8 @@ export function register(program: Command, ctx: CliContext): void {
         return { disks: await probe.report(lastStatus.disks), stores: heartbeatStores(lastStatus, snaps, (st) => continuous?.pendingSince(st, coveredFrom(st))) };
       };
       const daemon = new AgentDaemon({ site: cfg.site, version: AGENT_VERSION, stateDir: cfg.state_dir, repo: view, link: progressLink, book, spool, runner, drills, controllerKey, now: Date.now, log, onTick: () => watchdog.beat('replication'), auditHead: () => audit.head, detail, catchUp: catchUpEstimator({ source: view, book, link }) });
+      // A control follower silent far past its own re-creation while NATS is up fails the watchdog too.
+      watchdog.addCheck('control', () => daemon.followerProblem());
       daemon.start();
       for (const d of disks) if (d.error) alerts.raise({ key: `disk:${d.disk}`, code: 'MV_ERR_STORAGE_FAILED', severity: 'critical', message: `backup disk ${d.disk} is not usable: ${d.error}` });
       if (!audit.startReport.ok) alerts.raise({ key: 'audit:local', code: codes.AUDIT_BROKEN, severity: 'critical', message: `the appliance's audit log was edited, truncated or garbled: ${audit.startReport.problems[0]!.message}`.slice(0, 2000) });

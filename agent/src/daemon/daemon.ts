@@ -13,7 +13,16 @@ import { OffsiteRequests } from '../replicate/offsite-requests.js';
 import type { Spool } from '../replicate/spool.js';
 import type { OrderRunner } from '../orders/runner.js';
 import type { DrillOrders } from '../drill/drill-orders.js';
+import type { Repository } from '../repo/repository.js';
 import { Journal, readFileIfExists, writeFileAtomic } from '../state/journal.js';
+
+/**
+ * The control follower silent this long while the link is connected is dead, not recovering: it
+ * re-makes a silent consumer after FOLLOW_STALL_MS, so three times that is far past any re-creation.
+ * The daemon then fails its health check and the systemd watchdog restarts the agent; while NATS
+ * is simply down the link is not connected and nothing is counted (backups go on locally).
+ */
+export const FOLLOWER_DEAD_MS = 3 * FOLLOW_STALL_MS;
 
 export interface SnapshotInfo {
   hash: string;
@@ -30,6 +39,21 @@ export interface DaemonRepo extends ReplicaSource {
   readonly path: string;
   listSnapshots(): Promise<SnapshotInfo[]>;
   snapshotObjects(hash: string): Promise<{ kind: ObjectKind; hash: string }[]>;
+}
+
+/** The daemon's view of the repository on disk `path` (its catalog re-read before each listing). */
+export function daemonRepo(repo: Repository, path: string): DaemonRepo {
+  return {
+    id: repo.id,
+    path,
+    listObjects: (kind) => repo.listObjects(kind),
+    readRange: (kind, hash, offset, length) => repo.readObjectRange(kind, hash, offset, length),
+    snapshotObjects: (hash) => repo.snapshotObjects(hash),
+    async listSnapshots() {
+      await repo.syncCatalog();
+      return (await repo.snapshots()).map((s) => ({ hash: s.hash, time: s.time, store: s.store, job: s.job, files: s.summary.files, bytes: s.summary.bytes, tags: s.tags }));
+    },
+  };
 }
 
 export interface DaemonDeps {
@@ -77,6 +101,8 @@ export class AgentDaemon {
   private ticking: Promise<void> | undefined;
   private draining: Promise<void> | undefined;
   private stopped = false;
+  /** Since when (deps.now) the link has been connected, as last sampled; undefined while it is not. */
+  private connectedSince: number | undefined;
 
   constructor(private readonly deps: DaemonDeps) {
     this.replicator = new Replicator({ site: deps.site, source: deps.repo, link: deps.link, book: deps.book, now: deps.now });
@@ -118,9 +144,9 @@ export class AgentDaemon {
       const auditHead = this.deps.auditHead?.();
       await this.announce();
       this.requests.check();
-      // Health: the control follower re-makes a silent consumer itself; still silent past twice that is logged each round.
-      // The follower measures the silence on the link's clock (its stall timer's), not on deps.now.
-      const silentMs = this.follower && this.deps.link.connected ? this.follower.silentMs : 0;
+      // Health: the control follower re-makes a silent consumer itself; still silent past twice that
+      // is logged each round (past FOLLOWER_DEAD_MS the health check fails too: followerProblem).
+      const silentMs = this.followerSilentMs();
       if (silentMs > 2 * FOLLOW_STALL_MS) log('error', 'control stream follower silent: orders, receipts and requests are not arriving', { silentS: Math.round(silentMs / 1000) });
       await this.deps.spool.flush(this.deps.link);
       // A long drain (a first full copy, a bandwidth limit) does not hold up events and heartbeats:
@@ -136,6 +162,32 @@ export class AgentDaemon {
     }
     this.saveCursor();
     if (this.draining === undefined) this.deps.onTick?.();
+  }
+
+  /**
+   * The health check for the systemd watchdog: why the control-stream follower counts as dead
+   * (silent past FOLLOWER_DEAD_MS while the link is connected), or undefined while it is fine or
+   * NATS is simply unreachable.
+   */
+  followerProblem(): string | undefined {
+    const silentMs = this.followerSilentMs();
+    if (silentMs <= FOLLOWER_DEAD_MS) return undefined;
+    return `control stream follower silent for ${Math.round(silentMs / 1000)} s while connected (orders, receipts and requests are not arriving)`;
+  }
+
+  /**
+   * How long the control follower has been silent while the link was connected: the follower's own
+   * silence (on the link's clock, as its stall timer), counted only from when the link was last seen
+   * to connect (on deps.now), so the time NATS was down is not counted; 0 while it is down.
+   */
+  private followerSilentMs(): number {
+    if (!this.follower || !this.deps.link.connected) {
+      this.connectedSince = undefined;
+      return 0;
+    }
+    const now = this.deps.now();
+    this.connectedSince ??= now;
+    return Math.min(this.follower.silentMs, now - this.connectedSince);
   }
 
   /** Stops timers and the control stream, waits for a running order, saves the cursor. */

@@ -101,4 +101,26 @@ describe('watchdog', () => {
       closeFd(fd);
     }
   });
+
+  it('withholds WATCHDOG=1 while a check names a problem, beside late loops, and pets again once it passes', () => {
+    const sent: string[] = [];
+    let now = 0;
+    let problem: string | undefined;
+    const wd = new Watchdog(systemdNotifier({ NOTIFY_SOCKET: '@x', WATCHDOG_USEC: '60000000' }, process.pid, (_s, m) => sent.push(m)), [{ name: 'status', maxAgeMs: 60_000 }], () => now);
+    wd.addCheck('control', () => problem);
+    expect(wd.check()).toBe(true);
+    problem = 'control stream follower silent for 400 s while connected';
+    expect(wd.check()).toBe(false);
+    now = 61_000;
+    expect(wd.check()).toBe(false);
+    problem = undefined;
+    wd.beat('status');
+    expect(wd.check()).toBe(true);
+    expect(sent).toEqual([
+      'WATCHDOG=1',
+      'STATUS=unhealthy: control stream follower silent for 400 s while connected',
+      'STATUS=unhealthy: status has not run for 61 s, control stream follower silent for 400 s while connected',
+      'WATCHDOG=1\nSTATUS=running',
+    ]);
+  });
 });

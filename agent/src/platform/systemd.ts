@@ -1,7 +1,7 @@
 /**
  * systemd's service notification protocol (sd_notify(3)) for `Type=notify` units: READY=1 once
- * the daemon runs, WATCHDOG=1 only while every main loop has run recently, STOPPING=1 on the way
- * out. Without $NOTIFY_SOCKET (not started by systemd) every call is a no-op.
+ * the daemon runs, WATCHDOG=1 only while every main loop has run recently (and every health check
+ * passes), STOPPING=1 on the way out. Without $NOTIFY_SOCKET (not started by systemd) every call is a no-op.
  */
 import fsx from '@medvault/fsx';
 
@@ -53,12 +53,14 @@ export function staleLoops(limits: LoopLimit[], beats: ReadonlyMap<string, numbe
 }
 
 /**
- * The watchdog: loops call `beat(name)` each time they complete a round; every half watchdog
- * period it pets systemd (WATCHDOG=1) only if every loop has beaten within its limit, and
- * otherwise reports the stale loops in STATUS= and lets systemd's timer run out.
+ * The watchdog: loops call `beat(name)` each time they complete a round, and checks (`addCheck`)
+ * name what is wrong though every loop runs (a follower that hears nothing); every half watchdog
+ * period it pets systemd (WATCHDOG=1) only if every loop has beaten within its limit and every
+ * check passes, and otherwise reports what is wrong in STATUS= and lets systemd's timer run out.
  */
 export class Watchdog {
   private readonly beats = new Map<string, number>();
+  private readonly checks = new Map<string, () => string | undefined>();
   private timer: NodeJS.Timeout | undefined;
   private readonly since: number;
   private lastStatus = '';
@@ -76,6 +78,11 @@ export class Watchdog {
     this.beats.set(name, this.now());
   }
 
+  /** Withholds WATCHDOG=1 while `problem` returns a reason (shown in STATUS=); undefined means healthy. */
+  addCheck(name: string, problem: () => string | undefined): void {
+    this.checks.set(name, problem);
+  }
+
   /** The loops that are late now; empty when healthy. */
   stale(): { name: string; ageMs: number }[] {
     return staleLoops(this.limits, this.beats, this.since, this.now());
@@ -91,17 +98,21 @@ export class Watchdog {
     this.check();
   }
 
-  /** One watchdog round: WATCHDOG=1 if healthy, else STATUS= naming the late loops. */
+  /** One watchdog round: WATCHDOG=1 if healthy, else STATUS= naming the late loops and failed checks. */
   check(): boolean {
     const late = this.stale();
-    if (late.length === 0) {
+    const failed = [...this.checks].flatMap(([name, problem]) => {
+      const why = problem();
+      return why === undefined ? [] : [{ name, why }];
+    });
+    if (late.length === 0 && failed.length === 0) {
       this.notifier.send(this.lastStatus ? { WATCHDOG: 1, STATUS: 'running' } : { WATCHDOG: 1 });
       this.lastStatus = '';
       return true;
     }
-    const status = `unhealthy: ${late.map((l) => `${l.name} has not run for ${Math.round(l.ageMs / 1000)} s`).join(', ')}`;
+    const status = `unhealthy: ${[...late.map((l) => `${l.name} has not run for ${Math.round(l.ageMs / 1000)} s`), ...failed.map((f) => f.why)].join(', ')}`;
     this.notifier.send({ STATUS: status });
-    if (status !== this.lastStatus) this.log('watchdog withheld: a main loop is late', { late });
+    if (status !== this.lastStatus) this.log('watchdog withheld: a main loop is late or a check failed', { late, failed });
     this.lastStatus = status;
     return false;
   }

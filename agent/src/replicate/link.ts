@@ -58,6 +58,7 @@ export interface Follower {
    * Milliseconds since the follower last had proof its consumer works (made, a message, a pull or
    * a heartbeat); 0 while a message is being handled. Measured on the link's own clock, the one its
    * stall timer uses: a consumer silent for FOLLOW_STALL_MS while connected is given up and made again.
+   * Giving one up is no proof: while re-creation does not help, the silence keeps growing.
    */
   readonly silentMs: number;
 }
@@ -134,13 +135,16 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
       let stopped = false;
       let current: { stop(): void } | undefined;
       let liveAt = Date.now();
+      // When the stall timer last gave a consumer up: the next give-up waits FOLLOW_STALL_MS from
+      // then, but silentMs keeps counting from liveAt (the daemon's health check watches it).
+      let gaveUpAt = 0;
       let busy = false;
       const live = () => (liveAt = Date.now());
       // A consumer gone without a notification (the loop below would wait for ever): make it again.
       const stallTimer = setInterval(() => {
-        if (!busy && connected && Date.now() - liveAt > FOLLOW_STALL_MS) {
+        if (!busy && connected && Date.now() - Math.max(liveAt, gaveUpAt) > FOLLOW_STALL_MS) {
           opts.log?.('follow: consumer silent; making it again', { stream, silentMs: Date.now() - liveAt });
-          live();
+          gaveUpAt = Date.now();
           current?.stop();
         }
       }, 10_000);

@@ -19,6 +19,8 @@ export class MemLink implements Link {
   down = false;
   /** Publishes that reached the link, duplicates included. */
   attempts = 0;
+  /** What every follower reports as its silence (`Follower.silentMs`): set it to play a wedged consumer. */
+  followerSilentMs = 0;
 
   get connected(): boolean {
     return !this.down;
@@ -51,7 +53,8 @@ export class MemLink implements Link {
         if (re.test(m.subject)) await onMessage({ subject: m.subject, seq: m.seq, data: m.data, header: (n) => m.headers[n] });
       }
     })();
-    return { stop: async () => { stopped = true; wake(); await loop; }, silentMs: 0 };
+    const silence = () => this.followerSilentMs;
+    return { stop: async () => { stopped = true; wake(); await loop; }, get silentMs() { return silence(); } };
   }
 
   async *read(_stream: string, filter: string, opts: { headersOnly?: boolean } = {}): AsyncIterable<LinkMessage> {
