@@ -12,7 +12,8 @@ import type { IndexedPack } from '../repo/index-file.js';
 
 interface Kv {
   get(key: string): Promise<string | undefined>;
-  put(entries: [string, string][]): Promise<void>;
+  /** Writes every entry in one atomic batch; `entries` is read once, lazily. */
+  put(entries: Iterable<[string, string]>): Promise<void>;
   keys(prefix: string): AsyncIterable<string>;
   clear(): Promise<void>;
   close(): Promise<void>;
@@ -23,7 +24,7 @@ class MemKv implements Kv {
   async get(key: string) {
     return this.m.get(key);
   }
-  async put(entries: [string, string][]) {
+  async put(entries: Iterable<[string, string]>) {
     for (const [k, v] of entries) this.m.set(k, v);
   }
   async *keys(prefix: string) {
@@ -40,8 +41,16 @@ class LevelKv implements Kv {
   get(key: string) {
     return this.db.get(key);
   }
-  put(entries: [string, string][]) {
-    return this.db.batch(entries.map(([key, value]) => ({ type: 'put' as const, key, value })));
+  /** A chained batch: each entry goes to LevelDB's native batch as it comes, so an index of 60,000 blobs builds no array of operations. */
+  async put(entries: Iterable<[string, string]>) {
+    const batch = this.db.batch();
+    try {
+      for (const [k, v] of entries) batch.put(k, v);
+    } catch (err) {
+      await batch.close();
+      throw err;
+    }
+    await batch.write();
   }
   async *keys(prefix: string) {
     yield* this.db.keys({ gte: prefix, lt: prefix + '\xff' });
@@ -143,12 +152,13 @@ export class Catalog {
 
   /** Merges one index file; the index name is recorded last, so a crash mid-way only repeats work. */
   async addIndex(name: string, packs: IndexedPack[]): Promise<void> {
-    const entries: [string, string][] = [];
-    for (const p of packs) {
-      entries.push([`p:${p.pack}`, JSON.stringify([name, p.size])]);
-      for (const b of p.blobs) entries.push([`b:${b.id}`, JSON.stringify([blobTypes.indexOf(b.type), b.pack, b.n, b.offset, b.length, b.rawLength, b.codec])]);
+    function* entries(): Generator<[string, string]> {
+      for (const p of packs) {
+        yield [`p:${p.pack}`, JSON.stringify([name, p.size])];
+        for (const b of p.blobs) yield [`b:${b.id}`, JSON.stringify([blobTypes.indexOf(b.type), b.pack, b.n, b.offset, b.length, b.rawLength, b.codec])];
+      }
     }
-    await this.kv.put(entries);
+    await this.kv.put(entries());
     await this.kv.put([[`i:${name}`, '']]);
   }
 
