@@ -64,15 +64,54 @@ export function encodeTree(nodes: TreeNode[]): Buffer {
   return Buffer.from(JSON.stringify({ v: 1, nodes: sorted }));
 }
 
+const B64_RE = /^[A-Za-z0-9_-]*$/;
+const NS_RE = /^\d{1,30}$/;
+const nodeKeys = new Set(Object.keys(nodeSchema.shape));
+const uint = (x: unknown, max = Number.MAX_SAFE_INTEGER) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 && x <= max;
+const str = (x: unknown, re: RegExp) => typeof x === 'string' && re.test(x);
+const optional = (x: unknown, ok: (x: unknown) => boolean) => x === undefined || ok(x);
+const xattr = (x: unknown) => Array.isArray(x) && x.length === 2 && typeof x[0] === 'string' && x[0].length >= 1 && x[0].length <= 255 && str(x[1], B64_RE);
+
+/**
+ * The tree schema checked by hand: the same rules as nodeSchema, never looser (anything it does
+ * not accept goes to zod, which decides and words the error), at a fraction of the cost: zod took
+ * 2-4 us per node, more than JSON.parse, this ~0.5 us; an incremental backup reads every parent
+ * folder (zod was ~300 ms of a 1% incremental's profile at 22,000 files).
+ */
+function plainTree(t: unknown): TreeNode[] | undefined {
+  if (typeof t !== 'object' || t === null || Array.isArray(t)) return undefined;
+  const o = t as Record<string, unknown>;
+  for (const k in o) if (k !== 'v' && k !== 'nodes') return undefined;
+  if (o.v !== 1 || !Array.isArray(o.nodes)) return undefined;
+  for (const n of o.nodes as unknown[]) {
+    if (typeof n !== 'object' || n === null || Array.isArray(n)) return undefined;
+    const x = n as Record<string, unknown>;
+    for (const k in x) if (!nodeKeys.has(k)) return undefined;
+    const ok =
+      str(x.name, B64_RE) && typeof x.display === 'string' && nodeTypes.includes(x.type as NodeType) && uint(x.mode, 0o7777) && uint(x.uid) && uint(x.gid) &&
+      str(x.mtime, NS_RE) && str(x.ctime, NS_RE) && uint(x.size) && str(x.inode, NS_RE) && str(x.dev, NS_RE) && uint(x.links) &&
+      optional(x.content, (c) => Array.isArray(c) && c.every((h) => str(h, HASH_RE))) && optional(x.subtree, (h) => str(h, HASH_RE)) &&
+      optional(x.target, (v) => str(v, B64_RE)) && optional(x.rdev, (v) => str(v, NS_RE)) &&
+      optional(x.xattrs, (a) => Array.isArray(a) && a.length <= 1000 && a.every(xattr));
+    if (!ok) return undefined;
+  }
+  return o.nodes as TreeNode[];
+}
+
 /** Validates a tree's shape; names are checked by the caller (unsafeName) so one bad name is reported, not fatal. */
 export function decodeTree(b: Uint8Array, id: string): TreeNode[] {
   const what = `tree ${id}`;
-  const r = treeSchema.safeParse(parseJson(b, what));
-  if (!r.success) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
-  for (const n of r.data.nodes) {
+  const json = parseJson(b, what);
+  let nodes = plainTree(json);
+  if (!nodes) {
+    const r = treeSchema.safeParse(json);
+    if (!r.success) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+    nodes = r.data.nodes;
+  }
+  for (const n of nodes) {
     if (n.type === 'file' && !n.content) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: file ${n.display} has no content list`);
     if (n.type === 'dir' && !n.subtree) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: dir ${n.display} has no subtree`);
     if (n.type === 'symlink' && n.target === undefined) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: symlink ${n.display} has no target`);
   }
-  return r.data.nodes;
+  return nodes;
 }
