@@ -4,6 +4,7 @@
  * disk whether it is usable; open alerts; the replication backlog.
  */
 import { join } from 'node:path';
+import { MedvaultError, codes } from '@medvault/protocol';
 import { readFileIfExists, writeFileAtomic } from '../state/journal.js';
 
 export interface AgentStatus {
@@ -36,7 +37,27 @@ export function writeStatus(stateDir: string, s: AgentStatus): void {
   writeFileAtomic(statusFile(stateDir), JSON.stringify(s), { durable: false }); // rewritten every few seconds
 }
 
+/**
+ * The last status the daemon wrote, or undefined when it never wrote one. It is written without
+ * fsync, so after a power cut it may be empty or torn: that is MV_ERR_MESSAGE_INVALID naming the
+ * file (not "never ran", not a bare JSON error); the running daemon rewrites it within seconds.
+ */
 export function readStatus(stateDir: string): AgentStatus | undefined {
-  const text = readFileIfExists(statusFile(stateDir));
-  return text ? (JSON.parse(text) as AgentStatus) : undefined;
+  const file = statusFile(stateDir);
+  const text = readFileIfExists(file);
+  if (text === undefined) return undefined;
+  const damaged = (why: string) =>
+    new MedvaultError(codes.MESSAGE_INVALID, `${file}: ${why} (torn by a crash or power cut while being rewritten?); the running daemon rewrites it every few seconds`);
+  let s: unknown;
+  try {
+    s = JSON.parse(text);
+  } catch (err) {
+    throw damaged(text.length === 0 ? 'empty' : `not JSON: ${(err as Error).message}`);
+  }
+  const o = s as Partial<Record<keyof AgentStatus, unknown>> | null;
+  if (!o || typeof o !== 'object' || Array.isArray(o) || typeof o.pid !== 'number' || typeof o.site !== 'string' || typeof o.updatedAt !== 'number'
+    || ![o.stores, o.disks, o.queued, o.alerts].every(Array.isArray) || typeof o.backlog !== 'object' || o.backlog === null) {
+    throw damaged('not an agent status');
+  }
+  return s as AgentStatus;
 }
