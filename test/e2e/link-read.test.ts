@@ -3,7 +3,7 @@
  * site's agent (its own nkey and inbox prefix), and the same expectations against MemLink.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OBJECT_HEADER, streams, subjects } from '@medvault/protocol';
 import type { Nats } from '../../controller/src/nats.js';
 import { startSecureSite, type SecureSite } from '../support/secure-nats.js';
@@ -127,6 +127,26 @@ describe('Link.read on a secure nats-server, as a site', () => {
     expect([...new Set(got)]).toEqual([subjects.offsite(A, repo, 'index', hash(301)), subjects.offsite(A, repo, 'index', hash(302))]);
     expect(silentWhileHandling.every((ms) => ms === 0)).toBe(true);
   }, 240_000);
+
+  it('follow: silentMs is a duration on a monotonic clock, so a wall-clock step (NTP correcting a dead RTC) does not make a live follower look silent', async () => {
+    const repo = '56'.repeat(16);
+    let got = 0;
+    const f = link.follow(OFF, `mv.v1.off.${A}.${repo}.>`, 1, async () => void got++);
+    try {
+      await ctl.bus.publish(subjects.offsite(A, repo, 'index', hash(401)), randomBytes(10));
+      await until('the message', () => (got === 1 ? true : undefined), 30_000);
+      const wall = Date.now;
+      const step = 10 * 60_000; // past the daemon's FOLLOWER_DEAD_MS (3x FOLLOW_STALL_MS)
+      const now = vi.spyOn(Date, 'now').mockImplementation(() => wall.call(Date) + step);
+      try {
+        expect(f.silentMs).toBeLessThan(FOLLOW_STALL_MS);
+      } finally {
+        now.mockRestore();
+      }
+    } finally {
+      await f.stop();
+    }
+  });
 
   it('fails with MV_ERR_TRANSPORT_FAILED when the server stalls mid-read, instead of hanging', async () => {
     const repo = '12'.repeat(16);

@@ -100,7 +100,7 @@ export function register(program: Command, ctx: CliContext): void {
         { name: 'replication', maxAgeMs: 5 * 60_000 },
         { name: 'jobs', maxAgeMs: 3 * 60_000 },
         { name: 'status', maxAgeMs: 60_000 },
-      ], Date.now, (m, f) => log('warn', m, f));
+      ], undefined, (m, f) => log('warn', m, f));
       const progressLink = new Proxy(link, {
         get(target, prop) {
           if (prop === 'publish') return (...a: Parameters<Link['publish']>) => target.publish(...a).then((r) => (watchdog.beat('replication'), r));

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { bindDatagram, closeFd, notify, recvDatagram } from './fsx.js';
 import { Watchdog, staleLoops, systemdNotifier } from './systemd.js';
 
@@ -122,5 +122,21 @@ describe('watchdog', () => {
       'STATUS=unhealthy: status has not run for 61 s, control stream follower silent for 400 s while connected',
       'WATCHDOG=1\nSTATUS=running',
     ]);
+  });
+
+  it('times loops on the monotonic clock by default: a wall-clock step forward (NTP correcting a dead RTC) makes no loop late', () => {
+    const sent: string[] = [];
+    const wall = Date.now;
+    let step = 0;
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => wall.call(Date) + step);
+    try {
+      const wd = new Watchdog(systemdNotifier({ NOTIFY_SOCKET: '@x', WATCHDOG_USEC: '60000000' }, process.pid, (_s, m) => sent.push(m)), [{ name: 'jobs', maxAgeMs: 180_000 }]);
+      wd.beat('jobs');
+      step = 3_600_000;
+      expect(wd.check()).toBe(true);
+    } finally {
+      now.mockRestore();
+    }
+    expect(sent).toEqual(['WATCHDOG=1']);
   });
 });

@@ -68,7 +68,8 @@ export class Watchdog {
   constructor(
     private readonly notifier: Notifier,
     private readonly limits: LoopLimit[],
-    private readonly now: () => number = Date.now,
+    /** Monotonic by default: a wall-clock step (NTP correcting a dead RTC) must not make loops look late. */
+    private readonly now: () => number = () => performance.now(),
     private readonly log: (msg: string, fields: Record<string, unknown>) => void = () => {},
   ) {
     this.since = now();

@@ -56,8 +56,9 @@ export interface Follower {
   stop(): Promise<void>;
   /**
    * Milliseconds since the follower last had proof its consumer works (made, a message, a pull or
-   * a heartbeat); 0 while a message is being handled. Measured on the link's own clock, the one its
-   * stall timer uses: a consumer silent for FOLLOW_STALL_MS while connected is given up and made again.
+   * a heartbeat); 0 while a message is being handled. Measured on the monotonic clock, as its stall
+   * timer (a wall-clock step changes neither): a consumer silent for FOLLOW_STALL_MS while connected
+   * is given up and made again.
    * Giving one up is no proof: while re-creation does not help, the silence keeps growing.
    */
   readonly silentMs: number;
@@ -134,17 +135,20 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
       let next = fromSeq;
       let stopped = false;
       let current: { stop(): void } | undefined;
-      let liveAt = Date.now();
+      // Silence is timed on the monotonic clock: a wall-clock step (NTP correcting an appliance's
+      // dead RTC) must neither make a live follower look dead to the watchdog nor re-make its consumer.
+      const clock = () => performance.now();
+      let liveAt = clock();
       // When the stall timer last gave a consumer up: the next give-up waits FOLLOW_STALL_MS from
       // then, but silentMs keeps counting from liveAt (the daemon's health check watches it).
-      let gaveUpAt = 0;
+      let gaveUpAt = -Infinity;
       let busy = false;
-      const live = () => (liveAt = Date.now());
+      const live = () => (liveAt = clock());
       // A consumer gone without a notification (the loop below would wait for ever): make it again.
       const stallTimer = setInterval(() => {
-        if (!busy && connected && Date.now() - Math.max(liveAt, gaveUpAt) > FOLLOW_STALL_MS) {
-          opts.log?.('follow: consumer silent; making it again', { stream, silentMs: Date.now() - liveAt });
-          gaveUpAt = Date.now();
+        if (!busy && connected && clock() - Math.max(liveAt, gaveUpAt) > FOLLOW_STALL_MS) {
+          opts.log?.('follow: consumer silent; making it again', { stream, silentMs: Math.round(clock() - liveAt) });
+          gaveUpAt = clock();
           current?.stop();
         }
       }, 10_000);
@@ -198,7 +202,7 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
           await done;
         },
         get silentMs() {
-          return busy ? 0 : Date.now() - liveAt;
+          return busy ? 0 : Math.round(clock() - liveAt);
         },
       };
     },
