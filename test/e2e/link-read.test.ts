@@ -90,6 +90,18 @@ describe('Link.read on a secure nats-server, as a site', () => {
     }
   }, 60_000);
 
+  it('close() returns within seconds when the server is SIGSTOPped (a drain waits for answers that never come)', async () => {
+    const l = await openLink({ servers: [s.url], name: 'cli', site: A, nkeySeedFile: s.siteSeedFile[A]!, caFile: s.caFile, failFast: true });
+    s.server.pause();
+    try {
+      const t0 = Date.now();
+      await l.close();
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    } finally {
+      s.server.resume();
+    }
+  }, 60_000);
+
   it("refuses another site's off-site copies with MV_ERR_TRANSPORT_FAILED", async () => {
     await expect(all(link.read(OFF, subjects.offsitePattern(B)))).rejects.toMatchObject({ code: 'MV_ERR_TRANSPORT_FAILED', message: expect.stringContaining('mv.v1.off.clinic-b.>') });
   });

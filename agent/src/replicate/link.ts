@@ -64,6 +64,9 @@ export interface Follower {
   readonly silentMs: number;
 }
 
+/** How long close() lets a drain take (pending publishes flushed, subscriptions ended) before it just closes. */
+const CLOSE_DRAIN_MS = 5000;
+
 /** A follower's consumer silent this long while connected (heartbeats come every ~15 s) is made again. */
 export const FOLLOW_STALL_MS = 120_000;
 
@@ -250,7 +253,12 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
       }
     },
     async close() {
-      await nc.drain().catch(() => nc.close());
+      // A drain waits for the server's answers: a server that accepts TCP but answers nothing
+      // (stopped, wedged) would hold every command's exit for minutes, until pings time out.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), CLOSE_DRAIN_MS)));
+      const drained = await Promise.race([nc.drain().then(() => 'drained' as const, () => 'failed' as const), late]).finally(() => clearTimeout(timer));
+      if (drained !== 'drained') await nc.close();
     },
   };
 }
