@@ -9,6 +9,10 @@ import { OBJECT_HEADER, encodePartHeader, objectParts, subjects } from '@medvaul
 import { startSecureSite, type SecureSite } from '../support/secure-nats.js';
 import { Fetcher } from '../../agent/src/offsite/fetcher.js';
 import { OffsiteStore } from '../../agent/src/offsite/offsite-store.js';
+import { openOffsiteRepository } from '../../agent/src/offsite/restore-source.js';
+import { encodeConfig } from '../../agent/src/repo/config-file.js';
+import { until } from '../support/procs.js';
+import { readdirSync } from 'node:fs';
 
 const A = 'clinic-a';
 const REPO = 'cd'.repeat(16);
@@ -22,13 +26,13 @@ describe('off-site fetcher thread', () => {
   afterAll(async () => s?.dispose());
 
   /** Stores `bytes` off site as the controller does (parts of 256 KiB); `damage` flips a byte of part 1. */
-  async function put(bytes: Buffer, damage = false): Promise<string> {
+  async function put(bytes: Buffer, damage = false, kind: 'pack' | 'config' = 'pack'): Promise<string> {
     const hash = sha(bytes);
     const partSize = 256 * 1024;
-    for (const p of objectParts({ site: A, repo: REPO, kind: 'pack', hash, size: bytes.length }, partSize)) {
+    for (const p of objectParts({ site: A, repo: REPO, kind, hash, size: bytes.length }, partSize)) {
       const data = Buffer.from(bytes.subarray(p.part * partSize, (p.part + 1) * partSize));
       if (damage && p.part === 1) data[7] = data[7]! ^ 1;
-      await s.ctl.bus.publish(subjects.offsite(A, REPO, 'pack', hash), data, { headers: { [OBJECT_HEADER]: encodePartHeader(p) } });
+      await s.ctl.bus.publish(subjects.offsite(A, REPO, kind, hash), data, { headers: { [OBJECT_HEADER]: encodePartHeader(p) } });
     }
     return hash;
   }
@@ -54,6 +58,17 @@ describe('off-site fetcher thread', () => {
       await f.close();
     }
   }, 120_000);
+
+  it('a repository that fails to open (its config fetched by the thread, no key off site) leaves no thread behind: one per failed restore order in the daemon', async () => {
+    await put(encodeConfig({ version: 1, id: REPO, created: 1, chunker: { min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024 } }), false, 'config');
+    const threads = () => readdirSync('/proc/self/task').length;
+    const open = () => openOffsiteRepository(s.link, A, REPO, { localKey: Buffer.alloc(32) });
+    await expect(open()).rejects.toMatchObject({ code: 'MV_ERR_KEY_INVALID' }); // warms up the pools
+    const before = threads();
+    for (let i = 0; i < 3; i++) await expect(open()).rejects.toMatchObject({ code: 'MV_ERR_KEY_INVALID' });
+    await until('the fetch threads ended', () => (threads() <= before ? true : undefined), 10_000, 100).catch(() => undefined);
+    expect(threads()).toBeLessThanOrEqual(before);
+  }, 60_000);
 
   it('fails its fetches with MV_ERR_TRANSPORT_FAILED when its connection cannot be made', async () => {
     const f = new Fetcher({ ...s.link.options!, servers: ['tls://127.0.0.1:1'], failFast: true }, A, REPO);

@@ -35,9 +35,16 @@ export async function openOffsiteRepository(link: Pick<Link, 'read' | 'options'>
   }
   // a real link: packs are fetched in a thread of their own, over a connection of their own
   // (MEDVAULT_OFFSITE_FETCH_THREAD=0: in this thread, for comparison)
-  const thread = link.options && process.env.MEDVAULT_OFFSITE_FETCH_THREAD !== '0';
-  const store = new OffsiteStore(link, site, id, thread ? { fetcher: new Fetcher(link.options!, site, id) } : {});
-  return Repository.open(store, unlock, { label: store.label });
+  const fetcher = link.options && process.env.MEDVAULT_OFFSITE_FETCH_THREAD !== '0' ? new Fetcher(link.options, site, id) : undefined;
+  const store = new OffsiteStore(link, site, id, fetcher ? { fetcher } : {});
+  try {
+    return await Repository.open(store, unlock, { label: store.label });
+  } catch (err) {
+    // nobody will close a repository that did not open: its thread and connection end here
+    // (else the daemon keeps one of each per failed off-site order)
+    await fetcher?.close();
+    throw err;
+  }
 }
 
 /** Why the local repository cannot restore `snapshot` whole, or undefined when it can. */
