@@ -11,8 +11,7 @@
  *  - replicate_mb_s: agent → controller, first part published to last receipt, for the sample
  *    records and for one incompressible file of `mib` MiB (the headline), the agent unthrottled;
  *  - restore_mb_s: `medvault-agent restore --from offsite` of that file (read back from the
- *    controller's copy, decrypted, written and verified), best of two; restore_main_thread_mb_s
- *    the same with the fetching in the main thread, alternating with those.
+ *    controller's copy, decrypted, written and verified), the better of two.
  * Goals: replicate ≥ 0.8 × baseline_publish, restore ≥ 3 × baseline_get; the ratios are reported.
  */
 import { cpSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeSync } from 'node:fs';
@@ -23,7 +22,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { Fleet, must } from '../test/support/fleet.js';
-import { BIN, run, until } from '../test/support/procs.js';
+import { until } from '../test/support/procs.js';
 import { generateRecords, sampleRecords } from '../test/support/records.js';
 import { runRelay } from './relay.js';
 
@@ -42,10 +41,8 @@ export interface OffsiteResult {
   agent_send_large_mb_s: number;
   /** The headline: the large file's rate. */
   replicate_mb_s: number;
-  /** Best of two restores (fetching in a thread of its own, the default). */
+  /** The better of two restores. */
   restore_mb_s?: number;
-  /** Best of two restores fetching in the main thread (MEDVAULT_OFFSITE_FETCH_THREAD=0), alternating with those. */
-  restore_main_thread_mb_s?: number;
   ratios: { replicate_vs_publish: number; replicate_vs_ceiling: number; ceiling_vs_publish: number; readback_ceiling_vs_publish: number; restore_vs_get?: number };
   goals: { replicate_vs_publish: 0.8; restore_vs_get: 3 };
   loadavg: number[];
@@ -150,28 +147,25 @@ export async function runOffsite(o: { mib?: number; say?: (l: string) => void } 
     const agent_send_large_mb_s = mbs(large.bytes, large.sendMs);
     say(`offsite: replicate one ${mib} MiB file: ${(large.bytes / 1e6).toFixed(1)} MB in ${(large.ms / 1000).toFixed(1)} s = ${replicate_large_mb_s} MB/s (the agent published its last part after ${(large.sendMs / 1000).toFixed(1)} s: ${agent_send_large_mb_s} MB/s)`);
 
-    // restored twice, alternating, with the fetch thread and without (MEDVAULT_OFFSITE_FETCH_THREAD=0)
+    // restored twice; the better of the two is reported
     const hash = snap.results[0].snapshot as string;
-    const restoreOnce = async (thread: boolean, i: number): Promise<number | undefined> => {
+    const restoreOnce = async (i: number): Promise<number | undefined> => {
       const t = Date.now();
-      const r = await run(BIN.agent, ['--config', fleet.config, 'restore', hash, '--store', 'records', '--path', 'large.bin', '--target', join(ws, 'restore', `large-${i}`), '--from', 'offsite', '--json'], { env: { MEDVAULT_OFFSITE_FETCH_THREAD: thread ? '1' : '0' }, timeoutMs: 30 * 60_000 });
+      const r = await fleet.agent('restore', hash, '--store', 'records', '--path', 'large.bin', '--target', join(ws, 'restore', `large-${i}`), '--from', 'offsite');
       rmSync(join(ws, 'restore', `large-${i}`), { recursive: true, force: true });
       if (r.code !== 0) return void say(`offsite: restore from off site not measured: exit ${r.code}: ${(r.json?.message ?? r.stderr).slice(0, 300)}`);
       const rate = mbs(mib * MiB, Date.now() - t);
-      say(`offsite: restore the ${mib} MiB file from off site${thread ? '' : ' (fetching in the main thread)'}: ${rate} MB/s (${r.json?.verified ?? '?'} verified)`);
+      say(`offsite: restore the ${mib} MiB file from off site: ${rate} MB/s (${r.json?.verified ?? '?'} verified)`);
       return rate;
     };
-    const runs = [await restoreOnce(true, 0), await restoreOnce(false, 1), await restoreOnce(true, 2), await restoreOnce(false, 3)];
-    const best = (xs: (number | undefined)[]) => (xs.every((x) => x !== undefined) ? Math.max(...(xs as number[])) : undefined);
-    const restore_mb_s = best([runs[0], runs[2]]);
-    const restore_main_thread_mb_s = best([runs[1], runs[3]]);
+    const runs = [await restoreOnce(0), await restoreOnce(1)];
+    const restore_mb_s = runs.every((x) => x !== undefined) ? Math.max(...(runs as number[])) : undefined;
 
     const round = (x: number) => Math.round(x * 100) / 100;
     return {
       object_mib: mib, baseline_publish_mb_s, baseline_get_mb_s, relay_ceiling_mb_s, readback_ceiling_mb_s,
       replicate_records_mb_s, records_mb: Math.round(records.bytes / 1e5) / 10, replicate_large_mb_s, agent_send_large_mb_s, replicate_mb_s: replicate_large_mb_s,
       ...(restore_mb_s !== undefined ? { restore_mb_s } : {}),
-      ...(restore_main_thread_mb_s !== undefined ? { restore_main_thread_mb_s } : {}),
       ratios: {
         replicate_vs_publish: round(replicate_large_mb_s / baseline_publish_mb_s),
         replicate_vs_ceiling: round(replicate_large_mb_s / relay_ceiling_mb_s),

@@ -6,12 +6,11 @@
  * start on first use and never keep the process alive when idle. Results are byte-identical to
  * the main-thread functions (the threads call them).
  */
-import type { Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { MedvaultError, codes, type ErrorCode } from '@medvault/protocol';
 import type { BlobEntry } from '../repo/pack.js';
 import { runTask } from './pool-tasks.js';
-import { startWorker } from '@medvault/protocol/worker';
 
 /** A chunk ready to be sealed into a pack: its id, codec and (maybe compressed) bytes. */
 export interface EncodedBlob {
@@ -63,8 +62,12 @@ export class CryptoPool {
   private waiters: (() => void)[] = [];
 
   private start(): void {
+    // tests run the TypeScript sources: the thread registers tsx first, then loads its own source
+    const ts = import.meta.url.endsWith('.ts');
+    const url = new URL(ts ? './pool-worker.ts' : './pool-worker.js', import.meta.url);
+    const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(url.href)}); })`;
     for (let i = 0; i < THREADS; i++) {
-      const worker = startWorker(import.meta.url, 'pool-worker');
+      const worker = ts ? new Worker(boot, { eval: true }) : new Worker(url);
       const slot: Slot = { worker, busy: 0 };
       worker.on('message', (m: { seq: number; result?: unknown; error?: { code: ErrorCode; message: string } }) => this.settle(m));
       worker.on('error', (err) => this.crashed(slot, err));

@@ -17,7 +17,6 @@ import { MedvaultError, OBJECT_HEADER, codes, decodePart, parseObjectSubject, sh
 import { MSG_SIZE_HEADER, type Link, type LinkMessage } from '../replicate/link.js';
 import { validateName, type ReadableStore, type StoreEntry, type StoreKind } from '../store/store.js';
 import { decodeConfig } from '../repo/config-file.js';
-import type { Fetcher } from './fetcher.js';
 
 const OFF = streams.offsite.name;
 
@@ -27,8 +26,6 @@ export type OffsiteObject = { name: string; size: number; data: Buffer } | { nam
 export interface OffsiteStoreOptions {
   /** Whole packs kept in memory (default 8: the packs fetched ahead, the one in use and a few before it). */
   cachePacks?: number;
-  /** Fetches objects in a thread of its own (fetcher.ts) instead of over `link` in this one. */
-  fetcher?: Pick<Fetcher, 'fetch' | 'close'>;
   /** Packs fetched ahead at once on prefetch hints (default 3, at most 4: each read keeps 8 MiB in flight). */
   readAhead?: number;
 }
@@ -182,19 +179,8 @@ export class OffsiteStore implements ReadableStore {
     return p;
   }
 
-  /** Drops the cached packs and ends the fetcher's thread (Repository.close; a later read starts it again). */
-  closeHandles(): void {
-    this.packs.clear();
-    this.ahead.clear();
-    void this.o.fetcher?.close();
-  }
-
-  private fetch(kind: ObjectKind, hash: string): Promise<Buffer | undefined> {
-    return this.o.fetcher ? this.o.fetcher.fetch(kind, hash) : this.read(kind, hash);
-  }
-
-  /** One object read over the link in this thread, all parts verified; undefined when it is not off site. */
-  async read(kind: ObjectKind, hash: string): Promise<Buffer | undefined> {
+  /** One object, all parts verified; undefined when it is not off site. */
+  private async fetch(kind: ObjectKind, hash: string): Promise<Buffer | undefined> {
     let a: Assembly | undefined;
     for await (const m of this.link.read(OFF, subjects.offsite(this.site, this.repo, kind, hash))) {
       const p = this.partOf(m, m.data.byteLength);

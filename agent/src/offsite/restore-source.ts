@@ -9,7 +9,6 @@ import { openLink, type Link } from '../replicate/link.js';
 import type { AgentConfig } from '../config.js';
 import { Repository, type Unlock } from '../repo/repository.js';
 import { Restorer, type RestoreOptions, type RestoreResult } from '../restore/restorer.js';
-import { Fetcher } from './fetcher.js';
 import { OffsiteStore, listRepos } from './offsite-store.js';
 
 export type RestoreSource = RestoreOrder['source'];
@@ -24,7 +23,7 @@ export interface SourceRepos {
 export type SourcedResult = RestoreResult & { source: 'local' | 'offsite'; fallback?: string };
 
 /** Opens the off-site copy of `repo` (or, when undefined, of the site's only repository there). */
-export async function openOffsiteRepository(link: Pick<Link, 'read' | 'options'>, site: string, repo: string | undefined, unlock: Unlock): Promise<Repository> {
+export async function openOffsiteRepository(link: Pick<Link, 'read'>, site: string, repo: string | undefined, unlock: Unlock): Promise<Repository> {
   let id = repo;
   if (id === undefined) {
     const repos = await listRepos(link, site);
@@ -33,18 +32,8 @@ export async function openOffsiteRepository(link: Pick<Link, 'read' | 'options'>
     }
     id = repos[0]!;
   }
-  // a real link: packs are fetched in a thread of their own, over a connection of their own
-  // (MEDVAULT_OFFSITE_FETCH_THREAD=0: in this thread, for comparison)
-  const fetcher = link.options && process.env.MEDVAULT_OFFSITE_FETCH_THREAD !== '0' ? new Fetcher(link.options, site, id) : undefined;
-  const store = new OffsiteStore(link, site, id, fetcher ? { fetcher } : {});
-  try {
-    return await Repository.open(store, unlock, { label: store.label });
-  } catch (err) {
-    // nobody will close a repository that did not open: its thread and connection end here
-    // (else the daemon keeps one of each per failed off-site order)
-    await fetcher?.close();
-    throw err;
-  }
+  const store = new OffsiteStore(link, site, id);
+  return Repository.open(store, unlock, { label: store.label });
 }
 
 /** Why the local repository cannot restore `snapshot` whole, or undefined when it can. */

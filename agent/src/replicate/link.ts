@@ -47,8 +47,6 @@ export interface Link {
    */
   read(stream: string, filter: string, opts?: { headersOnly?: boolean }): AsyncIterable<LinkMessage>;
   readonly connected: boolean;
-  /** What it was opened with (a real NATS link; absent on an in-memory one): another thread can open the same. */
-  readonly options?: LinkOptions;
   close(): Promise<void>;
 }
 
@@ -121,7 +119,6 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
   const prefix = `mv_${(opts.site ?? 'agent').replace(/[^A-Za-z0-9_-]/g, '_')}`;
 
   return {
-    options: opts,
     get connected() {
       return connected && !nc.isClosed();
     },
