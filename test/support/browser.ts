@@ -20,11 +20,14 @@ export function ensureChromium(): string {
   if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
     process.stderr.write('medvault tests: chromium is missing; installing Debian\'s package\n');
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    // npm test installs it before the files run; a single file run alone installs it here,
+    // waiting for dpkg's lock rather than failing when another install holds it
+    const apt = (...args: string[]) => execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', ...args], { stdio: 'ignore', env, timeout: 900_000 });
     try {
-      execFileSync('apt-get', ['install', '-y', 'chromium'], { stdio: 'ignore', env, timeout: 600_000 });
+      apt('install', '-y', 'chromium');
     } catch {
-      execFileSync('apt-get', ['update'], { stdio: 'ignore', env, timeout: 600_000 });
-      execFileSync('apt-get', ['install', '-y', 'chromium'], { stdio: 'ignore', env, timeout: 600_000 });
+      apt('update');
+      apt('install', '-y', 'chromium');
     }
     if (existsSync(CHROMIUM)) return CHROMIUM;
   }
