@@ -14,7 +14,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOTP } from 'otpauth';
 import type { Page } from 'playwright-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
@@ -79,7 +78,7 @@ describe('dashboard in chromium', () => {
     await page.fill('#totp', '000000');
     await page.click('button[type=submit]');
     await page.locator('[role=alert]').waitFor({ timeout: 10_000 });
-    await page.fill('#totp', new TOTP({ secret: fleet.totpSecret }).generate());
+    await page.fill('#totp', await fleet.freshTotp());
     await page.click('button[type=submit]');
     await page.locator('#live', { hasText: 'live' }).waitFor({ timeout: 10_000 });
 

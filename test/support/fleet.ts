@@ -144,16 +144,20 @@ export class Fleet {
     return { MEDVAULT_SESSION: join(this.opts.ws, 'technician', 'session.json') };
   }
 
-  /** Logs the technician in with password and a fresh TOTP code (waiting for the next step if the last was used). */
-  async login(): Promise<void> {
-    const totp = new TOTP({ secret: this.totpSecret });
+  /** A TOTP code of a step not used yet (waits for the next step if the last was used): the controller refuses a replayed code. */
+  async freshTotp(): Promise<string> {
     let step = Math.floor(Date.now() / 30_000);
     while (step <= this.lastTotpStep) {
       await new Promise((r) => setTimeout(r, 500));
       step = Math.floor(Date.now() / 30_000);
     }
     this.lastTotpStep = step;
-    must(await run(BIN.medvault, ['login', '--url', this.url, '--user', 'tech', '--json'], { env: { ...this.session, MEDVAULT_PASSWORD: PASSWORD, MEDVAULT_TOTP: totp.generate() } }), 'medvault login');
+    return new TOTP({ secret: this.totpSecret }).generate({ timestamp: step * 30_000 });
+  }
+
+  /** Logs the technician in with password and a fresh TOTP code. */
+  async login(): Promise<void> {
+    must(await run(BIN.medvault, ['login', '--url', this.url, '--user', 'tech', '--json'], { env: { ...this.session, MEDVAULT_PASSWORD: PASSWORD, MEDVAULT_TOTP: await this.freshTotp() } }), 'medvault login');
   }
 
   /** Runs the technician's `medvault <args> --json` with the saved session. */
