@@ -36,10 +36,17 @@ type Req =
   | { op: 'checkPack'; key: Uint8Array; packRoot: Uint8Array; pack: string; buf: ArrayBuffer };
 export type PoolRequest = Req & { seq: number };
 
-/** Bytes handed to the threads and not yet answered (each caller waits beyond this). */
-const MAX_INFLIGHT = 16 * 1024 * 1024;
 /** Threads: one per core beside the main thread (which chunks, seals and writes); MEDVAULT_POOL_THREADS=N sets it, 0 runs the work inline. */
 const THREADS = Math.min(Number(process.env.MEDVAULT_POOL_THREADS ?? Math.max(1, availableParallelism() - 1)) || 0, 8);
+/** Bytes handed to the threads and not yet answered (each caller waits beyond this): 16 MiB a thread, so each can hold a whole pack. */
+const MAX_INFLIGHT = 16 * 1024 * 1024 * Math.max(1, THREADS);
+
+/**
+ * Restore's per-chunk work (open, id) on blobs up to this size runs on the calling thread: for a
+ * small file's chunk the two thread hops cost more than the AES-GCM and MAC themselves. Backup's
+ * encode always goes to a thread (its main thread is the busier one).
+ */
+const INLINE_MAX = 64 * 1024;
 
 /** `b` itself when it alone spans its ArrayBuffer (so it can be transferred), else a copy that does. */
 export function owned(b: Buffer): Buffer {
@@ -108,7 +115,7 @@ export class CryptoPool {
   }
 
   private async call<T>(req: Req, bytes: number): Promise<T> {
-    if (THREADS === 0) return runTask({ ...req, seq: 0 }).result as T;
+    if (THREADS === 0 || (bytes <= INLINE_MAX && (req.op === 'open' || req.op === 'id'))) return runTask({ ...req, seq: 0 }).result as T;
     while (this.inflight > 0 && this.inflight + bytes > MAX_INFLIGHT) await new Promise<void>((r) => this.waiters.push(r));
     if (this.slots.length === 0) this.start();
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));

@@ -5,6 +5,7 @@
  * paths pass through untouched. The file-system calls the archiver and restorer use are
  * re-exported here with that translation; everything else about them is unchanged.
  */
+import * as fs from 'node:fs';
 import { closeSync, constants, openSync, lstatSync as fsLstatSync, type BigIntStats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as fsx from './fsx.js';
@@ -64,6 +65,20 @@ export const symlink = (target: P, p: P) => fsp.symlink(target, s(p));
 export const chmod = (p: P, mode: number) => fsp.chmod(s(p), mode);
 export const lchown = (p: P, uid: number, gid: number) => fsp.lchown(s(p), uid, gid);
 export const rm = (p: P, o?: Parameters<typeof fsp.rm>[1]) => fsp.rm(s(p), o);
+/**
+ * On the calling thread, for a restore's per-file calls: on a page-cached file system each costs
+ * the system call alone, where the promise form adds a thread-pool round trip (~20-35 µs of
+ * main-thread CPU and several futex wake-ups; 20,000 small files made 1.7 million futexes).
+ */
+export const sync = {
+  open: (p: P, flags: number, mode?: number) => fs.openSync(s(p), flags, mode),
+  link: (a: P, b: P) => fs.linkSync(s(a), s(b)),
+  rename: (a: P, b: P) => fs.renameSync(s(a), s(b)),
+  unlink: (p: P) => fs.unlinkSync(s(p)),
+  mkdir: (p: P, mode: number) => fs.mkdirSync(s(p), { mode }),
+  /** lstat, or undefined when nothing is there. */
+  lstat: (p: P) => fs.lstatSync(s(p), { throwIfNoEntry: false }),
+};
 export const getXattrs = (p: P) => fsx.getXattrs(s(p));
 export const setXattr = (p: P, name: string, value: Buffer) => fsx.setXattr(s(p), name, value);
 export const setTimes = (p: P, atime: bigint, mtime: bigint) => fsx.setTimes(s(p), atime, mtime);

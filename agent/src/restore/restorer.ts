@@ -17,8 +17,8 @@
  * 7. One syncfs of the target makes it all durable (instead of an fsync per file).
  */
 import { realpath } from 'node:fs/promises';
-import { lstat, mkdir, open, rename, link, unlink, symlink, chmod, rm, lchown, mknod, setTimes, setXattr } from '../platform/long-paths.js';
-import { constants } from 'node:fs';
+import { lstat, mkdir, link, symlink, chmod, rm, lchown, mknod, setTimes, setXattr, sync } from '../platform/long-paths.js';
+import { constants, writeSync, readSync, closeSync, ftruncateSync, fchmodSync, fchownSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { MedvaultError, codes, isError } from '@medvault/protocol';
@@ -80,6 +80,7 @@ const PREFETCH_AHEAD = 64 * 1024 * 1024;
 const FILE_CONCURRENCY = 8;
 const join = (dir: Buffer, name: Buffer) => Buffer.concat([dir, sep, name]);
 const seconds = (ns: string) => Number(BigInt(ns)) / 1e9;
+const ROOT = process.getuid?.() === 0;
 
 /** A restore's temporary file (`.mv-restore-<16 hex>.tmp`, renamed into place when verified): backups and watchers skip it. */
 export const RESTORE_TEMP = /^\.mv-restore-[0-9a-f]{16}\.tmp$/;
@@ -171,13 +172,13 @@ class RestoreRun {
 
   /** Returns `path` as a real folder: created, or existing and not a symlink. */
   async ensureDir(path: Buffer, display: string): Promise<Buffer> {
-    const st = await lstat(path).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
+    const st = sync.lstat(path);
     if (st?.isDirectory()) return path;
     if (st) {
       if (this.o.mode === 'new') throw new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target and is not a folder`);
-      await unlink(path);
+      sync.unlink(path);
     }
-    await mkdir(path, { mode: 0o700 });
+    sync.mkdir(path, 0o700);
     return path;
   }
 
@@ -219,7 +220,7 @@ class RestoreRun {
       if (n.type === 'dir') {
         await this.ensureDir(path, display);
         await this.restoreChildren(path, n.subtree!, display);
-        if (process.getuid?.() === 0) await lchown(path, n.uid, n.gid).catch(() => undefined);
+        if (ROOT) await lchown(path, n.uid, n.gid).catch(() => undefined);
         await chmod(path, n.mode);
         applyXattrs(path, n);
         setTimes(path, BigInt(n.mtime), BigInt(n.mtime));
@@ -231,19 +232,26 @@ class RestoreRun {
     }
   }
 
+  /** A fresh temp name: this run's random prefix and a counter (a random draw per file cost a getpid each). */
   private tmpName(dir: Buffer): Buffer {
-    return join(dir, Buffer.from(`.mv-restore-${randomBytes(8).toString('hex')}.tmp`));
+    return join(dir, Buffer.from(`.mv-restore-${this.tmpPrefix}${(this.tmpCount++ % 0x1000000).toString(16).padStart(6, '0')}.tmp`));
   }
+  private readonly tmpPrefix = randomBytes(5).toString('hex');
+  private tmpCount = 0;
 
-  private async place(tmp: Buffer, path: Buffer, display: string): Promise<void> {
-    if (this.o.mode === 'overwrite') return rename(tmp, path);
+  private place(tmp: Buffer, path: Buffer, display: string): void {
+    if (this.o.mode === 'overwrite') return sync.rename(tmp, path);
     try {
-      await link(tmp, path);
+      sync.link(tmp, path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
       throw err;
     } finally {
-      await unlink(tmp).catch(() => undefined);
+      try {
+        sync.unlink(tmp);
+      } catch {
+        // gone already
+      }
     }
   }
 
@@ -256,13 +264,13 @@ class RestoreRun {
     if (inode && !pending) this.inodes.set(inode, new Promise((r) => (written = r)));
     let placed = false;
     try {
-      if (this.o.mode === 'new' && (await lstat(path).catch(() => undefined))) throw new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
+      if (this.o.mode === 'new' && sync.lstat(path)) throw new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
       const first = pending ? await pending : undefined;
       if (first) {
         const tmp = this.tmpName(dir);
         await link(first, tmp);
         try {
-          await this.place(tmp, path, display);
+          this.place(tmp, path, display);
         } finally {
           await rm(tmp, { force: true });
         }
@@ -281,34 +289,50 @@ class RestoreRun {
     }
   }
 
+  /**
+   * Writes the file's chunks to a temp file and places it. The file-system calls are synchronous
+   * (see long-paths `sync`): the chunks are read and authenticated ahead, asynchronously, while
+   * these run, and on a page-cached file system each costs only its system call.
+   */
   private async writeFile(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
     const tmp = this.tmpName(dir);
-    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    let fd = sync.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     let placed = false;
     try {
       let bytes = 0;
+      let end = 0;
       const sizes: number[] = [];
       for await (const plain of this.chunks(n.content!)) {
         sizes.push(plain.length);
         // authenticated before any byte is written
-        // a chunk of zeros becomes a hole (sparse files stay sparse); the final truncate sets the size
-        if (!isZero(plain)) for (let done = 0; done < plain.length; ) done += (await fh.write(plain, done, plain.length - done, bytes + done)).bytesWritten;
+        // a chunk of zeros becomes a hole (sparse files stay sparse); a truncate then sets the size
+        if (!isZero(plain)) {
+          for (let done = 0; done < plain.length; ) done += writeSync(fd, plain, done, plain.length - done, bytes + done);
+          end = bytes + plain.length;
+        }
         bytes += plain.length;
       }
-      await fh.truncate(bytes);
-      if (process.getuid?.() === 0) await fh.chown(n.uid, n.gid).catch(() => undefined);
-      await fh.chmod(n.mode);
-      await fh.close(); // durability: one syncfs of the target after all files (syncTarget), not 1 fsync per file
+      if (end < bytes) ftruncateSync(fd, bytes);
+      if (ROOT) {
+        try {
+          fchownSync(fd, n.uid, n.gid);
+        } catch {
+          // an id this system cannot hold: the file stays ours
+        }
+      }
+      fchmodSync(fd, n.mode);
+      closeSync(fd); // durability: one syncfs of the target after all files (syncTarget), not 1 fsync per file
+      fd = -1;
       applyXattrs(tmp, n);
       setTimes(tmp, BigInt(n.mtime), BigInt(n.mtime)); // to the nanosecond
-      await this.place(tmp, path, display);
+      this.place(tmp, path, display);
       placed = true;
       this.result.files++;
       this.result.bytes += bytes;
       this.restored.push({ path, display, content: n.content!, sizes });
       this.o.onProgress?.({ files: this.result.files, bytes: this.result.bytes, totalFiles: this.totalFiles, totalBytes: this.totalBytes });
     } finally {
-      await fh.close().catch(() => undefined);
+      if (fd >= 0) closeSync(fd);
       if (!placed) await rm(tmp, { force: true });
     }
   }
@@ -386,9 +410,9 @@ class RestoreRun {
     const tmp = this.tmpName(dir);
     await symlink(target, tmp);
     try {
-      if (process.getuid?.() === 0) await lchown(tmp, n.uid, n.gid).catch(() => undefined);
+      if (ROOT) await lchown(tmp, n.uid, n.gid).catch(() => undefined);
       setTimes(tmp, BigInt(n.mtime), BigInt(n.mtime));
-      await this.place(tmp, path, n.display);
+      this.place(tmp, path, n.display);
     } finally {
       await rm(tmp, { force: true });
     }
@@ -400,7 +424,7 @@ class RestoreRun {
    */
   private async restoreSpecial(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
     const type = { fifo: 0o010000, chardev: 0o020000, blockdev: 0o060000 }[n.type as 'fifo' | 'chardev' | 'blockdev'];
-    const root = process.getuid?.() === 0;
+    const root = ROOT;
     if (type === undefined || (n.type !== 'fifo' && !root)) {
       this.result.errors.push({ path: display, code: 'SKIPPED', message: `${display}: ${n.type} recorded, not recreated${type === undefined ? '' : ' (device nodes need root)'}` });
       return;
@@ -412,7 +436,7 @@ class RestoreRun {
       if (root) await lchown(tmp, n.uid, n.gid).catch(() => undefined);
       await chmod(tmp, n.mode);
       setTimes(tmp, BigInt(n.mtime), BigInt(n.mtime));
-      await this.place(tmp, path, display);
+      this.place(tmp, path, display);
     } finally {
       await rm(tmp, { force: true });
     }
@@ -442,19 +466,17 @@ class RestoreRun {
   }
 
   private async verify(f: Restored): Promise<void> {
-    const fh = await open(f.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const fd = sync.open(f.path, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
       for (const [i, id] of f.content.entries()) {
         const size = f.sizes?.[i] ?? (await this.repo.blobEntry(id))?.rawLength;
         if (size === undefined) throw new MedvaultError(codes.VERIFY_FAILED, `${f.display}: chunk ${id} unknown`);
         const buf = Buffer.allocUnsafeSlow(size);
-        const { bytesRead } = await fh.read(buf, 0, size, null);
-        if (bytesRead !== size || (await cryptoPool().id(this.repo.keys.chunkId, buf)) !== id) throw new MedvaultError(codes.VERIFY_FAILED, `${f.display}: restored bytes differ from the snapshot`);
+        if (readSync(fd, buf, 0, size, null) !== size || (await cryptoPool().id(this.repo.keys.chunkId, buf)) !== id) throw new MedvaultError(codes.VERIFY_FAILED, `${f.display}: restored bytes differ from the snapshot`);
       }
-      const { bytesRead } = await fh.read(Buffer.alloc(1), 0, 1, null);
-      if (bytesRead !== 0) throw new MedvaultError(codes.VERIFY_FAILED, `${f.display}: restored file is longer than in the snapshot`);
+      if (readSync(fd, Buffer.alloc(1), 0, 1, null) !== 0) throw new MedvaultError(codes.VERIFY_FAILED, `${f.display}: restored file is longer than in the snapshot`);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 }

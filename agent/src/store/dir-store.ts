@@ -5,7 +5,7 @@
  * unlink temp, fsync the directory.
  */
 import { type FileHandle, open, mkdir, readdir, stat, unlink, link, rm, rename } from 'node:fs/promises';
-import { statSync } from 'node:fs';
+import { statSync, readSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MedvaultError, codes } from '@medvault/protocol';
@@ -250,11 +250,18 @@ async function writeDurably(file: string, data: Uint8Array, flags: string): Prom
   }
 }
 
+/**
+ * Ranges up to this size are read on the calling thread: for a small blob (a restore of many small
+ * files asks for one per file) the thread-pool round trip costs more than the read; larger ones
+ * go to the pool, so several can be in flight on a slow disk.
+ */
+const SYNC_READ_MAX = 256 * 1024;
+
 async function readRange(fh: FileHandle, range: { offset: number; length: number }): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(range.length);
   let done = 0;
   while (done < range.length) {
-    const { bytesRead } = await fh.read(buf, done, range.length - done, range.offset + done);
+    const bytesRead = range.length <= SYNC_READ_MAX ? readSync(fh.fd, buf, done, range.length - done, range.offset + done) : (await fh.read(buf, done, range.length - done, range.offset + done)).bytesRead;
     if (bytesRead === 0) break;
     done += bytesRead;
   }
