@@ -12,16 +12,17 @@
  *    mtime are set on the descriptor, then the temp file is renamed ('overwrite') or linked
  *    ('new': refuses an existing name atomically).
  * 5. Symlinks are created as symlinks; folder modes and mtimes are set after their contents.
- * 6. Every restored file is read back and compared chunk by chunk with the snapshot's ids, each
- *    folder's files once they are written (so memory holds one folder's list, not the whole restore's).
+ * 6. Every chunk is read back from the temp file as soon as it is written and compared byte for
+ *    byte with the authenticated plaintext (a hole must read as zeros), and the file must end
+ *    there; a file that differs is deleted, never placed, and reported (MV_ERR_VERIFY_FAILED).
  * 7. One syncfs of the target makes it all durable (instead of an fsync per file).
  */
 import { realpath } from 'node:fs/promises';
 import { lstat, mkdir, link, symlink, chmod, rm, lchown, mknod, setTimes, setXattr, sync } from '../platform/long-paths.js';
-import { constants, writeSync, readSync, closeSync, ftruncateSync, fchmodSync, fchownSync } from 'node:fs';
+import { constants, write, writeSync, readSync, closeSync, ftruncateSync, fchmodSync, fchownSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { MedvaultError, codes, isError } from '@medvault/protocol';
+import { MedvaultError, codes } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
 import { nameBytes, unsafeName, type TreeNode } from '../repo/tree.js';
 import { packKey, packSalt, PACK_PREFIX, type BlobEntry } from '../repo/pack.js';
@@ -48,14 +49,6 @@ export interface RestoreResult {
   /** Paths (inside the snapshot) that were not restored or did not verify. */
   failed: string[];
   errors: { path: string; code: string; message: string }[];
-}
-
-interface Restored {
-  path: Buffer;
-  display: string;
-  content: string[];
-  /** Each chunk's length as written (so verifying asks the catalog nothing); absent for hard links. */
-  sizes?: number[];
 }
 
 const sep = Buffer.from('/');
@@ -104,14 +97,14 @@ export class Restorer {
       else await run.restoreChildren(dir, snap.tree, '');
     }
     await run.syncTarget(o.target);
-    await run.verifyAll();
     return run.result;
   }
 }
 
 class RestoreRun {
   readonly result: RestoreResult;
-  private readonly restored: Restored[] = [];
+  /** Where written chunks are read back into (grown to the largest chunk). */
+  private scratch = Buffer.alloc(0);
   /** First restored path of each multiply-linked inode (`dev:inode` from the snapshot), once written. */
   private readonly inodes = new Map<string, Promise<Buffer | undefined>>();
   private totalFiles = 0;
@@ -209,7 +202,6 @@ class RestoreRun {
         for (let i = next++; i < files.length; i = next++) await one(files[i]!);
       }),
     );
-    await this.verifyAll(); // this folder's files now: what is kept for verifying stays one folder's worth
     for (const n of nodes) if (n.type === 'dir') await one(n);
   }
 
@@ -275,7 +267,7 @@ class RestoreRun {
           await rm(tmp, { force: true });
         }
         this.result.files++;
-        this.restored.push({ path, display, content: n.content! });
+        this.result.verified++; // another name of the inode just verified
         return;
       }
       await this.writeFile(dir, path, n, display);
@@ -296,23 +288,26 @@ class RestoreRun {
    */
   private async writeFile(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
     const tmp = this.tmpName(dir);
-    let fd = sync.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    let fd = sync.open(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     let placed = false;
     try {
       let bytes = 0;
       let end = 0;
-      const sizes: number[] = [];
+      const holes: [number, number][] = [];
       for await (const plain of this.chunks(n.content!)) {
-        sizes.push(plain.length);
         // authenticated before any byte is written
         // a chunk of zeros becomes a hole (sparse files stay sparse); a truncate then sets the size
-        if (!isZero(plain)) {
-          for (let done = 0; done < plain.length; ) done += writeSync(fd, plain, done, plain.length - done, bytes + done);
+        if (isZero(plain)) holes.push([bytes, plain.length]);
+        else {
+          for (let done = 0; done < plain.length; ) done += await writeAt(fd, plain, done, bytes + done);
           end = bytes + plain.length;
+          this.readBack(fd, plain, bytes, display);
         }
         bytes += plain.length;
       }
       if (end < bytes) ftruncateSync(fd, bytes);
+      for (const [pos, len] of holes) for (let o = 0; o < len; o += ZEROS.length) this.readBack(fd, ZEROS.subarray(0, Math.min(ZEROS.length, len - o)), pos + o, display);
+      if (readSync(fd, Buffer.alloc(1), 0, 1, bytes) !== 0) throw new MedvaultError(codes.VERIFY_FAILED, `${display}: restored file is longer than in the snapshot`);
       if (ROOT) {
         try {
           fchownSync(fd, n.uid, n.gid);
@@ -328,13 +323,22 @@ class RestoreRun {
       this.place(tmp, path, display);
       placed = true;
       this.result.files++;
+      this.result.verified++;
       this.result.bytes += bytes;
-      this.restored.push({ path, display, content: n.content!, sizes });
       this.o.onProgress?.({ files: this.result.files, bytes: this.result.bytes, totalFiles: this.totalFiles, totalBytes: this.totalBytes });
     } finally {
       if (fd >= 0) closeSync(fd);
       if (!placed) await rm(tmp, { force: true });
     }
+  }
+
+  /** Reads back the `want.length` bytes at `pos` (just written, or a hole) and compares them with `want`. */
+  private readBack(fd: number, want: Buffer, pos: number, display: string): void {
+    if (this.scratch.length < want.length) this.scratch = Buffer.allocUnsafeSlow(want.length);
+    const got = this.scratch.subarray(0, want.length);
+    let n = 0;
+    for (let r = 1; n < want.length && r > 0; n += r) r = readSync(fd, got, n, want.length - n, pos + n);
+    if (n !== want.length || !got.equals(want)) throw new MedvaultError(codes.VERIFY_FAILED, `${display}: restored bytes differ from the snapshot at offset ${pos}`);
   }
 
   /**
@@ -442,43 +446,23 @@ class RestoreRun {
     }
   }
 
-  /** Reads every restored file back and compares each chunk with its id (MAC), and the length. */
-  async verifyAll(): Promise<void> {
-    const list = this.restored.splice(0);
-    let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < list.length; i = next++) {
-        const f = list[i]!;
-        try {
-          await this.verify(f);
-          this.result.verified++;
-        } catch (err) {
-          this.fail(f.display, isError(err) ? err : new MedvaultError(codes.VERIFY_FAILED, `${f.display}: cannot read back: ${(err as Error).message}`, { cause: err }));
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: FILE_CONCURRENCY }, worker));
-  }
-
   /** Makes everything written durable: one syncfs(2) of the target's file system (coreutils `sync -f`). */
   async syncTarget(target: string): Promise<void> {
     await new Promise<void>((resolve) => execFile('sync', ['-f', target], () => resolve())); // absent sync: the kernel flushes within seconds
   }
 
-  private async verify(f: Restored): Promise<void> {
-    const fd = sync.open(f.path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      for (const [i, id] of f.content.entries()) {
-        const size = f.sizes?.[i] ?? (await this.repo.blobEntry(id))?.rawLength;
-        if (size === undefined) throw new MedvaultError(codes.VERIFY_FAILED, `${f.display}: chunk ${id} unknown`);
-        const buf = Buffer.allocUnsafeSlow(size);
-        if (readSync(fd, buf, 0, size, null) !== size || (await cryptoPool().id(this.repo.keys.chunkId, buf)) !== id) throw new MedvaultError(codes.VERIFY_FAILED, `${f.display}: restored bytes differ from the snapshot`);
-      }
-      if (readSync(fd, Buffer.alloc(1), 0, 1, null) !== 0) throw new MedvaultError(codes.VERIFY_FAILED, `${f.display}: restored file is longer than in the snapshot`);
-    } finally {
-      closeSync(fd);
-    }
-  }
+}
+
+/**
+ * Writes up to this many bytes on the calling thread; a larger chunk goes to the thread pool, so
+ * its copy into the page cache runs beside the main thread's work on the next chunks.
+ */
+const SYNC_WRITE_MAX = 64 * 1024;
+
+/** Writes (part of) `b` from `from` at file position `pos`; resolves with the bytes written. */
+function writeAt(fd: number, b: Buffer, from: number, pos: number): number | Promise<number> {
+  if (b.length - from <= SYNC_WRITE_MAX) return writeSync(fd, b, from, b.length - from, pos);
+  return new Promise((resolve, reject) => write(fd, b, from, b.length - from, pos, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
 /** Sets the node's extended attributes on `path` (never following a symlink). */
