@@ -21,6 +21,8 @@ export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffe
     }
     case 'id':
       return { result: blobId(m.key, new Uint8Array(m.buf)), transfer: [] };
+    case 'hash':
+      return { result: { hash: sha256Hex(new Uint8Array(m.buf)), buf: m.buf }, transfer: [m.buf] };
     case 'open': {
       const plain = owned(openBlobWithKey(m.packKey, m.entry, new Uint8Array(m.buf)));
       if (blobId(m.key, plain) !== m.entry.id) throw new MedvaultError(codes.DATA_CORRUPT, `blob ${m.entry.id} in pack ${m.entry.pack} does not match its id`);

@@ -32,6 +32,7 @@ export interface PackCheck {
 type Req =
   | { op: 'encode'; key: Uint8Array; buf: ArrayBuffer }
   | { op: 'id'; key: Uint8Array; buf: ArrayBuffer }
+  | { op: 'hash'; buf: ArrayBuffer }
   | { op: 'open'; key: Uint8Array; packKey: Uint8Array; entry: BlobEntry; buf: ArrayBuffer }
   | { op: 'checkPack'; key: Uint8Array; packRoot: Uint8Array; pack: string; buf: ArrayBuffer };
 export type PoolRequest = Req & { seq: number };
@@ -138,6 +139,12 @@ export class CryptoPool {
   id(key: Uint8Array, plain: Buffer): Promise<string> {
     const b = owned(plain);
     return this.call<string>({ op: 'id', key, buf: b.buffer as ArrayBuffer }, b.length);
+  }
+
+  /** SHA-256 hex of `bytes` (a pack, named by it); the bytes are lent to a thread and come back as `bytes`. */
+  hash(bytes: Buffer): Promise<{ hash: string; bytes: Buffer }> {
+    const b = owned(bytes);
+    return this.call<{ hash: string; buf: ArrayBuffer }>({ op: 'hash', buf: b.buffer as ArrayBuffer }, b.length).then((r) => ({ hash: r.hash, bytes: Buffer.from(r.buf) }));
   }
 
   /** Decrypts, decodes and checks one blob against its id; MV_ERR_DATA_CORRUPT when any fails. `sealed` is consumed. */

@@ -1,17 +1,19 @@
 /**
  * The daemon's control-follower health tied to the systemd watchdog: a follower silent far past
  * its own re-creation while the link is connected withholds WATCHDOG=1; NATS simply down does not.
+ * And its saved control cursor never passes an order not yet handled.
  */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateSigningKey } from '@medvault/protocol';
+import { generateSigningKey, makeOrder, subjects } from '@medvault/protocol';
 import { testRepo, tempDir } from '../repo/testing.js';
 import { MemLink } from '../replicate/mem-link.js';
 import { ReceiptBook } from '../replicate/receipts.js';
 import { Spool } from '../replicate/spool.js';
 import { FOLLOW_STALL_MS } from '../replicate/link.js';
 import { OrderLedger } from '../orders/ledger.js';
-import { OrderRunner } from '../orders/runner.js';
+import { OrderRunner, type RestoreEngine } from '../orders/runner.js';
 import { Watchdog, systemdNotifier } from '../platform/systemd.js';
 import { AgentDaemon, FOLLOWER_DEAD_MS, daemonRepo } from './daemon.js';
 
@@ -21,7 +23,8 @@ afterEach(async () => {
   for (const stop of stops.splice(0)) await stop();
 });
 
-async function setup() {
+/** A daemon on a MemLink; `engine` and `restoreRoots` for its order runner (default: it accepts no order). */
+async function setup(o: { engine?: RestoreEngine; restoreRoots?: string[] } = {}) {
   const dir = await tempDir('mv-daemon-');
   const t = await testRepo();
   const link = new MemLink();
@@ -29,9 +32,10 @@ async function setup() {
   let now = Date.UTC(2026, 11, 3, 12);
   const clock = { now: () => now, advance: (ms: number) => void (now += ms) };
   const logged: { level: string; msg: string }[] = [];
+  const engine = o.engine;
   const runner = new OrderRunner({
-    site, controllerKey: key.publicKey, ledger: OrderLedger.open(join(dir, 'state'), undefined, now), engine: () => undefined,
-    restoreRoots: [], report: () => {}, log: () => {}, now: clock.now,
+    site, controllerKey: key.publicKey, ledger: OrderLedger.open(join(dir, 'state'), undefined, now - 60_000), engine: () => engine,
+    restoreRoots: o.restoreRoots ?? [], report: () => {}, log: () => {}, now: clock.now,
   });
   const daemon = new AgentDaemon({
     site, version: 'test', stateDir: join(dir, 'state'), repo: daemonRepo(t.repo, t.store.root), link, book: ReceiptBook.open(join(dir, 'state')),
@@ -44,7 +48,7 @@ async function setup() {
   watchdog.addCheck('control', () => daemon.followerProblem());
   daemon.start();
   stops.push(() => daemon.stop());
-  return { link, clock, daemon, watchdog, sent, logged };
+  return { dir, key, link, clock, daemon, watchdog, sent, logged };
 }
 
 describe('daemon: control follower health and the systemd watchdog', () => {
@@ -87,5 +91,31 @@ describe('daemon: control follower health and the systemd watchdog', () => {
     expect(s.watchdog.check()).toBe(false);
     expect(s.sent.filter((m) => m.startsWith('WATCHDOG=1'))).toHaveLength(3);
     expect(s.sent.at(-1)).toMatch(/^STATUS=unhealthy: control stream follower silent for 361 s while connected/);
+  });
+});
+
+describe('daemon: the control cursor and orders', () => {
+  it('saves the cursor no further than an order still being carried out, and past it once it is handled', async () => {
+    let finish: () => void = () => {};
+    const restoring = new Promise<void>((r) => (finish = r));
+    const engine: RestoreEngine = { restore: async () => (await restoring, { snapshot: 'f'.repeat(64), files: 1, bytes: 1, verified: 1, failed: [] }) };
+    const roots = join(await tempDir('mv-daemon-roots-'), 'restore');
+    mkdirSync(roots);
+    const s = await setup({ engine, restoreRoots: [roots] });
+    stops.unshift(async () => finish()); // a failed expectation must not leave the daemon's stop waiting on the restore
+    // Where a restarted daemon follows from (1 without a cursor file).
+    const cursor = () => (existsSync(join(s.dir, 'state', 'control.cursor')) ? Number(readFileSync(join(s.dir, 'state', 'control.cursor'), 'utf8')) : 1);
+    const order = makeOrder({ site, snapshot: 'latest', paths: [], target: join(roots, 'out'), source: 'local', mode: 'new', requestedBy: { user: 'tech1', mfa: true } }, s.key, s.clock.now());
+    await s.link.publish(subjects.control(site, 'order'), Buffer.from(JSON.stringify(order)), { msgID: 'order' });
+    // Control messages after it (here a receipt that is refused) move the follower on meanwhile.
+    await s.link.publish(subjects.control(site, 'receipt'), Buffer.from('{}'), { msgID: 'receipt' });
+    await new Promise((r) => setTimeout(r, 50));
+    await s.daemon.tick();
+    expect(cursor()).toBe(1); // the order's sequence: after a crash now it is delivered again
+    finish();
+    await new Promise((r) => setTimeout(r, 50));
+    await s.daemon.tick();
+    expect(cursor()).toBe(3);
+    expect(s.logged.map((l) => l.msg)).toContain('order done');
   });
 });

@@ -95,6 +95,12 @@ export class AgentDaemon {
   private timer: NodeJS.Timeout | undefined;
   private follower: Follower | undefined;
   private orders: Promise<unknown> = Promise.resolve();
+  /**
+   * Sequences of orders (restores, drills) received and not yet handled. The saved cursor stays at
+   * the first of them, so after a crash each is delivered again: one the ledger knows is answered
+   * from it, one it does not know (still queued at the crash) is carried out, never lost.
+   */
+  private readonly unhandled = new Set<number>();
   private cursor: number;
   private cursorSaved: number;
   private lastHeartbeat = 0;
@@ -223,9 +229,14 @@ export class AgentDaemon {
         value = undefined;
       }
       // Orders (restores and drills) run one after another, without holding up receipts.
+      this.unhandled.add(seq);
       this.orders = this.orders.then(async () => {
         const verdict = drill ? await this.deps.drills!.handle(value, seq) : await this.deps.runner.handle(value, seq);
-        log(verdict.state === 'refused' ? 'warn' : 'info', `${drill ? 'drill' : 'order'} ${verdict.state}`, { seq, ...verdict });
+        // Handled (a handler that threw leaves it unhandled: delivered again after the restart).
+        this.unhandled.delete(seq);
+        const what = drill ? 'drill' : 'order';
+        const redelivered = 'redelivered' in verdict && verdict.redelivered === true;
+        log(verdict.state === 'refused' ? 'warn' : 'info', redelivered ? `${what} redelivered, not carried out again (${verdict.state})` : `${what} ${verdict.state}`, { seq, ...verdict });
         await this.deps.spool.flush(this.deps.link).catch(() => {});
       });
     }
@@ -276,9 +287,11 @@ export class AgentDaemon {
     this.lastHeartbeat = now();
   }
 
+  /** Saves where the control stream is to be followed from after a restart: not past an order not yet handled. */
   private saveCursor(force = false): void {
-    if (this.cursor === this.cursorSaved && !force) return;
-    writeFileAtomic(this.cursorFile, String(this.cursor));
-    this.cursorSaved = this.cursor;
+    const cursor = Math.min(this.cursor, ...this.unhandled);
+    if (cursor === this.cursorSaved && !force) return;
+    writeFileAtomic(this.cursorFile, String(cursor));
+    this.cursorSaved = cursor;
   }
 }

@@ -32,7 +32,7 @@ describe('drill orders', () => {
     const order = makeDrillOrder(request, key, Date.now());
     expect(await drills.handle(order, 7)).toEqual({ state: 'passed' });
     expect(runs).toEqual([{ id: order.id, store: 'records', snapshot: 'latest', sample: 0.1, sources: ['local', 'offsite'], requestedBy: { kind: 'user', id: 'tech' } }]);
-    expect(await drills.handle(order, 7)).toEqual({ state: 'done' }); // redelivery at the same sequence
+    expect(await drills.handle(order, 7)).toEqual({ state: 'passed', redelivered: true }); // redelivery at the same sequence: its recorded outcome
     expect(await drills.handle(order, 9)).toMatchObject({ state: 'refused', code: codes.ORDER_REPLAYED });
     expect(await drills.handle(makeDrillOrder(request, generateSigningKey(), Date.now()), 10)).toMatchObject({ state: 'refused', code: codes.SIGNATURE_INVALID });
     expect(await drills.handle(makeDrillOrder({ ...request, site: 'clinic-b' }, key, Date.now()), 11)).toMatchObject({ state: 'refused', code: codes.ORDER_SITE });
@@ -52,6 +52,7 @@ describe('drill orders', () => {
     const again = make(ledger);
     expect(again.recoverInterrupted()).toEqual([cut.id]);
     expect(again.recoverInterrupted()).toEqual([]);
+    expect(await again.handle(cut, 13)).toEqual({ state: 'interrupted', redelivered: true });
     expect(await again.handle(order, 14)).toMatchObject({ state: 'refused', code: codes.ORDER_REPLAYED });
     ledger.close();
   });

@@ -15,7 +15,7 @@ import type { DrillPlan, DrillRunner } from './drill-runner.js';
 export interface DrillOrdersDeps {
   site: string;
   controllerKey: KeyObject;
-  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record' | 'finish' | 'unfinished' | 'since'>;
+  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record' | 'finish' | 'unfinished' | 'since' | 'outcomeOf'>;
   runner: Pick<DrillRunner, 'run' | 'refused'>;
   now: () => number;
   audit?: AuditSink;
@@ -27,11 +27,18 @@ const REPORTED: readonly string[] = [codes.ORDER_EXPIRED, codes.ORDER_NOT_YET_VA
 export class DrillOrders {
   constructor(private readonly d: DrillOrdersDeps) {}
 
-  /** Handles one drill order at control-stream sequence `seq`; never throws for a bad order (refused, audited, reason returned). */
-  async handle(value: unknown, seq: number): Promise<{ state: 'passed' | 'failed' | 'refused' | 'done'; code?: ErrorCode; reason?: string }> {
+  /**
+   * Handles one drill order at control-stream sequence `seq`; never throws for a bad order (refused,
+   * audited, reason returned). A redelivery of a drill accepted at this very sequence is not run
+   * again: the verdict is the outcome the ledger recorded ('done' when it recorded none).
+   */
+  async handle(value: unknown, seq: number): Promise<{ state: 'passed' | 'failed' | 'interrupted' | 'refused' | 'done'; code?: ErrorCode; reason?: string; redelivered?: true }> {
     const { ledger, now } = this.d;
     const id = (value as { id?: unknown } | null)?.id;
-    if (typeof id === 'string' && ledger.seqOf(id) === seq) return { state: 'done' };
+    if (typeof id === 'string' && ledger.seqOf(id) === seq) {
+      const outcome = ledger.outcomeOf(id);
+      return { state: outcome === 'passed' || outcome === 'failed' || outcome === 'interrupted' ? outcome : 'done', redelivered: true };
+    }
     const verdict = checkOrder(value, { site: this.d.site, controllerKey: this.d.controllerKey, now: now(), seen: (i) => ledger.has(i), notBefore: ledger.since }, 'mv.drill-order.v1');
     if (!verdict.ok) {
       this.d.audit?.record({
@@ -49,18 +56,20 @@ export class DrillOrders {
       actor: o.requestedBy, action: 'drill.accept', object: `drill:${o.id}`, result: 'ok',
       detail: { seq, store: o.store, snapshot: o.snapshot, sample: o.sample, sources: o.sources.join(','), kid: o.sig?.kid ?? null },
     });
+    let result = 'failed';
     try {
       const r = await this.d.runner.run(planOf(o));
+      result = r.result;
       return { state: r.result, ...(r.error ? { code: r.error.code as ErrorCode, reason: r.error.message } : {}) };
     } finally {
-      ledger.finish(o.id, now());
+      ledger.finish(o.id, now(), { state: result });
     }
   }
 
-  /** Drill orders accepted before a crash that never finished (their scratch space goes with the next drill). */
+  /** Drill orders accepted before a crash that never finished, recorded 'interrupted' (their scratch space goes with the next drill). */
   recoverInterrupted(): string[] {
     const ids = this.d.ledger.unfinished();
-    for (const id of ids) this.d.ledger.finish(id, this.d.now());
+    for (const id of ids) this.d.ledger.finish(id, this.d.now(), { state: 'interrupted' });
     return ids;
   }
 }

@@ -16,6 +16,8 @@ function setup(overrides: { engine?: RestoreEngine } = {}) {
   const key = generateSigningKey();
   const statuses: OrderStatus[] = [];
   const logs: BackupLog[] = [];
+  /** The spool id each status and log entry was queued under (undefined: a fresh one). */
+  const ids: (string | undefined)[] = [];
   const calls: string[] = [];
   const engine: RestoreEngine = overrides.engine ?? {
     async restore(o) {
@@ -27,20 +29,22 @@ function setup(overrides: { engine?: RestoreEngine } = {}) {
   const ledger = OrderLedger.open(join(dir, 'state'), undefined, now - 3_600_000);
   const runner = new OrderRunner({
     site, controllerKey: key.publicKey, ledger, engine: (s) => (s === 'offsite' ? undefined : engine), restoreRoots: [root],
-    report: (s) => statuses.push(s), log: (l) => logs.push(l), now: () => now, progressEveryMs: 0,
+    report: (s, id) => (statuses.push(s), ids.push(id)), log: (l, id) => (logs.push(l), ids.push(id)), now: () => now, progressEveryMs: 0,
   });
   const request: OrderRequest = { site, snapshot: 'latest', paths: [], target: join(root, 'out'), source: 'local', mode: 'new', requestedBy: { user: 'tech1', mfa: true } };
-  return { dir, root, key, statuses, logs, calls, runner, ledger, request };
+  return { dir, root, key, statuses, logs, ids, calls, runner, ledger, request };
 }
 
-/** A second runner of `t`'s key and restore root, on `ledger`, with no restore engine: what it reports is kept. */
+/** A second runner of `t`'s key and restore root, on `ledger`, with no restore engine: what it reports (and under which spool ids) is kept. */
 function runnerOn(t: ReturnType<typeof setup>, ledger: OrderLedger) {
   const statuses: OrderStatus[] = [];
+  const logs: BackupLog[] = [];
+  const ids: (string | undefined)[] = [];
   const runner = new OrderRunner({
     site, controllerKey: t.key.publicKey, ledger, engine: () => undefined, restoreRoots: [t.root],
-    report: (s) => statuses.push(s), log: () => {}, now: () => now,
+    report: (s, id) => (statuses.push(s), ids.push(id)), log: (l, id) => (logs.push(l), ids.push(id)), now: () => now,
   });
-  return { runner, statuses };
+  return { runner, statuses, logs, ids };
 }
 
 describe('OrderRunner', () => {
@@ -50,8 +54,8 @@ describe('OrderRunner', () => {
     expect((await t.runner.handle(order, 7)).state).toBe('done');
     expect(t.statuses.map((s) => s.state)).toEqual(['accepted', 'running', 'done']);
     expect(t.logs[0]).toMatchObject({ job: 'restore', actor: { kind: 'user', id: 'tech1' }, result: 'ok', orderId: order.id });
-    // The same message redelivered at the same sequence (a reconnect) is ignored; a copy is a replay.
-    expect((await t.runner.handle(order, 7)).state).toBe('done');
+    // The same message redelivered at the same sequence (a reconnect) is answered from the ledger; a copy is a replay.
+    expect(await t.runner.handle(order, 7)).toMatchObject({ state: 'done', redelivered: true });
     expect(await t.runner.handle(order, 9)).toMatchObject({ state: 'refused', code: codes.ORDER_REPLAYED });
     expect(t.calls).toHaveLength(1);
   });
@@ -110,19 +114,48 @@ describe('OrderRunner', () => {
     expect(t.logs[0]!.errors[0]!.message).toContain('exists in the target');
   });
 
-  it('after a crash mid-order, reports the interrupted order failed once at the next start', async () => {
+  it('after a crash mid-order, reports the interrupted order failed once at the next start, and answers its redelivery with that', async () => {
     const t = setup();
     const order = makeOrder(t.request, t.key, now);
-    t.ledger.record(order.id, 5, now); // accepted, then the agent died before finishing
+    t.ledger.record(order.id, 5, now, { by: 'tech1' }); // accepted, then the agent died before finishing
     t.ledger.close();
     const ledger = OrderLedger.open(join(t.dir, 'state'), undefined, now - 3_600_000);
-    const { runner, statuses } = runnerOn(t, ledger);
+    const { runner, statuses, logs, ids } = runnerOn(t, ledger);
     expect(runner.recoverInterrupted()).toEqual([order.id]);
-    expect(statuses[0]).toMatchObject({ orderId: order.id, state: 'failed' });
+    expect(statuses.map((s) => [s.orderId, s.state])).toEqual([[order.id, 'failed']]);
     expect(statuses[0]!.reason!.message).toMatch(/stopped .* partial restore/);
+    expect(logs).toMatchObject([{ job: 'restore', orderId: order.id, result: 'failed', actor: { kind: 'user', id: 'tech1' } }]);
+    expect(ids).toEqual([`order.${order.id}.final`, `order.${order.id}.log`]);
+    expect(ledger.outcomeOf(order.id)).toBe('failed');
     expect(runner.recoverInterrupted()).toEqual([]);
+    expect(await runner.handle(order, 5)).toMatchObject({ state: 'failed', redelivered: true });
+    expect(statuses).toHaveLength(1);
     ledger.close();
-    expect(OrderLedger.open(join(t.dir, 'state'), undefined, now - 3_600_000).unfinished()).toEqual([]);
+    const reopened = OrderLedger.open(join(t.dir, 'state'), undefined, now - 3_600_000);
+    expect([reopened.unfinished(), reopened.unreported(), reopened.outcomeOf(order.id)]).toEqual([[], [], 'failed']);
+  });
+
+  it('after a crash between recording an outcome and reporting it, reports that outcome again under the same spool ids, not failed', async () => {
+    const t = setup();
+    const order = makeOrder(t.request, t.key, now);
+    // The final status cannot be queued (the state disk fills up, or the agent is killed there).
+    const broken = new OrderRunner({
+      site, controllerKey: t.key.publicKey, ledger: t.ledger, engine: () => ({ restore: async () => ({ snapshot: 'f'.repeat(64), files: 1, bytes: 1, verified: 1, failed: [] }) }), restoreRoots: [t.root],
+      report: (s) => { if (s.state === 'done') throw new Error('ENOSPC'); }, log: () => {}, now: () => now,
+    });
+    await expect(broken.handle(order, 5)).rejects.toThrow('ENOSPC');
+    t.ledger.close();
+    const ledger = OrderLedger.open(join(t.dir, 'state'), undefined, now - 3_600_000);
+    expect(ledger.unreported().map((u) => [u.id, u.outcome.state])).toEqual([[order.id, 'done']]);
+    const { runner, statuses, logs, ids } = runnerOn(t, ledger);
+    expect(runner.recoverInterrupted()).toEqual([]);
+    expect(statuses).toMatchObject([{ orderId: order.id, state: 'done', result: { files: 1, verified: 1 } }]);
+    expect(logs).toMatchObject([{ orderId: order.id, result: 'ok' }]);
+    expect(ids).toEqual([`order.${order.id}.final`, `order.${order.id}.log`]);
+    expect(await runner.handle(order, 5)).toMatchObject({ state: 'done', redelivered: true });
+    expect(runner.recoverInterrupted()).toEqual([]);
+    expect(statuses).toHaveLength(1);
+    ledger.close();
   });
 
   it('keeps the ledger across restarts', async () => {

@@ -5,14 +5,25 @@
  * each step is reported as mv.order-status.v1 (and the job as a mv.backup-log.v1 entry). In the
  * daemon, a restore into a record store's folder first waits for that store's running backup and
  * holds off new ones until it is done (status 'accepted' with a reason saying so while it waits).
+ *
+ * How an order ends is decided once and said the same everywhere (the `Conclusion`):
+ *   1. the outcome, with the final status, the backup-log entry and the audit record that report
+ *      it, is written to the ledger (fsync): the agent's own record of the order;
+ *   2. the final status and the log entry are queued on the event spool under ids fixed by the
+ *      order (`order.<id>.final`, `order.<id>.log`), and the audit record is written;
+ *   3. the ledger marks it reported.
+ * After a kill at any point, the next start (recoverInterrupted) reports again, under the same
+ * spool ids, what step 1 recorded (JetStream drops the copies it already has; the audit record
+ * may then stand twice, the same both times), and concludes an order with no outcome as failed
+ * (interrupted). A redelivered order is never run again: it is answered with the recorded outcome.
  */
 import { isAbsolute } from 'node:path';
 import { randomUUID, type KeyObject } from 'node:crypto';
 import {
   checkOrder, codes, MedvaultError, type BackupLog, type ErrorCode, type OrderStatus, type RestoreOrder,
 } from '@medvault/protocol';
-import type { OrderLedger } from './ledger.js';
-import type { AuditSink } from '../audit/audit-log.js';
+import type { AcceptedOrder, OrderLedger } from './ledger.js';
+import type { AgentAuditInput, AuditSink } from '../audit/audit-log.js';
 import { isWithin, realPathOf } from '../platform/real-path.js';
 
 export interface RestoreProgress {
@@ -59,12 +70,14 @@ export interface StoreHold {
 export interface OrderRunnerDeps {
   site: string;
   controllerKey: KeyObject;
-  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record' | 'finish' | 'unfinished' | 'since'>;
+  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record' | 'finish' | 'unfinished' | 'since' | 'acceptedOrder' | 'reported' | 'unreported' | 'outcomeOf' | 'isOpen'>;
   /** The engine that restores from `source`; undefined when that source is not available. */
   engine: (source: RestoreOrder['source']) => RestoreEngine | undefined;
   restoreRoots: string[];
-  report: (status: OrderStatus) => void;
-  log: (entry: BackupLog) => void;
+  /** Queues a status for the controller (durably); `id`: a spool id fixed by the order, for a report that may be made again. */
+  report: (status: OrderStatus, id?: string) => void;
+  /** Queues a backup-log entry (durably); `id` as for `report`. */
+  log: (entry: BackupLog, id?: string) => void;
   now: () => number;
   progressEveryMs?: number;
   /** The agent's audit trail: every order accepted or refused (and why), and every restore. */
@@ -87,18 +100,38 @@ export function unsafeOrderPath(paths: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** How an order ended, as recorded in the ledger before it is reported (replayed from there after a crash). */
+interface Conclusion {
+  status: OrderStatus;
+  log: BackupLog;
+  audit: AgentAuditInput;
+}
+
+/** What `handle` says of a message: the state it left the order in, and why when not done. */
+export interface OrderVerdict {
+  state: OrderStatus['state'];
+  code?: ErrorCode;
+  reason?: string;
+  /** The order was accepted at this sequence before (a reconnect, or a restart): answered from the ledger, not run again. */
+  redelivered?: true;
+}
+
+/** Spool ids of an order's final status and log entry: a report made again after a crash is the same message. */
+const finalStatusId = (orderId: string) => `order.${orderId}.final`;
+const logEntryId = (orderId: string) => `order.${orderId}.log`;
+
 export class OrderRunner {
   constructor(private readonly deps: OrderRunnerDeps) {}
 
   /**
    * Handles one message from the control stream at sequence `seq`. Never throws for a bad order:
    * it is refused, reported and the reason returned. A redelivery of an order already accepted at
-   * this very sequence (a reconnect) is ignored silently.
+   * this very sequence (a reconnect, a restart) is not run again: the verdict is its recorded outcome.
    */
-  async handle(value: unknown, seq: number): Promise<{ state: OrderStatus['state']; code?: ErrorCode; reason?: string }> {
+  async handle(value: unknown, seq: number): Promise<OrderVerdict> {
     const { site, ledger, now } = this.deps;
     const id = (value as { id?: unknown } | null)?.id;
-    if (typeof id === 'string' && ledger.seqOf(id) === seq) return { state: 'done' };
+    if (typeof id === 'string' && ledger.seqOf(id) === seq) return this.redelivered(id, seq);
     const verdict = checkOrder(value, { site, controllerKey: this.deps.controllerKey, now: now(), seen: (i) => ledger.has(i), notBefore: ledger.since });
     if (!verdict.ok) return this.refuse(typeof id === 'string' ? id : undefined, verdict.code, verdict.reason);
     const order = verdict.order;
@@ -108,30 +141,37 @@ export class OrderRunner {
     if (typeof target !== 'string') return this.refuse(order.id, codes.ORDER_TARGET, `order ${order.id}: ${target.reason}`, order);
     const engine = this.deps.engine(order.source);
     if (!engine) return this.refuse(order.id, codes.ORDER_TARGET, `order ${order.id}: restore source '${order.source}' is not available on this agent`, order);
-    ledger.record(order.id, seq, now());
-    try {
-      return await this.runRecorded(order, target, engine);
-    } finally {
-      ledger.finish(order.id, now());
-    }
+    ledger.record(order.id, seq, now(), { by: order.requestedBy.user, ...(order.store ? { store: order.store } : {}) });
+    return this.runRecorded(order, target, engine);
   }
 
   /**
-   * Orders accepted before a crash or power cut that never finished: each is reported failed with
-   * the reason (the restore may be partial; files already placed were verified by nothing), once.
+   * At start, before the control stream is followed. Outcomes recorded whose report may not have
+   * been queued (the agent stopped in between) are reported again, as recorded. Orders accepted
+   * that never got an outcome (a crash or power cut while carrying them out) are concluded failed
+   * with the reason (the restore may be partial; files already placed were verified by nothing),
+   * reported, logged and audited once. Returns the ids of those.
    */
   recoverInterrupted(): string[] {
-    const ids = this.deps.ledger.unfinished();
-    for (const id of ids) {
-      this.status(id, 'failed', {
-        reason: { code: codes.STORAGE_FAILED, message: `order ${id}: the agent stopped (crash or power loss) while carrying it out; the target may hold a partial restore — order it again to finish and verify` },
-      });
-      this.deps.ledger.finish(id, this.deps.now());
+    const { ledger } = this.deps;
+    for (const { id, outcome } of ledger.unreported()) {
+      this.publish(outcome.report as Conclusion);
+      ledger.reported(id, this.deps.now());
     }
+    const ids = ledger.unfinished();
+    for (const id of ids) this.conclude(this.interrupted(ledger.acceptedOrder(id) ?? { id, seq: 0, at: this.deps.now() }));
     return ids;
   }
 
-  private async runRecorded(order: RestoreOrder, target: string, engine: RestoreEngine) {
+  private redelivered(id: string, seq: number): OrderVerdict {
+    const { ledger } = this.deps;
+    const outcome = ledger.outcomeOf(id);
+    const how = outcome ? `ended ${outcome}` : ledger.isOpen(id) ? 'is being carried out' : 'ended (its outcome is not in the ledger: recorded by an older agent)';
+    const state = outcome === 'done' || outcome === 'failed' ? outcome : 'accepted';
+    return { state, redelivered: true, reason: `order ${id} was accepted at control-stream sequence ${seq} and ${how}; the redelivered copy is not carried out again` };
+  }
+
+  private async runRecorded(order: RestoreOrder, target: string, engine: RestoreEngine): Promise<OrderVerdict> {
     const seq = this.deps.ledger.seqOf(order.id) ?? null;
     this.deps.audit?.record({
       actor: { kind: 'user', id: order.requestedBy.user }, action: 'order.accept', object: `order:${order.id}`, result: 'ok',
@@ -140,56 +180,96 @@ export class OrderRunner {
     return this.run(order, target, engine);
   }
 
-  private async run(order: RestoreOrder, target: string, engine: RestoreEngine) {
+  private async run(order: RestoreOrder, target: string, engine: RestoreEngine): Promise<OrderVerdict> {
     const startedAt = this.deps.now();
     this.status(order.id, 'accepted');
     let lastProgress = 0;
     const hold = this.deps.holdStores?.(target, order.id);
     try {
-      if (hold && hold.busy.length > 0) {
-        const stores = hold.busy.join(', ');
-        this.status(order.id, 'accepted', { reason: { code: codes.REPO_LOCKED, message: `waiting for the backup of store ${stores} running now to finish: the restore writes into that store's folder` } });
-        await hold.ready;
+      let ended: Conclusion;
+      try {
+        if (hold && hold.busy.length > 0) {
+          const stores = hold.busy.join(', ');
+          this.status(order.id, 'accepted', { reason: { code: codes.REPO_LOCKED, message: `waiting for the backup of store ${stores} running now to finish: the restore writes into that store's folder` } });
+          await hold.ready;
+        }
+        const result = await engine.restore({
+          snapshot: order.snapshot,
+          ...(order.store ? { store: order.store } : {}),
+          paths: order.paths,
+          target,
+          mode: order.mode,
+          onProgress: (p) => {
+            const t = this.deps.now();
+            if (t - lastProgress < (this.deps.progressEveryMs ?? 500)) return;
+            lastProgress = t;
+            this.status(order.id, 'running', { progress: p });
+          },
+        });
+        ended = this.restored(order, target, startedAt, result);
+      } catch (err) {
+        const code = err instanceof MedvaultError ? err.code : codes.STORAGE_FAILED;
+        ended = this.ending(order, startedAt, { code, message: `order ${order.id}: ${(err as Error).message}`.slice(0, 2000) });
       }
-      const result = await engine.restore({
-        snapshot: order.snapshot,
-        ...(order.store ? { store: order.store } : {}),
-        paths: order.paths,
-        target,
-        mode: order.mode,
-        onProgress: (p) => {
-          const t = this.deps.now();
-          if (t - lastProgress < (this.deps.progressEveryMs ?? 500)) return;
-          lastProgress = t;
-          this.status(order.id, 'running', { progress: p });
-        },
-      });
-      const ok = result.failed.length === 0 && result.verified === result.files;
-      const shown = result.failed.slice(0, 1000);
-      const problems = failureReasons(result);
-      this.status(order.id, ok ? 'done' : 'failed', {
-        result: { snapshot: result.snapshot, files: result.files, bytes: result.bytes, verified: result.verified, failed: shown, ...(result.source ? { source: result.source } : {}) },
-        ...(ok ? {} : { reason: { code: problems[0]?.code ?? codes.VERIFY_FAILED, message: failureSummary(result, problems).slice(0, 2000) } }),
-      });
-      this.logJob(order, startedAt, ok ? 'ok' : 'failed', result, problems.slice(0, 1000));
-      this.deps.audit?.record({
-        actor: { kind: 'user', id: order.requestedBy.user }, action: 'restore', object: `order:${order.id}`, result: ok ? 'ok' : 'failed',
-        detail: { snapshot: result.snapshot, target, files: result.files, bytes: result.bytes, verified: result.verified, failed: result.failed.length, key: 'repository master key (local)', source: result.source ?? 'local' },
-      });
-      return { state: ok ? ('done' as const) : ('failed' as const) };
-    } catch (err) {
-      const code = err instanceof MedvaultError ? err.code : codes.STORAGE_FAILED;
-      const message = `order ${order.id}: ${(err as Error).message}`.slice(0, 2000);
-      this.status(order.id, 'failed', { reason: { code, message } });
-      this.logJob(order, startedAt, 'failed', undefined, [{ code, message }]);
-      this.deps.audit?.record({ actor: { kind: 'user', id: order.requestedBy.user }, action: 'restore', object: `order:${order.id}`, result: 'failed', detail: { code, message: message.slice(0, 2000) } });
-      return { state: 'failed' as const, code, reason: message };
+      this.conclude(ended);
+      const { state, reason } = ended.status;
+      return { state, ...(reason ? { code: reason.code as ErrorCode, reason: reason.message } : {}) };
     } finally {
       hold?.release();
     }
   }
 
-  private refuse(id: string | undefined, code: ErrorCode, reason: string, order?: RestoreOrder) {
+  /** The conclusion of a restore that ran to its end: done when every file restored and verified. */
+  private restored(order: RestoreOrder, target: string, startedAt: number, result: RestoreOutcome): Conclusion {
+    const ok = result.failed.length === 0 && result.verified === result.files;
+    const problems = failureReasons(result);
+    const status = this.statusOf(order.id, ok ? 'done' : 'failed', {
+      result: { snapshot: result.snapshot, files: result.files, bytes: result.bytes, verified: result.verified, failed: result.failed.slice(0, 1000), ...(result.source ? { source: result.source } : {}) },
+      ...(ok ? {} : { reason: { code: problems[0]?.code ?? codes.VERIFY_FAILED, message: failureSummary(result, problems).slice(0, 2000) } }),
+    });
+    return {
+      status,
+      log: this.logEntry({ id: order.id, by: order.requestedBy.user, ...(order.store ? { store: order.store } : {}) }, startedAt, ok ? 'ok' : 'failed', result, problems.slice(0, 1000)),
+      audit: {
+        actor: { kind: 'user', id: order.requestedBy.user }, action: 'restore', object: `order:${order.id}`, result: ok ? 'ok' : 'failed', at: status.at,
+        detail: { snapshot: result.snapshot, target, files: result.files, bytes: result.bytes, verified: result.verified, failed: result.failed.length, key: 'repository master key (local)', source: result.source ?? 'local' },
+      },
+    };
+  }
+
+  /** The conclusion of an order that failed as a whole (`reason`): no restore result. */
+  private ending(order: Pick<AcceptedOrder, 'id' | 'by' | 'store'>, startedAt: number, reason: { code: string; message: string }): Conclusion {
+    const status = this.statusOf(order.id, 'failed', { reason });
+    return {
+      status,
+      log: this.logEntry(order, startedAt, 'failed', undefined, [reason]),
+      audit: { actor: { kind: 'user', id: order.by ?? 'unknown' }, action: 'restore', object: `order:${order.id}`, result: 'failed', at: status.at, detail: { code: reason.code, message: reason.message } },
+    };
+  }
+
+  /** The conclusion of an order accepted before the agent stopped (crash or power loss) that never ended. */
+  private interrupted(order: AcceptedOrder): Conclusion {
+    return this.ending(order, order.at, {
+      code: codes.STORAGE_FAILED,
+      message: `order ${order.id}: the agent stopped (crash or power loss) while carrying it out; the target may hold a partial restore — order it again to finish and verify`,
+    });
+  }
+
+  /** Records the outcome in the ledger, then reports it: see the top of this file. */
+  private conclude(c: Conclusion): void {
+    const id = c.status.orderId;
+    this.deps.ledger.finish(id, this.deps.now(), { state: c.status.state, report: c });
+    this.publish(c);
+    this.deps.ledger.reported(id, this.deps.now());
+  }
+
+  private publish(c: Conclusion): void {
+    this.deps.report(c.status, finalStatusId(c.status.orderId));
+    this.deps.log(c.log, logEntryId(c.status.orderId));
+    this.deps.audit?.record(c.audit);
+  }
+
+  private refuse(id: string | undefined, code: ErrorCode, reason: string, order?: RestoreOrder): OrderVerdict {
     if (id !== undefined && /^[0-9a-f-]{36}$/.test(id)) this.status(id, 'refused', { reason: { code, message: reason.slice(0, 2000) } });
     // Only a verified order names a person; anything else is recorded as from the network.
     this.deps.audit?.record({
@@ -197,7 +277,7 @@ export class OrderRunner {
       action: 'order.refuse', object: `order:${typeof id === 'string' ? id.slice(0, 64) : '(none)'}`, result: 'refused',
       detail: { code, reason: reason.slice(0, 2000) },
     });
-    return { state: 'refused' as const, code, reason };
+    return { state: 'refused', code, reason };
   }
 
   /**
@@ -212,18 +292,22 @@ export class OrderRunner {
     return { reason: `target ${target} is outside the restore roots (${this.deps.restoreRoots.join(', ')})` };
   }
 
-  private status(orderId: string, state: OrderStatus['state'], extra: Partial<OrderStatus> = {}): void {
-    this.deps.report({ type: 'mv.order-status.v1', orderId, site: this.deps.site, state, at: this.deps.now(), ...extra });
+  private statusOf(orderId: string, state: OrderStatus['state'], extra: Partial<OrderStatus> = {}): OrderStatus {
+    return { type: 'mv.order-status.v1', orderId, site: this.deps.site, state, at: this.deps.now(), ...extra };
   }
 
-  private logJob(order: RestoreOrder, startedAt: number, result: BackupLog['result'], r: RestoreOutcome | undefined, errors: BackupLog['errors']): void {
-    this.deps.log({
+  private status(orderId: string, state: OrderStatus['state'], extra: Partial<OrderStatus> = {}): void {
+    this.deps.report(this.statusOf(orderId, state, extra));
+  }
+
+  private logEntry(order: Pick<AcceptedOrder, 'id' | 'by' | 'store'>, startedAt: number, result: BackupLog['result'], r: RestoreOutcome | undefined, errors: BackupLog['errors']): BackupLog {
+    return {
       type: 'mv.backup-log.v1',
       site: this.deps.site,
       jobId: randomUUID(),
       job: 'restore',
       store: order.store ?? '*',
-      actor: { kind: 'user', id: order.requestedBy.user },
+      actor: { kind: 'user', id: order.by ?? 'unknown' },
       startedAt,
       endedAt: this.deps.now(),
       result,
@@ -232,7 +316,7 @@ export class OrderRunner {
       ...(r ? { snapshot: r.snapshot } : {}),
       orderId: order.id,
       errors: errors.slice(0, 1000),
-    });
+    };
   }
 }
 

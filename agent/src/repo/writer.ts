@@ -5,7 +5,7 @@
  * pending in this session is not stored again (dedup).
  */
 import { MedvaultError, codes, sha256Hex, type ObjectKind } from '@medvault/protocol';
-import type { Store } from '../store/store.js';
+import { hashedAs, type Store } from '../store/store.js';
 import { acquireLock, type WriterLock } from './lock.js';
 import { PackBuilder, readPackHeader, type BlobType } from './pack.js';
 import { faultPoint } from '../store/faults.js';
@@ -14,7 +14,7 @@ import { encodeSnapshot, snapshotSchema, type Snapshot } from './snapshot-file.j
 import type { Repository } from './repository.js';
 import { encodeBlob } from './codec.js';
 import { BlobIdSet } from '../catalog/blob-set.js';
-import type { EncodedBlob } from '../crypto/pool.js';
+import { cryptoPool, type EncodedBlob } from '../crypto/pool.js';
 
 export interface WrittenObject {
   kind: ObjectKind;
@@ -156,15 +156,19 @@ export class RepoWriter {
    */
   private async closePack(): Promise<void> {
     if (this.builder.count === 0) return;
-    const { hash, bytes, entries } = this.builder.finish();
+    const sealed = this.builder.seal();
     this.builder = new PackBuilder(this.repo.keys.pack);
+    const hashing = cryptoPool().hash(sealed.bytes); // off the main thread, while it fills the next pack
+    hashing.catch(() => undefined);
     const prev = this.inflight;
     this.inflight = prev.then(async () => {
       if (this.failure !== undefined) return;
       try {
+        const { hash, bytes } = await hashing;
+        hashedAs(bytes, hash);
         await this.store.put('pack', hash, bytes);
         this.written.push({ kind: 'pack', hash, size: bytes.length });
-        this.unindexed.push({ pack: hash, size: bytes.length, blobs: entries });
+        this.unindexed.push({ pack: hash, size: bytes.length, blobs: sealed.entries(hash) });
       } catch (err) {
         this.failure ??= err;
       }

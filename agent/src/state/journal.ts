@@ -1,11 +1,14 @@
 /**
  * Durable agent state: append-only JSON-lines journals (receipts, order ledger, event spool) and
  * small atomically replaced files (cursors). Survives kill -9 and power loss: a torn last line is
- * dropped at open, and a replaced file is either old or new, never half.
+ * dropped at open, and a replaced file is either old or new, never half. Each journal append
+ * passes the fault point 'journal.append' (subject: the file), so crash tests can kill the agent
+ * at any given line of any journal (MEDVAULT_FAULTS, store/faults.ts).
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MedvaultError, codes } from '@medvault/protocol';
+import { faultPoint } from '../store/faults.js';
 
 export class Journal<T> {
   private fd: number;
@@ -50,6 +53,7 @@ export class Journal<T> {
   append(...items: T[]): void {
     if (items.length === 0) return;
     try {
+      faultPoint('journal.append', this.file);
       writeSync(this.fd, items.map((r) => `${JSON.stringify(r)}\n`).join(''));
       fsyncSync(this.fd);
     } catch (err) {
