@@ -16,13 +16,18 @@ export function nonce(domain: number, counter: number): Buffer {
   return n;
 }
 
-/** Returns ciphertext || tag. */
-export function seal(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
+/** ciphertext || tag, in pieces (a pack concatenates them once, with everything else). */
+export function sealParts(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer[] {
   const c = createCipheriv('aes-256-gcm', key, iv);
   if (aad) c.setAAD(aad);
   const head = c.update(plaintext);
-  const tail = c.final();
-  return Buffer.concat([head, tail, c.getAuthTag()]);
+  const tail = c.final(); // empty for GCM
+  return tail.length ? [head, tail, c.getAuthTag()] : [head, c.getAuthTag()];
+}
+
+/** Returns ciphertext || tag. */
+export function seal(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
+  return Buffer.concat(sealParts(key, iv, plaintext, aad));
 }
 
 /** Opens ciphertext || tag; throws MV_ERR_DATA_CORRUPT (naming `what`) when it does not authenticate. */
@@ -32,7 +37,9 @@ export function open(key: Uint8Array, iv: Uint8Array, sealed: Uint8Array, what: 
     const d = createDecipheriv('aes-256-gcm', key, iv);
     if (aad) d.setAAD(aad);
     d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    return Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG_BYTES)), d.final()]);
+    const head = d.update(sealed.subarray(0, sealed.length - TAG_BYTES));
+    const tail = d.final(); // empty for GCM: then the plaintext is not copied again
+    return tail.length ? Buffer.concat([head, tail]) : head;
   } catch (cause) {
     throw new MedvaultError(codes.DATA_CORRUPT, `${what}: authentication failed`, { cause });
   }

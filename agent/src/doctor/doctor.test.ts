@@ -14,6 +14,9 @@ const config: AgentConfig = {
   stores: [{ name: 'records', type: 'files', path: '/srv/records', continuous: false, rpo_s: 60, rescan_s: 900, schedule: { full: '0 2 * * 0', incremental: '0 2 * * *' } }],
 };
 
+/** A genuine nkey user seed (made for this test by @nats-io/nkeys createUser; it opens nothing). */
+const SITE_SEED = 'SUANX5WA3JAV542ITJTYITNMDQSWGB4TS3WDTPR7UHQZFXOKVYSAHGC3MY';
+
 function host(over: Partial<DoctorHost> = {}, paths: Record<string, PathInfo> = {}): DoctorHost {
   const all: Record<string, PathInfo> = {
     '/var/lib/medvault': dir(), '/run/credentials/local.key': file(), '/run/credentials/site.nk': file(),
@@ -21,7 +24,7 @@ function host(over: Partial<DoctorHost> = {}, paths: Record<string, PathInfo> = 
   };
   return {
     stat: (p) => all[p] ?? { exists: false, isDir: false, mode: 0, uid: -1, dev: -1, readable: false, writable: false },
-    readSmall: (p) => (p.endsWith('local.key') ? Buffer.alloc(32) : p.endsWith('.nk') ? Buffer.from(`SU${'A'.repeat(56)}\n`) : undefined),
+    readSmall: (p) => (p.endsWith('local.key') ? Buffer.alloc(32) : p.endsWith('.nk') ? Buffer.from(`${SITE_SEED}\n`) : undefined),
     writeProbe: () => undefined,
     unreadable: () => ({ looked: 120, unreadable: [] }),
     filesystems: async () => [

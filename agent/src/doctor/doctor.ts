@@ -3,6 +3,7 @@
  * to learn what is wrong and how to fix it. Each check yields findings (ok, warn, fail), each
  * problem with a fix. The checks read only; the I/O they need comes in through `DoctorHost`.
  */
+import { nkeySeedProblem } from '@medvault/protocol';
 import type { AgentConfig } from '../config.js';
 
 export type Severity = 'ok' | 'warn' | 'fail';
@@ -116,7 +117,7 @@ export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { us
     add({ check, subject: path, status: 'ok', message: `${what} present, mode ${(s.mode & 0o777).toString(8)}` });
   };
   secret('key', config.key_file, 'local key', (b) => (b.length === 32 ? undefined : `expected 32 bytes, found ${b.length}`), `medvault-agent init creates it (or restore it from its backup; without it only the recovery key opens the repositories)`);
-  if (config.nats?.nkey_file) secret('key', config.nats.nkey_file, 'site nkey (NATS identity)', (b) => (/^SU[A-Z2-7]{56}\s*$/.test(b.toString('utf8')) ? undefined : 'not an nkey seed (SU…)'), `copy site.nk from the enrolment bundle (medvault-controller site add) to ${config.nats.nkey_file}, mode 0600`);
+  if (config.nats?.nkey_file) secret('key', config.nats.nkey_file, 'site nkey (NATS identity)', (b) => { const p = nkeySeedProblem(b.toString('utf8')); return p ? `not an nkey seed: ${p}` : undefined; }, `copy site.nk from the enrolment bundle (medvault-controller site add) to ${config.nats.nkey_file}, mode 0600`);
   if (!config.controller_public_key) add({ check: 'key', subject: 'controller_public_key', status: 'fail', message: 'controller_public_key is not set: orders and receipts cannot be verified', fix: 'set it to what `medvault-controller key` prints (in the enrolment bundle)' });
   else add({ check: 'key', subject: 'controller_public_key', status: 'ok', message: 'controller key pinned' });
 

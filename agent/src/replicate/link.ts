@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect, headers as natsHeaders, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes, readNkeySeed } from '@medvault/protocol';
 
 export interface LinkMessage {
   subject: string;
@@ -89,7 +89,12 @@ export interface LinkOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
+/** Where a site's nkey seed comes from, for the error when the file is not one. */
+const SITE_SEED_HINT = "the site's nkey seed is site.nk from its enrolment bundle (medvault-controller site add), mode 0600";
+
+/** Opens the link; a seed file that cannot be read or is not an nkey seed is MV_ERR_KEY_INVALID naming it, before any connection. */
 export async function openLink(opts: LinkOptions): Promise<Link> {
+  const seed = opts.nkeySeedFile ? readNkeySeed(opts.nkeySeedFile, (f) => readFileSync(f, 'utf8'), SITE_SEED_HINT) : undefined;
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -99,7 +104,7 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
       reconnectTimeWait: 500,
       waitOnFirstConnect: !opts.failFast,
       ...(opts.site ? { inboxPrefix: `_INBOX.${opts.site}` } : {}),
-      ...(opts.nkeySeedFile ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(opts.nkeySeedFile, 'utf8').trim())) } : {}),
+      ...(seed ? { authenticator: nkeyAuthenticator(seed) } : {}),
       ...(opts.caFile ? { tls: { caFile: opts.caFile } } : {}),
     });
   } catch (cause) {

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { MedvaultError, codes, sha256Hex } from '@medvault/protocol';
 import { fileKey } from '../crypto/keys.js';
-import { seal, open, nonce, nonceDomain, TAG_BYTES } from '../crypto/aead.js';
+import { seal, sealParts, open, nonce, nonceDomain, TAG_BYTES } from '../crypto/aead.js';
 import { encodeBlob, decodeBlob } from './codec.js';
 import { magic, header, checkHeader, HEADER_BYTES, SALT_BYTES } from './format.js';
 
@@ -54,10 +54,14 @@ export class PackBuilder {
   /** Adds a blob already encoded (id, codec, bytes: crypto/pool.ts does that off the main thread). */
   addEncoded(type: BlobType, b: { id: string; codec: number; data: Uint8Array; rawLength: number }): void {
     const n = this.entries.length;
-    const sealed = seal(this.key, nonce(nonceDomain.data, n), b.data);
-    this.parts.push(sealed);
-    this.entries.push({ type, id: b.id, n, offset: this.offset, length: sealed.length, rawLength: b.rawLength, codec: b.codec });
-    this.offset += sealed.length;
+    const sealed = sealParts(this.key, nonce(nonceDomain.data, n), b.data);
+    let length = 0;
+    for (const p of sealed) {
+      this.parts.push(p);
+      length += p.length;
+    }
+    this.entries.push({ type, id: b.id, n, offset: this.offset, length, rawLength: b.rawLength, codec: b.codec });
+    this.offset += length;
   }
   /** The pack's bytes, and its entries once its hash (its name) is known: the writer hashes in the crypto pool. */
   seal(): { bytes: Buffer; entries: (hash: string) => BlobEntry[] } {
