@@ -133,11 +133,18 @@ export class Fleet {
     return run(BIN.agent, ['--config', this.config, ...args, '--json']);
   }
 
-  /** Starts the agent daemon (`medvault-agent run`). */
-  startAgent(): Daemon {
-    this.agentDaemon = new Daemon('agent', BIN.agent, ['--config', this.config, 'run']);
+  /** Starts the agent daemon (`medvault-agent run`), with `env` added to its environment (e.g. MEDVAULT_FAULTS). */
+  startAgent(env: NodeJS.ProcessEnv = {}): Daemon {
+    this.agentDaemon = new Daemon('agent', BIN.agent, ['--config', this.config, 'run'], env);
     this.daemons.push(this.agentDaemon);
     return this.agentDaemon;
+  }
+
+  /** Starts the agent daemon (with `env`, as startAgent) and waits until it says it is running. */
+  async runAgent(env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
+    const agent = this.startAgent(env);
+    await agent.waitFor(/agent running/);
+    return agent;
   }
 
   get session(): NodeJS.ProcessEnv {
@@ -158,6 +165,14 @@ export class Fleet {
   /** Logs the technician in with password and a fresh TOTP code. */
   async login(): Promise<void> {
     must(await run(BIN.medvault, ['login', '--url', this.url, '--user', 'tech', '--json'], { env: { ...this.session, MEDVAULT_PASSWORD: PASSWORD, MEDVAULT_TOTP: await this.freshTotp() } }), 'medvault login');
+  }
+
+  /** GETs `path` of the controller's HTTP API with the saved session; throws naming the status unless it is 2xx. */
+  async api(path: string): Promise<any> {
+    const s = JSON.parse(readFileSync(this.session.MEDVAULT_SESSION!, 'utf8')) as { token: string };
+    const r = await fetch(`${this.url}${path}`, { headers: { authorization: `Bearer ${s.token}` } });
+    if (!r.ok) throw new Error(`GET ${path}: ${r.status} ${await r.text()}`);
+    return r.json();
   }
 
   /** Runs the technician's `medvault <args> --json` with the saved session. */
