@@ -20,6 +20,7 @@ import {
 import { Kvm, type KV } from '@nats-io/kv';
 import { readFileSync } from 'node:fs';
 import { MedvaultError, codes, streams } from '@medvault/protocol';
+import { readControllerSeed } from './sites/registry.js';
 import { SITE_AUDIT_STREAM, type Bus, type KvBucket, type PubAck, type PublishOptions, type StoredMessage, type Tail, type Work, type WorkMessage } from './bus.js';
 
 const DAY_MS = 24 * 3600_000;
@@ -103,8 +104,12 @@ function transport(message: string, cause: unknown): MedvaultError {
   return new MedvaultError(codes.TRANSPORT_FAILED, `${message}${detail}`, { cause, retryable: true });
 }
 
-/** Connects to NATS; rejects with MV_ERR_TRANSPORT_FAILED naming the servers. */
+/**
+ * Connects to NATS; rejects with MV_ERR_TRANSPORT_FAILED naming the servers, or, before any
+ * connection, with MV_ERR_KEY_INVALID naming an nkey seed file that cannot be read or is not one.
+ */
 export async function openNats(o: NatsOptions): Promise<Nats> {
+  const seed = o.nkeySeedFile ? readControllerSeed(o.nkeySeedFile) : undefined;
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -112,7 +117,7 @@ export async function openNats(o: NatsOptions): Promise<Nats> {
       name: o.name ?? 'medvault-controller',
       maxReconnectAttempts: -1,
       ...(o.creds ? { authenticator: credsAuthenticator(readFileSync(o.creds)) } : {}),
-      ...(o.nkeySeedFile ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(o.nkeySeedFile, 'utf8').trim())) } : {}),
+      ...(seed ? { authenticator: nkeyAuthenticator(seed) } : {}),
       ...(o.caFile ? { tls: { caFile: o.caFile } } : {}),
     });
   } catch (cause) {

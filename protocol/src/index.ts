@@ -1,6 +1,6 @@
 /**
  * @medvault/protocol: everything agent and controller must agree on — NATS subjects, versioned
- * message schemas, canonical encoding, signatures, order checks and errors. No I/O.
+ * message schemas, canonical encoding, signatures, order checks, nkey seed checks and errors. No I/O.
  */
 export * from './errors.js';
 export * from './ids.js';
@@ -15,3 +15,4 @@ export * from './audit.js';
 export * from './config-issues.js';
 export * from './retention.js';
 export * from './format.js';
+export * from './nkey.js';

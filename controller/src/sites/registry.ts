@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileS
 import { join } from 'node:path';
 import { createUser, fromSeed } from '@nats-io/nkeys';
 import { z } from 'zod';
-import { MedvaultError, SITE_RE, codes } from '@medvault/protocol';
+import { MedvaultError, SITE_RE, codes, readNkeySeed } from '@medvault/protocol';
 
 const recordSchema = z.strictObject({
   v: z.literal(1),
@@ -23,6 +23,14 @@ export type SiteRecord = z.infer<typeof recordSchema>;
 
 export function controllerNkeyFile(stateDir: string): string {
   return join(stateDir, 'controller.nk');
+}
+
+/** Where the controller's nkey seed comes from, for the error when its file is not one. */
+export const CONTROLLER_SEED_HINT = "the controller's nkey seed is made by medvault-controller init (<state_dir>/controller.nk, mode 0600)";
+
+/** The controller's nkey seed in `file`: MV_ERR_KEY_INVALID naming the file and what is wrong when it is not one. */
+export function readControllerSeed(file: string): Uint8Array {
+  return readNkeySeed(file, (f) => readFileSync(f, 'utf8'), CONTROLLER_SEED_HINT);
 }
 
 /** Creates the controller's nkey seed if missing; returns its public key. */
@@ -39,13 +47,9 @@ export function initControllerNkey(stateDir: string): { publicKey: string; creat
   return { publicKey: nkeyPublic(file), created, file };
 }
 
-/** The public key of the nkey seed in `file`; refuses a seed readable by group or others. */
+/** The public key of the nkey seed in `file` (MV_ERR_KEY_INVALID naming the file when it is not one). */
 export function nkeyPublic(file: string): string {
-  try {
-    return fromSeed(new TextEncoder().encode(readFileSync(file, 'utf8').trim())).getPublicKey();
-  } catch (cause) {
-    throw new MedvaultError(codes.KEY_INVALID, `${file}: not an nkey seed (run medvault-controller init)`, { cause });
-  }
+  return fromSeed(readControllerSeed(file)).getPublicKey();
 }
 
 export class SiteRegistry {
