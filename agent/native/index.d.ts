@@ -11,6 +11,8 @@ declare const fsx: {
   setXattr(path: Path, name: string, value: Buffer): void;
   /** Sets access and modification times to the nanosecond (utimensat with AT_SYMLINK_NOFOLLOW). */
   setTimes(path: Path, atimeNs: bigint, mtimeNs: bigint): void;
+  /** Renames `from` to `to` unless `to` exists (renameat2 RENAME_NOREPLACE): EEXIST then; EINVAL where the file system cannot. */
+  renameNoReplace(from: Path, to: Path): void;
   /** Creates a FIFO, character or block device node (mknod); `mode` includes the file type bits. */
   mknod(path: Path, mode: number, dev: bigint): void;
   /**

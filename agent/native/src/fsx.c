@@ -1,5 +1,5 @@
 /*
- * fsx: extended attributes, nanosecond timestamps and mknod for medvault's backup and restore.
+ * fsx: extended attributes, nanosecond timestamps, mknod and rename-without-replace for medvault's backup and restore.
  * Each function takes its path as a Buffer (raw bytes: names need not be UTF-8) or a string,
  * never follows a final symlink, and throws an Error with code/errno/syscall on failure.
  */
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
@@ -195,6 +196,26 @@ static napi_value do_mknod(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Renames without replacing (renameat2 RENAME_NOREPLACE): EEXIST when `to` exists; EINVAL where the file system lacks it. */
+static napi_value rename_noreplace(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *from = path_arg(env, argv[0]);
+  if (!from) return NULL;
+  char *to = path_arg(env, argv[1]);
+  if (!to) {
+    free(from);
+    return NULL;
+  }
+  long r = syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */);
+  int e = errno;
+  free(from);
+  free(to);
+  if (r < 0) return throw_errno(env, "renameat2", e);
+  return NULL;
+}
+
 /*
  * Unix datagrams for systemd's notification protocol (sd_notify(3)), which Node cannot send.
  * `path` is $NOTIFY_SOCKET: a file system path, or "@name" for the abstract namespace.
@@ -307,6 +328,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"setXattr", NULL, set_xattr, NULL, NULL, NULL, napi_default, NULL},
     {"setTimes", NULL, set_times, NULL, NULL, NULL, napi_default, NULL},
     {"mknod", NULL, do_mknod, NULL, NULL, NULL, napi_default, NULL},
+    {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},
     {"notify", NULL, notify, NULL, NULL, NULL, napi_default, NULL},
     {"bindDatagram", NULL, bind_datagram, NULL, NULL, NULL, napi_default, NULL},
     {"recvDatagram", NULL, recv_datagram, NULL, NULL, NULL, napi_default, NULL},

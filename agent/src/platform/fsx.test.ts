@@ -1,8 +1,8 @@
-import { lstatSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getXattrs, mknod, setTimes, setXattr } from './fsx.js';
+import { getXattrs, mknod, renameNoReplace, setTimes, setXattr } from './fsx.js';
 
 describe('fsx addon', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mv-fsx-'));
@@ -25,5 +25,13 @@ describe('fsx addon', () => {
     expect(lstatSync(join(dir, 'fifo')).isFIFO()).toBe(true);
     expect(() => getXattrs(join(dir, 'missing'))).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'llistxattr' }));
     expect(() => mknod(join(dir, 'fifo'), 0o010640, 0n)).toThrow(/EEXIST/);
+  });
+  it('renames without replacing: an existing name is refused with EEXIST and both files stay', () => {
+    writeFileSync(join(dir, 'a'), 'new');
+    writeFileSync(join(dir, 'b'), 'old');
+    expect(() => renameNoReplace(join(dir, 'a'), join(dir, 'b'))).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'renameat2' }));
+    expect(readFileSync(join(dir, 'b'), 'utf8')).toBe('old');
+    renameNoReplace(join(dir, 'a'), join(dir, 'c'));
+    expect([existsSync(join(dir, 'a')), readFileSync(join(dir, 'c'), 'utf8')]).toEqual([false, 'new']);
   });
 });

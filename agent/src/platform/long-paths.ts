@@ -74,6 +74,8 @@ export const sync = {
   open: (p: P, flags: number, mode?: number) => fs.openSync(s(p), flags, mode),
   link: (a: P, b: P) => fs.linkSync(s(a), s(b)),
   rename: (a: P, b: P) => fs.renameSync(s(a), s(b)),
+  /** rename unless `b` exists (EEXIST); EINVAL where the file system cannot. */
+  renameNoReplace: (a: P, b: P) => fsx.renameNoReplace(s(a), s(b)),
   unlink: (p: P) => fs.unlinkSync(s(p)),
   mkdir: (p: P, mode: number) => fs.mkdirSync(s(p), { mode }),
   /** lstat, or undefined when nothing is there. */

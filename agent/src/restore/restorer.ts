@@ -231,8 +231,21 @@ class RestoreRun {
   private readonly tmpPrefix = randomBytes(5).toString('hex');
   private tmpCount = 0;
 
+  /** Whether renameat2 RENAME_NOREPLACE works here (one namespace operation a file instead of link + unlink). */
+  private noReplace = true;
+
   private place(tmp: Buffer, path: Buffer, display: string): void {
     if (this.o.mode === 'overwrite') return sync.rename(tmp, path);
+    if (this.noReplace) {
+      try {
+        return sync.renameNoReplace(tmp, path);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') throw new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
+        if (code !== 'EINVAL' && code !== 'ENOSYS') throw err;
+        this.noReplace = false; // a file system without it: link + unlink refuses an existing name just as atomically
+      }
+    }
     try {
       sync.link(tmp, path);
     } catch (err) {
