@@ -6,7 +6,7 @@
 import { MedvaultError, codes, sha256Hex } from '@medvault/protocol';
 import { blobId } from './keys.js';
 import { encodeBlob } from '../repo/codec.js';
-import { readPackHeader, packKey, packSalt, openBlobWithKey, type BlobEntry } from '../repo/pack.js';
+import { readPackHeader, packKey, packSalt, openBlobWithKey, buildPack, type BlobEntry } from '../repo/pack.js';
 import { owned, type PoolRequest } from './pool.js';
 
 /** Runs one request; returns its result and the buffers to transfer back. */
@@ -21,8 +21,10 @@ export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffe
     }
     case 'id':
       return { result: blobId(m.key, new Uint8Array(m.buf)), transfer: [] };
-    case 'hash':
-      return { result: { hash: sha256Hex(new Uint8Array(m.buf)), buf: m.buf }, transfer: [m.buf] };
+    case 'pack': {
+      const bytes = buildPack({ key: m.key, salt: m.salt, table: m.table, blobs: m.blobs.map((b) => new Uint8Array(b)) });
+      return { result: { hash: sha256Hex(bytes), buf: bytes.buffer }, transfer: [bytes.buffer as ArrayBuffer] };
+    }
     case 'open': {
       const plain = owned(openBlobWithKey(m.packKey, m.entry, new Uint8Array(m.buf)));
       if (blobId(m.key, plain) !== m.entry.id) throw new MedvaultError(codes.DATA_CORRUPT, `blob ${m.entry.id} in pack ${m.entry.pack} does not match its id`);

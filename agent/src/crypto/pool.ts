@@ -9,7 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { MedvaultError, codes, type ErrorCode } from '@medvault/protocol';
-import type { BlobEntry } from '../repo/pack.js';
+import type { BlobEntry, PackParts } from '../repo/pack.js';
 import { runTask } from './pool-tasks.js';
 
 /** A chunk ready to be sealed into a pack: its id, codec and (maybe compressed) bytes. */
@@ -32,7 +32,7 @@ export interface PackCheck {
 type Req =
   | { op: 'encode'; key: Uint8Array; buf: ArrayBuffer }
   | { op: 'id'; key: Uint8Array; buf: ArrayBuffer }
-  | { op: 'hash'; buf: ArrayBuffer }
+  | { op: 'pack'; key: Uint8Array; salt: Uint8Array; table: Uint8Array; blobs: ArrayBuffer[] }
   | { op: 'open'; key: Uint8Array; packKey: Uint8Array; entry: BlobEntry; buf: ArrayBuffer }
   | { op: 'checkPack'; key: Uint8Array; packRoot: Uint8Array; pack: string; buf: ArrayBuffer };
 export type PoolRequest = Req & { seq: number };
@@ -132,7 +132,7 @@ export class CryptoPool {
     if (slot.busy++ === 0) slot.worker.ref(); // a call in flight keeps the process alive
     return new Promise<T>((resolve, reject) => {
       this.calls.set(seq, { resolve: resolve as (v: unknown) => void, reject, slot, bytes });
-      slot.worker.postMessage({ ...req, seq }, [req.buf]);
+      slot.worker.postMessage({ ...req, seq }, req.op === 'pack' ? req.blobs : [req.buf]);
     });
   }
 
@@ -148,10 +148,11 @@ export class CryptoPool {
     return this.call<string>({ op: 'id', key, buf: b.buffer as ArrayBuffer }, b.length);
   }
 
-  /** SHA-256 hex of `bytes` (a pack, named by it); the bytes are lent to a thread and come back as `bytes`. */
-  hash(bytes: Buffer): Promise<{ hash: string; bytes: Buffer }> {
-    const b = owned(bytes);
-    return this.call<{ hash: string; buf: ArrayBuffer }>({ op: 'hash', buf: b.buffer as ArrayBuffer }, b.length).then((r) => ({ hash: r.hash, bytes: Buffer.from(r.buf) }));
+  /** Seals a pack (buildPack) and hashes it: its bytes and name. The blobs are consumed. */
+  pack(p: PackParts): Promise<{ hash: string; bytes: Buffer }> {
+    const blobs = p.blobs.map((b) => owned(Buffer.from(b.buffer, b.byteOffset, b.byteLength)));
+    const bytes = blobs.reduce((n, b) => n + b.length, 0);
+    return this.call<{ hash: string; buf: ArrayBuffer }>({ op: 'pack', key: p.key, salt: p.salt, table: p.table, blobs: blobs.map((b) => b.buffer as ArrayBuffer) }, bytes).then((r) => ({ hash: r.hash, bytes: Buffer.from(r.buf) }));
   }
 
   /** Decrypts, decodes and checks one blob against its id; MV_ERR_DATA_CORRUPT when any fails. `sealed` is consumed. */

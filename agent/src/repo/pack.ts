@@ -30,17 +30,44 @@ const ENTRY_BYTES = 74;
 export const PACK_PREFIX = HEADER_BYTES + SALT_BYTES;
 const ID_RE = /^[0-9a-f]{64}$/;
 
-/** Accumulates sealed blobs for one pack in memory; finish() returns the pack's bytes and hash. */
+/** What a pack is built from: its key and salt, each blob's encoded bytes (blob i sealed with nonce (data, i)), and the plain header table. */
+export interface PackParts {
+  key: Uint8Array;
+  salt: Uint8Array;
+  blobs: Uint8Array[];
+  table: Uint8Array;
+}
+
+/** Seals the parts into the pack's bytes, in one buffer of its final size (the crypto pool runs this off the main thread). */
+export function buildPack(p: PackParts): Buffer {
+  const sealedHeader = seal(p.key, nonce(nonceDomain.header, 0), p.table, header(magic.pack));
+  let size = PACK_PREFIX + sealedHeader.length + 4;
+  for (const b of p.blobs) size += b.length + TAG_BYTES;
+  const out = Buffer.allocUnsafeSlow(size);
+  out.set(header(magic.pack), 0);
+  out.set(p.salt, HEADER_BYTES);
+  let o = PACK_PREFIX;
+  p.blobs.forEach((b, i) => {
+    for (const piece of sealParts(p.key, nonce(nonceDomain.data, i), b)) {
+      out.set(piece, o);
+      o += piece.length;
+    }
+  });
+  out.set(sealedHeader, o);
+  out.writeUInt32LE(sealedHeader.length, o + sealedHeader.length);
+  return out;
+}
+
+/** Accumulates encoded blobs for one pack in memory; parts() gives what buildPack seals, finish() seals it here. */
 export class PackBuilder {
   private readonly salt = randomBytes(SALT_BYTES);
   private readonly key: Buffer;
-  private readonly parts: Buffer[] = [];
+  private readonly blobs: Uint8Array[] = [];
   private readonly entries: Omit<BlobEntry, 'pack'>[] = [];
   private offset = PACK_PREFIX;
 
   constructor(packRoot: Uint8Array) {
     this.key = fileKey(packRoot, this.salt);
-    this.parts.push(header(magic.pack), this.salt);
   }
   get size(): number {
     return this.offset;
@@ -51,20 +78,15 @@ export class PackBuilder {
   add(type: BlobType, id: string, plain: Uint8Array): void {
     this.addEncoded(type, { id, rawLength: plain.length, ...encodeBlob(plain) });
   }
-  /** Adds a blob already encoded (id, codec, bytes: crypto/pool.ts does that off the main thread). */
+  /** Adds a blob already encoded (id, codec, bytes: crypto/pool.ts does that off the main thread); sealing it adds TAG_BYTES. */
   addEncoded(type: BlobType, b: { id: string; codec: number; data: Uint8Array; rawLength: number }): void {
-    const n = this.entries.length;
-    const sealed = sealParts(this.key, nonce(nonceDomain.data, n), b.data);
-    let length = 0;
-    for (const p of sealed) {
-      this.parts.push(p);
-      length += p.length;
-    }
-    this.entries.push({ type, id: b.id, n, offset: this.offset, length, rawLength: b.rawLength, codec: b.codec });
+    const length = b.data.length + TAG_BYTES;
+    this.entries.push({ type, id: b.id, n: this.entries.length, offset: this.offset, length, rawLength: b.rawLength, codec: b.codec });
+    this.blobs.push(b.data);
     this.offset += length;
   }
-  /** The pack's bytes, and its entries once its hash (its name) is known: the writer hashes in the crypto pool. */
-  seal(): { bytes: Buffer; entries: (hash: string) => BlobEntry[] } {
+  /** What buildPack needs, and the entries once the pack's hash (its name) is known. */
+  parts(): { parts: PackParts; entries: (hash: string) => BlobEntry[] } {
     const h = Buffer.alloc(this.entries.length * ENTRY_BYTES);
     this.entries.forEach((e, i) => {
       const o = i * ENTRY_BYTES;
@@ -75,17 +97,14 @@ export class PackBuilder {
       h.writeUInt32LE(e.length, o + 38);
       h.writeUInt32LE(e.rawLength, o + 42);
     });
-    const sealedHeader = seal(this.key, nonce(nonceDomain.header, 0), h, header(magic.pack));
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(sealedHeader.length);
-    const bytes = Buffer.concat([...this.parts, sealedHeader, len]);
     // a literal, not `{ ...e, pack }`: a spread copy plus one more property gets a hidden class of
     // its own, ~300 bytes per blob more (56,000 classes for one pack of tiny files)
     const entries = (hash: string) => this.entries.map((e): BlobEntry => ({ type: e.type, id: e.id, pack: hash, n: e.n, offset: e.offset, length: e.length, rawLength: e.rawLength, codec: e.codec }));
-    return { bytes, entries };
+    return { parts: { key: this.key, salt: this.salt, blobs: this.blobs, table: h }, entries };
   }
   finish(): { hash: string; bytes: Buffer; entries: BlobEntry[] } {
-    const { bytes, entries } = this.seal();
+    const { parts, entries } = this.parts();
+    const bytes = buildPack(parts);
     const hash = sha256Hex(bytes);
     return { hash, bytes, entries: entries(hash) };
   }

@@ -156,9 +156,9 @@ export class RepoWriter {
    */
   private async closePack(): Promise<void> {
     if (this.builder.count === 0) return;
-    const sealed = this.builder.seal();
+    const sealed = this.builder.parts();
     this.builder = new PackBuilder(this.repo.keys.pack);
-    const hashing = cryptoPool().hash(sealed.bytes); // off the main thread, while it fills the next pack
+    const hashing = cryptoPool().pack(sealed.parts); // sealed and hashed off the main thread, while it fills the next pack
     hashing.catch(() => undefined);
     const prev = this.inflight;
     this.inflight = prev.then(async () => {
