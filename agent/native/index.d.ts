@@ -13,6 +13,11 @@ declare const fsx: {
   setTimes(path: Path, atimeNs: bigint, mtimeNs: bigint): void;
   /** Renames `from` to `to` unless `to` exists (renameat2 RENAME_NOREPLACE): EEXIST then; EINVAL where the file system cannot. */
   renameNoReplace(from: Path, to: Path): void;
+  /**
+   * syncfs(2) of the file system `fd` is on, in the thread pool: rejects (EIO, ENOSPC, ...) when
+   * any writeback error happened on it since `fd` was opened, the kernel's own flushes included.
+   */
+  syncfs(fd: number): Promise<void>;
   /** Creates a FIFO, character or block device node (mknod); `mode` includes the file type bits. */
   mknod(path: Path, mode: number, dev: bigint): void;
   /**

@@ -50,6 +50,8 @@ static const char *errno_name(int e) {
     case EDQUOT: return "EDQUOT";
     case EAGAIN: return "EAGAIN";
     case ECONNREFUSED: return "ECONNREFUSED";
+    case ENOSYS: return "ENOSYS";
+    case EBADF: return "EBADF";
     default: return "EUNKNOWN";
   }
 }
@@ -217,6 +219,56 @@ static napi_value rename_noreplace(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * syncfs(fd) -> Promise: writes back the whole file system `fd` is on, in the thread pool, and
+ * rejects (EIO, ENOSPC, ...) on any writeback error on it since `fd` was opened, also those of the
+ * kernel's own flushes meanwhile (the superblock's errseq is sampled when the fd is opened).
+ */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  int err;
+} syncfs_job;
+
+static void syncfs_run(napi_env env, void *data) {
+  (void)env;
+  syncfs_job *j = data;
+  j->err = syncfs(j->fd) < 0 ? errno : 0;
+}
+
+static void syncfs_done(napi_env env, napi_status status, void *data) {
+  (void)status;
+  syncfs_job *j = data;
+  napi_value v;
+  if (j->err == 0) {
+    napi_get_undefined(env, &v);
+    napi_resolve_deferred(env, j->deferred, v);
+  } else {
+    throw_errno(env, "syncfs", j->err);
+    napi_get_and_clear_last_exception(env, &v);
+    napi_reject_deferred(env, j->deferred, v);
+  }
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+static napi_value do_syncfs(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], promise, name;
+  int32_t fd = -1;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) { napi_throw_type_error(env, NULL, "fsx.syncfs(fd)"); return NULL; }
+  syncfs_job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, "syncfs", ENOMEM);
+  j->fd = fd;
+  CHECK(napi_create_promise(env, &j->deferred, &promise));
+  napi_create_string_utf8(env, "fsx.syncfs", NAPI_AUTO_LENGTH, &name);
+  CHECK(napi_create_async_work(env, NULL, name, syncfs_run, syncfs_done, j, &j->work));
+  CHECK(napi_queue_async_work(env, j->work));
+  return promise;
+}
+
+/*
  * Unix datagrams for systemd's notification protocol (sd_notify(3)), which Node cannot send.
  * `path` is $NOTIFY_SOCKET: a file system path, or "@name" for the abstract namespace.
  */
@@ -329,6 +381,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"setTimes", NULL, set_times, NULL, NULL, NULL, napi_default, NULL},
     {"mknod", NULL, do_mknod, NULL, NULL, NULL, napi_default, NULL},
     {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},
+    {"syncfs", NULL, do_syncfs, NULL, NULL, NULL, napi_default, NULL},
     {"notify", NULL, notify, NULL, NULL, NULL, napi_default, NULL},
     {"bindDatagram", NULL, bind_datagram, NULL, NULL, NULL, napi_default, NULL},
     {"recvDatagram", NULL, recv_datagram, NULL, NULL, NULL, napi_default, NULL},

@@ -1,8 +1,8 @@
-import { existsSync, lstatSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getXattrs, mknod, renameNoReplace, setTimes, setXattr } from './fsx.js';
+import { getXattrs, mknod, renameNoReplace, setTimes, setXattr, syncfs } from './fsx.js';
 
 describe('fsx addon', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mv-fsx-'));
@@ -33,5 +33,11 @@ describe('fsx addon', () => {
     expect(readFileSync(join(dir, 'b'), 'utf8')).toBe('old');
     renameNoReplace(join(dir, 'a'), join(dir, 'c'));
     expect([existsSync(join(dir, 'a')), readFileSync(join(dir, 'c'), 'utf8')]).toEqual([false, 'new']);
+  });
+  it('syncfs resolves on a healthy file system and rejects with an errno code (a writeback error: restore/faults.test.ts)', async () => {
+    const fd = openSync(dir, 'r');
+    await expect(syncfs(fd)).resolves.toBeUndefined();
+    closeSync(fd);
+    await expect(syncfs(-1)).rejects.toMatchObject({ code: 'EBADF', syscall: 'syncfs' });
   });
 });

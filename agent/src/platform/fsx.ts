@@ -5,4 +5,4 @@
  */
 import fsx from '@medvault/fsx';
 
-export const { getXattrs, setXattr, setTimes, mknod, renameNoReplace, notify, bindDatagram, recvDatagram, closeFd } = fsx;
+export const { getXattrs, setXattr, setTimes, mknod, renameNoReplace, syncfs, notify, bindDatagram, recvDatagram, closeFd } = fsx;

@@ -6,8 +6,8 @@
  * 3. Folders: created with mkdir, or reused only if lstat says they are real folders (a symlink in
  *    the target is never followed: 'new' refuses it, 'overwrite' replaces it).
  * 4. Files: each chunk is authenticated (AES-GCM and id MAC, in the crypto pool's threads while
- *    the next chunks are read) before its bytes are written (a chunk
- *    of zeros is left as a hole, so sparse files stay sparse) to a
+ *    the next chunks are read) before its bytes are written (4 KiB
+ *    blocks of zeros are left as holes, so sparse files stay sparse) to a
  *    temp file next to the final name; a file with any bad chunk is deleted and reported. Mode and
  *    mtime are set on the descriptor, then the temp file is renamed ('overwrite') or linked
  *    ('new': refuses an existing name atomically).
@@ -15,18 +15,19 @@
  * 6. Every chunk is read back from the temp file as soon as it is written and compared byte for
  *    byte with the authenticated plaintext (a hole must read as zeros), and the file must end
  *    there; a file that differs is deleted, never placed, and reported (MV_ERR_VERIFY_FAILED).
- * 7. One syncfs of the target makes it all durable (instead of an fsync per file).
+ * 7. One syncfs of the target makes it all durable (instead of an fsync per file); a writeback error
+ *    on the target's file system since the run began fails the run (MV_ERR_STORAGE_FAILED).
  */
 import { realpath } from 'node:fs/promises';
 import { lstat, mkdir, link, symlink, chmod, rm, lchown, mknod, setTimes, setXattr, sync } from '../platform/long-paths.js';
-import { constants, write, writeSync, readSync, closeSync, ftruncateSync, fchmodSync, fchownSync } from 'node:fs';
+import { constants, openSync, write, writeSync, readSync, closeSync, ftruncateSync, fchmodSync, fchownSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { MedvaultError, codes } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
 import { nameBytes, unsafeName, type TreeNode } from '../repo/tree.js';
 import { packKey, packSalt, PACK_PREFIX, type BlobEntry } from '../repo/pack.js';
 import { cryptoPool } from '../crypto/pool.js';
+import { syncfs } from '../platform/fsx.js';
 
 export interface RestoreOptions {
   /** 'latest' (of `store`) or a snapshot hash or unique prefix. */
@@ -89,14 +90,21 @@ export class Restorer {
     const roots = await run.select(snap.tree, o.paths.filter((p) => p.split('/').some((s) => s !== '')));
     await mkdir(o.target, { recursive: true });
     const target = Buffer.from(await realpath(o.target));
-    for (const r of roots) await (r.node ? run.countNode(r.node) : run.countTree(snap.tree));
-    for (const r of roots) {
-      let dir: Buffer = target;
-      for (const seg of r.parents) dir = await run.ensureDir(join(dir, seg), r.display);
-      if (r.node) await run.restoreNode(dir, r.node, r.display);
-      else await run.restoreChildren(dir, snap.tree, '');
+    // opened before anything is written, so its syncfs at the end reports every writeback error
+    // of the run, also those of the kernel's own flushes meanwhile
+    const targetFd = openSync(target, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      for (const r of roots) await (r.node ? run.countNode(r.node) : run.countTree(snap.tree));
+      for (const r of roots) {
+        let dir: Buffer = target;
+        for (const seg of r.parents) dir = await run.ensureDir(join(dir, seg), r.display);
+        if (r.node) await run.restoreNode(dir, r.node, r.display);
+        else await run.restoreChildren(dir, snap.tree, '');
+      }
+      await run.syncTarget(targetFd, o.target);
+    } finally {
+      closeSync(targetFd);
     }
-    await run.syncTarget(o.target);
     return run.result;
   }
 }
@@ -312,8 +320,9 @@ class RestoreRun {
         // a chunk of zeros becomes a hole (sparse files stay sparse); a truncate then sets the size
         if (isZero(plain)) holes.push([bytes, plain.length]);
         else {
-          for (let done = 0; done < plain.length; ) done += await writeAt(fd, plain, done, bytes + done);
-          end = bytes + plain.length;
+          end = await writeSparse(fd, plain, bytes);
+          // a chunk that ends in zero blocks ends before them: the file's size must reach its end for the read-back
+          if (end < bytes + plain.length) ftruncateSync(fd, (end = bytes + plain.length));
           this.readBack(fd, plain, bytes, display);
         }
         bytes += plain.length;
@@ -459,9 +468,17 @@ class RestoreRun {
     }
   }
 
-  /** Makes everything written durable: one syncfs(2) of the target's file system (coreutils `sync -f`). */
-  async syncTarget(target: string): Promise<void> {
-    await new Promise<void>((resolve) => execFile('sync', ['-f', target], () => resolve())); // absent sync: the kernel flushes within seconds
+  /**
+   * Makes everything written durable: one syncfs(2) of the target's file system on `fd` (opened
+   * before the first write). The read-back verified the page cache; a write error at writeback
+   * (a failing or thin-provisioned disk) is reported here, as the run's failure of the target.
+   */
+  async syncTarget(fd: number, target: string): Promise<void> {
+    try {
+      await syncfs(fd);
+    } catch (cause) {
+      this.fail('.', new MedvaultError(codes.STORAGE_FAILED, `${target}: the disk failed to store what was restored (${(cause as Error).message}); restored files may not be on it as verified`, { cause }));
+    }
   }
 
 }
@@ -472,10 +489,38 @@ class RestoreRun {
  */
 const SYNC_WRITE_MAX = 64 * 1024;
 
-/** Writes (part of) `b` from `from` at file position `pos`; resolves with the bytes written. */
-function writeAt(fd: number, b: Buffer, from: number, pos: number): number | Promise<number> {
-  if (b.length - from <= SYNC_WRITE_MAX) return writeSync(fd, b, from, b.length - from, pos);
-  return new Promise((resolve, reject) => write(fd, b, from, b.length - from, pos, (err, n) => (err ? reject(err) : resolve(n))));
+/** Writes (part of) `b[from..to)` at file position `pos`; resolves with the bytes written. */
+function writeAt(fd: number, b: Buffer, from: number, to: number, pos: number): number | Promise<number> {
+  if (to - from <= SYNC_WRITE_MAX) return writeSync(fd, b, from, to - from, pos);
+  return new Promise((resolve, reject) => write(fd, b, from, to - from, pos, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/** File-system blocks of zeros inside a chunk are left as holes (the temp file is new, so a hole reads as zeros). */
+const BLOCK = 4096;
+
+/**
+ * Writes chunk `b` at file position `pos` of a new file, skipping every block-aligned 4 KiB of
+ * zeros (a sparse file's chunk is mostly holes: written whole, a 64 MiB file with 8 KiB of data
+ * took a maximum chunk per data block on disk). Resolves with the end of the last byte written.
+ */
+async function writeSparse(fd: number, b: Buffer, pos: number): Promise<number> {
+  const zeroAt = (o: number, n: number) => b[o] === 0 && b[o + n - 1] === 0 && b.subarray(o, o + n).equals(ZEROS.subarray(0, n));
+  let end = pos;
+  for (let o = 0; o < b.length; ) {
+    // blocks are aligned to the file, so a skipped one is a whole block of the file system
+    const blockLen = (at: number) => Math.min(b.length - at, BLOCK - ((pos + at) % BLOCK));
+    let n = blockLen(o);
+    if (n === BLOCK && zeroAt(o, n)) {
+      o += n;
+      continue;
+    }
+    let to = o + n;
+    while (to < b.length && !((n = blockLen(to)) === BLOCK && zeroAt(to, n))) to += n;
+    for (let at = o; at < to; ) at += await writeAt(fd, b, at, to, pos + at);
+    end = pos + to;
+    o = to;
+  }
+  return end;
 }
 
 /** Sets the node's extended attributes on `path` (never following a symlink). */
