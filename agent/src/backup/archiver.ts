@@ -91,8 +91,13 @@ function nodeType(st: BigIntStats): NodeType {
   return 'blockdev';
 }
 
+/**
+ * Whether a file is unchanged between two stats. ctime too: a writer that puts the mtime back
+ * (rsync --inplace --times, cp --preserve onto an existing file) keeps size and mtime while the
+ * content and the ctime change.
+ */
 function sameFile(a: BigIntStats, b: BigIntStats): boolean {
-  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino;
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
 }
 
 const join = (dir: Buffer, name: Buffer) => Buffer.concat([dir, Buffer.from('/'), name]);
