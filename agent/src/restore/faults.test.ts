@@ -1,7 +1,8 @@
 /**
  * The restorer against real faults of the target: a file system that fills up (a small tmpfs),
  * one that loses writes at writeback (ext4 on a loop device whose backing file cannot grow), an
- * existing file in mode 'new', a damaged pack, and sparse files. Real files and mounts (root).
+ * existing file in mode 'new', a damaged pack, sparse files, and a file system without extended
+ * attributes. Real files and mounts (root).
  */
 import { describe, it, expect, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { testRepo, tempDir, flipByteInLargestPack } from '../repo/testing.js';
 import { Archiver } from '../backup/archiver.js';
 import { Restorer, RESTORE_TEMP } from './restorer.js';
+import { setXattr } from '../platform/fsx.js';
 
 const cleanup: (() => void)[] = [];
 afterAll(() => {
@@ -129,6 +131,23 @@ describe('restore faults', () => {
     expect(r.failed).toEqual([]);
     expect(readFileSync(join(target, 'sparse.img')).equals(readFileSync(join(src, 'sparse.img')))).toBe(true);
     expect(statSync(join(target, 'sparse.img')).blocks * 512).toBeLessThan(1 << 20);
+    await t.repo.close();
+  });
+
+  it('a target without extended attributes (ramfs): the record is restored and the attribute it cannot hold is named', async () => {
+    const t = await testRepo();
+    const src = await tempDir('mv-fault-src-');
+    writeFileSync(join(src, 'referral.pdf'), 'a referral');
+    setXattr(join(src, 'referral.pdf'), 'user.origin', Buffer.from('scanner-2'));
+    const b = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+    const target = await tempDir('mv-fault-ramfs-');
+    execFileSync('mount', ['-t', 'ramfs', 'ramfs', target]);
+    cleanup.push(() => execFileSync('umount', ['-l', target]));
+    const r = await new Restorer(t.repo).restore({ snapshot: b.snapshot, paths: [], target, mode: 'new' });
+    expect(r.failed).toEqual([]);
+    expect(readFileSync(join(target, 'referral.pdf'), 'utf8')).toBe('a referral');
+    expect(r.errors).toEqual([{ path: 'referral.pdf', code: 'SKIPPED', message: expect.stringMatching(/^referral\.pdf: extended attribute user\.origin not restored: ENOTSUP/) }]);
+    expect(temps(target)).toEqual([]);
     await t.repo.close();
   });
 });

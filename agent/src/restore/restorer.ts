@@ -222,7 +222,7 @@ class RestoreRun {
         await this.restoreChildren(path, n.subtree!, display);
         if (ROOT) await lchown(path, n.uid, n.gid).catch(() => undefined);
         await chmod(path, n.mode);
-        applyXattrs(path, n);
+        this.applyXattrs(path, n, display);
         setTimes(path, BigInt(n.mtime), BigInt(n.mtime));
       } else if (n.type === 'file') await this.restoreFile(dir, path, n, display);
       else if (n.type === 'symlink') await this.restoreSymlink(dir, path, n);
@@ -340,7 +340,7 @@ class RestoreRun {
       fchmodSync(fd, n.mode);
       closeSync(fd); // durability: one syncfs of the target after all files (syncTarget), not 1 fsync per file
       fd = -1;
-      applyXattrs(tmp, n);
+      this.applyXattrs(tmp, n, display);
       setTimes(tmp, BigInt(n.mtime), BigInt(n.mtime)); // to the nanosecond
       this.place(tmp, path, display);
       placed = true;
@@ -351,6 +351,21 @@ class RestoreRun {
     } finally {
       if (fd >= 0) closeSync(fd);
       if (!placed) await rm(tmp, { force: true });
+    }
+  }
+
+  /**
+   * Sets the node's extended attributes on `path` (never following a symlink). One the target
+   * cannot hold (a file system without them, a namespace or size it refuses) is reported by name
+   * as skipped: the record itself is still restored (it used to be deleted with the attribute).
+   */
+  private applyXattrs(path: Buffer, n: TreeNode, display: string): void {
+    for (const [name, value] of n.xattrs ?? []) {
+      try {
+        setXattr(path, name, Buffer.from(value, 'base64url'));
+      } catch (err) {
+        this.result.errors.push({ path: display, code: 'SKIPPED', message: `${display}: extended attribute ${name} not restored: ${(err as Error).message}` });
+      }
     }
   }
 
@@ -523,8 +538,4 @@ async function writeSparse(fd: number, b: Buffer, pos: number): Promise<number> 
   return end;
 }
 
-/** Sets the node's extended attributes on `path` (never following a symlink). */
-function applyXattrs(path: Buffer, n: TreeNode): void {
-  for (const [name, value] of n.xattrs ?? []) setXattr(path, name, Buffer.from(value, 'base64url'));
-}
 
