@@ -7,7 +7,9 @@
  * alternating their order each round: initial backup, incremental after a 1% change, incremental
  * with no change, full restore, check --read-data. It reports median seconds, MB/s, peak RSS and
  * repository size, and medvault's ratio to each peer as "times better" (peer ÷ medvault; above 1
- * means medvault wins). Peers are installed with apt-get when missing and we are root; otherwise
+ * means medvault wins). Every command starts after a `sync` (untimed), so no engine's writeback
+ * lands in another's time; `restore_durable` adds the `sync` right after each restore (restic and
+ * borg leave what they restored unsynced; medvault's restore ends with syncfs). Peers are installed with apt-get when missing and we are root; otherwise
  * they are skipped and the report says so. With --json the last line is one JSON object
  * {"engine": {...}}; other issues add their own sections to the same command. `--only scale` (not
  * part of the default run) backs up and restores 1 M tiny files and one 20 GiB file.
@@ -125,7 +127,14 @@ interface Measure {
 }
 
 /** Runs a command under GNU time; returns wall seconds and peak RSS of the process tree's largest member. */
+/**
+ * Times one command. Everything written before it (the previous engine's restore, which restic and
+ * borg leave unsynced, and the deletion of its target) is flushed first, untimed: otherwise its
+ * writeback and discards land in the next engine's time, and in medvault's restore, whose syncfs
+ * flushes the whole file system, entirely.
+ */
 function measure(cmd: string[], env: Record<string, string> = {}, cwd?: string): Measure {
+  execFileSync('sync');
   const t0 = process.hrtime.bigint();
   const r = spawnSync('/usr/bin/time', ['-f', '%M', ...cmd], { env: { ...process.env, ...env }, cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -215,8 +224,9 @@ async function engineSection(): Promise<Record<string, unknown>> {
   const list = all.list.filter((e) => !onlyEngines || onlyEngines.includes(e.name));
   const skipped = all.skipped;
   for (const s of skipped) say(`bench engine: skipping ${s}`);
-  const results: Record<string, Record<Phase, Measure[]> & { repoBytes: number[] }> = {};
-  for (const e of list) results[e.name] = { initial_backup: [], incremental_1pct: [], incremental_none: [], restore: [], check_read_data: [], repoBytes: [] };
+  // restoreSync: seconds of a `sync` right after each restore (restic and borg leave what they restored in the page cache; medvault's restore ends with syncfs)
+  const results: Record<string, Record<Phase, Measure[]> & { repoBytes: number[]; restoreSync: number[] }> = {};
+  for (const e of list) results[e.name] = { initial_backup: [], incremental_1pct: [], incremental_none: [], restore: [], check_read_data: [], repoBytes: [], restoreSync: [] };
   const runs = join(work, 'runs');
   for (let round = 1; round <= rounds; round++) {
     rmSync(runs, { recursive: true, force: true });
@@ -246,6 +256,9 @@ async function engineSection(): Promise<Record<string, unknown>> {
       const target = join(runs, `restore-${e.name}`);
       const { cmd, cwd } = e.restore(repo(e), target);
       const m = measure(cmd, e.env, cwd);
+      const t0 = process.hrtime.bigint();
+      execFileSync('sync');
+      results[e.name]!.restoreSync.push(Number(process.hrtime.bigint() - t0) / 1e9);
       rmSync(target, { recursive: true, force: true });
       return m;
     });
@@ -258,6 +271,8 @@ async function engineSection(): Promise<Record<string, unknown>> {
     for (const p of phases) s[p] = { seconds: +median(r[p].map((m) => m.seconds)).toFixed(3), mb_s: +(MB / median(r[p].map((m) => m.seconds))).toFixed(1), peak_rss_mib: +(median(r[p].map((m) => m.rssKiB)) / 1024).toFixed(1) };
     s.peak_rss_mib = +(Math.max(...phases.flatMap((p) => r[p].map((m) => m.rssKiB))) / 1024).toFixed(1);
     s.repo_mb = +(median(r.repoBytes) / 1e6).toFixed(1);
+    // the restore until what it wrote is on disk: restore + the sync after it
+    s.restore_durable = { seconds: +median(r.restore.map((m, i) => m.seconds + r.restoreSync[i]!)).toFixed(3) };
     summary[name] = s;
   }
   const ratios: Record<string, Record<string, number>> = {};
@@ -265,11 +280,11 @@ async function engineSection(): Promise<Record<string, unknown>> {
   for (const peer of Object.keys(summary).filter((n) => n !== 'medvault')) {
     const p = summary[peer]!;
     const t = (x: Record<string, unknown>, ph: Phase) => (x[ph] as { seconds: number }).seconds;
-    ratios[peer] = Object.fromEntries([...phases.map((ph) => [ph, +(t(p, ph) / t(mv, ph)).toFixed(2)]), ['peak_rss', +((p.peak_rss_mib as number) / (mv.peak_rss_mib as number)).toFixed(2)]]);
+    ratios[peer] = Object.fromEntries([...phases.map((ph) => [ph, +(t(p, ph) / t(mv, ph)).toFixed(2)]), ['peak_rss', +((p.peak_rss_mib as number) / (mv.peak_rss_mib as number)).toFixed(2)], ['restore_durable', +(t(p, 'restore_durable' as Phase) / t(mv, 'restore_durable' as Phase)).toFixed(2)]]);
   }
   say('');
   say(`medvault engine bench: ${ds.files} files, ${MB.toFixed(0)} MB, ${rounds} rounds, medians (${new Date().toISOString()})`);
-  for (const [name, s] of Object.entries(summary)) say(`  ${name.padEnd(8)} ${phases.map((p) => `${p} ${(s[p] as { seconds: number }).seconds.toFixed(1)} s`).join(', ')}; peak RSS ${s.peak_rss_mib} MiB; repo ${s.repo_mb} MB`);
+  for (const [name, s] of Object.entries(summary)) say(`  ${name.padEnd(8)} ${[...phases, 'restore_durable'].map((p) => `${p} ${(s[p] as { seconds: number }).seconds.toFixed(1)} s`).join(', ')}; peak RSS ${s.peak_rss_mib} MiB; repo ${s.repo_mb} MB`);
   for (const [peer, r] of Object.entries(ratios)) say(`  medvault vs ${peer} (times better): ${Object.entries(r).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   return { dataset: { files: ds.files, mb: +MB.toFixed(1), scale }, rounds, results: summary, ratios, skipped, cpus: (await import('node:os')).cpus().length };
 }

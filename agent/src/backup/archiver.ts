@@ -13,7 +13,7 @@
  *    counts without walking both snapshots again.
  */
 import { lstat, lstatSync, readdir, readlink, getXattrs, sync } from '../platform/long-paths.js';
-import { constants, closeSync, fstatSync, readSync, read as fsRead, type BigIntStats } from 'node:fs';
+import { constants, closeSync, fstatSync, read as fsRead, type BigIntStats } from 'node:fs';
 import { hostname } from 'node:os';
 import { MedvaultError, codes } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
@@ -58,16 +58,14 @@ export interface BackupResult {
 }
 
 const READ_SIZE = 1024 * 1024;
-/** Reads up to this size run on the calling thread (see readFile). */
-const SYNC_READ_MAX = 256 * 1024;
 const MAX_ERRORS = 1000;
 /**
- * Entries of one folder processed at once, so file I/O overlaps hashing and sealing; nested
- * folders multiply it. With reads at page-cache speed 2 is as fast as 4 on the bench data set
- * (10.6-11.1 s vs 10.7 s) at 305-313 MiB peak RSS instead of 441-452 (chunks and read buffers of
- * the files in flight); 1 is slower (15.2 s).
+ * Entries of one folder processed at once, so file I/O overlaps hashing and sealing and a cold
+ * disk has several reads in flight; nested folders multiply it. Bench data set, initial backup:
+ * 4 took 8.6 s warm and 9.5-9.8 s after drop_caches, 2 took 10.4-10.6 s and 11.7-11.8 s, at
+ * 277-309 MiB peak RSS against 239-246 (RUN_INFLIGHT bounds the chunks they queue).
  */
-const ENTRY_CONCURRENCY = 2;
+const ENTRY_CONCURRENCY = 4;
 /**
  * Bytes of one file's chunks queued for the crypto pool before its reading waits (memory bound).
  * Several files are read at once (ENTRY_CONCURRENCY in each of several folders), so this is
@@ -301,8 +299,10 @@ class Run {
 
   /**
    * Reads, chunks and saves one file through a descriptor; the next read overlaps the current
-   * chunk's work. Open, stat, close and reads up to SYNC_READ_MAX run on this thread (for a small
-   * file the thread-pool round trips cost more than the calls); larger reads go to the pool.
+   * chunk's work. Open, stat and close run on this thread (the walk's lstat just read the inode, so
+   * they cost their system call; the thread-pool round trips cost more); reads go to the pool, so
+   * a cold disk blocks none but the file read (synchronous reads of small files were 12.2-12.5 s
+   * against 9.5-9.8 s after drop_caches, and no faster warm).
    */
   private async readFile(path: Buffer): Promise<{ content: string[]; after: BigIntStats; read: number }> {
     const fd = sync.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -324,7 +324,7 @@ class Run {
         if (eof || want <= 0) return Buffer.alloc(0);
         asked += want;
         const buf = Buffer.allocUnsafeSlow(want);
-        const n = want <= SYNC_READ_MAX ? readSync(fd, buf, 0, want, null) : await new Promise<number>((resolve, reject) => fsRead(fd, buf, 0, want, null, (err, r) => (err ? reject(err) : resolve(r))));
+        const n = await new Promise<number>((resolve, reject) => fsRead(fd, buf, 0, want, null, (err, r) => (err ? reject(err) : resolve(r))));
         eof = n < want;
         return n === want ? buf : buf.subarray(0, n);
       };

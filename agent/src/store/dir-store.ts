@@ -253,7 +253,9 @@ async function writeDurably(file: string, data: Uint8Array, flags: string): Prom
 /**
  * Ranges up to this size are read on the calling thread: for a small blob (a restore of many small
  * files asks for one per file) the thread-pool round trip costs more than the read; larger ones
- * go to the pool, so several can be in flight on a slow disk.
+ * go to the pool, so several can be in flight on a slow disk. A pack's small blobs are read in
+ * order, so readahead serves them from a cold disk too (bench restore after drop_caches: 7.8-8.1 s
+ * with, 8.9-9.4 s without).
  */
 const SYNC_READ_MAX = 256 * 1024;
 
