@@ -22,7 +22,14 @@ export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffe
     case 'id':
       return { result: blobId(m.key, new Uint8Array(m.buf)), transfer: [] };
     case 'pack': {
-      const bytes = buildPack({ key: m.key, salt: m.salt, table: m.table, blobs: m.blobs.map((b) => new Uint8Array(b)) });
+      // the blobs, in order, from the segments they came in (pool.ts pack())
+      let seg = 0;
+      let o = 0;
+      const blobs = m.lengths.map((n) => {
+        if (o === m.bufs[seg]!.byteLength) [seg, o] = [seg + 1, 0];
+        return new Uint8Array(m.bufs[seg]!, (o += n) - n, n);
+      });
+      const bytes = buildPack({ key: m.key, salt: m.salt, table: m.table, blobs });
       return { result: { hash: sha256Hex(bytes), buf: bytes.buffer }, transfer: [bytes.buffer as ArrayBuffer] };
     }
     case 'open': {
