@@ -9,8 +9,9 @@
  *    the next chunks are read) before its bytes are written (4 KiB
  *    blocks of zeros are left as holes, so sparse files stay sparse) to a
  *    temp file next to the final name; a file with any bad chunk is deleted and reported. Mode and
- *    mtime are set on the descriptor, then the temp file is renamed ('overwrite') or linked
- *    ('new': refuses an existing name atomically).
+ *    mtime are set on the descriptor, then the temp file is renamed ('overwrite') or renamed
+ *    without replacing ('new': renameat2 RENAME_NOREPLACE, else link + unlink; refuses an existing
+ *    name atomically).
  * 5. Symlinks are created as symlinks; folder modes and mtimes are set after their contents.
  * 6. Every chunk is read back from the temp file as soon as it is written and compared byte for
  *    byte with the authenticated plaintext (a hole must read as zeros), and the file must end
@@ -19,7 +20,7 @@
  *    on the target's file system since the run began fails the run (MV_ERR_STORAGE_FAILED).
  */
 import { realpath } from 'node:fs/promises';
-import { lstat, mkdir, link, symlink, chmod, rm, lchown, mknod, setTimes, setXattr, sync } from '../platform/long-paths.js';
+import { mkdir, link, symlink, chmod, rm, lchown, mknod, setTimes, setXattr, sync } from '../platform/long-paths.js';
 import { constants, openSync, write, writeSync, readSync, closeSync, ftruncateSync, fchmodSync, fchownSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { MedvaultError, codes } from '@medvault/protocol';
@@ -53,14 +54,6 @@ export interface RestoreResult {
 }
 
 const sep = Buffer.from('/');
-const ZEROS = Buffer.alloc(64 * 1024);
-function isZero(b: Buffer): boolean {
-  for (let o = 0; o < b.length; o += ZEROS.length) {
-    const n = Math.min(ZEROS.length, b.length - o);
-    if (!b.subarray(o, o + n).equals(n === ZEROS.length ? ZEROS : ZEROS.subarray(0, n))) return false;
-  }
-  return true;
-}
 
 /**
  * Bytes of one file's chunks read and being authenticated ahead of its writes. Multiplied by
@@ -239,6 +232,11 @@ class RestoreRun {
   private readonly tmpPrefix = randomBytes(5).toString('hex');
   private tmpCount = 0;
 
+  /** In mode 'new', refuses a name that exists before anything is written for it (place() refuses it again, atomically). */
+  private refuseExisting(path: Buffer, display: string): void {
+    if (this.o.mode === 'new' && sync.lstat(path)) throw notOverwritten(display);
+  }
+
   /** Whether renameat2 RENAME_NOREPLACE works here (one namespace operation a file instead of link + unlink). */
   private noReplace = true;
 
@@ -249,7 +247,7 @@ class RestoreRun {
         return sync.renameNoReplace(tmp, path);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EEXIST') throw new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
+        if (code === 'EEXIST') throw notOverwritten(display);
         if (code !== 'EINVAL' && code !== 'ENOSYS') throw err;
         this.noReplace = false; // a file system without it: link + unlink refuses an existing name just as atomically
       }
@@ -257,7 +255,7 @@ class RestoreRun {
     try {
       sync.link(tmp, path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw notOverwritten(display);
       throw err;
     } finally {
       try {
@@ -277,7 +275,7 @@ class RestoreRun {
     if (inode && !pending) this.inodes.set(inode, new Promise((r) => (written = r)));
     let placed = false;
     try {
-      if (this.o.mode === 'new' && sync.lstat(path)) throw new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
+      this.refuseExisting(path, display);
       const first = pending ? await pending : undefined;
       if (first) {
         const tmp = this.tmpName(dir);
@@ -313,22 +311,14 @@ class RestoreRun {
     let placed = false;
     try {
       let bytes = 0;
-      let end = 0;
-      const holes: [number, number][] = [];
       for await (const plain of this.chunks(n.content!)) {
-        // authenticated before any byte is written
-        // a chunk of zeros becomes a hole (sparse files stay sparse); a truncate then sets the size
-        if (isZero(plain)) holes.push([bytes, plain.length]);
-        else {
-          end = await writeSparse(fd, plain, bytes);
-          // a chunk that ends in zero blocks ends before them: the file's size must reach its end for the read-back
-          if (end < bytes + plain.length) ftruncateSync(fd, (end = bytes + plain.length));
-          this.readBack(fd, plain, bytes, display);
-        }
+        // authenticated before any byte is written; its blocks of zeros become holes (sparse files
+        // stay sparse), and a chunk that ends in them ends before them: the file is extended to the
+        // chunk's end for the read-back
+        if ((await writeSparse(fd, plain, bytes)) < bytes + plain.length) ftruncateSync(fd, bytes + plain.length);
+        this.readBack(fd, plain, bytes, display);
         bytes += plain.length;
       }
-      if (end < bytes) ftruncateSync(fd, bytes);
-      for (const [pos, len] of holes) for (let o = 0; o < len; o += ZEROS.length) this.readBack(fd, ZEROS.subarray(0, Math.min(ZEROS.length, len - o)), pos + o, display);
       if (readSync(fd, Buffer.alloc(1), 0, 1, bytes) !== 0) throw new MedvaultError(codes.VERIFY_FAILED, `${display}: restored file is longer than in the snapshot`);
       if (ROOT) {
         try {
@@ -465,16 +455,15 @@ class RestoreRun {
    */
   private async restoreSpecial(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
     const type = { fifo: 0o010000, chardev: 0o020000, blockdev: 0o060000 }[n.type as 'fifo' | 'chardev' | 'blockdev'];
-    const root = ROOT;
-    if (type === undefined || (n.type !== 'fifo' && !root)) {
+    if (type === undefined || (n.type !== 'fifo' && !ROOT)) {
       this.result.errors.push({ path: display, code: 'SKIPPED', message: `${display}: ${n.type} recorded, not recreated${type === undefined ? '' : ' (device nodes need root)'}` });
       return;
     }
-    if (this.o.mode === 'new' && (await lstat(path).catch(() => undefined))) throw new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
+    this.refuseExisting(path, display);
     const tmp = this.tmpName(dir);
     mknod(tmp, type | n.mode, BigInt(n.rdev ?? '0'));
     try {
-      if (root) await lchown(tmp, n.uid, n.gid).catch(() => undefined);
+      if (ROOT) await lchown(tmp, n.uid, n.gid).catch(() => undefined);
       await chmod(tmp, n.mode);
       setTimes(tmp, BigInt(n.mtime), BigInt(n.mtime));
       this.place(tmp, path, display);
@@ -498,6 +487,10 @@ class RestoreRun {
 
 }
 
+function notOverwritten(display: string): MedvaultError {
+  return new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
+}
+
 /**
  * Writes up to this many bytes on the calling thread; a larger chunk goes to the thread pool, so
  * its copy into the page cache runs beside the main thread's work on the next chunks.
@@ -512,6 +505,7 @@ function writeAt(fd: number, b: Buffer, from: number, to: number, pos: number): 
 
 /** File-system blocks of zeros inside a chunk are left as holes (the temp file is new, so a hole reads as zeros). */
 const BLOCK = 4096;
+const ZEROS = Buffer.alloc(BLOCK);
 
 /**
  * Writes chunk `b` at file position `pos` of a new file, skipping every block-aligned 4 KiB of
