@@ -53,6 +53,8 @@ const INFLIGHT_PER_THREAD = 16 * 1024 * 1024;
  * encode always goes to a thread (its main thread is the busier one).
  */
 const INLINE_MAX = 64 * 1024;
+/** A pack's blobs from this size go to the sealing thread as their own buffers; smaller ones are copied together (pack()). */
+const OWN_SEGMENT_MIN = 64 * 1024;
 
 /** `b` itself when it alone spans its ArrayBuffer (so it can be transferred), else a copy that does. */
 export function owned(b: Buffer): Buffer {
@@ -163,7 +165,7 @@ export class CryptoPool {
     };
     for (const b of p.blobs) {
       const x = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-      if (x.length < INLINE_MAX) run.push(x);
+      if (x.length < OWN_SEGMENT_MIN) run.push(x);
       else {
         flush();
         segs.push(owned(x));

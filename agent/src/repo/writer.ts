@@ -156,19 +156,19 @@ export class RepoWriter {
    */
   private async closePack(): Promise<void> {
     if (this.builder.count === 0) return;
-    const sealed = this.builder.parts();
+    const { parts, entries } = this.builder.parts();
     this.builder = new PackBuilder(this.repo.keys.pack);
-    const hashing = cryptoPool().pack(sealed.parts); // sealed and hashed off the main thread, while it fills the next pack
-    hashing.catch(() => undefined);
+    const packing = cryptoPool().pack(parts); // sealed and hashed off the main thread, while it fills the next pack
+    packing.catch(() => undefined);
     const prev = this.inflight;
     this.inflight = prev.then(async () => {
       if (this.failure !== undefined) return;
       try {
-        const { hash, bytes } = await hashing;
+        const { hash, bytes } = await packing;
         hashedAs(bytes, hash);
         await this.store.put('pack', hash, bytes);
         this.written.push({ kind: 'pack', hash, size: bytes.length });
-        this.unindexed.push({ pack: hash, size: bytes.length, blobs: sealed.entries(hash) });
+        this.unindexed.push({ pack: hash, size: bytes.length, blobs: entries(hash) });
       } catch (err) {
         this.failure ??= err;
       }

@@ -52,7 +52,6 @@ export function validateName(kind: StoreKind, name: string): void {
   if (!ok) throw new MedvaultError(codes.MESSAGE_INVALID, `invalid ${kind} name ${JSON.stringify(name).slice(0, 80)}`);
 }
 
-/** Checks validity of name and, for content-addressed kinds, that it is the hash of `data`. */
 /** Buffers whose SHA-256 was just computed (the crypto pool hashes a pack before it is put), so put need not hash them again. */
 const hashed = new WeakMap<Uint8Array, string>();
 /** Records that `data` hashes to `hash` (call only with a hash computed from these very bytes, which then MUST NOT change). */
@@ -60,6 +59,7 @@ export function hashedAs(data: Uint8Array, hash: string): void {
   hashed.set(data, hash);
 }
 
+/** Checks validity of name and, for content-addressed kinds, that it is the hash of `data` (unless hashedAs said so). */
 export function validatePut(kind: StoreKind, name: string, data: Uint8Array): void {
   validateName(kind, name);
   if (contentAddressed.has(kind) && hashed.get(data) !== name) {
