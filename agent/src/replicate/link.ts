@@ -65,7 +65,13 @@ export interface Follower {
 /** How long close() lets a drain take (pending publishes flushed, subscriptions ended) before it just closes. */
 const CLOSE_DRAIN_MS = 5000;
 
-/** A follower's consumer silent this long while connected (heartbeats come every ~15 s) is made again. */
+/**
+ * A follower's pulls expire after this; the server sends an idle heartbeat every half of it, and two
+ * missed make the consumer again (a node gone), so receipts and orders resume within ~10 s of it.
+ */
+const FOLLOW_PULL_MS = 10_000;
+
+/** A follower's consumer silent this long while connected (heartbeats come every ~5 s) is made again. */
 export const FOLLOW_STALL_MS = 120_000;
 
 export interface LinkOptions {
@@ -174,12 +180,22 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
             });
             const consumer = await js.consumers.get(stream, name);
             // Its consumer gone (a restarted server forgets memory consumers): end, and make a new one.
-            const messages = await consumer.consume({ max_messages: 64, abort_on_missing_resource: true });
+            // Pulls expire after FOLLOW_PULL_MS, so the server's idle heartbeats come every half of it.
+            const messages = await consumer.consume({ max_messages: 64, expires: FOLLOW_PULL_MS, abort_on_missing_resource: true });
             current = { stop: () => void messages.stop() };
             live();
             if (stopped) messages.stop();
             void (async () => {
-              for await (const st of messages.status()) if (st.type === 'heartbeat' || st.type === 'next') live();
+              for await (const st of messages.status()) {
+                if (st.type === 'heartbeat' || st.type === 'next') live();
+                // Two heartbeats missed: the node holding this one-replica consumer died or lost it
+                // (a cluster node killed). The client would go on asking that consumer until the node
+                // returns; a new consumer is placed on a node that is up.
+                if (st.type === 'heartbeats_missed' && !busy) {
+                  opts.log?.('follow: consumer heartbeats missed; making it again', { stream, missed: st.count });
+                  messages.stop();
+                }
+              }
             })().catch(() => undefined);
             for await (const m of messages) {
               live();
