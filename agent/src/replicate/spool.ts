@@ -4,9 +4,11 @@
  * append (one O_APPEND write per event); the daemon flushes. The cursor is the byte offset of the
  * first event not yet acknowledged, replaced atomically after each flush; an event published but
  * not yet under the cursor at a crash is published again with the same message id, which
- * JetStream's duplicate window absorbs.
+ * JetStream's duplicate window absorbs. A line torn by a kill or power cut mid-append was never
+ * acknowledged to its writer (add() had not returned): the next append ends it first, and flush
+ * skips it, so it cannot swallow or hold up the events after it.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { canonicalJson, subjects, type EventType, type Message } from '@medvault/protocol';
@@ -34,9 +36,12 @@ export class Spool {
    */
   add(event: EventType, message: Message, id: string = randomUUID()): void {
     const line = `${JSON.stringify({ id, event, body: canonicalJson(message) } satisfies Spooled)}\n`;
-    const fd = openSync(this.file, 'a', 0o600);
+    const fd = openSync(this.file, 'a+', 0o600);
     try {
-      writeSync(fd, line);
+      const size = fstatSync(fd).size;
+      const last = Buffer.alloc(1);
+      const torn = size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
+      writeSync(fd, torn ? `\n${line}` : line);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -61,7 +66,12 @@ export class Spool {
     for (const line of text.split('\n').slice(0, -1)) {
       consumed += Buffer.byteLength(line) + 1;
       if (line.trim() === '') continue;
-      const e = JSON.parse(line) as Spooled;
+      let e: Spooled;
+      try {
+        e = JSON.parse(line) as Spooled;
+      } catch {
+        continue; // torn mid-append: see the top of this file
+      }
       await link.publish(subjects.event(this.site, e.event), Buffer.from(e.body), { msgID: `${this.site}.ev.${e.id}` });
       flushed++;
       if (flushed % 100 === 0) writeFileAtomic(this.cursorFile, String(offset + consumed));

@@ -56,4 +56,18 @@ describe('Spool', () => {
     expect(link.messages[0]!.subject).toBe('mv.v1.ev.clinic-a.status');
     expect(spool.pendingBytes()).toBe(0);
   });
+
+  it('an event torn by a kill mid-append (never acknowledged to its writer) holds up none after it', async () => {
+    const dir = tmp();
+    const spool = new Spool(dir, 'clinic-a');
+    const ev = (n: number) => ({ type: 'mv.order-status.v1' as const, orderId: '00000000-0000-4000-8000-000000000000', site: 'clinic-a', state: 'running' as const, at: n });
+    spool.add('status', ev(1));
+    appendFileSync(join(dir, 'events.jsonl'), '{"id":"torn","event":"status","bo'); // the writer died here
+    spool.add('status', ev(2)); // the next start's events
+    spool.add('status', ev(3));
+    const link = new MemLink();
+    expect(await spool.flush(link)).toBe(3);
+    expect(link.messages.map((m) => JSON.parse(Buffer.from(m.data).toString()).at)).toEqual([1, 2, 3]);
+    expect(spool.pendingBytes()).toBe(0);
+  });
 });
