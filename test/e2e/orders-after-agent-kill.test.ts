@@ -6,17 +6,19 @@
  *   (a) killed mid-restore: the agent, started again, concludes the order failed (the target may
  *       hold a partial restore) and, when the control stream delivers it again, says 'failed' too;
  *   (b) killed by a fault point at each line the order ledger writes for one order (accepted,
- *       outcome, reported): whichever the kill came before, both sides agree.
+ *       outcome, reported): whichever the kill came before, both sides agree;
+ *   (c) killed mid-drill: the agent, started again, records the drill interrupted and the
+ *       controller gets it failed with the reason (it no longer waits for a result that never comes).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Fleet, must } from '../support/fleet.js';
 import { until, type Daemon } from '../support/procs.js';
 
-describe('restore orders interrupted by kill -9 of the agent', () => {
+describe('restore and drill orders interrupted by kill -9 of the agent', () => {
   let ws: string;
   let fleet: Fleet;
   let state: string;
@@ -115,4 +117,27 @@ describe('restore orders interrupted by kill -9 of the agent', () => {
     expect(outcomes).toEqual(['killed before ledger line 1: done', 'killed before ledger line 2: failed', 'killed before ledger line 3: done', 'not killed: done']);
     fleet.startAgent();
   }, 600_000);
+
+  it('(c) killed mid-drill: interrupted in the drill ledger, failed with the reason at the controller', async () => {
+    // exit 5 with --no-wait: sent, its result still to come
+    const sent = await fleet.medvault(['drill', fleet.site, '--store', 'records', '--source', 'local', '--no-wait']);
+    const id = (sent.json as { drills?: { id: string }[] } | undefined)?.drills?.[0]?.id;
+    expect(id, sent.stderr).toBeDefined();
+    const drills = (): { seq?: number; finished?: true; outcome: { state: string } }[] => readFileSync(join(state, 'drills.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.id === id);
+    await until('the drill accepted in its ledger', () => drills().find((e) => e.seq !== undefined), 60_000, 5);
+    const killed = fleet.agentDaemon!;
+    await killed.stop('SIGKILL');
+    expect(drills().filter((e) => e.finished), 'the kill came after the drill ended: it must come mid-drill').toEqual([]);
+    const again = fleet.startAgent();
+    onTestFailed(() => console.log(`--- killed agent\n${killed.output.slice(-3000)}\n--- agent started again\n${again.output.slice(-5000)}\n--- fleet\n${fleet.output().slice(-5000)}`));
+    const view = await until(`drill ${id} concluded at the controller`, async () => {
+      const v = await fleet.api(`/api/v1/drills/${id}`);
+      return v.state !== 'issued' ? v : undefined;
+    }, 120_000, 500);
+    expect(view.state, again.output.slice(-2000)).toBe('failed');
+    expect(view.result.error.message).toBe(`drill ${id}: the agent stopped (crash or power loss) while running it; order it again`);
+    expect(view.result.runs).toEqual([]);
+    expect(drills().filter((e) => e.finished).map((e) => e.outcome.state)).toEqual(['interrupted']);
+    expect((await again.waitFor(/"drills":\[([^\]]*)\],"msg":"drills interrupted by the last stop"/))[1]).toBe(`"${id}"`);
+  }, 300_000);
 });

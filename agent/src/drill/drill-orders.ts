@@ -5,9 +5,12 @@
  * even across restarts. The daemon runs drills and restore orders one at a time. An order refused
  * after its signature checked out (expired, not yet valid, replayed) is reported to the controller
  * as a failed mv.drill-result.v1 with the reason; a forged or foreign one only in the audit log.
+ * A drill cut short by a stop (crash, power loss, kill) is reported failed the same way at the next
+ * start, from the plan its ledger line kept: recorded in the ledger, then reported, then marked so
+ * (orders/ledger.ts), so a kill in between reports it again rather than never.
  */
 import type { KeyObject } from 'node:crypto';
-import { checkOrder, codes, validate, type DrillOrder, type ErrorCode } from '@medvault/protocol';
+import { checkOrder, codes, validate, type DrillOrder, type DrillResult, type ErrorCode } from '@medvault/protocol';
 import type { OrderLedger } from '../orders/ledger.js';
 import type { AuditSink } from '../audit/audit-log.js';
 import type { DrillPlan, DrillRunner } from './drill-runner.js';
@@ -15,8 +18,8 @@ import type { DrillPlan, DrillRunner } from './drill-runner.js';
 export interface DrillOrdersDeps {
   site: string;
   controllerKey: KeyObject;
-  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record' | 'finish' | 'unfinished' | 'since' | 'outcomeOf'>;
-  runner: Pick<DrillRunner, 'run' | 'refused'>;
+  ledger: Pick<OrderLedger, 'has' | 'seqOf' | 'record' | 'finish' | 'unfinished' | 'since' | 'outcomeOf' | 'acceptedOrder' | 'unreported' | 'reported'>;
+  runner: Pick<DrillRunner, 'run' | 'notRun' | 'report'>;
   now: () => number;
   audit?: AuditSink;
 }
@@ -46,12 +49,12 @@ export class DrillOrders {
         detail: { code: verdict.code, reason: verdict.reason.slice(0, 2000) },
       });
       if (REPORTED.includes(verdict.code)) {
-        this.d.runner.refused(planOf(validate(value, 'mv.drill-order.v1')), { code: verdict.code, message: `refused: ${verdict.reason}` });
+        this.d.runner.report(this.d.runner.notRun(planOf(validate(value, 'mv.drill-order.v1')), { code: verdict.code, message: `refused: ${verdict.reason}` }));
       }
       return { state: 'refused', code: verdict.code, reason: verdict.reason };
     }
     const o = verdict.order;
-    ledger.record(o.id, seq, now());
+    ledger.record(o.id, seq, now(), { by: o.requestedBy.id, store: o.store, plan: planOf(o) });
     this.d.audit?.record({
       actor: o.requestedBy, action: 'drill.accept', object: `drill:${o.id}`, result: 'ok',
       detail: { seq, store: o.store, snapshot: o.snapshot, sample: o.sample, sources: o.sources.join(','), kid: o.sig?.kid ?? null },
@@ -66,10 +69,31 @@ export class DrillOrders {
     }
   }
 
-  /** Drill orders accepted before a crash that never finished, recorded 'interrupted' (their scratch space goes with the next drill). */
+  /**
+   * At start-up: reports again what was recorded but not reported, then concludes the drill orders
+   * accepted before a stop that never finished: 'interrupted' in the ledger, a failed result with
+   * the reason to the controller (their scratch space goes with the next drill). Returns their ids.
+   */
   recoverInterrupted(): string[] {
-    const ids = this.d.ledger.unfinished();
-    for (const id of ids) this.d.ledger.finish(id, this.d.now(), { state: 'interrupted' });
+    const { ledger, runner, now } = this.d;
+    for (const { id, outcome } of ledger.unreported()) {
+      runner.report(outcome.report as DrillResult);
+      ledger.reported(id, now());
+    }
+    const ids = ledger.unfinished();
+    for (const id of ids) {
+      const accepted = ledger.acceptedOrder(id);
+      // A ledger line from an agent before plans were kept: recorded, nothing to report it with.
+      const report = accepted?.plan === undefined ? undefined : runner.notRun(accepted.plan as DrillPlan, {
+        code: codes.STORAGE_FAILED,
+        message: `drill ${id}: the agent stopped (crash or power loss) while running it; order it again`,
+      }, accepted.at);
+      ledger.finish(id, now(), { state: 'interrupted', ...(report ? { report } : {}) });
+      if (report) {
+        runner.report(report);
+        ledger.reported(id, now());
+      }
+    }
     return ids;
   }
 }

@@ -99,18 +99,21 @@ export class DrillRunner {
   }
 
   /**
-   * Reports a drill order this agent refused after checking its signature (expired, not yet
-   * valid, replayed) as a failed drill with the reason, so the controller does not wait for it.
+   * The result of a drill order that did not run to the end: refused after its signature checked
+   * out (expired, not yet valid, replayed), or cut short by the agent stopping. A failed drill with
+   * the reason, so the controller does not wait for it; `report` publishes it.
    */
-  refused(plan: DrillPlan, error: { code: string; message: string }): DrillResult {
-    const now = this.d.now();
-    const result: DrillResult = validate({
+  notRun(plan: DrillPlan, error: { code: string; message: string }, startedAt = this.d.now()): DrillResult {
+    return validate({
       type: 'mv.drill-result.v1', drillId: plan.id, site: this.d.site, store: plan.store, requestedBy: plan.requestedBy, sample: plan.sample,
-      startedAt: now, endedAt: now, result: 'failed', targets: this.targetsOf(plan.store), met: { rto: false, rpo: false }, runs: [],
+      startedAt, endedAt: Math.max(startedAt, this.d.now()), result: 'failed', targets: this.targetsOf(plan.store), met: { rto: false, rpo: false }, runs: [],
       error: { code: error.code.slice(0, 64), message: error.message.slice(0, 2000) },
     }, 'mv.drill-result.v1');
+  }
+
+  /** Publishes a result made elsewhere (notRun, or one recorded in the ledger and not yet reported). */
+  report(result: DrillResult): void {
     this.d.publish(result);
-    return result;
   }
 
   private targetsOf(name: string): DrillResult['targets'] {

@@ -4,7 +4,8 @@
  * across restarts; a copy of a used order is refused as replayed.
  *
  * Each accepted order then gets, in this order, each line fsynced:
- *   1. `{id, seq, at, by?, store?}`              accepted (who ordered it, for the record of an order cut short)
+ *   1. `{id, seq, at, by?, store?, plan?}`       accepted (who ordered it and, for a drill, its plan: what
+ *                                                reports an order cut short)
  *   2. `{id, at, finished, outcome: {state, report?}}`  how it ended, with what tells the controller so
  *   3. `{id, at, reported}`                      that report is queued (the event spool, durable)
  * Line 2 is the agent's record of the outcome, and it is written before anything reports one, so
@@ -36,6 +37,8 @@ export interface AcceptedOrder {
   /** Who ordered it. */
   by?: string;
   store?: string;
+  /** Drill orders: what the drill was to do, so one cut short can be reported as such. */
+  plan?: unknown;
 }
 
 interface Entry {
@@ -44,6 +47,7 @@ interface Entry {
   at: number;
   by?: string;
   store?: string;
+  plan?: unknown;
   finished?: true;
   outcome?: OrderOutcome;
   reported?: true;
@@ -70,7 +74,7 @@ export class OrderLedger {
         if (e.outcome) this.outcomes.set(e.id, e.outcome.state);
         if (e.outcome?.report !== undefined) this.unsent.set(e.id, e.outcome);
       } else if (e.seq !== undefined) {
-        this.accepted.set(e.id, { id: e.id, seq: e.seq, at: e.at, ...(e.by ? { by: e.by } : {}), ...(e.store ? { store: e.store } : {}) });
+        this.accepted.set(e.id, { id: e.id, seq: e.seq, at: e.at, ...(e.by ? { by: e.by } : {}), ...(e.store ? { store: e.store } : {}), ...(e.plan !== undefined ? { plan: e.plan } : {}) });
         this.open.add(e.id);
       }
     }
@@ -96,8 +100,8 @@ export class OrderLedger {
   }
 
   /** Records `id` accepted at sequence `seq` (fsync): from now on it is never carried out again. */
-  record(id: string, seq: number, at: number, about: { by?: string; store?: string } = {}): void {
-    const a: AcceptedOrder = { id, seq, at, ...(about.by ? { by: about.by } : {}), ...(about.store ? { store: about.store } : {}) };
+  record(id: string, seq: number, at: number, about: { by?: string; store?: string; plan?: unknown } = {}): void {
+    const a: AcceptedOrder = { id, seq, at, ...(about.by ? { by: about.by } : {}), ...(about.store ? { store: about.store } : {}), ...(about.plan !== undefined ? { plan: about.plan } : {}) };
     this.journal.append({ ...a });
     this.accepted.set(id, a);
     this.open.add(id);
