@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { testRepo, tempDir } from '../repo/testing.js';
 import { Archiver } from './archiver.js';
 import { Restorer } from '../restore/restorer.js';
+import { setXattr } from '../platform/fsx.js';
+import type { Repository } from '../repo/repository.js';
 
 const RECORDS = new URL('../../../../shared/data/records', import.meta.url).pathname;
 const hasRecords = existsSync(join(RECORDS, 'MANIFEST.sha256'));
@@ -88,6 +90,40 @@ describe('backup', () => {
     expect(full.summary.reused).toBe(0);
     expect(full.summary.newBytes).toBe(0);
     expect((await t.repo.loadSnapshot(full.snapshot)).job).toBe('full');
+  });
+
+  it('incremental: an extended attribute set on an unchanged file, or a folder, is recorded; an unchanged folder keeps its tree', async () => {
+    const t = await testRepo();
+    const src = await source();
+    const a = new Archiver(t.repo);
+    const first = await a.backup({ store: 's', source: src, job: 'full' });
+    /** The node at `path` (a/b) of a snapshot's tree. */
+    const nodeAt = async (repo: Repository, snapshot: string, path: string) => {
+      let tree = (await repo.loadSnapshot(snapshot)).tree;
+      const names = path.split('/');
+      for (const [i, name] of names.entries()) {
+        const n = (await repo.loadTree(tree)).find((x) => x.display === name)!;
+        if (i === names.length - 1) return n;
+        tree = n.subtree!;
+      }
+      throw new Error('empty path');
+    };
+    const v = (s: string) => Buffer.from(s).toString('base64url');
+    setXattr(join(src, 'notes', 'n1.txt'), 'user.mv.note', Buffer.from('one'));
+    const second = await a.backup({ store: 's', source: src, job: 'incremental' });
+    expect(second.summary.reused).toBe(20); // the attribute changed n1.txt's ctime: it is read again
+    expect((await nodeAt(t.repo, second.snapshot, 'notes/n1.txt')).xattrs).toEqual([['user.mv.note', v('one')]]);
+    expect((await nodeAt(t.repo, second.snapshot, 'notes/n2.txt')).xattrs).toBeUndefined();
+    setXattr(join(src, 'notes', 'n1.txt'), 'user.mv.note', Buffer.from('two'));
+    setXattr(join(src, 'notes'), 'user.mv.folder', Buffer.from('f'));
+    const third = await a.backup({ store: 's', source: src, job: 'incremental' });
+    expect((await nodeAt(t.repo, third.snapshot, 'notes/n1.txt')).xattrs).toEqual([['user.mv.note', v('two')]]);
+    expect((await nodeAt(t.repo, third.snapshot, 'notes')).xattrs).toEqual([['user.mv.folder', v('f')]]);
+    // nothing changed since: the attributes come from the parent, and every tree is the parent's
+    const fourth = await a.backup({ store: 's', source: src, job: 'incremental' });
+    expect((await nodeAt(t.repo, fourth.snapshot, 'notes/n1.txt')).xattrs).toEqual([['user.mv.note', v('two')]]);
+    expect((await t.repo.loadSnapshot(fourth.snapshot)).tree).toBe((await t.repo.loadSnapshot(third.snapshot)).tree);
+    expect((await t.repo.loadSnapshot(third.snapshot)).tree).not.toBe((await t.repo.loadSnapshot(first.snapshot)).tree);
   });
 
   it('reports unreadable files and marks the snapshot partial', async () => {

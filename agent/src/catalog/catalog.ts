@@ -14,7 +14,8 @@ interface Kv {
   get(key: string): Promise<string | undefined>;
   /** Writes every entry in one atomic batch; `entries` is read once, lazily. */
   put(entries: Iterable<[string, string]>): Promise<void>;
-  keys(prefix: string): AsyncIterable<string>;
+  /** The keys starting with `prefix`, in order, a batch at a time. */
+  keys(prefix: string): AsyncIterable<string[]>;
   clear(): Promise<void>;
   close(): Promise<void>;
 }
@@ -28,7 +29,7 @@ class MemKv implements Kv {
     for (const [k, v] of entries) this.m.set(k, v);
   }
   async *keys(prefix: string) {
-    for (const k of [...this.m.keys()]) if (k.startsWith(prefix)) yield k;
+    yield [...this.m.keys()].filter((k) => k.startsWith(prefix));
   }
   async clear() {
     this.m.clear();
@@ -53,8 +54,14 @@ class LevelKv implements Kv {
     }
     await batch.write();
   }
+  /** In batches of 1,000 (nextv): a promise per key made loading 24,000 blob ids take 2-3 times as long. */
   async *keys(prefix: string) {
-    yield* this.db.keys({ gte: prefix, lt: prefix + '\xff' });
+    const it = this.db.keys({ gte: prefix, lt: prefix + '\xff' });
+    try {
+      for (let batch = await it.nextv(1000); batch.length > 0; batch = await it.nextv(1000)) yield batch;
+    } finally {
+      await it.close();
+    }
   }
   clear() {
     return this.db.clear();
@@ -130,13 +137,13 @@ export class Catalog {
 
   async indexes(): Promise<Set<string>> {
     const s = new Set<string>();
-    for await (const k of this.kv.keys('i:')) s.add(k.slice(2));
+    for await (const batch of this.kv.keys('i:')) for (const k of batch) s.add(k.slice(2));
     return s;
   }
 
-  /** Every blob id in the cache. */
-  async *blobIds(): AsyncIterable<string> {
-    for await (const k of this.kv.keys('b:')) yield k.slice(2);
+  /** Every blob id in the cache, a batch at a time. */
+  async *blobIds(): AsyncIterable<string[]> {
+    for await (const batch of this.kv.keys('b:')) yield batch.map((k) => k.slice(2));
   }
 
   /** Counts clear()s, so a holder of derived state (the writer's id set) knows to rebuild it. */
@@ -147,7 +154,7 @@ export class Catalog {
 
   async packs(): Promise<string[]> {
     const out: string[] = [];
-    for await (const k of this.kv.keys('p:')) out.push(k.slice(2));
+    for await (const batch of this.kv.keys('p:')) for (const k of batch) out.push(k.slice(2));
     return out;
   }
 

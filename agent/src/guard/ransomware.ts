@@ -181,10 +181,20 @@ export class TreeDiff {
     let turnedRandom = 0;
     const first = async (id: string) => (await repo.loadBlob(id, 'data')).subarray(0, 65536);
     for (const p of this.pairs) {
-      const [x, y] = await Promise.all([first(p.was), first(p.is)]);
-      if (x.length < MIN_SAMPLE_BYTES || y.length < MIN_SAMPLE_BYTES) continue;
+      // The old chunk is read only when the new one is high-entropy: a low one settles the pair
+      // (changed text records, the common case, cost one blob read instead of two, and their old
+      // chunks lie scattered over old packs). A file of MIN_SAMPLE_BYTES or more (pair() checked
+      // both) has a first chunk at least that long: the whole file or the chunker minimum (>= 64 KiB).
+      const y = await first(p.is);
+      if (y.length < MIN_SAMPLE_BYTES) continue;
+      if (entropy(y) < HIGH) {
+        sampled++;
+        continue;
+      }
+      const x = await first(p.was);
+      if (x.length < MIN_SAMPLE_BYTES) continue;
       sampled++;
-      if (entropy(x) < HIGH && entropy(y) >= HIGH) turnedRandom++;
+      if (entropy(x) < HIGH) turnedRandom++;
     }
     return { ...s, sampled, turnedRandom };
   }

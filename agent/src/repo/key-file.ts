@@ -7,7 +7,12 @@ import { z } from 'zod';
 import { MedvaultError, codes, REPO_RE } from '@medvault/protocol';
 import { magic, header, checkHeader, HEADER_BYTES, parseJson } from './format.js';
 import { seal, open } from '../crypto/aead.js';
-import { sealToRecovery, openWithRecovery } from '../crypto/recovery.js';
+
+/**
+ * HPKE (crypto/recovery.ts) is loaded only when a key file is made or opened with the recovery
+ * key: its ~40 modules cost every other command ~50 ms of CPU at start.
+ */
+const recovery = () => import('../crypto/recovery.js');
 
 const b64 = z.string().regex(/^[A-Za-z0-9_-]*$/);
 const keyFileSchema = z.strictObject({
@@ -24,7 +29,7 @@ const info = (repo: string) => Buffer.from(`medvault v1 master key ${repo}`);
 
 export async function encodeKeyFile(repo: string, master: Uint8Array, localKey: Uint8Array, recoveryPublicKey: string, now: number): Promise<Buffer> {
   const iv = randomBytes(12);
-  const sealed = await sealToRecovery(recoveryPublicKey, master, info(repo));
+  const sealed = await (await recovery()).sealToRecovery(recoveryPublicKey, master, info(repo));
   const json = {
     repo,
     created: now,
@@ -48,7 +53,7 @@ export async function decodeKeyFile(b: Uint8Array, repo: string, unlock: Unlock,
       throw new MedvaultError(codes.KEY_INVALID, `the local key does not open repository ${repo}`, { cause });
     }
   } else {
-    master = await openWithRecovery(unlock.recoveryPrivateKey, { enc: Buffer.from(r.data.recovery.enc, 'base64url'), ct: Buffer.from(r.data.recovery.ct, 'base64url') }, info(repo));
+    master = await (await recovery()).openWithRecovery(unlock.recoveryPrivateKey, { enc: Buffer.from(r.data.recovery.enc, 'base64url'), ct: Buffer.from(r.data.recovery.ct, 'base64url') }, info(repo));
   }
   if (master.length !== 32) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: master key is not 32 bytes`);
   return master;

@@ -67,6 +67,19 @@ export function encodeTree(nodes: TreeNode[]): Buffer {
 const B64_RE = /^[A-Za-z0-9_-]*$/;
 const NS_RE = /^\d{1,30}$/;
 const nodeKeys = new Set(Object.keys(nodeSchema.shape));
+
+/**
+ * Whether two nodes record the same thing: every field equal (arrays element by element). A folder
+ * whose nodes all equal its parent tree's nodes is that tree, so a backup reuses its id.
+ */
+export function sameNode(a: TreeNode, b: TreeNode): boolean {
+  for (const k of nodeKeys) if (!sameValue(a[k as keyof TreeNode], b[k as keyof TreeNode])) return false;
+  return true;
+}
+
+const sameValue = (x: unknown, y: unknown): boolean =>
+  x === y || (Array.isArray(x) && Array.isArray(y) && x.length === y.length && x.every((v, i) => sameValue(v, y[i])));
+
 const uint = (x: unknown, max = Number.MAX_SAFE_INTEGER) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 && x <= max;
 const str = (x: unknown, re: RegExp) => typeof x === 'string' && re.test(x);
 const optional = (x: unknown, ok: (x: unknown) => boolean) => x === undefined || ok(x);

@@ -108,7 +108,7 @@ export class RepoWriter {
     this.knownLoading ??= (async () => {
       const generation = this.repo.catalog.generation;
       const s = new BlobIdSet();
-      for await (const id of this.repo.catalog.blobIds()) s.add(id);
+      for await (const ids of this.repo.catalog.blobIds()) for (const id of ids) s.add(id);
       this.known = s;
       this.knownGeneration = generation;
     })().finally(() => (this.knownLoading = undefined));
