@@ -32,5 +32,11 @@ declare const fsx: {
   recvDatagram(fd: number, timeoutMs: number): string | null;
   /** Test support: closes `fd`. */
   closeFd(fd: number): void;
+  /**
+   * FastCDC's gear hash over buf[pos..] from h = state[0] (src/gear.c; backup/chunker.ts holds the
+   * algorithm): cuts after the first byte where (h & maskS) == 0 before endS or (h & maskL) == 0
+   * before endL. Returns the index after that byte (state[1] = 1) or endL (state[1] = 0); leaves h in state[0].
+   */
+  gearScan(gear: Uint32Array, buf: Uint8Array, pos: number, endS: number, endL: number, maskS: number, maskL: number, state: Int32Array): number;
 };
 export = fsx;
