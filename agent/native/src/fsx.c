@@ -1,6 +1,6 @@
 /*
  * fsx: extended attributes, nanosecond timestamps, mknod and rename-without-replace for medvault's backup and restore
- * (and, in gear.c, FastCDC's inner loop).
+ * (and, in gear.c, FastCDC's inner loop; in seal.c, AES-256-GCM into a given buffer).
  * Each function takes its path as a Buffer (raw bytes: names need not be UTF-8) or a string,
  * never follows a final symlink, and throws an Error with code/errno/syscall on failure.
  */
@@ -369,6 +369,7 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
 }
 
 napi_value gear_scan(napi_env env, napi_callback_info info); /* gear.c */
+napi_value seal_into(napi_env env, napi_callback_info info); /* seal.c */
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -383,6 +384,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"recvDatagram", NULL, recv_datagram, NULL, NULL, NULL, napi_default, NULL},
     {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
     {"gearScan", NULL, gear_scan, NULL, NULL, NULL, napi_default, NULL},
+    {"sealInto", NULL, seal_into, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
