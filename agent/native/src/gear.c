@@ -47,26 +47,27 @@ napi_value gear_scan(napi_env env, napi_callback_info info) {
   uint32_t *gear, *state;
   uint8_t *buf;
   size_t ngear, nbuf, nstate;
-  uint32_t pos, endS, endL, maskS, maskL;
+  int64_t pos, endS, endL;
+  uint32_t maskS, maskL;
   CHECK(typed(env, argv[0], napi_uint32_array, (void **)&gear, &ngear));
   CHECK(typed(env, argv[1], napi_uint8_array, (void **)&buf, &nbuf));
-  CHECK(napi_get_value_uint32(env, argv[2], &pos));
-  CHECK(napi_get_value_uint32(env, argv[3], &endS));
-  CHECK(napi_get_value_uint32(env, argv[4], &endL));
+  CHECK(napi_get_value_int64(env, argv[2], &pos));
+  CHECK(napi_get_value_int64(env, argv[3], &endS));
+  CHECK(napi_get_value_int64(env, argv[4], &endL));
   CHECK(napi_get_value_int32(env, argv[5], (int32_t *)&maskS));
   CHECK(napi_get_value_int32(env, argv[6], (int32_t *)&maskL));
   CHECK(typed(env, argv[7], napi_int32_array, (void **)&state, &nstate));
-  if (ngear != 256 || nstate < 2 || endL > nbuf || endS > endL || pos > endS) {
+  if (ngear != 256 || nstate < 2 || pos < 0 || pos > endS || endS > endL || (uint64_t)endL > nbuf) {
     napi_throw_range_error(env, NULL, "gearScan: bad table, state or range");
     return NULL;
   }
   uint32_t h = state[0];
   int cut = 0;
-  size_t i = scan(gear, buf, pos, endS, maskS, &h, &cut);
-  if (!cut) i = scan(gear, buf, i, endL, maskL, &h, &cut);
+  size_t i = scan(gear, buf, (size_t)pos, (size_t)endS, maskS, &h, &cut);
+  if (!cut) i = scan(gear, buf, i, (size_t)endL, maskL, &h, &cut);
   state[0] = h;
   state[1] = cut;
   napi_value out;
-  CHECK(napi_create_uint32(env, (uint32_t)i, &out));
+  CHECK(napi_create_int64(env, (int64_t)i, &out));
   return out;
 }

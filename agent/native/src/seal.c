@@ -26,9 +26,9 @@ napi_value seal_into(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   uint8_t *key, *iv, *plain, *out, *aad = NULL;
   size_t nkey, niv, nplain, nout, naad = 0;
-  uint32_t offset;
+  int64_t offset;
   if (argc < 5 || !bytes(env, argv[0], &key, &nkey) || !bytes(env, argv[1], &iv, &niv) || !bytes(env, argv[2], &plain, &nplain) ||
-      !bytes(env, argv[3], &out, &nout) || napi_get_value_uint32(env, argv[4], &offset) != napi_ok) {
+      !bytes(env, argv[3], &out, &nout) || napi_get_value_int64(env, argv[4], &offset) != napi_ok) {
     napi_throw_type_error(env, NULL, "sealInto: invalid arguments");
     return NULL;
   }
@@ -38,7 +38,7 @@ napi_value seal_into(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "sealInto: aad must be a Uint8Array");
     return NULL;
   }
-  if (nkey != 32 || niv != 12 || nplain > INT32_MAX - TAG_BYTES || naad > INT32_MAX || offset > nout || nout - offset < nplain + TAG_BYTES) {
+  if (nkey != 32 || niv != 12 || nplain > INT32_MAX - TAG_BYTES || naad > INT32_MAX || offset < 0 || (uint64_t)offset > nout || nout - (size_t)offset < nplain + TAG_BYTES) {
     napi_throw_range_error(env, NULL, "sealInto: bad key, nonce or output range");
     return NULL;
   }

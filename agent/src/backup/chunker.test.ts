@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { randomBytes, createHash } from 'node:crypto';
 import { Chunker, type ChunkerParams } from './chunker.js';
 import { deriveKeys } from '../crypto/keys.js';
+import { gearScan } from '../platform/fsx.js';
 
 const params: ChunkerParams = { min: 2048, avg: 8192, max: 65536 };
 const gearA = deriveKeys(Buffer.alloc(32, 1)).gear;
@@ -74,5 +75,16 @@ describe('Chunker (FastCDC)', () => {
       const lens = chunks(gear, data.subarray(0, n), 100_003, p).map((c) => c.length);
       expect([lens.length, createHash('sha256').update(lens.join(',')).digest('hex').slice(0, 16)]).toEqual([count, digest]);
     }
+  });
+
+  it('gearScan refuses ranges outside its buffer and a wrong table or state', () => {
+    const buf = Buffer.alloc(100);
+    const state = new Int32Array(2);
+    expect(() => gearScan(gearA, buf, 0, 50, 101, -1, -1, state)).toThrow(/bad table, state or range/);
+    expect(() => gearScan(gearA, buf, 60, 50, 100, -1, -1, state)).toThrow(/bad table, state or range/);
+    expect(() => gearScan(gearA, buf, -1, 50, 100, -1, -1, state)).toThrow(/bad table, state or range/);
+    expect(() => gearScan(gearA.subarray(1), buf, 0, 50, 100, -1, -1, state)).toThrow(/bad table, state or range/);
+    expect(() => gearScan(gearA, buf, 0, 50, 100, -1, -1, new Int32Array(1))).toThrow(/bad table, state or range/);
+    expect(gearScan(gearA, buf, 10, 50, 100, 0, 0, state)).toBe(11); // mask 0: cuts after the first byte
   });
 });
