@@ -32,5 +32,16 @@ declare const fsx: {
   recvDatagram(fd: number, timeoutMs: number): string | null;
   /** Test support: closes `fd`. */
   closeFd(fd: number): void;
+  /**
+   * FastCDC's gear hash over buf[pos..] from h = state[0] (src/gear.c; backup/chunker.ts holds the
+   * algorithm): cuts after the first byte where (h & maskS) == 0 before endS or (h & maskL) == 0
+   * before endL. Returns the index after that byte (state[1] = 1) or endL (state[1] = 0); leaves h in state[0].
+   */
+  /**
+   * AES-256-GCM (OpenSSL, as node links it) of `plain` under a 32-byte key and 12-byte nonce, with
+   * optional additional data: writes ciphertext then the 16-byte tag at out[offset..offset + plain.length + 16) (src/seal.c).
+   */
+  sealInto(key: Uint8Array, iv: Uint8Array, plain: Uint8Array, out: Uint8Array, offset: number, aad?: Uint8Array): void;
+  gearScan(gear: Uint32Array, buf: Uint8Array, pos: number, endS: number, endL: number, maskS: number, maskL: number, state: Int32Array): number;
 };
 export = fsx;

@@ -1,5 +1,6 @@
 /*
- * fsx: extended attributes, nanosecond timestamps, mknod and rename-without-replace for medvault's backup and restore.
+ * fsx: extended attributes, nanosecond timestamps, mknod and rename-without-replace for medvault's backup and restore
+ * (and, in gear.c, FastCDC's inner loop; in seal.c, AES-256-GCM into a given buffer).
  * Each function takes its path as a Buffer (raw bytes: names need not be UTF-8) or a string,
  * never follows a final symlink, and throws an Error with code/errno/syscall on failure.
  */
@@ -7,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include "check.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,14 +23,6 @@
 #include <sys/un.h>
 #include <poll.h>
 #include <unistd.h>
-
-#define CHECK(call)                                                                  \
-  do {                                                                               \
-    if ((call) != napi_ok) {                                                         \
-      napi_throw_error(env, NULL, "fsx: invalid arguments");                         \
-      return NULL;                                                                   \
-    }                                                                                \
-  } while (0)
 
 static const char *errno_name(int e) {
   switch (e) {
@@ -374,6 +368,9 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+napi_value gear_scan(napi_env env, napi_callback_info info); /* gear.c */
+napi_value seal_into(napi_env env, napi_callback_info info); /* seal.c */
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"getXattrs", NULL, get_xattrs, NULL, NULL, NULL, napi_default, NULL},
@@ -386,6 +383,8 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"bindDatagram", NULL, bind_datagram, NULL, NULL, NULL, napi_default, NULL},
     {"recvDatagram", NULL, recv_datagram, NULL, NULL, NULL, napi_default, NULL},
     {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
+    {"gearScan", NULL, gear_scan, NULL, NULL, NULL, napi_default, NULL},
+    {"sealInto", NULL, seal_into, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

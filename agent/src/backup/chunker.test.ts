@@ -1,7 +1,8 @@
 import { describe, it, expect } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, createHash } from 'node:crypto';
 import { Chunker, type ChunkerParams } from './chunker.js';
 import { deriveKeys } from '../crypto/keys.js';
+import { gearScan } from '../platform/fsx.js';
 
 const params: ChunkerParams = { min: 2048, avg: 8192, max: 65536 };
 const gearA = deriveKeys(Buffer.alloc(32, 1)).gear;
@@ -50,5 +51,40 @@ describe('Chunker (FastCDC)', () => {
     const after = hex(chunks(gearA, edited));
     const reused = after.filter((c) => before.has(c)).length;
     expect(reused).toBeGreaterThanOrEqual(after.length - 3);
+  });
+
+  it('cuts where it always has (existing repositories deduplicate against these boundaries)', () => {
+    // xorshift32 bytes with a run of zeros and one of a repeated byte; the lengths' digests were
+    // taken from the all-JavaScript chunker before the gear loop moved to the addon
+    const data = Buffer.alloc(24 * 1024 * 1024);
+    let x = 2463534242;
+    for (let i = 0; i < data.length; i += 4) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      data.writeUInt32LE(x >>> 0, i);
+    }
+    data.fill(0, 300_000, 420_000).fill(0x41, 900_000, 1_000_000);
+    const gear = deriveKeys(Buffer.alloc(32, 7)).gear;
+    const golden: [ChunkerParams, number, number, string][] = [
+      [params, 2_000_000, 190, 'af9aa6366b485e8b'],
+      [{ min: 64 * 1024, avg: 128 * 1024, max: 256 * 1024 }, 4_000_000, 25, '42a9d6d653c39a6d'],
+      [{ min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024 }, data.length, 23, '723bcd96a1b24f79'], // the repository default
+    ];
+    for (const [p, n, count, digest] of golden) {
+      const lens = chunks(gear, data.subarray(0, n), 100_003, p).map((c) => c.length);
+      expect([lens.length, createHash('sha256').update(lens.join(',')).digest('hex').slice(0, 16)]).toEqual([count, digest]);
+    }
+  });
+
+  it('gearScan refuses ranges outside its buffer and a wrong table or state', () => {
+    const buf = Buffer.alloc(100);
+    const state = new Int32Array(2);
+    expect(() => gearScan(gearA, buf, 0, 50, 101, -1, -1, state)).toThrow(/bad table, state or range/);
+    expect(() => gearScan(gearA, buf, 60, 50, 100, -1, -1, state)).toThrow(/bad table, state or range/);
+    expect(() => gearScan(gearA, buf, -1, 50, 100, -1, -1, state)).toThrow(/bad table, state or range/);
+    expect(() => gearScan(gearA.subarray(1), buf, 0, 50, 100, -1, -1, state)).toThrow(/bad table, state or range/);
+    expect(() => gearScan(gearA, buf, 0, 50, 100, -1, -1, new Int32Array(1))).toThrow(/bad table, state or range/);
+    expect(gearScan(gearA, buf, 10, 50, 100, 0, 0, state)).toBe(11); // mask 0: cuts after the first byte
   });
 });

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { MedvaultError, codes, sha256Hex } from '@medvault/protocol';
 import { fileKey } from '../crypto/keys.js';
-import { seal, sealParts, open, nonce, nonceDomain, TAG_BYTES } from '../crypto/aead.js';
+import { seal, sealInto, open, nonce, nonceDomain, TAG_BYTES } from '../crypto/aead.js';
 import { encodeBlob, decodeBlob } from './codec.js';
 import { magic, header, checkHeader, HEADER_BYTES, SALT_BYTES } from './format.js';
 
@@ -48,10 +48,8 @@ export function buildPack(p: PackParts): Buffer {
   out.set(p.salt, HEADER_BYTES);
   let o = PACK_PREFIX;
   p.blobs.forEach((b, i) => {
-    for (const piece of sealParts(p.key, nonce(nonceDomain.data, i), b)) {
-      out.set(piece, o);
-      o += piece.length;
-    }
+    sealInto(p.key, nonce(nonceDomain.data, i), b, out, o);
+    o += b.length + TAG_BYTES;
   });
   out.set(sealedHeader, o);
   out.writeUInt32LE(sealedHeader.length, o + sealedHeader.length);
