@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -74,5 +75,16 @@ describe('agent audit log', () => {
     expect(t.log.verify().ok).toBe(true); // a shorter chain is still a chain…
     const replicatedHead = { seq: 6, hash: (JSON.parse(ls[5]!) as AuditEntry).hash };
     expect(t.log.verify(replicatedHead)).toMatchObject({ ok: false, problems: [{ kind: 'truncated' }] }); // …but not the one the controller has
+  });
+
+  it('takes over at once the lock of a writer killed mid-append (its pid names no process)', () => {
+    const t = filled(1);
+    const dead = spawnSync('true').pid!; // exited: no process has this pid now
+    writeFileSync(`${t.log.file}.lock`, String(dead));
+    const t0 = Date.now();
+    expect(appendAudit(t.dir, site, { actor: { kind: 'agent', id: site }, action: 'agent.start', object: 'x', result: 'ok' }).seq).toBe(2);
+    expect(Date.now() - t0).toBeLessThan(5000); // before: waited 10 s, then failed (a lock was stale only at 30 s)
+    expect(existsSync(`${t.log.file}.lock`)).toBe(false);
+    expect(t.log.verify()).toMatchObject({ ok: true, entries: 2 });
   });
 });

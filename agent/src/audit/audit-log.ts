@@ -9,7 +9,7 @@
  * appliance starts a new chain at seq 1, whose entries must not be taken for resends of the old one.
  *
  * Several processes may append (the daemon, a CLI restore): each append takes `audit.jsonl.lock`
- * (O_EXCL; a lock older than 30 s is stale), re-reads the head from the file's last line, appends
+ * (O_EXCL, holding the holder's pid; a lock whose process is gone, or older than 30 s, is stale), re-reads the head from the file's last line, appends
  * and fsyncs, so the chain never forks. An edited, inserted or removed line is found by `verify`
  * (locally) and by `medvault-controller audit verify --site` (on the replicated copy).
  */
@@ -151,12 +151,24 @@ function lastHead(fd: number): ChainHead | undefined {
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
-/** Takes an O_EXCL lock file (waiting up to 10 s; a lock older than 30 s is taken over). */
+/** A holder keeps the lock for one append; one older than this is left by a process that died. */
+const LOCK_STALE_MS = 30_000;
+
+/**
+ * Takes an O_EXCL lock file holding this process's pid, waiting for a live holder (up to 40 s,
+ * past LOCK_STALE_MS). A lock whose pid names no process (killed, -9, mid-append) is taken over
+ * at once; so is one older than LOCK_STALE_MS (a pid reused after a power cut).
+ */
 function lock(file: string): () => void {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + LOCK_STALE_MS + 10_000;
   for (;;) {
     try {
-      closeSync(openSync(file, 'wx', 0o600));
+      const fd = openSync(file, 'wx', 0o600);
+      try {
+        writeSync(fd, String(process.pid));
+      } finally {
+        closeSync(fd);
+      }
       return () => {
         try {
           unlinkSync(file);
@@ -166,14 +178,31 @@ function lock(file: string): () => void {
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      try {
-        if (Date.now() - statSync(file).mtimeMs > 30_000) unlinkSync(file);
-      } catch {
-        // released meanwhile
+      if (staleLock(file)) {
+        try {
+          unlinkSync(file);
+        } catch {
+          // released meanwhile
+        }
+        continue;
       }
-      if (Date.now() > deadline) throw new Error(`${file}: audit log locked by another process for over 10 s`);
+      if (Date.now() > deadline) throw new Error(`${file}: audit log locked by another process for over ${Math.round((LOCK_STALE_MS + 10_000) / 1000)} s`);
       Atomics.wait(sleeper, 0, 0, 20);
     }
+  }
+}
+
+/** Whether the lock's holder is gone: its pid names no process, or the lock is older than LOCK_STALE_MS. */
+function staleLock(file: string): boolean {
+  try {
+    if (Date.now() - statSync(file).mtimeMs > LOCK_STALE_MS) return true;
+    const pid = Number(readFileSync(file, 'utf8'));
+    // empty: its holder has just made it and is writing its pid
+    if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 
