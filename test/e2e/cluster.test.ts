@@ -236,7 +236,7 @@ describe('three-node NATS cluster (R3): the loss of any one node loses and doubl
       const js = jetstream(nc!, { timeout: 5000 });
       const seq = await until('a control message stored with a node down', () => js.publish(subject, new TextEncoder().encode('probe')).then((a) => a.seq, () => undefined), 60_000, 500);
       // Within a few heartbeats, not the stall timer's FOLLOW_STALL_MS, nor when the node comes back.
-      await until('the follower delivering it with the node still down', () => (got.includes(seq) ? true : undefined), FOLLOW_STALL_MS / 3, 200);
+      await until('the follower delivering it with the node still down', () => (got.includes(seq) ? true : undefined), FOLLOW_STALL_MS / 2, 200);
       await cluster.node(host!).server.restart();
       await cluster.waitHealthy(30_000, [cluster.node(host!)]);
     } finally {

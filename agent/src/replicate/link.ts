@@ -117,11 +117,14 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
     throw new MedvaultError(codes.TRANSPORT_FAILED, `cannot connect to NATS at ${opts.servers.join(',')}: ${(cause as Error).message}`, { cause, retryable: true });
   }
   let connected = true;
+  /** Followers' hooks run on each reconnect. */
+  const onReconnect = new Set<() => void>();
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') connected = false;
       if (s.type === 'reconnect') connected = true;
       if (s.type === 'disconnect' || s.type === 'reconnect') opts.log?.(`nats ${s.type}`, {});
+      if (s.type === 'reconnect') for (const f of onReconnect) f();
     }
   })();
   const js: JetStreamClient = jetstream(nc, { timeout: opts.ackTimeoutMs ?? 10_000 });
@@ -164,6 +167,15 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
         }
       }, 10_000);
       stallTimer.unref();
+      // After a reconnect the client checks its consumer with an info request and, until one is
+      // answered, neither pulls nor watches heartbeats: a consumer on the node that went away (the
+      // one this client was connected to, killed) would hold it up until that node returns. A new
+      // consumer from the next sequence costs one request and loses nothing.
+      const remake = () => {
+        opts.log?.('follow: reconnected; making the consumer again', { stream });
+        current?.stop();
+      };
+      onReconnect.add(remake);
       const done = (async () => {
         while (!stopped) {
           try {
@@ -218,6 +230,7 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
       return {
         async stop() {
           stopped = true;
+          onReconnect.delete(remake);
           clearInterval(stallTimer);
           current?.stop();
           await done;

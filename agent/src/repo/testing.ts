@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { DirStore } from '../store/dir-store.js';
 import { Repository } from './repository.js';
 import { generateRecoveryKeyPair } from '../crypto/recovery.js';
+import { onTestFinished } from 'vitest';
 
 export interface TestRepo {
   dir: string;
@@ -45,6 +46,11 @@ export async function testRepo(): Promise<TestRepo> {
       return t.repo;
     },
   };
+  // Closed when the test ends, so its cached pack handles are not left to the garbage collector
+  // (Node warns, DEP0137). Made outside a test (beforeAll), it is the caller's to close.
+  try {
+    onTestFinished(() => t.repo.close().catch(() => undefined));
+  } catch {}
   return t;
 }
 
