@@ -9,7 +9,7 @@
  * is re-read and the append retried. Commands that run while NATS may be down (site enrolment) queue
  * their entries in `<state_dir>/audit-pending.jsonl`; the next controller that starts appends them.
  */
-import { appendFileSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   MedvaultError, chainEntry, codes, decode, encode, isError, streams, subjects, type AuditEntry, type AuditRecord, type ChainHead,
@@ -110,10 +110,22 @@ export function pendingFile(stateDir: string): string {
   return join(stateDir, 'audit-pending.jsonl');
 }
 
-/** Queues an entry for the next controller start (for commands that need no NATS). fsync not needed: O_APPEND of one line. */
+/**
+ * Queues an entry for the next controller start (for commands that need no NATS). fsync not needed:
+ * O_APPEND of one line. A line torn by a command killed mid-append is ended first, so it cannot
+ * swallow this entry (drainPending skips the torn one, which no command was told was queued).
+ */
 export function queueAudit(stateDir: string, r: AuditInput & { at: number }): void {
   try {
-    appendFileSync(pendingFile(stateDir), `${JSON.stringify(r)}\n`, { mode: 0o600 });
+    const fd = openSync(pendingFile(stateDir), 'a+', 0o600);
+    try {
+      const size = fstatSync(fd).size;
+      const last = Buffer.alloc(1);
+      const torn = size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
+      writeSync(fd, `${torn ? '\n' : ''}${JSON.stringify(r)}\n`);
+    } finally {
+      closeSync(fd);
+    }
   } catch (cause) {
     throw new MedvaultError(codes.STORAGE_FAILED, `${pendingFile(stateDir)}: cannot queue the audit entry`, { cause });
   }
