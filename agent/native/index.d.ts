@@ -42,6 +42,11 @@ declare const fsx: {
    * optional additional data: writes ciphertext then the 16-byte tag at out[offset..offset + plain.length + 16) (src/seal.c).
    */
   sealInto(key: Uint8Array, iv: Uint8Array, plain: Uint8Array, out: Uint8Array, offset: number, aad?: Uint8Array): void;
+  /**
+   * Decrypts AES-256-GCM ciphertext || tag in place (plaintext at sealed[0..length - 16)) and checks
+   * the tag (src/seal.c): true when it authenticates; on false the bytes MUST NOT be used.
+   */
+  openInPlace(key: Uint8Array, iv: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): boolean;
   gearScan(gear: Uint32Array, buf: Uint8Array, pos: number, endS: number, endL: number, maskS: number, maskL: number, state: Int32Array): number;
 };
 export = fsx;

@@ -370,6 +370,7 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
 
 napi_value gear_scan(napi_env env, napi_callback_info info); /* gear.c */
 napi_value seal_into(napi_env env, napi_callback_info info); /* seal.c */
+napi_value open_in_place(napi_env env, napi_callback_info info); /* seal.c */
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -385,6 +386,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
     {"gearScan", NULL, gear_scan, NULL, NULL, NULL, napi_default, NULL},
     {"sealInto", NULL, seal_into, NULL, NULL, NULL, napi_default, NULL},
+    {"openInPlace", NULL, open_in_place, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

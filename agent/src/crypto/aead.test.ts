@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { seal, sealInto, open, nonce, TAG_BYTES } from './aead.js';
+import { seal, sealInto, open, openInPlace, nonce, TAG_BYTES } from './aead.js';
 
 /** What Node's own Cipher gives: the reference sealInto must match byte for byte. */
 function reference(key: Buffer, iv: Buffer, plain: Buffer, aad?: Buffer): Buffer {
@@ -21,6 +21,9 @@ describe('AES-256-GCM', () => {
       expect(out.subarray(0, 7).every((b) => b === 0xee) && out.subarray(7 + n + TAG_BYTES).every((b) => b === 0xee)).toBe(true);
       expect(seal(key, iv, plain, aad).equals(reference(key, iv, plain, aad))).toBe(true);
       expect(open(key, iv, seal(key, iv, plain, aad), 'test', aad).equals(plain)).toBe(true);
+      const sealed = seal(key, iv, plain, aad);
+      const opened = openInPlace(key, iv, sealed, 'test', aad);
+      expect(opened.equals(plain) && opened.buffer === sealed.buffer && opened.byteOffset === sealed.byteOffset).toBe(true);
     }
   });
 
@@ -38,5 +41,9 @@ describe('AES-256-GCM', () => {
     const sealed = seal(key, nonce(1, 0), randomBytes(100));
     sealed[50]! ^= 1;
     expect(() => open(key, nonce(1, 0), sealed, 'blob x')).toThrow(/blob x: authentication failed/);
+    expect(() => openInPlace(key, nonce(1, 0), sealed, 'blob x')).toThrow(/blob x: authentication failed/);
+    const good = seal(key, nonce(1, 0), randomBytes(100));
+    expect(() => openInPlace(key, nonce(1, 1), good, 'blob y')).toThrow(/blob y: authentication failed/); // wrong nonce
+    expect(() => openInPlace(key, nonce(1, 0), good.subarray(0, 15), 'blob z')).toThrow(/too short/);
   });
 });

@@ -2,8 +2,7 @@
  * AES-256-GCM with 12-byte nonces built from a domain (4 bytes) and a counter (8 bytes). Within
  * one key a (domain, counter) pair MUST be used once; each pack and metadata file has its own key.
  */
-import { createDecipheriv } from 'node:crypto';
-import { sealInto as fsxSealInto } from '../platform/fsx.js';
+import { sealInto as fsxSealInto, openInPlace as fsxOpenInPlace } from '../platform/fsx.js';
 import { MedvaultError, codes } from '@medvault/protocol';
 
 export const TAG_BYTES = 16;
@@ -31,17 +30,19 @@ export function seal(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad
   return out;
 }
 
-/** Opens ciphertext || tag; throws MV_ERR_DATA_CORRUPT (naming `what`) when it does not authenticate. */
+/** Opens ciphertext || tag into a new buffer; throws MV_ERR_DATA_CORRUPT (naming `what`) when it does not authenticate. */
 export function open(key: Uint8Array, iv: Uint8Array, sealed: Uint8Array, what: string, aad?: Uint8Array): Buffer {
+  return openInPlace(key, iv, Buffer.from(sealed), what, aad);
+}
+
+/**
+ * Opens ciphertext || tag where it lies (the fsx addon): returns the plaintext as a view of
+ * `sealed`, whose bytes are overwritten; throws MV_ERR_DATA_CORRUPT (naming `what`) when it does
+ * not authenticate, and then nothing of `sealed` may be used. Saves the buffer per blob that
+ * Node's Decipher returns (restore, check --read-data).
+ */
+export function openInPlace(key: Uint8Array, iv: Uint8Array, sealed: Buffer, what: string, aad?: Uint8Array): Buffer {
   if (sealed.length < TAG_BYTES) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: too short to be sealed`);
-  try {
-    const d = createDecipheriv('aes-256-gcm', key, iv);
-    if (aad) d.setAAD(aad);
-    d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    const head = d.update(sealed.subarray(0, sealed.length - TAG_BYTES));
-    const tail = d.final(); // empty for GCM: then the plaintext is not copied again
-    return tail.length ? Buffer.concat([head, tail]) : head;
-  } catch (cause) {
-    throw new MedvaultError(codes.DATA_CORRUPT, `${what}: authentication failed`, { cause });
-  }
+  if (!fsxOpenInPlace(key, iv, sealed, aad)) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: authentication failed`);
+  return sealed.subarray(0, sealed.length - TAG_BYTES);
 }

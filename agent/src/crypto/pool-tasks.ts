@@ -7,7 +7,9 @@ import { MedvaultError, codes, sha256Hex } from '@medvault/protocol';
 import { blobId } from './keys.js';
 import { encodeBlob } from '../repo/codec.js';
 import { readPackHeader, packKey, packSalt, openBlobWithKey, buildPack, type BlobEntry } from '../repo/pack.js';
-import { owned, type PoolRequest } from './pool.js';
+import { owned, type PoolRequest, type LocalChunk } from './pool.js';
+import { FileWriter, type FileTarget } from '../restore/file-writer.js';
+import { openSync, readSync, closeSync } from 'node:fs';
 
 /** Runs one request; returns its result and the buffers to transfer back. */
 export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffer[] } {
@@ -33,10 +35,11 @@ export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffe
       return { result: { hash: sha256Hex(bytes), buf: bytes.buffer }, transfer: [bytes.buffer as ArrayBuffer] };
     }
     case 'open': {
-      const plain = owned(openBlobWithKey(m.packKey, m.entry, new Uint8Array(m.buf)));
-      if (blobId(m.key, plain) !== m.entry.id) throw new MedvaultError(codes.DATA_CORRUPT, `blob ${m.entry.id} in pack ${m.entry.pack} does not match its id`);
+      const plain = owned(openChecked(m.key, m.packKey, m.entry, new Uint8Array(m.buf)));
       return { result: plain, transfer: [plain.buffer as ArrayBuffer] };
     }
+    case 'restoreFile':
+      return { result: restoreFile(m.key, { ...m.file, tmp: asBuffer(m.file.tmp), path: asBuffer(m.file.path) }, m.chunks), transfer: [] };
     case 'checkPack': {
       const b = Buffer.from(m.buf);
       const hashOk = sha256Hex(b) === m.pack;
@@ -50,7 +53,8 @@ export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffe
       const failures: { id: string; message: string }[] = [];
       for (const e of entries) {
         try {
-          if (blobId(m.key, openBlobWithKey(key, e, b.subarray(e.offset, e.offset + e.length))) !== e.id) throw new Error('does not match its id');
+          // in place: the pack was hashed above and is not used after its check
+          if (blobId(m.key, openBlobWithKey(key, e, b.subarray(e.offset, e.offset + e.length), true)) !== e.id) throw new Error('does not match its id');
         } catch (err) {
           failures.push({ id: e.id, message: (err as Error).message });
         }
@@ -58,4 +62,83 @@ export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffe
       return { result: { hashOk, blobs: entries.length, failures }, transfer: [] };
     }
   }
+}
+
+/** A blob's plaintext, authenticated by AES-GCM and then by its id; MV_ERR_DATA_CORRUPT otherwise. */
+function openChecked(key: Uint8Array, pk: Uint8Array, e: BlobEntry, sealed: Uint8Array, inPlace = false): Buffer {
+  const plain = openBlobWithKey(pk, e, sealed, inPlace);
+  if (blobId(key, plain) !== e.id) throw new MedvaultError(codes.DATA_CORRUPT, `blob ${e.id} in pack ${e.pack} does not match its id`);
+  return plain;
+}
+
+/** A Buffer over a Uint8Array that came through postMessage (paths are bytes). */
+const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+/**
+ * Writes, verifies and places one whole file from local packs (see restore/file-writer.ts). A chunk
+ * that cannot be read or authenticated here writes nothing more and answers `again`: the restorer
+ * then restores the file through the repository, which rebuilds a stale catalog, repairs from
+ * another copy, or names the damaged blob and pack. Failures of the target throw.
+ */
+function restoreFile(key: Uint8Array, file: FileTarget, chunks: LocalChunk[]): { bytes: number; skipped: string[] } | { again: string } {
+  const w = FileWriter.create(file);
+  try {
+    for (const c of chunks) {
+      let plain: Buffer;
+      try {
+        plain = openChecked(key, c.packKey, c.entry, readRange(c.path, c.entry.offset, c.entry.length), true);
+      } catch (err) {
+        w.abort();
+        return { again: (err as Error).message };
+      }
+      w.write(plain);
+    }
+    return w.finish();
+  } catch (err) {
+    w.abort();
+    throw err;
+  }
+}
+
+/**
+ * Open packs of this thread, for restoreFile's ranged reads (a pack of small files serves
+ * thousands of files): a few kept, all closed once the thread has been idle for a second, so a
+ * pack that prune deletes does not stay allocated. A pack replaced meanwhile (repair) may still
+ * be read from its old file: its blobs are authenticated either way, and a damaged one is read
+ * again through the repository (`again`).
+ */
+const packFds = new Map<string, number>();
+let closeTimer: NodeJS.Timeout | undefined;
+const PACK_FDS = 16;
+
+/** Where restoreFile reads each chunk (grown to the largest) and opens it in place: one buffer per thread, not one per chunk. */
+let sealedBuf = Buffer.alloc(0);
+
+/** Bytes [offset, offset + length) of a pack, in this thread's sealedBuf (valid until the next call). */
+function readRange(path: string, offset: number, length: number): Buffer {
+  let fd = packFds.get(path);
+  if (fd === undefined) {
+    fd = openSync(path, 'r');
+    packFds.set(path, fd);
+    if (packFds.size > PACK_FDS) {
+      const [oldest, old] = packFds.entries().next().value as [string, number];
+      packFds.delete(oldest);
+      closeSync(old);
+    }
+  }
+  clearTimeout(closeTimer);
+  closeTimer = setTimeout(closePacks, 1000).unref();
+  if (sealedBuf.length < length) sealedBuf = Buffer.allocUnsafeSlow(length);
+  const b = sealedBuf.subarray(0, length);
+  for (let n = 0; n < length; ) {
+    const r = readSync(fd, b, n, length - n, offset + n);
+    if (r === 0) throw new Error(`${path}: ends before byte ${offset + length}`);
+    n += r;
+  }
+  return b;
+}
+
+function closePacks(): void {
+  for (const fd of packFds.values()) closeSync(fd);
+  packFds.clear();
 }

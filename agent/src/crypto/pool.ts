@@ -1,6 +1,7 @@
 /**
  * A pool of worker threads for the CPU-heavy work on data: blob ids (HMAC-SHA256)
- * and zstd of new chunks, authenticating blobs for restore, whole packs for check --read-data.
+ * and zstd of new chunks, authenticating blobs and writing whole files for restore, whole packs
+ * for check --read-data.
  * Buffers are transferred, not copied. At most MAX_INFLIGHT bytes are handed to the threads at a
  * time: callers wait (backpressure), so memory stays bounded however fast files are read. Threads
  * start on first use and never keep the process alive when idle. Results are byte-identical to
@@ -10,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { MedvaultError, codes, type ErrorCode } from '@medvault/protocol';
 import type { BlobEntry, PackParts } from '../repo/pack.js';
+import type { FileTarget } from '../restore/file-writer.js';
 import { runTask } from './pool-tasks.js';
 
 /** A chunk ready to be sealed into a pack: its id, codec and (maybe compressed) bytes. */
@@ -29,19 +31,28 @@ export interface PackCheck {
   failures: { id: string; message: string }[];
 }
 
+/** A chunk of a file to restore, in a pack on a local disk: its catalog entry, the pack's file and key. */
+export interface LocalChunk {
+  entry: BlobEntry;
+  path: string;
+  packKey: Uint8Array;
+}
+
 type Req =
   | { op: 'encode'; key: Uint8Array; buf: ArrayBuffer }
   | { op: 'id'; key: Uint8Array; buf: ArrayBuffer }
   | { op: 'pack'; key: Uint8Array; salt: Uint8Array; table: Uint8Array; lengths: number[]; bufs: ArrayBuffer[] }
   | { op: 'open'; key: Uint8Array; packKey: Uint8Array; entry: BlobEntry; buf: ArrayBuffer }
-  | { op: 'checkPack'; key: Uint8Array; packRoot: Uint8Array; pack: string; buf: ArrayBuffer };
+  | { op: 'checkPack'; key: Uint8Array; packRoot: Uint8Array; pack: string; buf: ArrayBuffer }
+  | { op: 'restoreFile'; key: Uint8Array; file: FileTarget; chunks: LocalChunk[] };
 export type PoolRequest = Req & { seq: number };
 
 /** Threads: one per core beside the main thread (which chunks, seals and writes); MEDVAULT_POOL_THREADS=N sets it, 0 runs the work inline. */
 const THREADS = Math.min(Number(process.env.MEDVAULT_POOL_THREADS ?? Math.max(1, availableParallelism() - 1)) || 0, 8);
 /**
- * check --read-data's packs get a thread per core: the main thread only reads them, so one more
- * thread is worth its ~45 MiB there (bench data set: 5.0 -> 4.3 s); backup and restore keep THREADS.
+ * check --read-data's packs and restore's whole files get a thread per core: the main thread only
+ * reads packs or hands out files, so one more thread is worth its ~45 MiB there (bench data set:
+ * check 5.0 -> 4.3 s); backup keeps THREADS.
  */
 const WIDE = THREADS === 0 || process.env.MEDVAULT_POOL_THREADS ? THREADS : Math.max(THREADS, availableParallelism());
 /** Bytes handed to the threads and not yet answered, per thread running (each caller waits beyond this): each can hold a whole pack. */
@@ -125,7 +136,7 @@ export class CryptoPool {
 
   private async call<T>(req: Req, bytes: number): Promise<T> {
     if (THREADS === 0 || (bytes <= INLINE_MAX && (req.op === 'open' || req.op === 'id'))) return runTask({ ...req, seq: 0 }).result as T;
-    const want = req.op === 'checkPack' ? WIDE : THREADS;
+    const want = req.op === 'checkPack' || req.op === 'restoreFile' ? WIDE : THREADS;
     if (this.slots.length < want) this.start(want);
     while (this.inflight > 0 && this.inflight + bytes > INFLIGHT_PER_THREAD * this.slots.length) await new Promise<void>((r) => this.waiters.push(r));
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
@@ -134,7 +145,7 @@ export class CryptoPool {
     if (slot.busy++ === 0) slot.worker.ref(); // a call in flight keeps the process alive
     return new Promise<T>((resolve, reject) => {
       this.calls.set(seq, { resolve: resolve as (v: unknown) => void, reject, slot, bytes });
-      slot.worker.postMessage({ ...req, seq }, req.op === 'pack' ? req.bufs : [req.buf]);
+      slot.worker.postMessage({ ...req, seq }, req.op === 'pack' ? req.bufs : req.op === 'restoreFile' ? [] : [req.buf]);
     });
   }
 
@@ -186,6 +197,14 @@ export class CryptoPool {
   checkPack(key: Uint8Array, packRoot: Uint8Array, pack: string, bytes: Buffer): Promise<PackCheck> {
     const b = owned(bytes);
     return this.call<PackCheck>({ op: 'checkPack', key, packRoot, pack, buf: b.buffer as ArrayBuffer }, b.length);
+  }
+
+  /**
+   * Restores one whole file from local packs in a thread (pool-tasks.ts restoreFile): read, open,
+   * write, verify, place. Memory is one chunk at a time, whatever the file's size.
+   */
+  restoreFile(key: Uint8Array, file: FileTarget, chunks: LocalChunk[]): Promise<{ bytes: number; skipped: string[] } | { again: string }> {
+    return this.call({ op: 'restoreFile', key, file, chunks }, 0);
   }
 }
 

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { MedvaultError, codes, sha256Hex } from '@medvault/protocol';
 import { fileKey } from '../crypto/keys.js';
-import { seal, sealInto, open, nonce, nonceDomain, TAG_BYTES } from '../crypto/aead.js';
+import { seal, sealInto, open, openInPlace, nonce, nonceDomain, TAG_BYTES } from '../crypto/aead.js';
 import { encodeBlob, decodeBlob } from './codec.js';
 import { magic, header, checkHeader, HEADER_BYTES, SALT_BYTES } from './format.js';
 
@@ -144,11 +144,12 @@ export function openBlob(packRoot: Uint8Array, salt: Uint8Array, e: BlobEntry, s
   return openBlobWithKey(fileKey(packRoot, salt), e, sealed);
 }
 
-/** openBlob with the pack's key already derived (packKey(packRoot, salt)). */
-export function openBlobWithKey(key: Uint8Array, e: BlobEntry, sealed: Uint8Array): Buffer {
+/** openBlob with the pack's key already derived (packKey(packRoot, salt)); `inPlace` decrypts in `sealed` itself (see aead openInPlace). */
+export function openBlobWithKey(key: Uint8Array, e: BlobEntry, sealed: Uint8Array, inPlace = false): Buffer {
   const what = `blob ${e.id} in pack ${e.pack}`;
   if (sealed.length !== e.length) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: truncated`);
-  const data = open(key, nonce(nonceDomain.data, e.n), sealed, what);
+  const iv = nonce(nonceDomain.data, e.n);
+  const data = inPlace ? openInPlace(key, iv, Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength), what) : open(key, iv, sealed, what);
   return decodeBlob(e.codec, data, e.rawLength, what);
 }
 

@@ -4,7 +4,7 @@
  * existing file in mode 'new', a damaged pack, sparse files, and a file system without extended
  * attributes. Real files and mounts (root).
  */
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect, afterAll, vi } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readdirSync, readFileSync, statSync, openSync, closeSync, writeSync, ftruncateSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +13,7 @@ import { testRepo, tempDir, flipByteInLargestPack } from '../repo/testing.js';
 import { Archiver } from '../backup/archiver.js';
 import { Restorer, RESTORE_TEMP } from './restorer.js';
 import { setXattr } from '../platform/fsx.js';
+import { cryptoPool } from '../crypto/pool.js';
 
 const cleanup: (() => void)[] = [];
 afterAll(() => {
@@ -90,7 +91,11 @@ describe('restore faults', () => {
     const { t, snapshot } = await backedUp({ 'scan.dcm': randomBytes(6 << 20) });
     flipByteInLargestPack(join(t.dir, 'repo'));
     const target = await tempDir('mv-fault-tgt-');
+    const inThreads = vi.spyOn(cryptoPool(), 'restoreFile');
     const r = await new Restorer(t.repo).restore({ snapshot, paths: [], target, mode: 'new' });
+    // the pool's thread gave the file back (nothing written); the repository's path named it
+    expect(await inThreads.mock.results[0]!.value).toEqual({ again: expect.stringMatching(/authentication failed|does not match its id/) });
+    inThreads.mockRestore();
     expect(r.failed).toEqual(['scan.dcm']);
     expect(r.errors[0]).toMatchObject({ path: 'scan.dcm', code: 'MV_ERR_DATA_CORRUPT' });
     expect(walk(target)).toEqual([]);

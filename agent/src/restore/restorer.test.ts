@@ -1,4 +1,4 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, vi } from 'vitest';
 import { writeFile, readFile, mkdir, symlink, utimes, chmod, lstat, readdir, readlink, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { testRepo, tempDir } from '../repo/testing.js';
 import { Archiver } from '../backup/archiver.js';
 import { Restorer } from './restorer.js';
+import { cryptoPool } from '../crypto/pool.js';
 import { Checker } from '../check/checker.js';
 import { encodeTree, type TreeNode } from '../repo/tree.js';
 
@@ -61,9 +62,13 @@ describe('Restorer', () => {
     expect(r.summary.files).toBe(7);
     const target = join(await tempDir('mv-out-'), 'out');
     const progress: number[] = [];
+    const inThreads = vi.spyOn(cryptoPool(), 'restoreFile');
     const res = await new Restorer(t.repo).restore({ snapshot: 'latest', store: 's', paths: [''], target, mode: 'new', onProgress: (p) => progress.push(p.files) });
     expect(res.errors).toEqual([]);
     expect(res.verified).toBe(7);
+    // from a local disk every file was written whole in the pool's threads, none again on this one
+    expect(await Promise.all(inThreads.mock.results.map((x) => x.value))).toEqual(Array.from({ length: 7 }, () => ({ bytes: expect.any(Number), skipped: [] })));
+    inThreads.mockRestore();
     expect(progress.at(-1)).toBe(7);
     await expectSameTree(b(src), b(target));
     // one path only

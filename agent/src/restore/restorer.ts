@@ -5,13 +5,12 @@
  * 2. Walk the selected trees; a name that is empty, '.', '..' or holds '/' or NUL is refused.
  * 3. Folders: created with mkdir, or reused only if lstat says they are real folders (a symlink in
  *    the target is never followed: 'new' refuses it, 'overwrite' replaces it).
- * 4. Files: each chunk is authenticated (AES-GCM and id MAC, in the crypto pool's threads while
- *    the next chunks are read) before its bytes are written (4 KiB
- *    blocks of zeros are left as holes, so sparse files stay sparse) to a
- *    temp file next to the final name; a file with any bad chunk is deleted and reported. Mode and
- *    mtime are set on the descriptor, then the temp file is renamed ('overwrite') or renamed
- *    without replacing ('new': renameat2 RENAME_NOREPLACE, else link + unlink; refuses an existing
- *    name atomically).
+ * 4. Files (file-writer.ts; whole files from local packs in the crypto pool's threads): each chunk
+ *    is authenticated (AES-GCM and id MAC) before its bytes are written (4 KiB blocks of zeros
+ *    are left as holes, so sparse files stay sparse) to a temp file next to the final name; a
+ *    file with any bad chunk is deleted and reported. Mode and mtime are set, then the temp file
+ *    is renamed ('overwrite') or renamed without replacing ('new': renameat2 RENAME_NOREPLACE,
+ *    else link + unlink; refuses an existing name atomically).
  * 5. Symlinks are created as symlinks; folder modes and mtimes are set after their contents.
  * 6. Every chunk is read back from the temp file as soon as it is written and compared byte for
  *    byte with the authenticated plaintext (a hole must read as zeros), and the file must end
@@ -20,14 +19,15 @@
  *    on the target's file system since the run began fails the run (MV_ERR_STORAGE_FAILED).
  */
 import { realpath } from 'node:fs/promises';
-import { mkdir, link, symlink, chmod, rm, lchown, mknod, setTimes, setXattr, openFd, sync } from '../platform/long-paths.js';
-import { constants, openSync, write, writeSync, readSync, closeSync, ftruncateSync, fchmodSync, fchownSync } from 'node:fs';
+import { mkdir, link, symlink, chmod, rm, lchown, mknod, setTimes, sync } from '../platform/long-paths.js';
+import { constants, openSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { MedvaultError, codes } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
 import { nameBytes, unsafeName, type TreeNode } from '../repo/tree.js';
 import { packKey, packSalt, PACK_PREFIX, type BlobEntry } from '../repo/pack.js';
-import { cryptoPool } from '../crypto/pool.js';
+import { cryptoPool, type LocalChunk } from '../crypto/pool.js';
+import { FileWriter, place, applyXattrs, notOverwritten, type FileTarget } from './file-writer.js';
 import { syncfs } from '../platform/fsx.js';
 
 export interface RestoreOptions {
@@ -104,8 +104,6 @@ export class Restorer {
 
 class RestoreRun {
   readonly result: RestoreResult;
-  /** Where written chunks are read back into (grown to the largest chunk). */
-  private scratch = Buffer.alloc(0);
   /** First restored path of each multiply-linked inode (`dev:inode` from the snapshot), once written. */
   private readonly inodes = new Map<string, Promise<Buffer | undefined>>();
   private totalFiles = 0;
@@ -215,7 +213,7 @@ class RestoreRun {
         await this.restoreChildren(path, n.subtree!, display);
         if (ROOT) await lchown(path, n.uid, n.gid).catch(() => undefined);
         await chmod(path, n.mode);
-        this.applyXattrs(path, n, display);
+        for (const message of applyXattrs(path, n.xattrs, display)) this.result.errors.push({ path: display, code: 'SKIPPED', message });
         setTimes(path, BigInt(n.mtime), BigInt(n.mtime));
       } else if (n.type === 'file') await this.restoreFile(dir, path, n, display);
       else if (n.type === 'symlink') await this.restoreSymlink(dir, path, n);
@@ -237,35 +235,6 @@ class RestoreRun {
     if (this.o.mode === 'new' && sync.lstat(path)) throw notOverwritten(display);
   }
 
-  /** Whether renameat2 RENAME_NOREPLACE works here (one namespace operation a file instead of link + unlink). */
-  private noReplace = true;
-
-  private place(tmp: Buffer, path: Buffer, display: string): void {
-    if (this.o.mode === 'overwrite') return sync.rename(tmp, path);
-    if (this.noReplace) {
-      try {
-        return sync.renameNoReplace(tmp, path);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EEXIST') throw notOverwritten(display);
-        if (code !== 'EINVAL' && code !== 'ENOSYS') throw err;
-        this.noReplace = false; // a file system without it: link + unlink refuses an existing name just as atomically
-      }
-    }
-    try {
-      sync.link(tmp, path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw notOverwritten(display);
-      throw err;
-    } finally {
-      try {
-        sync.unlink(tmp);
-      } catch {
-        // gone already
-      }
-    }
-  }
-
   private async restoreFile(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
     // Hard links: the first name of an inode writes the content, every later name links to it
     // (claimed before any await, so names restored in parallel agree on which one is first).
@@ -281,7 +250,7 @@ class RestoreRun {
         const tmp = this.tmpName(dir);
         await link(first, tmp);
         try {
-          this.place(tmp, path, display);
+          place(tmp, path, this.o.mode, display);
         } finally {
           await rm(tmp, { force: true });
         }
@@ -301,73 +270,51 @@ class RestoreRun {
   }
 
   /**
-   * Writes the file's chunks to a temp file and places it. The file-system calls are synchronous
-   * (see long-paths `sync`): the chunks are read and authenticated ahead, asynchronously, while
-   * these run, and on a page-cached file system each costs only its system call. The create is
-   * the exception (openFd, in the thread pool): allocating an inode can cost ~1 ms of kernel CPU,
-   * and FILE_CONCURRENCY files' creates then run beside the main thread instead of on it.
+   * Writes the file to a temp file, verifies and places it (FileWriter). From local packs that is
+   * all done in a crypto pool thread, one file per thread at a time: on two cores the file-system
+   * calls of a restore are most of its CPU (an inode's creation alone can cost ~1 ms here), and
+   * the main thread then only walks trees and hands out files. A store without local packs, or a
+   * chunk the thread could not read or authenticate, goes through the repository (chunks()).
    */
   private async writeFile(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
-    const tmp = this.tmpName(dir);
-    let fd = await openFd(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    let placed = false;
+    const file: FileTarget = { tmp: this.tmpName(dir), path, display, replace: this.o.mode, mode: n.mode, uid: n.uid, gid: n.gid, mtime: n.mtime, xattrs: n.xattrs };
+    const local = await this.localChunks(n.content!);
+    const there = local && (await cryptoPool().restoreFile(this.repo.keys.chunkId, file, local));
+    const done = there && !('again' in there) ? there : await this.writeHere(file, n.content!);
+    for (const message of done.skipped) this.result.errors.push({ path: display, code: 'SKIPPED', message });
+    this.result.files++;
+    this.result.verified++;
+    this.result.bytes += done.bytes;
+    this.o.onProgress?.({ files: this.result.files, bytes: this.result.bytes, totalFiles: this.totalFiles, totalBytes: this.totalBytes });
+  }
+
+  /** Where each chunk is on a local disk, or undefined when the store has no local packs or the catalog does not know a chunk. */
+  private async localChunks(ids: string[]): Promise<LocalChunk[] | undefined> {
+    const store = this.repo.store as { localPath?: (kind: 'pack', name: string) => string };
+    if (!store.localPath) return undefined;
     try {
-      let bytes = 0;
-      for await (const plain of this.chunks(n.content!)) {
-        // authenticated before any byte is written; its blocks of zeros become holes (sparse files
-        // stay sparse), and a chunk that ends in them ends before them: the file is extended to the
-        // chunk's end for the read-back
-        if ((await writeSparse(fd, plain, bytes)) < bytes + plain.length) ftruncateSync(fd, bytes + plain.length);
-        this.readBack(fd, plain, bytes, display);
-        bytes += plain.length;
-      }
-      if (readSync(fd, Buffer.alloc(1), 0, 1, bytes) !== 0) throw new MedvaultError(codes.VERIFY_FAILED, `${display}: restored file is longer than in the snapshot`);
-      if (ROOT) {
-        try {
-          fchownSync(fd, n.uid, n.gid);
-        } catch {
-          // an id this system cannot hold: the file stays ours
-        }
-      }
-      fchmodSync(fd, n.mode);
-      closeSync(fd); // durability: one syncfs of the target after all files (syncTarget), not 1 fsync per file
-      fd = -1;
-      this.applyXattrs(tmp, n, display);
-      setTimes(tmp, BigInt(n.mtime), BigInt(n.mtime)); // to the nanosecond
-      this.place(tmp, path, display);
-      placed = true;
-      this.result.files++;
-      this.result.verified++;
-      this.result.bytes += bytes;
-      this.o.onProgress?.({ files: this.result.files, bytes: this.result.bytes, totalFiles: this.totalFiles, totalBytes: this.totalBytes });
-    } finally {
-      if (fd >= 0) closeSync(fd);
-      if (!placed) await rm(tmp, { force: true });
+      return await Promise.all(
+        ids.map(async (id) => {
+          const entry = await this.repo.blobEntry(id);
+          if (!entry || entry.type !== 'data') throw new Error('not a data blob in the catalog');
+          return { entry, path: store.localPath!('pack', entry.pack), packKey: await this.packKey(entry.pack) };
+        }),
+      );
+    } catch {
+      return undefined; // the repository's path names what is wrong
     }
   }
 
-  /**
-   * Sets the node's extended attributes on `path` (never following a symlink). One the target
-   * cannot hold (a file system without them, a namespace or size it refuses) is reported by name
-   * as skipped: the record itself is still restored (it used to be deleted with the attribute).
-   */
-  private applyXattrs(path: Buffer, n: TreeNode, display: string): void {
-    for (const [name, value] of n.xattrs ?? []) {
-      try {
-        setXattr(path, name, Buffer.from(value, 'base64url'));
-      } catch (err) {
-        this.result.errors.push({ path: display, code: 'SKIPPED', message: `${display}: extended attribute ${name} not restored: ${(err as Error).message}` });
-      }
+  /** The file on this thread, its chunks read through the repository (authenticated ahead in the crypto pool). */
+  private async writeHere(file: FileTarget, ids: string[]): Promise<{ bytes: number; skipped: string[] }> {
+    const w = FileWriter.create(file);
+    try {
+      for await (const plain of this.chunks(ids)) w.write(plain);
+      return w.finish();
+    } catch (err) {
+      w.abort();
+      throw err;
     }
-  }
-
-  /** Reads back the `want.length` bytes at `pos` (just written, or a hole) and compares them with `want`. */
-  private readBack(fd: number, want: Buffer, pos: number, display: string): void {
-    if (this.scratch.length < want.length) this.scratch = Buffer.allocUnsafeSlow(want.length);
-    const got = this.scratch.subarray(0, want.length);
-    let n = 0;
-    for (let r = 1; n < want.length && r > 0; n += r) r = readSync(fd, got, n, want.length - n, pos + n);
-    if (n !== want.length || !got.equals(want)) throw new MedvaultError(codes.VERIFY_FAILED, `${display}: restored bytes differ from the snapshot at offset ${pos}`);
   }
 
   /**
@@ -445,7 +392,7 @@ class RestoreRun {
     try {
       if (ROOT) await lchown(tmp, n.uid, n.gid).catch(() => undefined);
       setTimes(tmp, BigInt(n.mtime), BigInt(n.mtime));
-      this.place(tmp, path, n.display);
+      place(tmp, path, this.o.mode, n.display);
     } finally {
       await rm(tmp, { force: true });
     }
@@ -468,7 +415,7 @@ class RestoreRun {
       if (ROOT) await lchown(tmp, n.uid, n.gid).catch(() => undefined);
       await chmod(tmp, n.mode);
       setTimes(tmp, BigInt(n.mtime), BigInt(n.mtime));
-      this.place(tmp, path, display);
+      place(tmp, path, this.o.mode, display);
     } finally {
       await rm(tmp, { force: true });
     }
@@ -486,52 +433,4 @@ class RestoreRun {
       this.fail('.', new MedvaultError(codes.STORAGE_FAILED, `${target}: the disk failed to store what was restored (${(cause as Error).message}); restored files may not be on it as verified`, { cause }));
     }
   }
-
 }
-
-function notOverwritten(display: string): MedvaultError {
-  return new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
-}
-
-/**
- * Writes up to this many bytes on the calling thread; a larger chunk goes to the thread pool, so
- * its copy into the page cache runs beside the main thread's work on the next chunks.
- */
-const SYNC_WRITE_MAX = 64 * 1024;
-
-/** Writes (part of) `b[from..to)` at file position `pos`; resolves with the bytes written. */
-function writeAt(fd: number, b: Buffer, from: number, to: number, pos: number): number | Promise<number> {
-  if (to - from <= SYNC_WRITE_MAX) return writeSync(fd, b, from, to - from, pos);
-  return new Promise((resolve, reject) => write(fd, b, from, to - from, pos, (err, n) => (err ? reject(err) : resolve(n))));
-}
-
-/** File-system blocks of zeros inside a chunk are left as holes (the temp file is new, so a hole reads as zeros). */
-const BLOCK = 4096;
-const ZEROS = Buffer.alloc(BLOCK);
-
-/**
- * Writes chunk `b` at file position `pos` of a new file, skipping every block-aligned 4 KiB of
- * zeros (a sparse file's chunk is mostly holes: written whole, a 64 MiB file with 8 KiB of data
- * took a maximum chunk per data block on disk). Resolves with the end of the last byte written.
- */
-async function writeSparse(fd: number, b: Buffer, pos: number): Promise<number> {
-  const zeroAt = (o: number, n: number) => b[o] === 0 && b[o + n - 1] === 0 && b.subarray(o, o + n).equals(ZEROS.subarray(0, n));
-  let end = pos;
-  for (let o = 0; o < b.length; ) {
-    // blocks are aligned to the file, so a skipped one is a whole block of the file system
-    const blockLen = (at: number) => Math.min(b.length - at, BLOCK - ((pos + at) % BLOCK));
-    let n = blockLen(o);
-    if (n === BLOCK && zeroAt(o, n)) {
-      o += n;
-      continue;
-    }
-    let to = o + n;
-    while (to < b.length && !((n = blockLen(to)) === BLOCK && zeroAt(to, n))) to += n;
-    for (let at = o; at < to; ) at += await writeAt(fd, b, at, to, pos + at);
-    end = pos + to;
-    o = to;
-  }
-  return end;
-}
-
-

@@ -59,6 +59,10 @@ export class DirStore implements Store {
     validateName(kind, name);
     return join(this.dir(kind, name), name);
   }
+  /** The file that holds an object (restore reads packs from it in the crypto pool's threads). */
+  localPath(kind: StoreKind, name: string): string {
+    return this.path(kind, name);
+  }
 
   /**
    * Open packs for ranged reads (restore, check): a few handles kept, reference-counted. A cached
