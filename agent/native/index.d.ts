@@ -42,6 +42,14 @@ declare const fsx: {
    * optional additional data: writes ciphertext then the 16-byte tag at out[offset..offset + plain.length + 16) (src/seal.c).
    */
   sealInto(key: Uint8Array, iv: Uint8Array, plain: Uint8Array, out: Uint8Array, offset: number, aad?: Uint8Array): void;
+  /**
+   * One folder's entries with their lstat, in the thread pool (src/scan.c): `names` holds each raw
+   * name followed by a NUL, in readdir order ("." and ".." left out); `nums` 6 numbers per entry
+   * (errno of its lstat or 0, st_mode, uid, gid, size, nlink); `text` one line per entry,
+   * "mtimeNs ctimeNs ino dev rdev" in decimal (as lstat with bigint gives them). Opens the folder
+   * with O_NOFOLLOW: rejects (ENOTDIR for a symlink, ENOENT, EACCES, ...) when it cannot be listed.
+   */
+  scanDir(path: Path): Promise<{ names: Buffer; nums: Float64Array; text: string }>;
   gearScan(gear: Uint32Array, buf: Uint8Array, pos: number, endS: number, endL: number, maskS: number, maskL: number, state: Int32Array): number;
 };
 export = fsx;
