@@ -460,11 +460,12 @@ class Run {
     const all: Promise<string>[] = [];
     let done = 0;
     let outstanding = 0;
-    const save = async (c: Buffer): Promise<string> => {
+    const save = async (c: Buffer, measured?: (id: string) => void): Promise<string> => {
       const n = c.length;
       try {
         const r = await this.w.saveChunk(await cryptoPool().encode(this.repo.keys.chunkId, c));
         if (r.added) this.summary.newBytes += n;
+        measured?.(r.id);
         return r.id;
       } finally {
         outstanding -= n;
@@ -476,7 +477,9 @@ class Run {
       add: async (c: Buffer) => {
         outstanding += c.length;
         this.outstanding += c.length;
-        const p = save(c);
+        // the guard samples first chunks of changed files: measured here, it need not load them back
+        // (incremental runs only: a full run reads every file, and the guard loads only its sample)
+        const p = save(c, all.length === 0 && this.reuse ? this.diff?.measure(c) : undefined);
         p.catch(() => undefined); // handled by ids() or settled()
         all.push(p);
         while ((outstanding > PER_FILE_INFLIGHT || this.outstanding > RUN_INFLIGHT) && done < all.length) await all[done++];
