@@ -325,7 +325,10 @@ class Run {
     for (const c of prev.content) if (this.w.hasBlobNow(c) !== true) return undefined;
     this.counted(node.size);
     this.summary.reused++;
-    return { ...node, content: prev.content, ...(prev.xattrs ? { xattrs: prev.xattrs } : {}) };
+    // `node` was just made for this entry: completed in place (same key order as saveEntry's spreads)
+    node.content = prev.content;
+    if (prev.xattrs) node.xattrs = prev.xattrs;
+    return node;
   }
 
   /** Whether `prev` says a file with `node`'s stat has its content (incremental and continuous runs only). */

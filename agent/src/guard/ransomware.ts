@@ -73,7 +73,14 @@ const stem = (name: string) => {
   const dot = raw.indexOf('.');
   return dot > 0 ? raw.slice(0, dot) : raw;
 };
-const same = (x: TreeNode, y: TreeNode) => x.size === y.size && (x.content ?? []).join() === (y.content ?? []).join();
+/** Same size and chunk list (compared id by id: joining both lists made two strings per file and run). */
+function same(x: TreeNode, y: TreeNode): boolean {
+  const a = x.content ?? [];
+  const b = y.content ?? [];
+  if (x.size !== y.size || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /**
  * TreeDiff: what changed from a parent snapshot to a new one, gathered folder by folder by whoever
