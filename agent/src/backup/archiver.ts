@@ -72,6 +72,12 @@ const MAX_ERRORS = 1000;
  */
 const ENTRY_CONCURRENCY = 4;
 /**
+ * A folder's subfolders among its next this many entries have their listing and parent tree
+ * started before the walk reaches them, so the listing's thread-pool round trip and the tree's
+ * pack read overlap the work on the entries before them.
+ */
+const FOLDERS_AHEAD = 8;
+/**
  * Bytes of one file's chunks queued for the crypto pool before its reading waits (memory bound).
  * Several files are read at once (ENTRY_CONCURRENCY in each of several folders), so this is
  * multiplied: 2 MiB kept the full bench's initial backup ~30-60 MiB lower than 4 MiB, as fast.
@@ -111,11 +117,13 @@ function statOf(st: BigIntStats): EntryStat {
 
 const errnoNames = getSystemErrorMap();
 
+type Listing = { name: Buffer; st: EntryStat | NodeJS.ErrnoException }[];
+
 /** A folder's entries with their lstat (or the error lstat gave, like Node's), in readdir order. */
-async function scanFolder(dir: Buffer): Promise<{ name: Buffer; st: EntryStat | NodeJS.ErrnoException }[]> {
+async function scanFolder(dir: Buffer): Promise<Listing> {
   const { names, nums, text } = await scanDir(dir);
   const lines = text.split('\n');
-  const out: { name: Buffer; st: EntryStat | NodeJS.ErrnoException }[] = [];
+  const out: Listing = [];
   for (let i = 0, at = 0; i * 6 < nums.length; i++) {
     const end = names.indexOf(0, at);
     const name = names.subarray(at, end);
@@ -158,6 +166,12 @@ function doubtfulPaths(parent: Snapshot): Set<string> | undefined {
 interface ParentDir {
   id: string;
   nodes: Map<string, TreeNode>;
+}
+
+/** A subfolder's listing and parent tree, started ahead of the walk (FOLDERS_AHEAD). */
+interface Ahead {
+  listing: Promise<Listing>;
+  parent: Promise<ParentDir | undefined>;
 }
 
 /**
@@ -257,26 +271,42 @@ class Run {
   }
 
   /** Saves one folder's contents as a tree blob; returns its id. */
-  async saveDir(dir: Buffer, rel: string, parent: ParentDir | undefined): Promise<string> {
-    let entries: { name: Buffer; st: EntryStat | NodeJS.ErrnoException }[] = [];
+  async saveDir(dir: Buffer, rel: string, parent: ParentDir | undefined, listing: Promise<Listing> = scanFolder(dir)): Promise<string> {
+    let entries: Listing = [];
     try {
-      entries = await scanFolder(dir);
+      entries = await listing;
     } catch (err) {
       this.fail(rel || '.', err);
     }
     entries = entries.filter((e) => !RESTORE_TEMP.test(e.name.toString('latin1'))).sort((a, b) => Buffer.compare(a.name, b.name));
     const nodes: (TreeNode | undefined)[] = new Array(entries.length);
+    const keys = entries.map((e) => e.name.toString('base64url'));
+    const ahead = new Map<number, Ahead>();
+    let queued = 0;
+    const lookAhead = (upTo: number) => {
+      for (; queued < Math.min(upTo, entries.length); queued++) {
+        const { name, st } = entries[queued]!;
+        if (st instanceof Error || st.type !== 'dir') continue;
+        const prev = parent?.nodes.get(keys[queued]!);
+        const sub = scanFolder(join(dir, name));
+        sub.catch(() => undefined); // awaited by saveDir, unless the entry fails first
+        ahead.set(queued, { listing: sub, parent: prev?.type === 'dir' ? this.parentTree(prev.subtree) : Promise.resolve(undefined) });
+      }
+    };
     let next = 0;
     const worker = async () => {
       for (let i = next++; i < entries.length; i = next++) {
+        lookAhead(i + FOLDERS_AHEAD);
         const { name, st } = entries[i]!;
-        const key = name.toString('base64url');
+        const key = keys[i]!;
         const display = rel ? `${rel}/${name.toString('utf8')}` : name.toString('utf8');
         const prev = parent?.nodes.get(key);
+        const early = ahead.get(i);
+        ahead.delete(i);
         try {
           if (st instanceof Error) throw st;
           const node = this.base(key, name, st);
-          nodes[i] = this.unchangedFile(node, display, prev) ?? (await this.saveEntry(join(dir, name), display, node, st, prev));
+          nodes[i] = this.unchangedFile(node, display, prev) ?? (await this.saveEntry(join(dir, name), display, node, st, prev, early));
         } catch (err) {
           // Deleted while the backup ran: simply gone. Anything else is reported (the snapshot is
           // partial) and the previous version is kept, so an unreadable record is never recorded
@@ -342,13 +372,13 @@ class Run {
     this.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes });
   }
 
-  private async saveEntry(path: Buffer, display: string, node: TreeNode, st: EntryStat, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
+  private async saveEntry(path: Buffer, display: string, node: TreeNode, st: EntryStat, prev: TreeNode | undefined, early?: Ahead): Promise<TreeNode | undefined> {
     const x = this.xattrsUnchanged(prev, node, display) ? (prev!.xattrs ? { xattrs: prev!.xattrs } : {}) : this.xattrs(path, display);
     switch (node.type) {
       case 'dir': {
         this.summary.dirs++;
-        const sub = prev?.type === 'dir' ? await this.parentTree(prev.subtree) : undefined;
-        return { ...node, ...x, subtree: await this.saveDir(path, display, sub) };
+        const sub = early ? await early.parent : prev?.type === 'dir' ? await this.parentTree(prev.subtree) : undefined;
+        return { ...node, ...x, subtree: await this.saveDir(path, display, sub, early?.listing) };
       }
       case 'symlink':
         this.summary.symlinks++;
