@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
 const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 export default defineConfig({
-  resolve: { alias: { '@medvault/protocol': src('./protocol/src/index.ts') } },
+  // the subpath first: the barrel's alias would also match '@medvault/protocol/core'
+  resolve: { alias: [{ find: '@medvault/protocol/core', replacement: src('./protocol/src/core.ts') }, { find: '@medvault/protocol', replacement: src('./protocol/src/index.ts') }] },
   test: {
     include: ['{protocol,agent,controller}/src/**/*.test.ts', 'test/**/*.test.ts'],
     // Generous: under load (CI runs three files at once on two cores) real processes are slow.

@@ -47,6 +47,14 @@ declare const fsx: {
    * the tag (src/seal.c): true when it authenticates; on false the bytes MUST NOT be used.
    */
   openInPlace(key: Uint8Array, iv: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): boolean;
+  /**
+   * One folder's entries with their lstat, in the thread pool (src/scan.c): `names` holds each raw
+   * name followed by a NUL, in readdir order ("." and ".." left out); `nums` 6 numbers per entry
+   * (errno of its lstat or 0, st_mode, uid, gid, size, nlink); `text` one line per entry,
+   * "mtimeNs ctimeNs ino dev rdev" in decimal (as lstat with bigint gives them). Opens the folder
+   * with O_NOFOLLOW: rejects (ENOTDIR for a symlink, ENOENT, EACCES, ...) when it cannot be listed.
+   */
+  scanDir(path: Path): Promise<{ names: Buffer; nums: Float64Array; text: string }>;
   gearScan(gear: Uint32Array, buf: Uint8Array, pos: number, endS: number, endL: number, maskS: number, maskL: number, state: Int32Array): number;
 };
 export = fsx;

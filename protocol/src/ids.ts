@@ -2,7 +2,7 @@
  * Identifiers shared by agent and controller. Every id is validated where it enters: ids become
  * NATS subject tokens and file names, so they never contain dots, wildcards, slashes or spaces.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
 /** A site (one clinic appliance): 1-63 chars, lowercase letters, digits and '-', not starting with '-'. */
 export const SITE_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -19,4 +19,11 @@ export type ObjectKind = (typeof objectKinds)[number];
 
 export function newOrderId(): string {
   return randomUUID();
+}
+
+/** SHA-256 of the bytes as lower-case hex: the name of every content-addressed object. */
+export function sha256Hex(...chunks: Uint8Array[]): string {
+  const h = createHash('sha256');
+  for (const c of chunks) h.update(c);
+  return h.digest('hex');
 }

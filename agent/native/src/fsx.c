@@ -1,6 +1,7 @@
 /*
  * fsx: extended attributes, nanosecond timestamps, mknod and rename-without-replace for medvault's backup and restore
- * (and, in gear.c, FastCDC's inner loop; in seal.c, AES-256-GCM into a given buffer).
+ * (and, in gear.c, FastCDC's inner loop; in seal.c, AES-256-GCM into a given buffer; in scan.c, a
+ * folder's entries with their lstat, for the backup walk).
  * Each function takes its path as a Buffer (raw bytes: names need not be UTF-8) or a string,
  * never follows a final symlink, and throws an Error with code/errno/syscall on failure.
  */
@@ -50,7 +51,8 @@ static const char *errno_name(int e) {
   }
 }
 
-static napi_value throw_errno(napi_env env, const char *syscall, int e) {
+/* An Error like Node's for errno `e` of `syscall`: message, code, errno, syscall (scan.c rejects with it too). */
+napi_value fsx_errno_error(napi_env env, const char *syscall, int e) {
   char msg[256];
   snprintf(msg, sizeof msg, "%s: %s (%s)", errno_name(e), strerror(e), syscall);
   napi_value text, err, v;
@@ -62,12 +64,18 @@ static napi_value throw_errno(napi_env env, const char *syscall, int e) {
   napi_set_named_property(env, err, "errno", v);
   napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, err, "syscall", v);
-  napi_throw(env, err);
+  return err;
+}
+
+static napi_value throw_errno(napi_env env, const char *syscall, int e) {
+  napi_throw(env, fsx_errno_error(env, syscall, e));
   return NULL;
 }
 
 /* A NUL-terminated copy of a Buffer or string argument; free() it. NULL (and a thrown error) on failure. */
-static char *path_arg(napi_env env, napi_value v) {
+char *fsx_path_arg(napi_env env, napi_value v);
+#define path_arg fsx_path_arg
+char *fsx_path_arg(napi_env env, napi_value v) {
   bool is_buffer = false;
   napi_is_buffer(env, v, &is_buffer);
   if (is_buffer) {
@@ -371,6 +379,7 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
 napi_value gear_scan(napi_env env, napi_callback_info info); /* gear.c */
 napi_value seal_into(napi_env env, napi_callback_info info); /* seal.c */
 napi_value open_in_place(napi_env env, napi_callback_info info); /* seal.c */
+napi_value scan_dir(napi_env env, napi_callback_info info);  /* scan.c */
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -387,6 +396,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"gearScan", NULL, gear_scan, NULL, NULL, NULL, napi_default, NULL},
     {"sealInto", NULL, seal_into, NULL, NULL, NULL, napi_default, NULL},
     {"openInPlace", NULL, open_in_place, NULL, NULL, NULL, napi_default, NULL},
+    {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

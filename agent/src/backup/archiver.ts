@@ -3,7 +3,8 @@
  *
  * 1. Take the writer lock; pick the parent (latest snapshot of the store) for incremental reuse.
  * 2. Walk the source with Buffer names (lstat, never follow symlinks), depth first, sorted by bytes;
- *    a few entries of a folder at once so reads overlap the CPU work.
+ *    each folder's names and lstats come in one call from the thread pool (fsx scanDir); a few
+ *    entries of a folder at once so reads overlap the CPU work.
  * 3. A file whose size, mtime, ctime and inode equal its parent node's reuses its chunk list
  *    (incremental/continuous only); any other file is read (O_NOFOLLOW), chunked, and each chunk
  *    saved unless its id is already known. A file that changed while read is read once more, then
@@ -15,8 +16,9 @@
  * 5. Each folder's old and new nodes also go to a TreeDiff, so the ransomware guard gets its
  *    counts without walking both snapshots again.
  */
-import { lstat, lstatSync, readdir, readlink, getXattrs, sync } from '../platform/long-paths.js';
+import { lstat, scanDir, readlink, getXattrs, sync } from '../platform/long-paths.js';
 import { constants, closeSync, fstatSync, read as fsRead, type BigIntStats } from 'node:fs';
+import { getSystemErrorMap } from 'node:util';
 import { hostname } from 'node:os';
 import { MedvaultError, codes } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
@@ -70,6 +72,12 @@ const MAX_ERRORS = 1000;
  */
 const ENTRY_CONCURRENCY = 4;
 /**
+ * A folder's subfolders among its next this many entries have their listing and parent tree
+ * started before the walk reaches them, so the listing's thread-pool round trip and the tree's
+ * pack read overlap the work on the entries before them.
+ */
+const FOLDERS_AHEAD = 8;
+/**
  * Bytes of one file's chunks queued for the crypto pool before its reading waits (memory bound).
  * Several files are read at once (ENTRY_CONCURRENCY in each of several folders), so this is
  * multiplied: 2 MiB kept the full bench's initial backup ~30-60 MiB lower than 4 MiB, as fast.
@@ -82,14 +90,56 @@ const PER_FILE_INFLIGHT = 2 * 1024 * 1024;
  */
 const RUN_INFLIGHT = 24 * 1024 * 1024;
 
-function nodeType(st: BigIntStats): NodeType {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isSocket()) return 'socket';
-  if (st.isCharacterDevice()) return 'chardev';
-  return 'blockdev';
+/** An entry's lstat as the tree records it: times, inode and devices as decimal strings, size in bytes. */
+interface EntryStat {
+  type: NodeType;
+  /** Permission bits (mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: string;
+  ctime: string;
+  inode: string;
+  dev: string;
+  links: number;
+  rdev: string;
+}
+
+const S_IFMT = 0o170000;
+const fileTypes = new Map<number, NodeType>([[0o100000, 'file'], [0o040000, 'dir'], [0o120000, 'symlink'], [0o010000, 'fifo'], [0o140000, 'socket'], [0o020000, 'chardev']]);
+const typeOf = (mode: number): NodeType => fileTypes.get(mode & S_IFMT) ?? 'blockdev';
+
+function statOf(st: BigIntStats): EntryStat {
+  const mode = Number(st.mode);
+  return { type: typeOf(mode), mode: mode & 0o7777, uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size), mtime: st.mtimeNs.toString(), ctime: st.ctimeNs.toString(), inode: st.ino.toString(), dev: st.dev.toString(), links: Number(st.nlink), rdev: st.rdev.toString() };
+}
+
+const errnoNames = getSystemErrorMap();
+
+type Listing = { name: Buffer; st: EntryStat | NodeJS.ErrnoException }[];
+
+/** A folder's entries with their lstat (or the error lstat gave, like Node's), in readdir order. */
+async function scanFolder(dir: Buffer): Promise<Listing> {
+  const { names, nums, text } = await scanDir(dir);
+  const lines = text.split('\n');
+  const out: Listing = [];
+  for (let i = 0, at = 0; i * 6 < nums.length; i++) {
+    const end = names.indexOf(0, at);
+    const name = names.subarray(at, end);
+    at = end + 1;
+    const k = i * 6;
+    const errno = nums[k]!;
+    if (errno !== 0) {
+      const [code, message] = errnoNames.get(-errno) ?? ['EUNKNOWN', 'unknown error'];
+      out.push({ name, st: Object.assign(new Error(`${code}: ${message}, lstat '${join(dir, name).toString()}'`), { code, errno: -errno, syscall: 'lstat' }) });
+      continue;
+    }
+    const [mtime, ctime, inode, dev, rdev] = lines[i]!.split(' ') as [string, string, string, string, string];
+    const mode = nums[k + 1]!;
+    out.push({ name, st: { type: typeOf(mode), mode: mode & 0o7777, uid: nums[k + 2]!, gid: nums[k + 3]!, size: nums[k + 4]!, mtime, ctime, inode, dev, links: nums[k + 5]!, rdev } });
+  }
+  return out;
 }
 
 /**
@@ -97,8 +147,8 @@ function nodeType(st: BigIntStats): NodeType {
  * (rsync --inplace --times, cp --preserve onto an existing file) keeps size and mtime while the
  * content and the ctime change.
  */
-function sameFile(a: BigIntStats, b: BigIntStats): boolean {
-  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+function sameFile(a: EntryStat, b: EntryStat): boolean {
+  return a.size === b.size && a.mtime === b.mtime && a.ctime === b.ctime && a.inode === b.inode;
 }
 
 const join = (dir: Buffer, name: Buffer) => Buffer.concat([dir, Buffer.from('/'), name]);
@@ -116,6 +166,12 @@ function doubtfulPaths(parent: Snapshot): Set<string> | undefined {
 interface ParentDir {
   id: string;
   nodes: Map<string, TreeNode>;
+}
+
+/** A subfolder's listing and parent tree, started ahead of the walk (FOLDERS_AHEAD). */
+interface Ahead {
+  listing: Promise<Listing>;
+  parent: Promise<ParentDir | undefined>;
 }
 
 /**
@@ -215,23 +271,42 @@ class Run {
   }
 
   /** Saves one folder's contents as a tree blob; returns its id. */
-  async saveDir(dir: Buffer, rel: string, parent: ParentDir | undefined): Promise<string> {
-    let names: Buffer[] = [];
+  async saveDir(dir: Buffer, rel: string, parent: ParentDir | undefined, listing: Promise<Listing> = scanFolder(dir)): Promise<string> {
+    let entries: Listing = [];
     try {
-      names = await readdir(dir, { encoding: 'buffer' });
+      entries = await listing;
     } catch (err) {
       this.fail(rel || '.', err);
     }
-    names = names.filter((n) => !RESTORE_TEMP.test(n.toString('latin1'))).sort(Buffer.compare);
-    const nodes: (TreeNode | undefined)[] = new Array(names.length);
+    entries = entries.filter((e) => !RESTORE_TEMP.test(e.name.toString('latin1'))).sort((a, b) => Buffer.compare(a.name, b.name));
+    const nodes: (TreeNode | undefined)[] = new Array(entries.length);
+    const keys = entries.map((e) => e.name.toString('base64url'));
+    const ahead = new Map<number, Ahead>();
+    let queued = 0;
+    const lookAhead = (upTo: number) => {
+      for (; queued < Math.min(upTo, entries.length); queued++) {
+        const { name, st } = entries[queued]!;
+        if (st instanceof Error || st.type !== 'dir') continue;
+        const prev = parent?.nodes.get(keys[queued]!);
+        const sub = scanFolder(join(dir, name));
+        sub.catch(() => undefined); // awaited by saveDir, unless the entry fails first
+        ahead.set(queued, { listing: sub, parent: prev?.type === 'dir' ? this.parentTree(prev.subtree) : Promise.resolve(undefined) });
+      }
+    };
     let next = 0;
     const worker = async () => {
-      for (let i = next++; i < names.length; i = next++) {
-        const name = names[i]!;
+      for (let i = next++; i < entries.length; i = next++) {
+        lookAhead(i + FOLDERS_AHEAD);
+        const { name, st } = entries[i]!;
+        const key = keys[i]!;
         const display = rel ? `${rel}/${name.toString('utf8')}` : name.toString('utf8');
-        const prev = parent?.nodes.get(name.toString('base64url'));
+        const prev = parent?.nodes.get(key);
+        const early = ahead.get(i);
+        ahead.delete(i);
         try {
-          nodes[i] = await this.saveEntry(join(dir, name), name, display, prev);
+          if (st instanceof Error) throw st;
+          const node = this.base(key, name, st);
+          nodes[i] = this.unchangedFile(node, display, prev) ?? (await this.saveEntry(join(dir, name), display, node, st, prev, early));
         } catch (err) {
           // Deleted while the backup ran: simply gone. Anything else is reported (the snapshot is
           // partial) and the previous version is kept, so an unreadable record is never recorded
@@ -243,7 +318,7 @@ class Run {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(ENTRY_CONCURRENCY, names.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(ENTRY_CONCURRENCY, entries.length) }, worker));
     const now = nodes.filter((n): n is TreeNode => n !== undefined);
     this.diff?.folder(parent?.nodes.values(), now);
     if (parent && isParentTree(now, parent)) return parent.id;
@@ -251,32 +326,59 @@ class Run {
     return id;
   }
 
-  private base(name: Buffer, st: BigIntStats): TreeNode {
+  /** An entry's node without content, subtree, target, device or attributes; `key` is its name in base64url. */
+  private base(key: string, name: Buffer, st: EntryStat): TreeNode {
     return {
-      name: name.toString('base64url'),
+      name: key,
       display: name.toString('utf8'),
-      type: nodeType(st),
-      mode: Number(st.mode & 0o7777n),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-      mtime: st.mtimeNs.toString(),
-      ctime: st.ctimeNs.toString(),
-      size: st.isFile() ? Number(st.size) : 0,
-      inode: st.ino.toString(),
-      dev: st.dev.toString(),
-      links: Number(st.nlink),
+      type: st.type,
+      mode: st.mode,
+      uid: st.uid,
+      gid: st.gid,
+      mtime: st.mtime,
+      ctime: st.ctime,
+      size: st.type === 'file' ? st.size : 0,
+      inode: st.inode,
+      dev: st.dev,
+      links: st.links,
     };
   }
 
-  private async saveEntry(path: Buffer, name: Buffer, display: string, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
-    const st = lstatSync(path);
-    const node = this.base(name, st);
+  /**
+   * The node of a file that is as its parent node recorded it (size, mtime, ctime, inode; its
+   * attributes with it, see xattrsUnchanged) and whose chunks are all stored, without waiting for
+   * anything: most of an incremental's entries, so they cost no promise. Undefined when the file
+   * must go through saveEntry (changed, new, or the blob id set not loaded yet).
+   */
+  private unchangedFile(node: TreeNode, display: string, prev: TreeNode | undefined): TreeNode | undefined {
+    if (node.type !== 'file' || !this.reusable(node, prev) || !this.xattrsUnchanged(prev, node, display)) return undefined;
+    for (const c of prev.content) if (this.w.hasBlobNow(c) !== true) return undefined;
+    this.counted(node.size);
+    this.summary.reused++;
+    // `node` was just made for this entry: completed in place (same key order as saveEntry's spreads)
+    node.content = prev.content;
+    if (prev.xattrs) node.xattrs = prev.xattrs;
+    return node;
+  }
+
+  /** Whether `prev` says a file with `node`'s stat has its content (incremental and continuous runs only). */
+  private reusable(node: TreeNode, prev: TreeNode | undefined): prev is TreeNode & { content: string[] } {
+    return this.reuse && prev?.type === 'file' && prev.content !== undefined && prev.size === node.size && prev.mtime === node.mtime && prev.ctime === node.ctime && prev.inode === node.inode;
+  }
+
+  private counted(bytes: number): void {
+    this.summary.files++;
+    this.summary.bytes += bytes;
+    this.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes });
+  }
+
+  private async saveEntry(path: Buffer, display: string, node: TreeNode, st: EntryStat, prev: TreeNode | undefined, early?: Ahead): Promise<TreeNode | undefined> {
     const x = this.xattrsUnchanged(prev, node, display) ? (prev!.xattrs ? { xattrs: prev!.xattrs } : {}) : this.xattrs(path, display);
     switch (node.type) {
       case 'dir': {
         this.summary.dirs++;
-        const sub = prev?.type === 'dir' ? await this.parentTree(prev.subtree) : undefined;
-        return { ...node, ...x, subtree: await this.saveDir(path, display, sub) };
+        const sub = early ? await early.parent : prev?.type === 'dir' ? await this.parentTree(prev.subtree) : undefined;
+        return { ...node, ...x, subtree: await this.saveDir(path, display, sub, early?.listing) };
       }
       case 'symlink':
         this.summary.symlinks++;
@@ -286,7 +388,7 @@ class Run {
       default:
         // FIFOs, sockets and device nodes are recorded, never opened.
         this.summary.others++;
-        return { ...(st.isCharacterDevice() || st.isBlockDevice() ? { ...node, rdev: st.rdev.toString() } : node), ...x };
+        return { ...(st.type === 'chardev' || st.type === 'blockdev' ? { ...node, rdev: st.rdev } : node), ...x };
     }
   }
 
@@ -311,32 +413,28 @@ class Run {
     }
   }
 
-  private async saveFile(path: Buffer, display: string, node: TreeNode, st: BigIntStats, prev: TreeNode | undefined): Promise<TreeNode> {
-    if (this.reuse && prev?.type === 'file' && prev.content && prev.size === node.size && prev.mtime === node.mtime && prev.ctime === node.ctime && prev.inode === node.inode) {
+  private async saveFile(path: Buffer, display: string, node: TreeNode, st: EntryStat, prev: TreeNode | undefined): Promise<TreeNode> {
+    if (this.reusable(node, prev)) {
       let all = true;
       for (const c of prev.content) if (!(await this.w.hasBlob(c))) all = false;
       if (all) {
-        this.summary.files++;
-        this.summary.bytes += node.size;
+        this.counted(node.size);
         this.summary.reused++;
-        this.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes });
         return { ...node, content: prev.content };
       }
     }
     let before = st;
     for (let attempt = 0; ; attempt++) {
       const { content, after, read } = await this.readFile(path);
-      const stable = sameFile(before, after) && BigInt(read) === after.size;
+      const stable = sameFile(before, after) && read === after.size;
       if (!stable && attempt === 1) {
         // Changed during both reads: what was read may be torn, so it is not stored.
         throw new MedvaultError(codes.STORAGE_FAILED, `${display}: changed while being read, twice; not stored (the previous version is kept), next run retries`);
       }
       if (stable) {
         if (attempt === 1) this.changed.push(display);
-        this.summary.files++;
-        this.summary.bytes += read;
-        this.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes });
-        return { ...this.base(Buffer.from(node.name, 'base64url'), after), content };
+        this.counted(read);
+        return { ...this.base(node.name, Buffer.from(node.name, 'base64url'), after), content };
       }
       before = after;
     }
@@ -349,7 +447,7 @@ class Run {
    * a cold disk blocks none but the file read (synchronous reads of small files were 12.2-12.5 s
    * against 9.5-9.8 s after drop_caches, and no faster warm).
    */
-  private async readFile(path: Buffer): Promise<{ content: string[]; after: BigIntStats; read: number }> {
+  private async readFile(path: Buffer): Promise<{ content: string[]; after: EntryStat; read: number }> {
     const fd = sync.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     let pending: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
     const saving = this.chunkSaver();
@@ -382,7 +480,7 @@ class Run {
         for (const c of chunker.push(buf)) await saving.add(c);
       }
       for (const c of chunker.end()) await saving.add(c);
-      return { content: await saving.ids(), after: fstatSync(fd, { bigint: true }), read };
+      return { content: await saving.ids(), after: statOf(fstatSync(fd, { bigint: true })), read };
     } finally {
       await pending.catch(() => undefined);
       await saving.settled();
@@ -395,11 +493,12 @@ class Run {
     const all: Promise<string>[] = [];
     let done = 0;
     let outstanding = 0;
-    const save = async (c: Buffer): Promise<string> => {
+    const save = async (c: Buffer, measured?: (id: string) => void): Promise<string> => {
       const n = c.length;
       try {
         const r = await this.w.saveChunk(await cryptoPool().encode(this.repo.keys.chunkId, c));
         if (r.added) this.summary.newBytes += n;
+        measured?.(r.id);
         return r.id;
       } finally {
         outstanding -= n;
@@ -411,7 +510,9 @@ class Run {
       add: async (c: Buffer) => {
         outstanding += c.length;
         this.outstanding += c.length;
-        const p = save(c);
+        // the guard samples first chunks of changed files: measured here, it need not load them back
+        // (incremental runs only: a full run reads every file, and the guard loads only its sample)
+        const p = save(c, all.length === 0 && this.reuse ? this.diff?.measure(c) : undefined);
         p.catch(() => undefined); // handled by ids() or settled()
         all.push(p);
         while ((outstanding > PER_FILE_INFLIGHT || this.outstanding > RUN_INFLIGHT) && done < all.length) await all[done++];

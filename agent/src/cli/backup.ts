@@ -33,7 +33,7 @@ export function register(program: Command, ctx: CliContext): void {
             job,
             actor,
             tags: opts.tag,
-            onProgress: (p) => bar.update(p.files, p.files, `${disk}: ${p.files} files, ${formatBytes(p.bytes)}`),
+            ...(bar.shown ? { onProgress: (p: { files: number; bytes: number }) => bar.update(p.files, p.files, `${disk}: ${p.files} files, ${formatBytes(p.bytes)}`) } : {}),
           });
           spool.add('log', backupLogEntry({ site: cfg.site, store: store.name, job, actor, startedAt, endedAt: Date.now(), result }));
           noteRun(cfg.state_dir, store.name, job, startedAt);

@@ -7,16 +7,19 @@ import type { CliContext } from './context.js';
 const loadCliProgress = () => createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
 
 export interface Progress {
+  /** Whether a bar is drawn: callers skip building labels for none (a backup updates it per file). */
+  readonly shown: boolean;
   update(value: number, total: number, label: string): void;
   stop(): void;
 }
 
 export function progress(ctx: CliContext): Progress {
-  if (ctx.options.json || !process.stderr.isTTY) return { update() {}, stop() {} };
+  if (ctx.options.json || !process.stderr.isTTY) return { shown: false, update() {}, stop() {} };
   const cliProgress = loadCliProgress();
   const bar = new cliProgress.SingleBar({ stream: process.stderr, format: '{bar} {percentage}% {label}', hideCursor: true }, cliProgress.Presets.shades_classic);
   let started = false;
   return {
+    shown: true,
     update(value, total, label) {
       if (!started) bar.start(Math.max(total, 1), 0, { label });
       started = true;

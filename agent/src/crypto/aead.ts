@@ -3,7 +3,7 @@
  * one key a (domain, counter) pair MUST be used once; each pack and metadata file has its own key.
  */
 import { sealInto as fsxSealInto, openInPlace as fsxOpenInPlace } from '../platform/fsx.js';
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes } from '@medvault/protocol/core';
 
 export const TAG_BYTES = 16;
 /** Nonce domains: blobs of a pack count from 0 in DATA; a pack header and whole files use HEADER. */

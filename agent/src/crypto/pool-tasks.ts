@@ -3,7 +3,7 @@
  * pool thread (pool-worker.ts) and inline (MEDVAULT_POOL_THREADS=0). It calls the main-thread
  * functions, so every byte it produces is what the main thread would have produced.
  */
-import { MedvaultError, codes, sha256Hex } from '@medvault/protocol';
+import { MedvaultError, codes, sha256Hex } from '@medvault/protocol/core';
 import { blobId } from './keys.js';
 import { encodeBlob } from '../repo/codec.js';
 import { readPackHeader, packKey, packSalt, openBlobWithKey, buildPack, type BlobEntry } from '../repo/pack.js';

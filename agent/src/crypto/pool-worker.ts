@@ -4,6 +4,7 @@ import type { MedvaultError } from '@medvault/protocol';
 import { runTask } from './pool-tasks.js';
 import type { PoolRequest } from './pool.js';
 
+parentPort!.postMessage({ ready: true }); // its modules are loaded: the pool may stop doing backup work inline
 parentPort!.on('message', (m: PoolRequest) => {
   try {
     const { result, transfer } = runTask(m);

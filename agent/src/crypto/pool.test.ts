@@ -5,10 +5,30 @@ import { blobId } from './keys.js';
 import { encodeBlob } from '../repo/codec.js';
 import { PackBuilder } from '../repo/pack.js';
 
+describe('crypto pool: backup work inline first', () => {
+  it('encodes and packs on the calling thread until its budget is spent, then starts threads, with the same results', async () => {
+    const key = randomBytes(32);
+    const pool = new CryptoPool(1_000_000);
+    const chunks = Array.from({ length: 6 }, (_, i) => (i % 2 ? randomBytes(300_000) : Buffer.from(`Observation ${i} `.repeat(20_000))));
+    const want = chunks.map((c) => ({ id: blobId(key, c), ...encodeBlob(c) }));
+    const first = await pool.encode(key, Buffer.from(chunks[0]!));
+    expect(pool.threads).toBe(0); // a small backup never starts one
+    const rest = [];
+    for (const c of chunks.slice(1)) rest.push(await pool.encode(key, Buffer.from(c)));
+    expect(pool.threads).toBeGreaterThan(0);
+    for (const [i, g] of [first, ...rest].entries()) {
+      expect(g.id).toBe(want[i]!.id);
+      expect(Buffer.from(g.data).equals(Buffer.from(want[i]!.data))).toBe(true);
+    }
+    await new Promise((r) => setTimeout(r, 3000)); // the thread loads meanwhile; later chunks go to it
+    expect((await pool.encode(key, Buffer.from(chunks[1]!))).id).toBe(want[1]!.id);
+  });
+});
+
 describe('crypto pool (real worker threads)', () => {
   const key = randomBytes(32);
   const packRoot = randomBytes(32);
-  const pool = new CryptoPool();
+  const pool = new CryptoPool(0); // backup work too goes to the threads at once
 
   it('gives the same ids and encodings as the main thread, for compressible and random chunks', async () => {
     const chunks = [Buffer.from('Observation glucose mmol/L '.repeat(4000)), randomBytes(700_000), Buffer.alloc(0), Buffer.from('x')];

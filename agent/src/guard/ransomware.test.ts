@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { assess, compareSnapshots, entropy, type ChangeStats } from './ransomware.js';
+import { assess, compareSnapshots, entropy, TreeDiff, type ChangeStats } from './ransomware.js';
+import type { TreeNode } from '../repo/tree.js';
 import { Archiver } from '../backup/archiver.js';
 import { tempDir, testRepo } from '../repo/testing.js';
 
@@ -88,3 +89,19 @@ describe('change stats from a real backup', () => {
     expect(await compareSnapshots(t.repo, second.snapshot, none.snapshot)).toEqual(quiet);
   });
 });
+
+describe('TreeDiff.measure', () => {
+  const file = (name: string, id: string): TreeNode => ({ name, display: name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: '1', ctime: '1', size: 4096, inode: '1', dev: '1', links: 1, content: [id] });
+  const id = (c: string) => c.repeat(64);
+  it('a new first chunk measured while read is not loaded again; the old one only when the new is high-entropy', async () => {
+    const diff = new TreeDiff();
+    diff.folder([file('a', id('1')), file('b', id('2'))], [file('a', id('3')), file('b', id('4'))]);
+    diff.measure(randomBytes(4096))!(id('3'));
+    diff.measure(Buffer.alloc(4096, 'x'))!(id('4'));
+    const loaded: string[] = [];
+    const repo = { loadTree: async () => [], loadBlob: async (blob: string) => (loaded.push(blob), Buffer.alloc(4096, 'y')) };
+    expect(await diff.finish(repo)).toMatchObject({ changed: 2, sampled: 2, turnedRandom: 1 });
+    expect(loaded).toEqual([id('1')]);
+  });
+});
+

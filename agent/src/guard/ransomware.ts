@@ -47,13 +47,14 @@ export function assess(s: ChangeStats, t: Thresholds = defaultThresholds): { sus
   return { suspect: reasons.length > 0, reasons };
 }
 
-/** Shannon entropy in bits per byte (0 to 8). */
+/** Shannon entropy in bits per byte (0 to 8). Indexed loops: for-of over the bytes took ~1.7x as long. */
 export function entropy(b: Uint8Array): number {
   if (b.length === 0) return 0;
   const counts = new Uint32Array(256);
-  for (const x of b) counts[x]!++;
+  for (let i = 0; i < b.length; i++) counts[b[i]!]!++;
   let h = 0;
-  for (const c of counts) {
+  for (let i = 0; i < 256; i++) {
+    const c = counts[i]!;
     if (c === 0) continue;
     const p = c / b.length;
     h -= p * Math.log2(p);
@@ -64,13 +65,22 @@ export function entropy(b: Uint8Array): number {
 const HIGH = 7.5;
 /** Files smaller than this say nothing about entropy (and are not sampled). */
 const MIN_SAMPLE_BYTES = 256;
+/** The bytes of a first chunk whose entropy is measured. */
+const SAMPLE_BYTES = 65536;
 
 const stem = (name: string) => {
   const raw = Buffer.from(name, 'base64url').toString('latin1');
   const dot = raw.indexOf('.');
   return dot > 0 ? raw.slice(0, dot) : raw;
 };
-const same = (x: TreeNode, y: TreeNode) => x.size === y.size && (x.content ?? []).join() === (y.content ?? []).join();
+/** Same size and chunk list (compared id by id: joining both lists made two strings per file and run). */
+function same(x: TreeNode, y: TreeNode): boolean {
+  const a = x.content ?? [];
+  const b = y.content ?? [];
+  if (x.size !== y.size || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /**
  * TreeDiff: what changed from a parent snapshot to a new one, gathered folder by folder by whoever
@@ -85,7 +95,8 @@ const same = (x: TreeNode, y: TreeNode) => x.size === y.size && (x.content ?? []
  *    visits subfolders that are folders in both versions.
  * 2. The parent's folders that are gone now are counted whole at the end (gone), and so are
  *    folders the caller kept from the parent without visiting them (kept).
- * 3. finish() counts those, samples the pairs' first chunks and returns the ChangeStats.
+ * 3. finish() counts those, samples the pairs' first chunks and returns the ChangeStats. A new
+ *    first chunk the backup measured as it read it (measure) is not loaded again.
  */
 export class TreeDiff {
   private readonly s = { before: 0, after: 0, changed: 0, added: 0, deleted: 0, renamed: 0 };
@@ -94,6 +105,8 @@ export class TreeDiff {
   private readonly keptTrees: string[] = [];
   /** Why a parent folder could not be compared; finish() throws it (the counts would be wrong). */
   private broken: Error | undefined;
+  /** Entropy of first chunks measured while the backup read them, by chunk id (at most 4 × sample). */
+  private readonly measured = new Map<string, number>();
 
   constructor(private readonly sample = 200) {}
 
@@ -127,6 +140,18 @@ export class TreeDiff {
         this.pair(old, n);
       }
     }
+  }
+
+  /**
+   * Measures a file's first chunk while the backup holds it (before it is consumed); call the
+   * result with the chunk's id once known, and finish() uses the figure instead of loading the
+   * chunk back (in a 1% incremental that load was ~0.1 s: 200 blobs decrypted again). Undefined
+   * when nothing is measured (too small, or 4 × sample measured already: finish() loads the rest).
+   */
+  measure(plain: Uint8Array): ((id: string) => void) | undefined {
+    if (plain.length < MIN_SAMPLE_BYTES || this.measured.size >= 4 * this.sample) return undefined;
+    const bits = entropy(plain.subarray(0, SAMPLE_BYTES));
+    return (id) => void this.measured.set(id, bits);
   }
 
   /** A folder kept from the parent as it was, not visited: its files count in both versions. */
@@ -179,15 +204,19 @@ export class TreeDiff {
     this.trim();
     let sampled = 0;
     let turnedRandom = 0;
-    const first = async (id: string) => (await repo.loadBlob(id, 'data')).subarray(0, 65536);
+    const first = async (id: string) => (await repo.loadBlob(id, 'data')).subarray(0, SAMPLE_BYTES);
+    const bitsOf = async (id: string) => {
+      const y = await first(id);
+      return y.length < MIN_SAMPLE_BYTES ? undefined : entropy(y);
+    };
     for (const p of this.pairs) {
       // The old chunk is read only when the new one is high-entropy: a low one settles the pair
       // (changed text records, the common case, cost one blob read instead of two, and their old
       // chunks lie scattered over old packs). A file of MIN_SAMPLE_BYTES or more (pair() checked
       // both) has a first chunk at least that long: the whole file or the chunker minimum (>= 64 KiB).
-      const y = await first(p.is);
-      if (y.length < MIN_SAMPLE_BYTES) continue;
-      if (entropy(y) < HIGH) {
+      const y = this.measured.get(p.is) ?? (await bitsOf(p.is));
+      if (y === undefined) continue;
+      if (y < HIGH) {
         sampled++;
         continue;
       }

@@ -1,8 +1,8 @@
-import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getXattrs, mknod, renameNoReplace, setTimes, setXattr, syncfs } from './fsx.js';
+import { getXattrs, mknod, renameNoReplace, scanDir, setTimes, setXattr, syncfs } from './fsx.js';
 
 describe('fsx addon', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mv-fsx-'));
@@ -39,5 +39,27 @@ describe('fsx addon', () => {
     await expect(syncfs(fd)).resolves.toBeUndefined();
     closeSync(fd);
     await expect(syncfs(-1)).rejects.toMatchObject({ code: 'EBADF', syscall: 'syncfs' });
+  });
+  it('scanDir lists a folder with byte names and the lstat of each entry, as Node gives it; never follows a symlink', async () => {
+    const d = join(dir, 'scan');
+    mkdirSync(d);
+    const odd = Buffer.concat([Buffer.from(`${d}/`), Buffer.from([0x66, 0xff, 0x0a, 0x20])]);
+    writeFileSync(odd, 'hello');
+    setTimes(odd, 5n, 123n); // within the first second of 1970: no leading zeros
+    mkdirSync(join(d, 'sub'));
+    symlinkSync('sub', join(d, 'link'));
+    mknod(join(d, 'fifo'), 0o010600, 0n);
+    const { names, nums, text } = await scanDir(d);
+    const list = names.toString('latin1').split('\0').slice(0, -1).map((n) => Buffer.from(n, 'latin1'));
+    expect(list.map((n) => n.toString('latin1')).sort()).toEqual([Buffer.from([0x66, 0xff, 0x0a, 0x20]).toString('latin1'), 'fifo', 'link', 'sub'].sort());
+    const lines = text.split('\n');
+    list.forEach((n, i) => {
+      const st = lstatSync(Buffer.concat([Buffer.from(`${d}/`), n]), { bigint: true });
+      expect([...nums.subarray(i * 6, i * 6 + 6)]).toEqual([0, Number(st.mode), Number(st.uid), Number(st.gid), Number(st.size), Number(st.nlink)]);
+      expect(lines[i]).toBe([st.mtimeNs, st.ctimeNs, st.ino, st.dev, st.rdev].join(' '));
+    });
+    expect(lines[list.findIndex((n) => n.includes(0xff))]!.split(' ')[0]).toBe('123');
+    await expect(scanDir(join(d, 'link'))).rejects.toMatchObject({ code: 'ENOTDIR', syscall: 'scandir' }); // O_NOFOLLOW with O_DIRECTORY
+    await expect(scanDir(join(d, 'missing'))).rejects.toMatchObject({ code: 'ENOENT', syscall: 'scandir' });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeTree, encodeTree, nodeSchema, type TreeNode } from './tree.js';
+import { decodeTree, encodeTree, nodeSchema, sameNode, type TreeNode } from './tree.js';
 import { z } from 'zod';
 
 const h = (c: string) => c.repeat(64);
@@ -59,3 +59,19 @@ describe('decodeTree', () => {
     expect(() => decodeTree(tree([], { more: 1 }), h('e'))).toThrow(/tree/);
   });
 });
+
+describe('sameNode', () => {
+  const all = { ...file, subtree: h('c'), target: 'Li4vYQ', rdev: '259' } as TreeNode;
+  it('is true for equal nodes and sees a change in every field of the schema (an unseen one would reuse a stale tree)', () => {
+    expect(sameNode(all, structuredClone(all))).toBe(true);
+    for (const k of Object.keys(nodeSchema.shape) as (keyof TreeNode)[]) {
+      const v = all[k];
+      const changed = typeof v === 'string' ? `${v}0` : typeof v === 'number' ? v + 1 : k === 'content' ? [h('a'), h('d')] : [['user.x', 'dmFt']];
+      expect(sameNode(all, { ...all, [k]: changed } as TreeNode), k).toBe(false);
+      const without = { ...all };
+      delete without[k];
+      expect(sameNode(all, without as TreeNode), `${k} missing`).toBe(false);
+    }
+  });
+});
+

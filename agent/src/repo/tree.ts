@@ -69,16 +69,33 @@ const NS_RE = /^\d{1,30}$/;
 const nodeKeys = new Set(Object.keys(nodeSchema.shape));
 
 /**
- * Whether two nodes record the same thing: every field equal (arrays element by element). A folder
- * whose nodes all equal its parent tree's nodes is that tree, so a backup reuses its id.
+ * Whether two nodes record the same thing: every field of nodeSchema equal (arrays element by
+ * element). A folder whose nodes all equal its parent tree's nodes is that tree, so a backup reuses
+ * its id. Field by field rather than a loop over the schema's keys: it runs for every entry of an
+ * incremental, where the loop cost ~2 µs a node (~50 ms at 22,000 files); tree.test.ts checks that
+ * a change in any schema field is seen.
  */
 export function sameNode(a: TreeNode, b: TreeNode): boolean {
-  for (const k of nodeKeys) if (!sameValue(a[k as keyof TreeNode], b[k as keyof TreeNode])) return false;
+  return (
+    a.name === b.name && a.display === b.display && a.type === b.type && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid &&
+    a.mtime === b.mtime && a.ctime === b.ctime && a.size === b.size && a.inode === b.inode && a.dev === b.dev && a.links === b.links &&
+    a.subtree === b.subtree && a.target === b.target && a.rdev === b.rdev && sameList(a.content, b.content) && sameXattrs(a.xattrs, b.xattrs)
+  );
+}
+
+function sameList(x: readonly string[] | undefined, y: readonly string[] | undefined): boolean {
+  if (x === y) return true;
+  if (x === undefined || y === undefined || x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
   return true;
 }
 
-const sameValue = (x: unknown, y: unknown): boolean =>
-  x === y || (Array.isArray(x) && Array.isArray(y) && x.length === y.length && x.every((v, i) => sameValue(v, y[i])));
+function sameXattrs(x: TreeNode['xattrs'], y: TreeNode['xattrs']): boolean {
+  if (x === y) return true;
+  if (x === undefined || y === undefined || x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i]![0] !== y[i]![0] || x[i]![1] !== y[i]![1]) return false;
+  return true;
+}
 
 const uint = (x: unknown, max = Number.MAX_SAFE_INTEGER) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 && x <= max;
 const str = (x: unknown, re: RegExp) => typeof x === 'string' && re.test(x);

@@ -103,6 +103,16 @@ export class RepoWriter {
     return this.known!.has(id);
   }
 
+  /**
+   * hasBlob answered without waiting: undefined while the id set is not loaded or is out of date
+   * (then ask hasBlob). The backup walk asks it for each chunk of every unchanged file.
+   */
+  hasBlobNow(id: string): boolean | undefined {
+    if (this.pending.has(id)) return true;
+    if (this.known === undefined || this.knownGeneration !== this.repo.catalog.generation) return undefined;
+    return this.known.has(id);
+  }
+
   /** (Re)loads the id set; again whenever the catalog was rebuilt (it may have lost entries). */
   private async loadKnown(): Promise<void> {
     this.knownLoading ??= (async () => {

@@ -11,7 +11,7 @@
  * existing name atomically; link + unlink where the file system lacks it). abort() removes it.
  */
 import { constants, writeSync, readSync, closeSync, ftruncateSync, fchmodSync, fchownSync } from 'node:fs';
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes } from '@medvault/protocol/core';
 import { sync, setTimes, setXattr } from '../platform/long-paths.js';
 
 /** What a restored file becomes: its node's metadata and its names. */
