@@ -50,7 +50,9 @@ export class FileWriter {
     private readonly t: FileTarget,
   ) {}
 
+  /** Makes the temp file; in mode 'new' first refuses a name that exists, before anything is written for it (place() refuses it again, atomically). */
   static create(t: FileTarget): FileWriter {
+    if (t.replace === 'new' && sync.lstat(t.path)) throw notOverwritten(t.display);
     return new FileWriter(sync.open(t.tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600), t);
   }
 
