@@ -1,0 +1,64 @@
+/**
+ * The restorer against bad luck and tampering found while trying to break the restore in the
+ * crypto pool's threads: a stale catalog under files restored in parallel, a crypto thread that
+ * dies mid-file. Real files (root for mounts).
+ */
+import { describe, it, expect } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { tempDir } from '../repo/testing.js';
+import { Restorer } from './restorer.js';
+import { walk, temps, backedUp } from './faults.test-support.js';
+import { cryptoPool } from '../crypto/pool.js';
+
+/** `target` holds exactly `src`'s paths, every file byte for byte. */
+function sameTree(src: string, target: string): void {
+  expect(walk(target)).toEqual(walk(src));
+  for (const e of readdirSync(src, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    const p = join(e.parentPath, e.name).slice(src.length + 1);
+    expect(readFileSync(join(target, p)).equals(readFileSync(join(src, p))), p).toBe(true);
+  }
+}
+
+describe('restore: breaking it', () => {
+  it('a stale catalog (every data blob at a wrong offset): one rebuild, and every file restored, also those in flight meanwhile', async () => {
+    const files: Record<string, Buffer> = {};
+    for (let d = 0; d < 4; d++) for (let i = 0; i < 30; i++) files[`d${d}/f${i}.bin`] = randomBytes(2000 + i * 300);
+    const { t, src, snapshot } = await backedUp(files);
+    // the cache is wrong, the repository is not: each data blob's entry points 16 bytes off
+    const catalog = t.repo.catalog as unknown as { kv: { put(e: [string, string][]): Promise<void> } };
+    const stale: [string, string][] = [];
+    for await (const ids of t.repo.catalog.blobIds()) {
+      for (const id of ids) {
+        const e = (await t.repo.catalog.blob(id))!;
+        if (e.type === 'data') stale.push([`b:${id}`, JSON.stringify([0, e.pack, e.n, e.offset + 16, e.length, e.rawLength, e.codec])]);
+      }
+    }
+    await catalog.kv.put(stale);
+    const target = await tempDir('mv-break-tgt-');
+    const r = await new Restorer(t.repo).restore({ snapshot, paths: [], target, mode: 'new' });
+    expect(r.errors).toEqual([]);
+    expect(r.files).toBe(120);
+    sameTree(src, target);
+    expect(temps(target)).toEqual([]);
+  });
+
+  it('a crypto thread that dies mid-file: no temp file is left, and its files are restored on the main thread', async () => {
+    const files: Record<string, Buffer> = { 'scan/big.dcm': randomBytes(48 << 20) };
+    for (let i = 0; i < 20; i++) files[`notes/n${i}.txt`] = randomBytes(200_000);
+    const { t, src, snapshot } = await backedUp(files);
+    const target = await tempDir('mv-break-tgt-');
+    const restoring = new Restorer(t.repo).restore({ snapshot, paths: [], target, mode: 'new' });
+    // once the big file's temp file is there (written in a thread), every thread dies (as on an out-of-memory abort)
+    for (let i = 0; i < 5000 && !temps(target).some((p) => p.startsWith('scan/')); i++) await new Promise((r) => setTimeout(r, 2));
+    const pool = cryptoPool() as unknown as { slots: { worker: { terminate(): Promise<number> } }[] };
+    expect(pool.slots.length).toBeGreaterThan(0);
+    await Promise.all(pool.slots.map((s) => s.worker.terminate()));
+    const r = await restoring;
+    expect(temps(target)).toEqual([]);
+    expect(r.errors).toEqual([]);
+    sameTree(src, target);
+  });
+});
