@@ -296,13 +296,32 @@ class RestoreRun {
   private async writeFile(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
     const file: FileTarget = { tmp: this.tmpName(dir), path, display, replace: this.o.mode, mode: n.mode, uid: n.uid, gid: n.gid, mtime: n.mtime, xattrs: n.xattrs };
     const local = await this.localChunks(n.content!);
-    const there = local && (await cryptoPool().restoreFile(this.repo.keys.chunkId, file, local));
+    const there = local && (await this.inThread(file, local));
     const done = there && !('again' in there) ? there : await this.writeHere(file, n.content!);
     for (const message of done.skipped) this.result.errors.push({ path: display, code: 'SKIPPED', message });
     this.result.files++;
     this.result.verified++;
     this.result.bytes += done.bytes;
     this.o.onProgress?.({ files: this.result.files, bytes: this.result.bytes, totalFiles: this.totalFiles, totalBytes: this.totalBytes });
+  }
+
+  /**
+   * The file written in a pool thread. A thread that died meanwhile (out of memory, a bug) left its
+   * temp file behind: it is removed here and the file given back, as for a chunk the thread could
+   * not read (the previous build opened chunks in the threads and fell back to the repository too).
+   */
+  private async inThread(file: FileTarget, local: LocalChunk[]): Promise<{ bytes: number; skipped: string[] } | { again: string }> {
+    try {
+      return await cryptoPool().restoreFile(this.repo.keys.chunkId, file, local);
+    } catch (err) {
+      if (!(err instanceof MedvaultError && err.retryable)) throw err;
+      try {
+        sync.unlink(file.tmp);
+      } catch {
+        // never made, or removed by the thread
+      }
+      return { again: err.message };
+    }
   }
 
   /** Where each chunk is on a local disk, or undefined when the store has no local packs or the catalog does not know a chunk. */
