@@ -4,7 +4,8 @@
  * dies mid-file. Real files (root for mounts).
  */
 import { describe, it, expect } from 'vitest';
-import { readdirSync, readFileSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, openSync, writeSync, closeSync, statSync, mkdirSync, writeFileSync, linkSync } from 'node:fs';
+import { Archiver } from '../backup/archiver.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { tempDir } from '../repo/testing.js';
@@ -83,5 +84,23 @@ describe('restore: breaking it', () => {
     const r = await new Restorer(t.repo).restore({ snapshot, paths: [], target, mode: 'new' });
     expect(r.errors).toEqual([]);
     sameTree(src, target);
+  });
+
+  it("hard links whose first name fails (it exists, mode 'new'): the other names are still one inode", async () => {
+    const { t, src } = await backedUp({ 'a/x.bin': randomBytes(300_000), 'd/note.txt': Buffer.from('n') });
+    for (const n of ['a/b/y.bin', 'c/z.bin']) {
+      mkdirSync(join(src, n, '..'), { recursive: true });
+      linkSync(join(src, 'a/x.bin'), join(src, n));
+    }
+    const b = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+    const target = await tempDir('mv-break-tgt-');
+    mkdirSync(join(target, 'a'));
+    writeFileSync(join(target, 'a/x.bin'), 'mine');
+    const r = await new Restorer(t.repo).restore({ snapshot: b.snapshot, paths: [], target, mode: 'new' });
+    expect(r.failed).toEqual(['a/x.bin']);
+    for (const n of ['a/b/y.bin', 'c/z.bin']) expect(readFileSync(join(target, n)).equals(readFileSync(join(src, 'a/x.bin'))), n).toBe(true);
+    expect(statSync(join(target, 'a/b/y.bin')).ino).toBe(statSync(join(target, 'c/z.bin')).ino);
+    expect(statSync(join(target, 'a/b/y.bin')).nlink).toBe(2);
+    expect(temps(target)).toEqual([]);
   });
 });
