@@ -254,35 +254,33 @@ class RestoreRun {
 
   private async restoreFile(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
     // Hard links: the first name of an inode writes the content, every later name links to it
-    // (claimed before any await, so names restored in parallel agree on which one is first).
+    // (claimed before any await, so names restored in parallel agree on which one is first). When
+    // the first fails, the next waiting name writes it instead and the others link to that one.
     const inode = n.links > 1 ? `${n.dev}:${n.inode}` : undefined;
-    const pending = inode ? this.inodes.get(inode) : undefined;
+    for (let pending; inode && (pending = this.inodes.get(inode)); ) {
+      this.refuseExisting(path, display); // a first name's FileWriter refuses it where it runs
+      const first = await pending;
+      if (!first) continue;
+      const tmp = this.tmpName(dir);
+      await link(first, tmp);
+      try {
+        place(tmp, path, this.o.mode, display);
+      } finally {
+        await rm(tmp, { force: true });
+      }
+      this.result.files++;
+      this.result.verified++; // another name of the inode just verified
+      return;
+    }
     let written: (p: Buffer | undefined) => void = () => {};
-    if (inode && !pending) this.inodes.set(inode, new Promise((r) => (written = r)));
+    if (inode) this.inodes.set(inode, new Promise((r) => (written = r)));
     let placed = false;
     try {
-      if (pending) this.refuseExisting(path, display); // a first name's FileWriter refuses it where it runs
-      const first = pending ? await pending : undefined;
-      if (first) {
-        const tmp = this.tmpName(dir);
-        await link(first, tmp);
-        try {
-          place(tmp, path, this.o.mode, display);
-        } finally {
-          await rm(tmp, { force: true });
-        }
-        this.result.files++;
-        this.result.verified++; // another name of the inode just verified
-        return;
-      }
       await this.writeFile(dir, path, n, display);
       placed = true;
-      written(path);
     } finally {
-      if (!placed) {
-        written(undefined); // later names of this inode write their own copy
-        if (inode && !pending) this.inodes.delete(inode);
-      }
+      if (!placed && inode) this.inodes.delete(inode);
+      written(placed ? path : undefined);
     }
   }
 
