@@ -295,7 +295,8 @@ class RestoreRun {
     const file: FileTarget = { tmp: this.tmpName(dir), path, display, replace: this.o.mode, mode: n.mode, uid: n.uid, gid: n.gid, mtime: n.mtime, xattrs: n.xattrs };
     const local = await this.localChunks(n.content!);
     const there = local && (await this.inThread(file, local));
-    const done = there && !('again' in there) ? there : await this.writeHere(file, n.content!);
+    // a fresh temp name: a thread that died may still be finishing with its own for a moment
+    const done = there && !('again' in there) ? there : await this.writeHere({ ...file, tmp: this.tmpName(dir) }, n.content!);
     for (const message of done.skipped) this.result.errors.push({ path: display, code: 'SKIPPED', message });
     this.result.files++;
     this.result.verified++;
