@@ -4,7 +4,7 @@
  * dies mid-file. Real files (root for mounts).
  */
 import { describe, it, expect } from 'vitest';
-import { readdirSync, readFileSync, openSync, writeSync, closeSync, statSync, mkdirSync, writeFileSync, linkSync } from 'node:fs';
+import { readdirSync, readFileSync, openSync, writeSync, closeSync, statSync, mkdirSync, writeFileSync, linkSync, renameSync, symlinkSync } from 'node:fs';
 import { Archiver } from '../backup/archiver.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -102,5 +102,23 @@ describe('restore: breaking it', () => {
     expect(statSync(join(target, 'a/b/y.bin')).ino).toBe(statSync(join(target, 'c/z.bin')).ino);
     expect(statSync(join(target, 'a/b/y.bin')).nlink).toBe(2);
     expect(temps(target)).toEqual([]);
+  });
+
+  it('a folder of the target swapped for a symlink while the restore runs (someone else writes in the target): nothing is written outside it', async () => {
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 40; i++) files[`a/r${i}.json`] = randomBytes(1000);
+    const { t, snapshot } = await backedUp(files);
+    const target = await tempDir('mv-break-tgt-');
+    const outside = await tempDir('mv-break-outside-');
+    let swapped = false;
+    const onProgress = () => {
+      if (swapped) return;
+      swapped = true;
+      renameSync(join(target, 'a'), join(target, 'a.real'));
+      symlinkSync(outside, join(target, 'a'));
+    };
+    await new Restorer(t.repo).restore({ snapshot, paths: [], target, mode: 'new', onProgress });
+    expect(swapped).toBe(true);
+    expect(readdirSync(outside)).toEqual([]);
   });
 });
