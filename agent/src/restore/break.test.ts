@@ -53,7 +53,9 @@ describe('restore: breaking it', () => {
     const target = await tempDir('mv-break-tgt-');
     const restoring = new Restorer(t.repo).restore({ snapshot, paths: [], target, mode: 'new' });
     // once the big file's temp file is there (written in a thread), every thread dies (as on an out-of-memory abort)
-    for (let i = 0; i < 5000 && !temps(target).some((p) => p.startsWith('scan/')); i++) await new Promise((r) => setTimeout(r, 2));
+    const writing = () => temps(target).some((p) => p.startsWith('scan/'));
+    for (let i = 0; i < 5000 && !writing(); i++) await new Promise((r) => setTimeout(r, 2));
+    expect(writing()).toBe(true);
     const pool = cryptoPool() as unknown as { slots: { worker: { terminate(): Promise<number> } }[] };
     expect(pool.slots.length).toBeGreaterThan(0);
     await Promise.all(pool.slots.map((s) => s.worker.terminate()));
