@@ -4,11 +4,12 @@
  * dies mid-file. Real files (root for mounts).
  */
 import { describe, it, expect } from 'vitest';
-import { readdirSync, readFileSync, openSync, writeSync, closeSync, statSync, mkdirSync, writeFileSync, linkSync, renameSync, symlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, openSync, writeSync, closeSync, statSync, mkdirSync, writeFileSync, linkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { Archiver } from '../backup/archiver.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { tempDir } from '../repo/testing.js';
+import { tempDir, flipByteInLargestPack } from '../repo/testing.js';
+import { execFileSync } from 'node:child_process';
 import { Restorer } from './restorer.js';
 import { walk, temps, backedUp } from './faults.test-support.js';
 import { cryptoPool } from '../crypto/pool.js';
@@ -122,5 +123,18 @@ describe('restore: breaking it', () => {
     await new Restorer(t.repo).restore({ snapshot, paths: [], target, mode: 'new', onProgress });
     expect(swapped).toBe(true);
     expect(readdirSync(outside)).toEqual([]);
+  });
+
+  it('a pack replaced by a named pipe (FIFO): the restore ends and names it instead of waiting forever in open()', { timeout: 30_000 }, async () => {
+    const { t, snapshot } = await backedUp({ 'scan.dcm': randomBytes(3 << 20), 'note.txt': Buffer.from('n') });
+    const pack = flipByteInLargestPack(join(t.dir, 'repo'));
+    unlinkSync(pack);
+    execFileSync('mkfifo', [pack]);
+    const target = await tempDir('mv-break-tgt-');
+    const r = await new Restorer(t.repo).restore({ snapshot, paths: [], target, mode: 'new' });
+    // one pack holds the trees too here: the root is what fails, and the pipe is named
+    expect(r.failed.length).toBeGreaterThan(0);
+    expect(r.errors).toContainEqual(expect.objectContaining({ code: 'MV_ERR_STORAGE_FAILED', message: expect.stringContaining(`${pack}: cannot read`) }));
+    expect(temps(target)).toEqual([]);
   });
 });
