@@ -1,7 +1,9 @@
 /**
- * The restorer against bad luck and tampering found while trying to break the restore in the
+ * The restorer against bad luck and tampering, found while trying to break the restore in the
  * crypto pool's threads: a stale catalog under files restored in parallel, a crypto thread that
- * dies mid-file. Real files (root for mounts).
+ * dies mid-file, a LevelDB catalog damaged inside a table, hard links whose first name fails, a
+ * target folder swapped for a symlink mid-restore (not fixed), a pack replaced by a named pipe.
+ * Real files (root for mkfifo).
  */
 import { describe, it, expect } from 'vitest';
 import { readdirSync, readFileSync, openSync, writeSync, closeSync, statSync, mkdirSync, writeFileSync, linkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
