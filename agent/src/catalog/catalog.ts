@@ -71,6 +71,61 @@ class LevelKv implements Kv {
   }
 }
 
+/**
+ * The LevelDB until it turns out damaged in use (LEVEL_CORRUPTION: a bad block that open() did not
+ * read): this run then goes on in memory, starting empty (the repository refills it from the index
+ * files, as for any missing entry), and the folder is removed, so the next open builds it afresh.
+ * A damaged cache must cost a rebuild, not the restore (it failed the whole run).
+ */
+class FallbackKv implements Kv {
+  private kv: Kv;
+  constructor(
+    level: LevelKv,
+    private readonly dir: string,
+  ) {
+    this.kv = level;
+  }
+  /** Runs `f` on the current store, and once more in memory when the LevelDB it ran on was found damaged (or closed as such meanwhile). */
+  private async use<T>(f: (kv: Kv) => Promise<T>): Promise<T> {
+    const kv = this.kv;
+    try {
+      return await f(kv);
+    } catch (err) {
+      await this.damaged(kv, err);
+      return f(this.kv);
+    }
+  }
+  /** Rethrows `err` unless it shows `kv` damaged; then (once) swaps in memory for it and removes its folder. */
+  private async damaged(kv: Kv, err: unknown): Promise<void> {
+    if (kv !== this.kv) return;
+    if (kv instanceof MemKv || (err as { code?: string } | undefined)?.code !== 'LEVEL_CORRUPTION') throw err;
+    this.kv = new MemKv();
+    await kv.close().catch(() => undefined);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+  get(key: string) {
+    return this.use((kv) => kv.get(key));
+  }
+  put(entries: Iterable<[string, string]>) {
+    return this.use((kv) => kv.put(entries));
+  }
+  /** Streams; a damage found part way ends the listing (what it did not list is missing from a cache, no more). */
+  async *keys(prefix: string) {
+    const kv = this.kv;
+    try {
+      yield* kv.keys(prefix);
+    } catch (err) {
+      await this.damaged(kv, err);
+    }
+  }
+  clear() {
+    return this.use((kv) => kv.clear());
+  }
+  close() {
+    return this.kv.close();
+  }
+}
+
 const STAMP_KEY = 'v:';
 const STAMP = 'medvault catalog 1';
 
@@ -101,7 +156,7 @@ export class Catalog {
         const db = new Level<string, string>(dir, { valueEncoding: 'utf8' });
         try {
           await db.open();
-          const c = new Catalog(new LevelKv(db), true);
+          const c = new Catalog(new FallbackKv(new LevelKv(db), dir), true);
           if ((await c.kv.get(STAMP_KEY)) !== STAMP) {
             await c.kv.clear(); // older layout or a damaged stamp: start over
             await c.kv.put([[STAMP_KEY, STAMP]]);

@@ -9,7 +9,7 @@ import { encodeBlob } from '../repo/codec.js';
 import { readPackHeader, packKey, packSalt, openBlobWithKey, buildPack, type BlobEntry } from '../repo/pack.js';
 import { owned, type PoolRequest, type LocalChunk } from './pool.js';
 import { FileWriter, type FileTarget } from '../restore/file-writer.js';
-import { openSync, readSync, closeSync } from 'node:fs';
+import { openSync, readSync, closeSync, constants } from 'node:fs';
 
 /** Runs one request; returns its result and the buffers to transfer back. */
 export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffer[] } {
@@ -118,7 +118,7 @@ let sealedBuf = Buffer.alloc(0);
 function readRange(path: string, offset: number, length: number): Buffer {
   let fd = packFds.get(path);
   if (fd === undefined) {
-    fd = openSync(path, 'r');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK); // a named pipe in a pack's place must not block (dir-store.ts READ)
     packFds.set(path, fd);
     if (packFds.size > PACK_FDS) {
       const [oldest, old] = packFds.entries().next().value as [string, number];

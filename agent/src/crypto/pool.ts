@@ -141,7 +141,7 @@ export class CryptoPool {
     for (const f of w) f();
   }
 
-  /** A thread died (out of memory, a bug): its calls fail, the pool starts fresh threads next time. */
+  /** A thread died (out of memory, a bug): its calls fail (retryable: the work itself was not refused), the pool starts fresh threads next time. */
   private crashed(slot: Slot, err: Error): void {
     if (!this.slots.includes(slot)) return;
     this.slots = this.slots.filter((s) => s !== slot);
@@ -150,7 +150,7 @@ export class CryptoPool {
     for (const [seq, c] of this.calls) {
       this.calls.delete(seq);
       this.done(c.slot, c.bytes);
-      c.reject(new MedvaultError(codes.STORAGE_FAILED, `crypto thread failed: ${err.message}`, { cause: err }));
+      c.reject(new MedvaultError(codes.STORAGE_FAILED, `crypto thread failed: ${err.message}`, { cause: err, retryable: true }));
     }
   }
 

@@ -47,6 +47,8 @@ const storeKind = (k: ObjectKind): StoreKind => k;
 export class Repository {
   private readonly salts = new Map<string, Buffer>();
   private readonly snapshotCache = new Map<string, Snapshot>();
+  /** The one catalog rebuild a failed read starts (shared by the reads failing meanwhile), and whether it has ended. */
+  private catalogRebuild?: Promise<void>;
   private catalogRebuilt = false;
   /** Index files that failed to read at the last sync (name → why); their packs are re-adopted by the next writer. */
   readonly damagedIndexes = new Map<string, string>();
@@ -167,13 +169,15 @@ export class Repository {
    * the blob and pack, when it is missing or fails either check; never returns unauthenticated bytes.
    */
   async loadBlob(id: string, type?: BlobType): Promise<Buffer> {
+    const rebuilt = this.catalogRebuilt; // then the entry came from the rebuilt catalog: the disk's word
     try {
       return await this.loadBlobOnce(id, type);
     } catch (err) {
-      // the catalog is only a cache: a wrong or missing entry may be the cache's fault, not the disk's
-      if (this.catalogRebuilt || !(err instanceof MedvaultError) || err.code !== codes.DATA_CORRUPT) throw err;
-      this.catalogRebuilt = true;
-      await this.rebuildCatalog();
+      // the catalog is only a cache: a wrong or missing entry may be the cache's fault, not the disk's.
+      // Every read that failed before the rebuild ended (reads in parallel saw the stale or the
+      // half-cleared catalog) waits for that one rebuild and tries once more.
+      if (rebuilt || !(err instanceof MedvaultError) || err.code !== codes.DATA_CORRUPT) throw err;
+      await (this.catalogRebuild ??= this.rebuildCatalog().finally(() => (this.catalogRebuilt = true)));
       return this.loadBlobOnce(id, type);
     }
   }

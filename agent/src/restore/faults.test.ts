@@ -6,12 +6,13 @@
  */
 import { describe, it, expect, afterAll, vi } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, readdirSync, readFileSync, statSync, openSync, closeSync, writeSync, ftruncateSync } from 'node:fs';
+import { writeFileSync, readFileSync, statSync, openSync, closeSync, writeSync, ftruncateSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { testRepo, tempDir, flipByteInLargestPack } from '../repo/testing.js';
 import { Archiver } from '../backup/archiver.js';
-import { Restorer, RESTORE_TEMP } from './restorer.js';
+import { Restorer } from './restorer.js';
+import { walk, temps, backedUp } from './faults.test-support.js';
 import { setXattr } from '../platform/fsx.js';
 import { cryptoPool } from '../crypto/pool.js';
 
@@ -24,23 +25,6 @@ async function tmpfs(size: string): Promise<string> {
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
   cleanup.push(() => execFileSync('umount', ['-l', dir]));
   return dir;
-}
-/** Every path under `dir`, relative, sorted. */
-function walk(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).map((e) => join(e.parentPath, e.name).slice(dir.length + 1)).sort();
-}
-const temps = (dir: string) => walk(dir).filter((p) => RESTORE_TEMP.test(p.split('/').pop()!));
-
-async function backedUp(files: Record<string, Buffer>) {
-  const t = await testRepo();
-  const src = await tempDir('mv-fault-src-');
-  for (const [name, data] of Object.entries(files)) {
-    mkdirSync(join(src, name, '..'), { recursive: true });
-    writeFileSync(join(src, name), data);
-  }
-  const b = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
-  expect(b.partial).toBe(false);
-  return { t, src, snapshot: b.snapshot };
 }
 
 describe('restore faults', () => {

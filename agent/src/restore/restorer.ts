@@ -254,35 +254,33 @@ class RestoreRun {
 
   private async restoreFile(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
     // Hard links: the first name of an inode writes the content, every later name links to it
-    // (claimed before any await, so names restored in parallel agree on which one is first).
+    // (claimed before any await, so names restored in parallel agree on which one is first). When
+    // the first fails, the next waiting name writes it instead and the others link to that one.
     const inode = n.links > 1 ? `${n.dev}:${n.inode}` : undefined;
-    const pending = inode ? this.inodes.get(inode) : undefined;
+    for (let pending; inode && (pending = this.inodes.get(inode)); ) {
+      this.refuseExisting(path, display); // a first name's FileWriter refuses it where it runs
+      const first = await pending;
+      if (!first) continue;
+      const tmp = this.tmpName(dir);
+      await link(first, tmp);
+      try {
+        place(tmp, path, this.o.mode, display);
+      } finally {
+        await rm(tmp, { force: true });
+      }
+      this.result.files++;
+      this.result.verified++; // another name of the inode just verified
+      return;
+    }
     let written: (p: Buffer | undefined) => void = () => {};
-    if (inode && !pending) this.inodes.set(inode, new Promise((r) => (written = r)));
+    if (inode) this.inodes.set(inode, new Promise((r) => (written = r)));
     let placed = false;
     try {
-      if (pending) this.refuseExisting(path, display); // a first name's FileWriter refuses it where it runs
-      const first = pending ? await pending : undefined;
-      if (first) {
-        const tmp = this.tmpName(dir);
-        await link(first, tmp);
-        try {
-          place(tmp, path, this.o.mode, display);
-        } finally {
-          await rm(tmp, { force: true });
-        }
-        this.result.files++;
-        this.result.verified++; // another name of the inode just verified
-        return;
-      }
       await this.writeFile(dir, path, n, display);
       placed = true;
-      written(path);
     } finally {
-      if (!placed) {
-        written(undefined); // later names of this inode write their own copy
-        if (inode && !pending) this.inodes.delete(inode);
-      }
+      if (!placed && inode) this.inodes.delete(inode);
+      written(placed ? path : undefined);
     }
   }
 
@@ -296,13 +294,33 @@ class RestoreRun {
   private async writeFile(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
     const file: FileTarget = { tmp: this.tmpName(dir), path, display, replace: this.o.mode, mode: n.mode, uid: n.uid, gid: n.gid, mtime: n.mtime, xattrs: n.xattrs };
     const local = await this.localChunks(n.content!);
-    const there = local && (await cryptoPool().restoreFile(this.repo.keys.chunkId, file, local));
-    const done = there && !('again' in there) ? there : await this.writeHere(file, n.content!);
+    const there = local && (await this.inThread(file, local));
+    // a fresh temp name: a thread that died may still be finishing with its own for a moment
+    const done = there && !('again' in there) ? there : await this.writeHere({ ...file, tmp: this.tmpName(dir) }, n.content!);
     for (const message of done.skipped) this.result.errors.push({ path: display, code: 'SKIPPED', message });
     this.result.files++;
     this.result.verified++;
     this.result.bytes += done.bytes;
     this.o.onProgress?.({ files: this.result.files, bytes: this.result.bytes, totalFiles: this.totalFiles, totalBytes: this.totalBytes });
+  }
+
+  /**
+   * The file written in a pool thread. A thread that died meanwhile (out of memory, a bug) left its
+   * temp file behind: it is removed here and the file given back, as for a chunk the thread could
+   * not read (the previous build opened chunks in the threads and fell back to the repository too).
+   */
+  private async inThread(file: FileTarget, local: LocalChunk[]): Promise<{ bytes: number; skipped: string[] } | { again: string }> {
+    try {
+      return await cryptoPool().restoreFile(this.repo.keys.chunkId, file, local);
+    } catch (err) {
+      if (!(err instanceof MedvaultError && err.retryable)) throw err;
+      try {
+        sync.unlink(file.tmp);
+      } catch {
+        // never made, or removed by the thread
+      }
+      return { again: err.message };
+    }
   }
 
   /** Where each chunk is on a local disk, or undefined when the store has no local packs or the catalog does not know a chunk. */

@@ -5,12 +5,15 @@
  * unlink temp, fsync the directory.
  */
 import { type FileHandle, open, mkdir, readdir, stat, unlink, link, rm, rename } from 'node:fs/promises';
-import { statSync, readSync } from 'node:fs';
+import { statSync, readSync, constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MedvaultError, codes } from '@medvault/protocol';
 import { type Store, type StoreKind, type StoreEntry, validateName, validatePut } from './store.js';
 import { faultPoint } from './faults.js';
+
+/** Objects are opened without blocking: a named pipe put in a pack's place (never a regular file here) then fails its read (ESPIPE), named, instead of holding a thread in open() until something writes to it. */
+const READ = constants.O_RDONLY | constants.O_NONBLOCK;
 
 const folders: Record<Exclude<StoreKind, 'config'>, string> = { key: 'keys', pack: 'data', index: 'index', snapshot: 'snapshots', lock: 'locks' };
 
@@ -96,7 +99,7 @@ export class DirStore implements Store {
       h = this.handles.get(p);
     }
     if (!h) {
-      const fh = open(p, 'r');
+      const fh = open(p, READ);
       h = { fh, ino: fh.then((f) => f.stat()).then((s) => s.ino), users: 0, evicted: false };
       this.handles.set(p, h);
       h.fh.catch(() => this.handles.delete(p));
@@ -124,7 +127,7 @@ export class DirStore implements Store {
     }
     let fh;
     try {
-      fh = await open(p, 'r');
+      fh = await open(p, READ);
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw storageError(`${p}: cannot open`, cause);
