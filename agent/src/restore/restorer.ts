@@ -4,7 +4,10 @@
  * 1. Resolve the snapshot ('latest' of a store, or a hash/prefix) and the selected paths in it.
  * 2. Walk the selected trees; a name that is empty, '.', '..' or holds '/' or NUL is refused.
  * 3. Folders: created with mkdir, or reused only if lstat says they are real folders (a symlink in
- *    the target is never followed: 'new' refuses it, 'overwrite' replaces it).
+ *    the target is never followed: 'new' refuses it, 'overwrite' replaces it), then opened
+ *    (O_NOFOLLOW) and named by their descriptor, `/proc/self/fd/N`, for everything inside them:
+ *    a folder swapped for a symlink meanwhile (someone else writing in the target) is never
+ *    followed, by this thread or a pool thread.
  * 4. Files (file-writer.ts; whole files from local packs in the crypto pool's threads): each chunk
  *    is authenticated (AES-GCM and id MAC) before its bytes are written (4 KiB blocks of zeros
  *    are left as holes, so sparse files stay sparse) to a temp file next to the final name; a
@@ -93,13 +96,18 @@ export class Restorer {
     try {
       for (const r of roots) await (r.node ? run.countNode(r.node) : run.countTree(snap.tree));
       for (const r of roots) {
-        let dir: Buffer = target;
-        for (const seg of r.parents) dir = await run.ensureDir(join(dir, seg), r.display);
-        if (r.node) await run.restoreNode(dir, r.node, r.display);
-        else await run.restoreChildren(dir, snap.tree, '');
+        const dirs = [run.openDir(target, r.display, false)];
+        try {
+          for (const seg of r.parents) dirs.push(await run.ensureDir(join(dirs.at(-1)!, seg), r.display));
+          if (r.node) await run.restoreNode(dirs.at(-1)!, r.node, r.display);
+          else await run.restoreChildren(dirs.at(-1)!, snap.tree, '');
+        } finally {
+          for (const d of dirs) run.closeDir(d);
+        }
       }
       await run.syncTarget(targetFd, o.target);
     } finally {
+      run.closeDirs();
       closeSync(targetFd);
     }
     return run.result;
@@ -166,16 +174,46 @@ class RestoreRun {
     }
   }
 
-  /** Returns `path` as a real folder: created, or existing and not a symlink. */
+  /** Makes `path` a real folder (created, or existing and not a symlink) and returns it opened (openDir). */
   async ensureDir(path: Buffer, display: string): Promise<Buffer> {
     const st = sync.lstat(path);
-    if (st?.isDirectory()) return path;
-    if (st) {
+    if (st && !st.isDirectory()) {
       if (this.o.mode === 'new') throw new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target and is not a folder`);
       sync.unlink(path);
     }
-    sync.mkdir(path, 0o700);
-    return path;
+    if (!st?.isDirectory()) sync.mkdir(path, 0o700);
+    return this.openDir(path, display, true);
+  }
+
+  /** Folders open for the names in them, by their `/proc/self/fd/N` path; pinned ones stay open to the run's end. */
+  private readonly dirs = new Map<string, { fd: number; pinned: boolean }>();
+
+  /** Opens a folder (never through a symlink when `noFollow`) and returns the path of its descriptor. */
+  openDir(path: Buffer, display: string, noFollow: boolean): Buffer {
+    let fd: number;
+    try {
+      fd = sync.open(path, constants.O_RDONLY | constants.O_DIRECTORY | (noFollow ? constants.O_NOFOLLOW : 0));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP' || code === 'ENOTDIR') throw new MedvaultError(codes.CONFIG_INVALID, `${display}: replaced in the target by something that is not a folder while restoring; not followed`, { cause: err });
+      throw err;
+    }
+    const dir = Buffer.from(`/proc/self/fd/${fd}`);
+    this.dirs.set(dir.toString(), { fd, pinned: false });
+    return dir;
+  }
+
+  /** Closes a folder's descriptor once its work is done, unless a later hard link needs a name in it. */
+  closeDir(dir: Buffer): void {
+    const d = this.dirs.get(dir.toString());
+    if (!d || d.pinned) return;
+    this.dirs.delete(dir.toString());
+    closeSync(d.fd);
+  }
+
+  closeDirs(): void {
+    for (const d of this.dirs.values()) closeSync(d.fd);
+    this.dirs.clear();
   }
 
   async restoreChildren(dir: Buffer, tree: string, display: string): Promise<void> {
@@ -226,12 +264,18 @@ class RestoreRun {
     try {
       if (unsafeName(nameBytes(n))) throw new MedvaultError(codes.DATA_CORRUPT, `${display}: refused: ${unsafeName(nameBytes(n))}`);
       if (n.type === 'dir') {
-        await this.ensureDir(path, display);
-        await this.restoreChildren(path, n.subtree!, display);
-        if (ROOT) await lchown(path, n.uid, n.gid).catch(() => undefined);
-        await chmod(path, n.mode);
-        for (const message of applyXattrs(path, n.xattrs, display)) this.result.errors.push({ path: display, code: 'SKIPPED', message });
-        setTimes(path, BigInt(n.mtime), BigInt(n.mtime));
+        const sub = await this.ensureDir(path, display);
+        try {
+          await this.restoreChildren(sub, n.subtree!, display);
+          // `<fd path>/.` is the folder itself, also for the calls that never follow a final symlink
+          const self = join(sub, Buffer.from('.'));
+          if (ROOT) await lchown(self, n.uid, n.gid).catch(() => undefined);
+          await chmod(self, n.mode);
+          for (const message of applyXattrs(self, n.xattrs, display)) this.result.errors.push({ path: display, code: 'SKIPPED', message });
+          setTimes(self, BigInt(n.mtime), BigInt(n.mtime));
+        } finally {
+          this.closeDir(sub);
+        }
       } else if (n.type === 'file') await this.restoreFile(dir, path, n, display);
       else if (n.type === 'symlink') await this.restoreSymlink(dir, path, n);
       else await this.restoreSpecial(dir, path, n, display);
@@ -278,6 +322,7 @@ class RestoreRun {
     try {
       await this.writeFile(dir, path, n, display);
       placed = true;
+      if (inode) this.dirs.get(dir.toString())!.pinned = true; // later names link to this one
     } finally {
       if (!placed && inode) this.inodes.delete(inode);
       written(placed ? path : undefined);
