@@ -46,6 +46,8 @@ type Req =
   | { op: 'checkPack'; key: Uint8Array; packRoot: Uint8Array; pack: string; buf: ArrayBuffer }
   | { op: 'restoreFile'; key: Uint8Array; file: FileTarget; chunks: LocalChunk[] };
 export type PoolRequest = Req & { seq: number };
+/** A thread's answer to one request (pool-worker.ts sends them in arrays). */
+type Reply = { seq: number; result?: unknown; error?: { code: ErrorCode; message: string } };
 
 /** Threads: one per core beside the main thread (which chunks, seals and writes); MEDVAULT_POOL_THREADS=N sets it, 0 runs the work inline. */
 const THREADS = Math.min(Number(process.env.MEDVAULT_POOL_THREADS ?? Math.max(1, availableParallelism() - 1)) || 0, 8);
@@ -116,7 +118,7 @@ export class CryptoPool {
     while (this.slots.length < n) {
       const worker = ts ? new Worker(boot, { eval: true }) : new Worker(url);
       const slot: Slot = { worker, busy: 0, ready: false };
-      worker.on('message', (m: { seq: number; ready?: true; result?: unknown; error?: { code: ErrorCode; message: string } }) => (m.ready ? (slot.ready = true) : this.settle(m)));
+      worker.on('message', (m: Reply[] | { ready: true }) => (Array.isArray(m) ? m.forEach((r) => this.settle(r)) : (slot.ready = true)));
       worker.on('error', (err) => this.crashed(slot, err));
       worker.on('exit', (code) => this.crashed(slot, new Error(`crypto thread exited with code ${code}`)));
       worker.unref();
@@ -124,7 +126,7 @@ export class CryptoPool {
     }
   }
 
-  private settle(m: { seq: number; result?: unknown; error?: { code: ErrorCode; message: string } }): void {
+  private settle(m: Reply): void {
     const c = this.calls.get(m.seq);
     if (!c) return;
     this.calls.delete(m.seq);
