@@ -42,6 +42,11 @@ declare const fsx: {
    * optional additional data: writes ciphertext then the 16-byte tag at out[offset..offset + plain.length + 16) (src/seal.c).
    */
   sealInto(key: Uint8Array, iv: Uint8Array, plain: Uint8Array, out: Uint8Array, offset: number, aad?: Uint8Array): void;
+  /**
+   * Frees an ArrayBuffer's memory now (detaches it: each view of it has length 0 after) rather than
+   * at its thread's next garbage collection. Throws when it cannot be detached (a SharedArrayBuffer).
+   */
+  release(buffer: ArrayBuffer): void;
   gearScan(gear: Uint32Array, buf: Uint8Array, pos: number, endS: number, endL: number, maskS: number, maskL: number, state: Int32Array): number;
 };
 export = fsx;

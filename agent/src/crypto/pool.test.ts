@@ -54,4 +54,17 @@ describe('crypto pool (real worker threads)', () => {
     await expect(pool.open(key, pk, e, flipped)).rejects.toMatchObject({ code: 'MV_ERR_DATA_CORRUPT' });
     await expect(pool.open(key, pk, { ...e, id: blobId(key, Buffer.from('other')) }, sealed())).rejects.toMatchObject({ code: 'MV_ERR_DATA_CORRUPT', message: expect.stringMatching(/does not match its id/) });
   });
+
+  it("frees each pack it checks once checked, not at its thread's next garbage collection", async () => {
+    const b = new PackBuilder(packRoot);
+    for (let i = 0; i < 4; i++) {
+      const x = randomBytes(1 << 20);
+      b.add('data', blobId(key, x), x);
+    }
+    const { hash, bytes } = b.finish();
+    await pool.checkPack(key, packRoot, hash, Buffer.from(bytes)); // the threads are up
+    const before = process.memoryUsage().arrayBuffers; // counts the copies handed over until some thread frees them
+    for (let i = 0; i < 12; i++) expect((await pool.checkPack(key, packRoot, hash, Buffer.from(bytes))).failures).toEqual([]);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(12 << 20); // 48 MiB when the threads keep them
+  });
 });

@@ -2,7 +2,7 @@ import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getXattrs, mknod, renameNoReplace, setTimes, setXattr, syncfs } from './fsx.js';
+import { getXattrs, mknod, release, renameNoReplace, setTimes, setXattr, syncfs } from './fsx.js';
 
 describe('fsx addon', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mv-fsx-'));
@@ -39,5 +39,16 @@ describe('fsx addon', () => {
     await expect(syncfs(fd)).resolves.toBeUndefined();
     closeSync(fd);
     await expect(syncfs(-1)).rejects.toMatchObject({ code: 'EBADF', syscall: 'syncfs' });
+  });
+  it('release frees a buffer that spans its memory, and leaves a slice of shared memory alone', () => {
+    const own = Buffer.allocUnsafeSlow(1 << 20);
+    const before = process.memoryUsage().arrayBuffers;
+    release(own);
+    expect(own.length).toBe(0);
+    expect(before - process.memoryUsage().arrayBuffers).toBe(1 << 20);
+    const a = Buffer.from('pooled');
+    const b = Buffer.from('neighbour'); // small buffers share one of Node's pool blocks
+    release(a);
+    expect([a.toString(), b.toString()]).toEqual(['pooled', 'neighbour']);
   });
 });

@@ -10,6 +10,7 @@ import { fileKey } from '../crypto/keys.js';
 import { seal, sealInto, open, nonce, nonceDomain, TAG_BYTES } from '../crypto/aead.js';
 import { encodeBlob, decodeBlob } from './codec.js';
 import { magic, header, checkHeader, HEADER_BYTES, SALT_BYTES } from './format.js';
+import { release } from '../platform/fsx.js';
 
 export const blobTypes = ['data', 'tree'] as const;
 export type BlobType = (typeof blobTypes)[number];
@@ -149,7 +150,9 @@ export function openBlobWithKey(key: Uint8Array, e: BlobEntry, sealed: Uint8Arra
   const what = `blob ${e.id} in pack ${e.pack}`;
   if (sealed.length !== e.length) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: truncated`);
   const data = open(key, nonce(nonceDomain.data, e.n), sealed, what);
-  return decodeBlob(e.codec, data, e.rawLength, what);
+  const plain = decodeBlob(e.codec, data, e.rawLength, what);
+  if (plain.buffer !== data.buffer) release(data); // decompressed: the decrypted bytes are garbage now
+  return plain;
 }
 
 /** The key of one pack, from the pack root key and the pack's salt. */

@@ -15,6 +15,7 @@ import type { Repository } from './repository.js';
 import { encodeBlob } from './codec.js';
 import { BlobIdSet } from '../catalog/blob-set.js';
 import { cryptoPool, type EncodedBlob } from '../crypto/pool.js';
+import { release } from '../platform/fsx.js';
 
 export interface WrittenObject {
   kind: ObjectKind;
@@ -169,6 +170,7 @@ export class RepoWriter {
         await this.store.put('pack', hash, bytes);
         this.written.push({ kind: 'pack', hash, size: bytes.length });
         this.unindexed.push({ pack: hash, size: bytes.length, blobs: entries(hash) });
+        release(bytes); // written: else it waits for a full collection (pack buffers outlive two scavenges while they are written)
       } catch (err) {
         this.failure ??= err;
       }
