@@ -67,4 +67,15 @@ describe('crypto pool (real worker threads)', () => {
     for (let i = 0; i < 12; i++) expect((await pool.checkPack(key, packRoot, hash, Buffer.from(bytes))).failures).toEqual([]);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(12 << 20); // 48 MiB when the threads keep them
   });
+
+  it('seals a pack of small and large blobs that checks whole, and frees the small ones it copied', async () => {
+    const plain = [randomBytes(5000), randomBytes(100_000), randomBytes(70)];
+    const b = new PackBuilder(packRoot);
+    for (const x of plain) b.addEncoded('data', { id: blobId(key, x), codec: 0, data: Buffer.from(x), rawLength: x.length });
+    const { parts } = b.parts();
+    const small = parts.blobs[0]!;
+    const { hash, bytes } = await pool.pack(parts);
+    expect(small.length).toBe(0); // left to the collector it outlived the pack
+    expect(await pool.checkPack(key, packRoot, hash, bytes)).toEqual({ hashOk: true, blobs: 3, failures: [] });
+  });
 });

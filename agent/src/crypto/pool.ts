@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { MedvaultError, codes, type ErrorCode } from '@medvault/protocol';
 import type { BlobEntry, PackParts } from '../repo/pack.js';
 import { runTask } from './pool-tasks.js';
+import { release } from '../platform/fsx.js';
 
 /** A chunk ready to be sealed into a pack: its id, codec and (maybe compressed) bytes. */
 export interface EncodedBlob {
@@ -155,12 +156,16 @@ export class CryptoPool {
    * blob of 64 KiB or more as it is, each run of smaller ones copied into one buffer (a pack of tiny
    * files holds ~40,000 blobs, and that many transferred buffers cost more than the copy: 200,000
    * tiny files took 15.1 s and +140 MiB of heap; copying every blob cost the bench data set ~50 MiB).
+   * The blobs are consumed: those transferred are gone, the copied ones are freed at once (left to
+   * the collector, a pack's worth of them outlived two scavenges: backup's peak RSS 307 -> 244 MiB).
    */
   pack(p: PackParts): Promise<{ hash: string; bytes: Buffer }> {
+    const lengths = p.blobs.map((b) => b.length);
     const segs: Buffer[] = [];
     let run: Buffer[] = [];
     const flush = () => {
       if (run.length > 0) segs.push(owned(Buffer.concat(run)));
+      for (const b of run) release(b);
       run = [];
     };
     for (const b of p.blobs) {
@@ -172,7 +177,7 @@ export class CryptoPool {
       }
     }
     flush();
-    const req = { op: 'pack' as const, key: p.key, salt: p.salt, table: p.table, lengths: p.blobs.map((b) => b.length), bufs: segs.map((b) => b.buffer as ArrayBuffer) };
+    const req = { op: 'pack' as const, key: p.key, salt: p.salt, table: p.table, lengths, bufs: segs.map((b) => b.buffer as ArrayBuffer) };
     return this.call<{ hash: string; buf: ArrayBuffer }>(req, segs.reduce((n, b) => n + b.length, 0)).then((r) => ({ hash: r.hash, bytes: Buffer.from(r.buf) }));
   }
 
