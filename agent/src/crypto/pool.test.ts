@@ -78,4 +78,13 @@ describe('crypto pool (real worker threads)', () => {
     expect(small.length).toBe(0); // left to the collector it outlived the pack
     expect(await pool.checkPack(key, packRoot, hash, bytes)).toEqual({ hashOk: true, blobs: 3, failures: [] });
   });
+
+  it('seals and checks a pack of the largest size in its threads (their young generation is small)', async () => {
+    const big = [randomBytes((8 << 20) - 1), randomBytes(8 << 20)]; // the largest: just under PACK_TARGET, then a largest chunk
+    const b = new PackBuilder(packRoot);
+    for (const x of big) b.addEncoded('data', await pool.encode(key, Buffer.from(x)));
+    const { hash, bytes } = await pool.pack(b.parts().parts);
+    expect(bytes.length).toBeGreaterThan(16 << 20);
+    expect(await pool.checkPack(key, packRoot, hash, bytes)).toEqual({ hashOk: true, blobs: 2, failures: [] });
+  });
 });
