@@ -4,7 +4,12 @@ import { defineConfig } from 'vitest/config';
 const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 export default defineConfig({
-  resolve: { alias: { '@medvault/protocol': src('./protocol/src/index.ts') } },
+  resolve: {
+    alias: [
+      { find: /^@medvault\/protocol$/, replacement: src('./protocol/src/index.ts') },
+      { find: /^@medvault\/protocol\/core$/, replacement: src('./protocol/src/core.ts') },
+    ],
+  },
   test: {
     include: ['{protocol,agent,controller}/src/**/*.test.ts', 'test/**/*.test.ts'],
     // Generous: under load (CI runs three files at once on two cores) real processes are slow.

@@ -3,6 +3,7 @@
  * message schemas, canonical encoding, signatures, order checks, nkey seed checks and errors. No I/O.
  */
 export * from './errors.js';
+export * from './core.js';
 export * from './ids.js';
 export * from './canonical.js';
 export * from './subjects.js';

@@ -3,7 +3,6 @@
  * PART_SIZE payload bytes each, so every message stays under nats-server's default 1 MiB
  * max_payload with room for headers.
  */
-import { createHash } from 'node:crypto';
 import type { ObjectKind } from './ids.js';
 import type { ObjectPart } from './messages.js';
 import { MedvaultError, codes } from './errors.js';
@@ -40,8 +39,3 @@ export function decodePart(header: string | undefined, payloadLength: number): O
   return p;
 }
 
-export function sha256Hex(...chunks: Uint8Array[]): string {
-  const h = createHash('sha256');
-  for (const c of chunks) h.update(c);
-  return h.digest('hex');
-}

@@ -4,7 +4,7 @@
  */
 import { createDecipheriv } from 'node:crypto';
 import { sealInto as fsxSealInto } from '../platform/fsx.js';
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes } from '@medvault/protocol/core'; // not the barrel: a crypto pool thread loads this file (see core)
 
 export const TAG_BYTES = 16;
 /** Nonce domains: blobs of a pack count from 0 in DATA; a pack header and whole files use HEADER. */

@@ -5,7 +5,7 @@
  * request hands over are freed as soon as the task is done with them (release: a thread's own
  * collector runs too seldom for them).
  */
-import { MedvaultError, codes, sha256Hex } from '@medvault/protocol';
+import { MedvaultError, codes, sha256Hex } from '@medvault/protocol/core'; // not the barrel: a crypto pool thread loads this file (see core)
 import { blobId } from './keys.js';
 import { encodeBlob } from '../repo/codec.js';
 import { readPackHeader, packKey, packSalt, openBlobWithKey, buildPack, type BlobEntry } from '../repo/pack.js';

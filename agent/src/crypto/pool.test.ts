@@ -1,5 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CryptoPool } from './pool.js';
 import { blobId } from './keys.js';
 import { encodeBlob } from '../repo/codec.js';
@@ -86,5 +89,21 @@ describe('crypto pool (real worker threads)', () => {
     const { hash, bytes } = await pool.pack(b.parts().parts);
     expect(bytes.length).toBeGreaterThan(16 << 20);
     expect(await pool.checkPack(key, packRoot, hash, bytes)).toEqual({ hashOk: true, blobs: 2, failures: [] });
+  });
+
+  it('loads no message schema in its threads (zod and the schemas cost each thread ~11 MiB)', () => {
+    const packages = new Set<string>();
+    const seen = new Set<string>();
+    const walk = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const [, from] of readFileSync(file, 'utf8').matchAll(/^(?:import|export) (?!type )[^;]*? from '([^']+)'/gm)) {
+        if (from!.startsWith('.')) walk(resolve(dirname(file), from!.replace(/\.js$/, '.ts')));
+        else packages.add(from!);
+      }
+    };
+    walk(fileURLToPath(new URL('./pool-worker.ts', import.meta.url)));
+    expect(seen.size).toBeGreaterThan(5);
+    expect([...packages].filter((p) => p === '@medvault/protocol' || p === 'zod')).toEqual([]);
   });
 });

@@ -8,7 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { MedvaultError, codes, type ErrorCode } from '@medvault/protocol';
+import { MedvaultError, codes, type ErrorCode } from '@medvault/protocol/core'; // not the barrel: a crypto pool thread loads this file (see core)
 import type { BlobEntry, PackParts } from '../repo/pack.js';
 import { runTask } from './pool-tasks.js';
 import { release } from '../platform/fsx.js';

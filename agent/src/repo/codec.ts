@@ -3,7 +3,7 @@
  * its first 64 KiB cannot shrink by 5% (DICOM pixel data, JPEG, random) is stored as is.
  */
 import { compress, decompress } from 'zstd-napi';
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes } from '@medvault/protocol/core'; // not the barrel: a crypto pool thread loads this file (see core)
 
 export const codecs = { none: 0, zstd: 1 } as const;
 export type Codec = (typeof codecs)[keyof typeof codecs];

@@ -3,7 +3,7 @@
  * and snapshot files: magic(4) version(1) salt(32) AES-256-GCM(codec(1) payload) tag(16).
  */
 import { randomBytes } from 'node:crypto';
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes } from '@medvault/protocol/core'; // not the barrel: a crypto pool thread loads this file (see core)
 import { fileKey } from '../crypto/keys.js';
 import { seal, open, nonce, nonceDomain, TAG_BYTES } from '../crypto/aead.js';
 import { encodeBlob, decodeBlob } from './codec.js';

@@ -5,7 +5,7 @@
  * Header entry (74 bytes): type(1) codec(1) id(32) offset(u32) length(u32) rawLength(u32), LE.
  */
 import { randomBytes } from 'node:crypto';
-import { MedvaultError, codes, sha256Hex } from '@medvault/protocol';
+import { MedvaultError, codes, sha256Hex } from '@medvault/protocol/core'; // not the barrel: a crypto pool thread loads this file (see core)
 import { fileKey } from '../crypto/keys.js';
 import { seal, sealInto, open, nonce, nonceDomain, TAG_BYTES } from '../crypto/aead.js';
 import { encodeBlob, decodeBlob } from './codec.js';
