@@ -55,6 +55,11 @@ declare const fsx: {
    * with O_NOFOLLOW: rejects (ENOTDIR for a symlink, ENOENT, EACCES, ...) when it cannot be listed.
    */
   scanDir(path: Path): Promise<{ names: Buffer; nums: Float64Array; text: string }>;
+  /**
+   * Frees an ArrayBuffer's memory now (detaches it: each view of it has length 0 after) rather than
+   * at its thread's next garbage collection. Throws when it cannot be detached (a SharedArrayBuffer).
+   */
+  release(buffer: ArrayBuffer): void;
   gearScan(gear: Uint32Array, buf: Uint8Array, pos: number, endS: number, endL: number, maskS: number, maskL: number, state: Int32Array): number;
 };
 export = fsx;

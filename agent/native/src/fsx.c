@@ -376,6 +376,19 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * release(arrayBuffer): frees its memory now (napi_detach_arraybuffer: every view of it is empty
+ * from then on) instead of whenever the garbage collector of the thread holding it runs next.
+ */
+static napi_value release(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) return NULL;
+  CHECK(napi_detach_arraybuffer(env, argv[0]));
+  return NULL;
+}
+
 napi_value gear_scan(napi_env env, napi_callback_info info); /* gear.c */
 napi_value seal_into(napi_env env, napi_callback_info info); /* seal.c */
 napi_value open_in_place(napi_env env, napi_callback_info info); /* seal.c */
@@ -397,6 +410,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"sealInto", NULL, seal_into, NULL, NULL, NULL, napi_default, NULL},
     {"openInPlace", NULL, open_in_place, NULL, NULL, NULL, napi_default, NULL},
     {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_default, NULL},
+    {"release", NULL, release, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -38,8 +38,9 @@ export class StreamArchiver {
       let bytes = 0;
       let newBytes = 0;
       const save = async (c: Buffer) => {
+        const n = c.length; // saveBlob consumes c
         const r = await w.saveBlob('data', c);
-        if (r.added) newBytes += c.length;
+        if (r.added) newBytes += n;
         content.push(r.id);
       };
       for await (const buf of o.stream) {

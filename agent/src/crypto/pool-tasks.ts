@@ -1,7 +1,9 @@
 /**
  * The work the crypto pool (pool.ts) does, as one function of a request, so it runs the same in a
  * pool thread (pool-worker.ts) and inline (MEDVAULT_POOL_THREADS=0). It calls the main-thread
- * functions, so every byte it produces is what the main thread would have produced.
+ * functions, so every byte it produces is what the main thread would have produced. The buffers a
+ * request hands over are freed as soon as the task is done with them (release: a thread's own
+ * collector runs too seldom for them).
  */
 import { MedvaultError, codes, sha256Hex } from '@medvault/protocol/core';
 import { blobId } from './keys.js';
@@ -10,6 +12,7 @@ import { readPackHeader, packKey, packSalt, openBlobWithKey, buildPack, type Blo
 import { owned, type PoolRequest, type LocalChunk } from './pool.js';
 import { FileWriter, type FileTarget } from '../restore/file-writer.js';
 import { openSync, readSync, closeSync, constants } from 'node:fs';
+import { release } from '../platform/fsx.js';
 
 /** Runs one request; returns its result and the buffers to transfer back. */
 export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffer[] } {
@@ -19,7 +22,9 @@ export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffe
       const id = blobId(m.key, plain);
       const { codec, data } = encodeBlob(plain);
       const out = owned(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-      return { result: { id, codec, data: out, rawLength: plain.length }, transfer: [out.buffer as ArrayBuffer] };
+      const rawLength = plain.length;
+      if (out.buffer !== m.buf) release(plain); // stored as is: `out` is `plain`, sent back
+      return { result: { id, codec, data: out, rawLength }, transfer: [out.buffer as ArrayBuffer] };
     }
     case 'id':
       return { result: blobId(m.key, new Uint8Array(m.buf)), transfer: [] };
@@ -32,10 +37,12 @@ export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffe
         return new Uint8Array(m.bufs[seg]!, (o += n) - n, n);
       });
       const bytes = buildPack({ key: m.key, salt: m.salt, table: m.table, blobs });
+      for (const b of m.bufs) release(new Uint8Array(b));
       return { result: { hash: sha256Hex(bytes), buf: bytes.buffer }, transfer: [bytes.buffer as ArrayBuffer] };
     }
     case 'open': {
       const plain = owned(openChecked(m.key, m.packKey, m.entry, new Uint8Array(m.buf)));
+      release(new Uint8Array(m.buf));
       return { result: plain, transfer: [plain.buffer as ArrayBuffer] };
     }
     case 'restoreFile':
@@ -47,6 +54,7 @@ export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffe
       try {
         entries = readPackHeader(m.packRoot, b, m.pack);
       } catch (err) {
+        release(b);
         return { result: { hashOk, header: (err as Error).message, blobs: 0, failures: [] }, transfer: [] };
       }
       const key = packKey(m.packRoot, packSalt(b, m.pack));
@@ -59,6 +67,7 @@ export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffe
           failures.push({ id: e.id, message: (err as Error).message });
         }
       }
+      release(b);
       return { result: { hashOk, blobs: entries.length, failures }, transfer: [] };
     }
   }
@@ -92,6 +101,7 @@ function restoreFile(key: Uint8Array, file: FileTarget, chunks: LocalChunk[]): {
         return { again: (err as Error).message };
       }
       w.write(plain);
+      if (plain.buffer !== sealedBuf.buffer) release(plain); // decompressed into a buffer of its own
     }
     return w.finish();
   } catch (err) {

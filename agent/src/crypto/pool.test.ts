@@ -1,5 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CryptoPool } from './pool.js';
 import { blobId } from './keys.js';
 import { encodeBlob } from '../repo/codec.js';
@@ -73,5 +76,54 @@ describe('crypto pool (real worker threads)', () => {
     flipped[3]! ^= 1;
     await expect(pool.open(key, pk, e, flipped)).rejects.toMatchObject({ code: 'MV_ERR_DATA_CORRUPT' });
     await expect(pool.open(key, pk, { ...e, id: blobId(key, Buffer.from('other')) }, sealed())).rejects.toMatchObject({ code: 'MV_ERR_DATA_CORRUPT', message: expect.stringMatching(/does not match its id/) });
+  });
+
+  it("frees each pack it checks once checked, not at its thread's next garbage collection", async () => {
+    const b = new PackBuilder(packRoot);
+    for (let i = 0; i < 4; i++) {
+      const x = randomBytes(1 << 20);
+      b.add('data', blobId(key, x), x);
+    }
+    const { hash, bytes } = b.finish();
+    await pool.checkPack(key, packRoot, hash, Buffer.from(bytes)); // the threads are up
+    const before = process.memoryUsage().arrayBuffers; // counts the copies handed over until some thread frees them
+    for (let i = 0; i < 12; i++) expect((await pool.checkPack(key, packRoot, hash, Buffer.from(bytes))).failures).toEqual([]);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(12 << 20); // 48 MiB when the threads keep them
+  });
+
+  it('seals a pack of small and large blobs that checks whole, and frees the small ones it copied', async () => {
+    const plain = [randomBytes(5000), randomBytes(100_000), randomBytes(70)];
+    const b = new PackBuilder(packRoot);
+    for (const x of plain) b.addEncoded('data', { id: blobId(key, x), codec: 0, data: Buffer.from(x), rawLength: x.length });
+    const { parts } = b.parts();
+    const small = parts.blobs[0]!;
+    const { hash, bytes } = await pool.pack(parts);
+    expect(small.length).toBe(0); // left to the collector it outlived the pack
+    expect(await pool.checkPack(key, packRoot, hash, bytes)).toEqual({ hashOk: true, blobs: 3, failures: [] });
+  });
+
+  it('seals and checks a pack of the largest size in its threads (their young generation is small)', async () => {
+    const big = [randomBytes((8 << 20) - 1), randomBytes(8 << 20)]; // the largest: just under PACK_TARGET, then a largest chunk
+    const b = new PackBuilder(packRoot);
+    for (const x of big) b.addEncoded('data', await pool.encode(key, Buffer.from(x)));
+    const { hash, bytes } = await pool.pack(b.parts().parts);
+    expect(bytes.length).toBeGreaterThan(16 << 20);
+    expect(await pool.checkPack(key, packRoot, hash, bytes)).toEqual({ hashOk: true, blobs: 2, failures: [] });
+  });
+
+  it('loads no message schema in its threads (zod and the schemas cost each thread ~11 MiB)', () => {
+    const packages = new Set<string>();
+    const seen = new Set<string>();
+    const walk = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const [, from] of readFileSync(file, 'utf8').matchAll(/^(?:import|export) (?!type )[^;]*? from '([^']+)'/gm)) {
+        if (from!.startsWith('.')) walk(resolve(dirname(file), from!.replace(/\.js$/, '.ts')));
+        else packages.add(from!);
+      }
+    };
+    walk(fileURLToPath(new URL('./pool-worker.ts', import.meta.url)));
+    expect(seen.size).toBeGreaterThan(5);
+    expect([...packages].filter((p) => p === '@medvault/protocol' || p === 'zod')).toEqual([]);
   });
 });

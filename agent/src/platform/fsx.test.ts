@@ -2,7 +2,7 @@ import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, rea
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getXattrs, mknod, renameNoReplace, scanDir, setTimes, setXattr, syncfs } from './fsx.js';
+import { getXattrs, mknod, release, renameNoReplace, scanDir, setTimes, setXattr, syncfs } from './fsx.js';
 
 describe('fsx addon', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mv-fsx-'));
@@ -61,5 +61,17 @@ describe('fsx addon', () => {
     expect(lines[list.findIndex((n) => n.includes(0xff))]!.split(' ')[0]).toBe('123');
     await expect(scanDir(join(d, 'link'))).rejects.toMatchObject({ code: 'ENOTDIR', syscall: 'scandir' }); // O_NOFOLLOW with O_DIRECTORY
     await expect(scanDir(join(d, 'missing'))).rejects.toMatchObject({ code: 'ENOENT', syscall: 'scandir' });
+  });
+
+  it('release frees a buffer that spans its memory, and leaves a slice of shared memory alone', () => {
+    const own = Buffer.allocUnsafeSlow(1 << 20);
+    const before = process.memoryUsage().arrayBuffers;
+    release(own);
+    expect(own.length).toBe(0);
+    expect(before - process.memoryUsage().arrayBuffers).toBe(1 << 20);
+    const a = Buffer.from('pooled');
+    const b = Buffer.from('neighbour'); // small buffers share one of Node's pool blocks
+    release(a);
+    expect([a.toString(), b.toString()]).toEqual(['pooled', 'neighbour']);
   });
 });

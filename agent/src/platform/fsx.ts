@@ -3,9 +3,21 @@
  * compiled at install): extended attributes, nanosecond timestamps, mknod for FIFOs and devices,
  * unix datagrams for systemd's notification socket (see systemd.ts), and FastCDC's inner loop
  * (gearScan, for backup/chunker.ts), AES-256-GCM into a given buffer and in place (sealInto,
- * openInPlace, for crypto/aead.ts), and a folder's entries with their lstat in one call off the
- * main thread (scanDir, for the backup walk).
+ * openInPlace, for crypto/aead.ts), a folder's entries with their lstat in one call off the
+ * main thread (scanDir, for the backup walk), and freeing a buffer's memory at once (release,
+ * for crypto/pool.ts).
  */
 import fsx from '@medvault/fsx';
 
 export const { getXattrs, setXattr, setTimes, mknod, renameNoReplace, syncfs, notify, bindDatagram, recvDatagram, closeFd, gearScan, sealInto, openInPlace, scanDir } = fsx;
+
+/**
+ * Frees `b`'s memory now when `b` alone spans its ArrayBuffer (else leaves it to the garbage
+ * collector: a slice of Node's buffer pool, say). The caller MUST own `b` and never read it, or
+ * any view of it, again. Buffers are mostly garbage on a thread that allocates little on its own
+ * heap, so its collector may not run for many packs: check --read-data's threads held ~35 MiB of
+ * read packs and decrypted blobs that way, backup's main thread up to ~9 written packs.
+ */
+export function release(b: Uint8Array): void {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.byteLength > 0 && !(b.buffer instanceof SharedArrayBuffer)) fsx.release(b.buffer as ArrayBuffer);
+}

@@ -10,6 +10,7 @@ import { fileKey } from '../crypto/keys.js';
 import { seal, sealInto, open, openInPlace, nonce, nonceDomain, TAG_BYTES } from '../crypto/aead.js';
 import { encodeBlob, decodeBlob } from './codec.js';
 import { magic, header, checkHeader, HEADER_BYTES, SALT_BYTES } from './format.js';
+import { release } from '../platform/fsx.js';
 
 export const blobTypes = ['data', 'tree'] as const;
 export type BlobType = (typeof blobTypes)[number];
@@ -150,7 +151,9 @@ export function openBlobWithKey(key: Uint8Array, e: BlobEntry, sealed: Uint8Arra
   if (sealed.length !== e.length) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: truncated`);
   const iv = nonce(nonceDomain.data, e.n);
   const data = inPlace ? openInPlace(key, iv, Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength), what) : open(key, iv, sealed, what);
-  return decodeBlob(e.codec, data, e.rawLength, what);
+  const plain = decodeBlob(e.codec, data, e.rawLength, what);
+  if (!inPlace && plain.buffer !== data.buffer) release(data); // decompressed: the decrypted bytes are garbage now
+  return plain;
 }
 
 /** The key of one pack, from the pack root key and the pack's salt. */

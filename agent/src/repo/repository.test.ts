@@ -1,4 +1,4 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, vi } from 'vitest';
 import { writeFile, mkdir, rm, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -9,6 +9,7 @@ import { Repository } from './repository.js';
 import { Archiver } from '../backup/archiver.js';
 import { MemStore } from '../store/mem-store.js';
 import { generateRecoveryKeyPair } from '../crypto/recovery.js';
+import { cryptoPool } from '../crypto/pool.js';
 
 async function source(): Promise<string> {
   const dir = await tempDir('mv-src-');
@@ -53,6 +54,28 @@ describe('Repository', () => {
     await t.store.put('lock', 'writer', Buffer.from(JSON.stringify({ pid: Number(dead), host: (await import('node:os')).hostname(), time: 1 })));
     const w2 = await t.repo.writer();
     await w2.release();
+  });
+
+  it('holds blobs back while two packs are unwritten, however many callers save at once', async () => {
+    const t = await testRepo();
+    const w = await t.repo.writer();
+    let open = () => {};
+    const stalled = new Promise<void>((r) => (open = r));
+    const put = t.store.put.bind(t.store);
+    vi.spyOn(t.store, 'put').mockImplementation(async (kind, name, data) => {
+      if (kind === 'pack') await stalled; // a slow disk
+      return put(kind, name, data);
+    });
+    const sealed = vi.spyOn(cryptoPool(), 'pack');
+    const saves = Array.from({ length: 48 }, () => w.saveBlob('data', randomBytes(1 << 20))); // 6 packs' worth
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(sealed.mock.calls.length).toBeLessThanOrEqual(3);
+    open();
+    await Promise.all(saves);
+    await w.flush();
+    await w.release();
+    expect(sealed.mock.calls.length).toBeGreaterThanOrEqual(6);
+    vi.restoreAllMocks();
   });
 
   it('rebuilds a deleted LevelDB cache from the index files; dedup still works', async () => {

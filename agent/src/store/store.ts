@@ -33,7 +33,8 @@ export interface Store extends ReadableStore {
   /**
    * Stores `data` atomically and durably under (kind, name), never overwriting: returns false when
    * the name already exists (the existing object is kept). For content-addressed kinds the name
-   * MUST equal sha256(data), else MV_ERR_DATA_CORRUPT and nothing is written.
+   * MUST equal sha256(data), else MV_ERR_DATA_CORRUPT and nothing is written. Keeps no reference
+   * to `data` once settled: the writer frees a pack's buffer right after its put (release).
    */
   put(kind: StoreKind, name: string, data: Uint8Array): Promise<boolean>;
   /** Removes an object; absent is not an error. Only pruning and lock release use this. */
