@@ -9,7 +9,7 @@ import { MedvaultError, codes, sha256Hex } from '@medvault/protocol/core';
 import { blobId } from './keys.js';
 import { encodeBlob } from '../repo/codec.js';
 import { readPackHeader, packKey, packSalt, openBlobWithKey, buildPack, type BlobEntry } from '../repo/pack.js';
-import { owned, type PoolRequest, type LocalChunk } from './pool.js';
+import { owned, type PoolRequest, type LocalChunk, type RestoredFile } from './pool.js';
 import { FileWriter, type FileTarget } from '../restore/file-writer.js';
 import { openSync, readSync, closeSync, constants } from 'node:fs';
 import { release } from '../platform/fsx.js';
@@ -89,7 +89,7 @@ const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLe
  * then restores the file through the repository, which rebuilds a stale catalog, repairs from
  * another copy, or names the damaged blob and pack. Failures of the target throw.
  */
-function restoreFile(key: Uint8Array, file: FileTarget, chunks: LocalChunk[]): { bytes: number; skipped: string[] } | { again: string } {
+function restoreFile(key: Uint8Array, file: FileTarget, chunks: LocalChunk[]): RestoredFile {
   const w = FileWriter.create(file);
   try {
     for (const c of chunks) {

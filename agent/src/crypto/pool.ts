@@ -39,6 +39,9 @@ export interface LocalChunk {
   packKey: Uint8Array;
 }
 
+/** What a restoreFile answers: the file placed (its bytes, attributes the target refused), or given back (`again`: why) to be restored through the repository. */
+export type RestoredFile = { bytes: number; skipped: string[] } | { again: string };
+
 type Req =
   | { op: 'encode'; key: Uint8Array; buf: ArrayBuffer }
   | { op: 'id'; key: Uint8Array; buf: ArrayBuffer }
@@ -243,7 +246,7 @@ export class CryptoPool {
    * Restores one whole file from local packs in a thread (pool-tasks.ts restoreFile): read, open,
    * write, verify, place. Memory is one chunk at a time, whatever the file's size.
    */
-  restoreFile(key: Uint8Array, file: FileTarget, chunks: LocalChunk[]): Promise<{ bytes: number; skipped: string[] } | { again: string }> {
+  restoreFile(key: Uint8Array, file: FileTarget, chunks: LocalChunk[]): Promise<RestoredFile> {
     return this.call({ op: 'restoreFile', key, file, chunks }, 0);
   }
 }

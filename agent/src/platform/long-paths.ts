@@ -51,13 +51,6 @@ export const lstat = ((p: P, o?: object) => fsp.lstat(s(p), o as never)) as type
 export const readdir = ((p: P, o?: object) => fsp.readdir(s(p), o as never)) as typeof fsp.readdir;
 export const readlink = ((p: P, o?: object) => fsp.readlink(s(p), o as never)) as typeof fsp.readlink;
 export const open = ((p: P, flags?: number | string, mode?: number) => fsp.open(s(p), flags, mode)) as typeof fsp.open;
-/**
- * open(2) in the thread pool, resolving with the descriptor: the restore's file creation. On ext4
- * without a journal a create can cost ~1 ms of kernel CPU (the inode allocator steps over every
- * inode deleted in the last minute, find_inode_bit/recently_deleted: 22,000 just deleted made
- * each of the next 22,000 creates scan them), so it runs beside the main thread, several at once.
- */
-export const openFd = (p: P, flags: number, mode?: number) => new Promise<number>((resolve, reject) => fs.open(s(p), flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
 export const mkdir = ((p: P, o?: object) => fsp.mkdir(s(p), o as never)) as typeof fsp.mkdir;
 export const rename = (a: P, b: P) => fsp.rename(s(a), s(b));
 export const link = (a: P, b: P) => fsp.link(s(a), s(b));

@@ -29,7 +29,7 @@ import { MedvaultError, codes } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
 import { nameBytes, unsafeName, type TreeNode } from '../repo/tree.js';
 import { packKey, packSalt, PACK_PREFIX, type BlobEntry } from '../repo/pack.js';
-import { cryptoPool, type LocalChunk } from '../crypto/pool.js';
+import { cryptoPool, type LocalChunk, type RestoredFile } from '../crypto/pool.js';
 import { FileWriter, place, applyXattrs, notOverwritten, type FileTarget } from './file-writer.js';
 import { syncfs } from '../platform/fsx.js';
 
@@ -59,7 +59,8 @@ export interface RestoreResult {
 const sep = Buffer.from('/');
 
 /**
- * Bytes of one file's chunks read and being authenticated ahead of its writes. Multiplied by
+ * Bytes of one file's chunks read and being authenticated ahead of its writes on the repository's
+ * path (chunks(); files from local packs take one chunk at a time in a pool thread). Multiplied by
  * FILE_CONCURRENCY: 2 MiB restored the full bench data set with ~60-100 MiB less peak RSS than
  * 8 MiB and no slower (one chunk ahead of the write is what overlaps the work).
  */
@@ -354,7 +355,7 @@ class RestoreRun {
    * temp file behind: it is removed here and the file given back, as for a chunk the thread could
    * not read (the previous build opened chunks in the threads and fell back to the repository too).
    */
-  private async inThread(file: FileTarget, local: LocalChunk[]): Promise<{ bytes: number; skipped: string[] } | { again: string }> {
+  private async inThread(file: FileTarget, local: LocalChunk[]): Promise<RestoredFile> {
     try {
       return await cryptoPool().restoreFile(this.repo.keys.chunkId, file, local);
     } catch (err) {
