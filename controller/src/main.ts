@@ -15,7 +15,7 @@ import { USERS_BUCKET, UserStore } from './auth/user-store.js';
 import { ask, readStdin } from './cli/prompt.js';
 import { loadConfig, type ConfigOverrides } from './config.js';
 import { createLog } from './log.js';
-import { openNats, type NatsOptions } from './nats.js';
+import { openNats, type Nats, type NatsOptions } from './nats.js';
 import { writeFileSync } from 'node:fs';
 import { AUDIT_CSV_HEADER, auditCsvRow, type ChainHead } from '@medvault/protocol';
 import { AuditTrail, queueAudit } from './audit/trail.js';
@@ -63,17 +63,24 @@ function natsOpts(c: ControllerConfig): NatsOptions {
 /** Who runs this command on the controller host (for the audit trail). */
 const operator = () => ({ kind: 'user' as const, id: `os:${process.env.SUDO_USER ?? process.env.USER ?? String(process.getuid?.() ?? 'unknown')}` });
 
-/** Opens NATS, appends one audit entry (after any queued ones), closes. */
-async function auditNow(c: ControllerConfig, r: Parameters<AuditTrail['record']>[0]): Promise<void> {
+/** Runs `use` with NATS open and the streams ensured; closes NATS whether or not `use` throws. */
+async function withNats<T>(c: ControllerConfig, use: (nats: Nats) => Promise<T>): Promise<T> {
   const nats = await openNats(natsOpts(c));
   try {
     await nats.ensureStreams();
-    const t = new AuditTrail({ bus: nats.bus, clock: Date.now, log: createLog('silent') });
-    await t.drainPending(c.state_dir);
-    await t.record(r);
+    return await use(nats);
   } finally {
     await nats.close();
   }
+}
+
+/** Opens NATS, appends one audit entry (after any queued ones), closes. */
+async function auditNow(c: ControllerConfig, r: Parameters<AuditTrail['record']>[0]): Promise<void> {
+  await withNats(c, async (nats) => {
+    const t = new AuditTrail({ bus: nats.bus, clock: Date.now, log: createLog('silent') });
+    await t.drainPending(c.state_dir);
+    await t.record(r);
+  });
 }
 
 const program = new Command('medvault-controller')
@@ -163,9 +170,7 @@ user
       password = await ask('Password: ', true);
       if ((await ask('Repeat password: ', true)) !== password) throw new MedvaultError(codes.CONFIG_INVALID, 'the passwords differ');
     }
-    const nats = await openNats(natsOpts(c));
-    try {
-      await nats.ensureStreams();
+    await withNats(c, async (nats) => {
       const trail = new AuditTrail({ bus: nats.bus, clock: Date.now, log: createLog('silent') });
       await trail.drainPending(c.state_dir);
       const users = new UserStore(await nats.bucket(USERS_BUCKET, { history: 5 }));
@@ -178,9 +183,7 @@ user
         process.stdout.write(await QRCode.toString(uri, { type: 'terminal', small: true }));
         process.stdout.write(`Recovery codes (each works once instead of a TOTP code; store them offline, they are not shown again):\n  ${u.newRecoveryCodes.join('\n  ')}\n`);
       }
-    } finally {
-      await nats.close();
-    }
+    });
   });
 
 user
@@ -189,18 +192,14 @@ user
   .option('--json', 'print {user, recoveryCodes}')
   .action(async (name: string, o: { json?: boolean }) => {
     const c = config();
-    const nats = await openNats(natsOpts(c));
-    try {
-      await nats.ensureStreams();
+    await withNats(c, async (nats) => {
       const trail = new AuditTrail({ bus: nats.bus, clock: Date.now, log: createLog('silent') });
       await trail.drainPending(c.state_dir);
       const codesNew = await new UserStore(await nats.bucket(USERS_BUCKET, { history: 5 })).renewRecoveryCodes(name);
       await trail.record({ actor: operator(), action: 'user.recovery-codes', object: `user:${name}`, result: 'ok', detail: { count: codesNew.length } });
       if (o.json) print({ user: name, recoveryCodes: codesNew });
       else process.stdout.write(`new recovery codes for ${name} (each works once; the old ones no longer do):\n  ${codesNew.join('\n  ')}\n`);
-    } finally {
-      await nats.close();
-    }
+    });
   });
 
 user
@@ -305,15 +304,7 @@ audit
     const c = config();
     let chain;
     if (o.file) chain = readExport(o.file);
-    else {
-      const nats = await openNats(natsOpts(c));
-      try {
-        await nats.ensureStreams();
-        chain = await readChain(nats.bus, o.site);
-      } finally {
-        await nats.close();
-      }
-    }
+    else chain = await withNats(c, (nats) => readChain(nats.bus, o.site));
     const report = verify(chain, o.head);
     if (!o.file) await auditNow(c, { actor: operator(), action: 'audit.verify', object: `chain:${report.chain}`, result: report.ok ? 'ok' : 'failed', detail: { entries: report.entries, chains: report.starts.length + 1, problems: report.problems.length, head: report.head ? `${report.head.seq}:${report.head.hash}` : null } });
     if (o.json) print(report);
@@ -333,14 +324,7 @@ audit
   .option('--out <file>', 'write here instead of stdout')
   .action(async (o: { site?: string; format: 'csv' | 'json'; out?: string }) => {
     const c = config();
-    const nats = await openNats(natsOpts(c));
-    let chain;
-    try {
-      await nats.ensureStreams();
-      chain = await readChain(nats.bus, o.site);
-    } finally {
-      await nats.close();
-    }
+    const chain = await withNats(c, (nats) => readChain(nats.bus, o.site));
     const text = o.format === 'json'
       ? `${JSON.stringify({ chain: chain.chain, exportedAt: Date.now(), entries: chain.values }, null, 1)}\n`
       : `${[AUDIT_CSV_HEADER, ...validEntries(chain).map(auditCsvRow)].join('\r\n')}\r\n`;
@@ -372,16 +356,11 @@ offsite
   .option('--json', 'print the report as JSON')
   .action(async (o: { site?: string; json?: boolean }) => {
     const c = config();
-    const nats = await openNats(natsOpts(c));
-    let r;
-    try {
-      await nats.ensureStreams();
+    const r = await withNats(c, async (nats) => {
       const index = await rebuildIndex(nats.bus);
       const scrub = new Scrub({ bus: nats.bus, index, key: loadSigningKey(c.state_dir), clock: Date.now, log: createLog('silent'), rate: c.offsite.scrub_rate });
-      r = await scrub.pass(o.site ? [o.site] : undefined);
-    } finally {
-      await nats.close();
-    }
+      return scrub.pass(o.site ? [o.site] : undefined);
+    });
     await auditNow(c, { actor: operator(), action: 'offsite.scrub', object: o.site ?? 'all sites', result: r.damaged.length ? 'failed' : 'ok', detail: { objects: r.objects, bytes: r.bytes, damaged: r.damaged.length } });
     if (o.json) print({ ok: r.damaged.length === 0, ...r });
     else {
@@ -402,10 +381,7 @@ offsite
   .option('--json', 'print the report as JSON')
   .action(async (o: { site?: string; dryRun?: boolean; json?: boolean }) => {
     const c = config();
-    const nats = await openNats(natsOpts(c));
-    let r;
-    try {
-      await nats.ensureStreams();
+    const r = await withNats(c, async (nats) => {
       const retention = new RetentionBook();
       const index = await rebuildIndex(nats.bus, retention);
       if (o.site && !index.sites().includes(o.site) && !retention.sites().includes(o.site)) throw new MedvaultError(codes.CONFIG_INVALID, `--site ${o.site}: this controller holds no off-site copy or needs list of that site`);
@@ -416,10 +392,8 @@ offsite
       const log = createLog('silent');
       const scrub = new Scrub({ bus: nats.bus, index, key, clock: Date.now, log, rate: c.offsite.scrub_rate });
       const pruner = new Pruner({ bus: nats.bus, index, retention, holds: () => holds.list(), scrub, ...offsitePolicy(c.offsite.retention), key, clock: Date.now, log, audit });
-      r = await pruner.run({ ...(o.site ? { sites: [o.site] } : {}), dryRun: o.dryRun ?? false, actor: operator() });
-    } finally {
-      await nats.close();
-    }
+      return pruner.run({ ...(o.site ? { sites: [o.site] } : {}), dryRun: o.dryRun ?? false, actor: operator() });
+    });
     if (o.json) print(r);
     else {
       for (const p of r.plans) process.stdout.write(`${formatPlan(p).join('\n')}\n`);

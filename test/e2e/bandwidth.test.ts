@@ -5,37 +5,32 @@
  * heartbeats keep coming during the long throttled drain and carry the catch-up estimate, and a
  * local backup of the same data is not slowed while the throttled replication runs.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Fleet, must } from '../support/fleet.js';
 import { until } from '../support/procs.js';
+import { useFleet } from '../support/use-fleet.js';
 
 const LIMIT = 1_000_000; // 8 Mbit/s in bytes per second
 const DATA = 64 * 1024 * 1024; // incompressible: about 67 s at the limit
 
 describe('replication bandwidth limit (8 Mbit/s)', () => {
-  const ws = mkdtempSync(join(tmpdir(), 'mv-bandwidth-'));
   let fleet: Fleet;
   let nc: NatsConnection;
-  beforeAll(async () => {
+  const ws = useFleet('bandwidth', async (ws, start) => {
     const store = join(ws, 'clinic', 'records');
     mkdirSync(store, { recursive: true });
     for (let i = 0; i < 16; i++) writeFileSync(join(store, `scan-${i}.dcm`), randomBytes(DATA / 16));
-    fleet = await Fleet.start({
-      ws, site: 'clinic-bw', store, restoreRoots: [join(ws, 'restore')],
+    fleet = await start({
+      site: 'clinic-bw', store,
       agentLines: ['[replication]', 'timezone = "UTC"', 'bandwidth = [{ days = "*", from = "00:00", to = "24:00", limit = "8Mbit" }]'],
     });
     nc = await connect(fleet.natsOptions());
   }, 120_000);
-  afterAll(async () => {
-    await nc?.close();
-    await fleet?.stop();
-    rmSync(ws, { recursive: true, force: true });
-  });
+  afterAll(() => nc?.close());
 
   /** Seconds a full reread backup of the store takes (the best of two: the machine is shared). */
   const timeFullBackup = async () => {

@@ -6,37 +6,32 @@
  * object that had a receipt in its book goes out again; in the end every snapshot is off site and
  * the catch-up line is gone.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { objectKinds } from '@medvault/protocol';
 import { ReceiptBook } from '../../agent/src/replicate/receipts.js';
 import { Fleet, must } from '../support/fleet.js';
 import { until } from '../support/procs.js';
+import { useFleet } from '../support/use-fleet.js';
 
 describe('catching up: a first full copy across an agent restart', () => {
-  const ws = mkdtempSync(join(tmpdir(), 'mv-catch-up-'));
   let fleet: Fleet;
   let nc: NatsConnection;
-  beforeAll(async () => {
+  const ws = useFleet('catch-up', async (ws, start) => {
     const store = join(ws, 'clinic', 'records');
     mkdirSync(store, { recursive: true });
     for (let i = 0; i < 12; i++) writeFileSync(join(store, `ct-${i}.dcm`), randomBytes(4 * 1024 * 1024));
-    fleet = await Fleet.start({
-      ws, site: 'clinic-cu', store, restoreRoots: [join(ws, 'restore')],
+    fleet = await start({
+      site: 'clinic-cu', store,
       agentLines: ['[replication]', 'bandwidth = [{ days = "*", from = "00:00", to = "24:00", limit = "16Mbit" }]'],
     });
     nc = await connect(fleet.natsOptions());
     await fleet.login();
   }, 120_000);
-  afterAll(async () => {
-    await nc?.close();
-    await fleet?.stop();
-    rmSync(ws, { recursive: true, force: true });
-  });
+  afterAll(() => nc?.close());
 
   const api = async (path: string) => {
     const s = JSON.parse(readFileSync(fleet.session.MEDVAULT_SESSION!, 'utf8')) as { url: string; token: string };

@@ -10,10 +10,9 @@
  * snapshot it proposes. Screenshots go to test-results/dashboard-*.png;
  * MEDVAULT_WRITE_DOCS=1 also writes docs/dashboard-drills.png.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
@@ -21,6 +20,7 @@ import { newOrderId, subjects, type DrillResult } from '@medvault/protocol';
 import { Fleet, PASSWORD, must } from '../support/fleet.js';
 import { until } from '../support/procs.js';
 import { RESULTS, launchBrowser, type TestBrowser } from '../support/browser.js';
+import { useFleet } from '../support/use-fleet.js';
 import { simHeartbeat, type SimCondition } from '../../controller/src/health/sim.test-support.js';
 
 const DOCS = new URL('../../docs/', import.meta.url).pathname;
@@ -29,7 +29,6 @@ const SIMULATED: Array<[string, SimCondition]> = [
 ];
 
 describe('dashboard in chromium', () => {
-  let ws: string;
   let fleet: Fleet;
   let tb: TestBrowser;
   let page: Page;
@@ -40,14 +39,13 @@ describe('dashboard in chromium', () => {
   const shot = (name: string) => page.screenshot({ path: join(RESULTS, `dashboard-${name}.png`), fullPage: true });
   const row = (site: string, state?: string) => page.locator(`tr.site-row[data-site="${site}"]${state ? `[data-state="${state}"]` : ''}`);
 
-  beforeAll(async () => {
-    ws = mkdtempSync(join(tmpdir(), 'mv-e2e-dashboard-'));
+  const ws = useFleet('dashboard', async (ws, start) => {
     const store = join(ws, 'clinic', 'records');
     mkdirSync(join(store, 'fhir'), { recursive: true });
     for (let i = 0; i < 20; i++) writeFileSync(join(store, 'fhir', `patient-${i}.json`), JSON.stringify({ resourceType: 'Patient', id: `p${i}`, name: [{ family: `Doe${i}` }] }));
     target = join(ws, 'restore', 'out');
     mkdirSync(target, { recursive: true });
-    fleet = await Fleet.start({ ws, site: 'clinic-dash', store, restoreRoots: [join(ws, 'restore')] });
+    fleet = await start({ site: 'clinic-dash', store });
     must(await fleet.agent('backup', 'records', '--full'), 'backup');
     fleet.startAgent();
     nc = await connect(fleet.natsOptions());
@@ -65,8 +63,6 @@ describe('dashboard in chromium', () => {
     clearInterval(sim);
     await tb?.close();
     await nc?.close();
-    await fleet?.stop();
-    rmSync(ws, { recursive: true, force: true });
   });
 
   it('log in with TOTP, site goes offline and recovers, alert acknowledged, restore watched to the end', async () => {

@@ -7,15 +7,15 @@
  * scratch database that is gone afterwards.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { flipByteInLargestPack } from '../../agent/src/repo/testing.js';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { DrillResult } from '@medvault/protocol';
 import { Fleet, must } from '../support/fleet.js';
 import { until } from '../support/procs.js';
 import { generateRecords, sampleRecords } from '../support/records.js';
+import { useFleet } from '../support/use-fleet.js';
 
 const DOCS = new URL('../../docs/', import.meta.url).pathname;
 const psql = (sql: string, db = 'postgres') => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', db, '-At', '-c', sql], { encoding: 'utf8' });
@@ -23,12 +23,14 @@ const skipDb = process.env.MEDVAULT_SKIP_DB === '1';
 type DrillJson = { id: string; state: string; store: string; result?: DrillResult };
 
 describe('disaster-recovery drills', () => {
-  let ws: string;
   let fleet: Fleet;
   const db = `mv_e2e_drill_${process.pid}`;
 
-  beforeAll(async () => {
-    ws = mkdtempSync(join(tmpdir(), 'mv-e2e-drills-'));
+  // registered before useFleet's, so it runs after the fleet has stopped (afterAll hooks run last first)
+  afterAll(() => {
+    if (!skipDb) psql(`DROP DATABASE IF EXISTS "${db}"`);
+  });
+  const ws = useFleet('drills', async (ws, start) => {
     let store = sampleRecords();
     if (!store) generateRecords((store = join(ws, 'records')));
     if (!skipDb) {
@@ -37,7 +39,7 @@ describe('disaster-recovery drills', () => {
       psql(`CREATE TABLE patient (id serial PRIMARY KEY, name text); INSERT INTO patient (name) SELECT 'P' || g FROM generate_series(1, 321) g;`, db);
     }
     const ehr = skipDb ? [] : ['[[stores]]', 'name = "ehr"', 'type = "postgres"', `database = "${db}"`, 'host = "127.0.0.1"', 'user = "postgres"'];
-    fleet = await Fleet.start({ ws, site: 'clinic-drills', store, restoreRoots: [join(ws, 'restore')], storeLines: ['rpo_s = 86400', 'rto_s = 3600', ...ehr] });
+    fleet = await start({ site: 'clinic-drills', store, storeLines: ['rpo_s = 86400', 'rto_s = 3600', ...ehr] });
     must(await fleet.agent('backup', 'records', '--full'), 'backup records');
     if (!skipDb) must(await fleet.agent('backup', 'ehr', '--full'), 'backup ehr');
     fleet.startAgent();
@@ -48,12 +50,6 @@ describe('disaster-recovery drills', () => {
     }, 180_000, 1000);
     await fleet.login();
   }, 300_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    if (!skipDb) psql(`DROP DATABASE IF EXISTS "${db}"`);
-    rmSync(ws, { recursive: true, force: true });
-  });
 
   const drill = async (...args: string[]): Promise<DrillJson[]> => {
     const r = await fleet.medvault(['drill', fleet.site, ...args]);

@@ -9,20 +9,19 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../support/browser.js';
 import { Fleet, must } from '../support/fleet.js';
 import { BIN, run, until } from '../support/procs.js';
 import { diffFingerprints, fingerprint, generateRecords } from '../support/records.js';
+import { useFleet } from '../support/use-fleet.js';
 
 const text = (file: string) => execFileSync('pdftotext', ['-layout', file, '-'], { encoding: 'utf8' });
 
 describe('incident from a ransomware alert to closure, backup log and compliance report', () => {
-  let ws: string;
   let fleet: Fleet;
   let hook: Server;
   const hooks: any[] = [];
@@ -32,8 +31,7 @@ describe('incident from a ransomware alert to closure, backup log and compliance
     return r.json() as Promise<any>;
   };
 
-  beforeAll(async () => {
-    ws = mkdtempSync(join(tmpdir(), 'mv-e2e-incident-'));
+  const ws = useFleet('incident', async (ws, start) => {
     hook = createServer((req, res) => {
       let b = '';
       req.on('data', (c) => (b += c));
@@ -47,18 +45,16 @@ describe('incident from a ransomware alert to closure, backup log and compliance
     const store = join(ws, 'clinic', 'records');
     mkdirSync(store, { recursive: true });
     generateRecords(store);
-    fleet = await Fleet.start({
-      ws, site: 'clinic-inc', store, restoreRoots: [join(ws, 'restore')], storeLines: ['continuous = true', 'rpo_s = 10', '[stores.schedule]', 'full = "0 3 * * 0"', 'incremental = "30 1 * * *"'],
+    fleet = await start({
+      site: 'clinic-inc', store, storeLines: ['continuous = true', 'rpo_s = 10', '[stores.schedule]', 'full = "0 3 * * 0"', 'incremental = "30 1 * * *"'],
       controllerLines: ['[incidents]', `notify = ["http://127.0.0.1:${port}/it-and-management"]`],
     });
     await fleet.login();
   }, 120_000);
 
-  afterAll(async () => {
+  afterAll(() => {
     if (process.env.MV_TEST_OUTPUT) process.stderr.write(fleet?.output() ?? '');
-    await fleet?.stop();
     hook?.close();
-    rmSync(ws, { recursive: true, force: true });
   });
 
   it('follows a ransomware incident to closure with a verified restore, exported as a signed PDF', async () => {

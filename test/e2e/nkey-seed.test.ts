@@ -5,28 +5,20 @@
  * once with a non-zero exit and MV_ERR_KEY_INVALID naming the file and what is wrong with it —
  * not "cannot connect to NATS …: invalid encoded key".
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Fleet } from '../support/fleet.js';
 import { BIN, run } from '../support/procs.js';
+import { useFleet } from '../support/use-fleet.js';
 
 describe('an nkey seed file that is not one', () => {
-  let ws: string;
   let fleet: Fleet;
-
-  beforeAll(async () => {
-    ws = mkdtempSync(join(tmpdir(), 'mv-e2e-nkey-'));
+  const ws = useFleet('nkey', async (ws, start) => {
     mkdirSync(join(ws, 'records'), { recursive: true });
     writeFileSync(join(ws, 'records', 'a.txt'), 'a record\n');
-    fleet = await Fleet.start({ ws, site: 'clinic-nkey', store: join(ws, 'records'), restoreRoots: [join(ws, 'restore')] });
+    fleet = await start({ site: 'clinic-nkey', store: join(ws, 'records') });
   }, 300_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    rmSync(ws, { recursive: true, force: true });
-  });
 
   /** A copy of `config` beside it whose nkey_file is `seedFile`; its path. */
   const withSeed = (config: string, seedFile: string, name: string) => {

@@ -5,11 +5,10 @@
  * agent, alert resolved) together with a local one, the off-site prune's dry run, and replacing a
  * lost appliance from the off-site copy with the organisation's recovery key. Every restore is compared byte for byte with the records.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connect, headers as natsHeaders, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { OBJECT_HEADER, decode, encodePartHeader, objectParts, partCount, sha256Hex, streams, subjects, type Alert, type ObjectKind, type OrderStatus } from '@medvault/protocol';
@@ -18,8 +17,8 @@ import { decodeConfig } from '../../agent/src/repo/config-file.js';
 import { Fleet, must } from '../support/fleet.js';
 import { BIN, run, until } from '../support/procs.js';
 import { diffFingerprints, fingerprint, generateRecords, sampleRecords } from '../support/records.js';
+import { useFleet } from '../support/use-fleet.js';
 
-let ws: string;
 let fleet: Fleet;
 let nc: NatsConnection;
 let records: string;
@@ -62,15 +61,14 @@ function expectSameRecords(dir: string): void {
   expect(diffFingerprints(fingerprint(records), fingerprint(dir))).toEqual([]);
 }
 
-beforeAll(async () => {
-  ws = mkdtempSync(join(tmpdir(), 'mv-e2e-offsite-'));
+const ws = useFleet('offsite', async (ws, start) => {
   records = sampleRecords() ?? join(ws, 'clinic', 'records');
   if (!existsSync(records)) {
     mkdirSync(records, { recursive: true });
     generateRecords(records);
   }
   mkdirSync(join(ws, 'restore'), { recursive: true });
-  fleet = await Fleet.start({ ws, site: 'clinic-offsite', store: records, restoreRoots: [join(ws, 'restore')] });
+  fleet = await start({ site: 'clinic-offsite', store: records });
   disk = join(ws, 'disk1', 'medvault');
   repoId = decodeConfig(readFileSync(join(disk, 'config'))).id;
   must(await fleet.agent('backup', 'records', '--full'), 'backup');
@@ -91,11 +89,7 @@ beforeAll(async () => {
   await replicated();
 }, 300_000);
 
-afterAll(async () => {
-  await nc?.close();
-  await fleet?.stop();
-  rmSync(ws, { recursive: true, force: true });
-});
+afterAll(() => nc?.close());
 
 describe('restore from off site', () => {
   it('an order with source offsite restores the records byte for byte from the controller\'s copy', async () => {

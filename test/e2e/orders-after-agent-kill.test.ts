@@ -10,37 +10,28 @@
  *   (c) killed mid-drill: the agent, started again, records the drill interrupted and the
  *       controller gets it failed with the reason (it no longer waits for a result that never comes).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { describe, expect, it, onTestFailed } from 'vitest';
 import { Fleet, must } from '../support/fleet.js';
 import { until, type Daemon } from '../support/procs.js';
+import { useFleet } from '../support/use-fleet.js';
 
 describe('restore and drill orders interrupted by kill -9 of the agent', () => {
-  let ws: string;
   let fleet: Fleet;
-  let state: string;
-
-  beforeAll(async () => {
-    ws = mkdtempSync(join(tmpdir(), 'mv-e2e-order-kill-'));
+  const ws = useFleet('order-kill', async (ws, start) => {
     const records = join(ws, 'records');
     mkdirSync(records, { recursive: true });
     mkdirSync(join(ws, 'restore'), { recursive: true });
     // 100 MiB, so a restore of everything is still running when the agent is killed just after accepting it.
     for (let i = 0; i < 100; i++) writeFileSync(join(records, `scan-${i}.dcm`), randomBytes(1024 * 1024));
-    fleet = await Fleet.start({ ws, site: 'clinic-kill', store: records, restoreRoots: [join(ws, 'restore')] });
-    state = join(ws, 'appliance', 'state');
+    fleet = await start({ site: 'clinic-kill', store: records });
     must(await fleet.agent('backup', 'records'), 'backup');
     await fleet.runAgent();
     await fleet.login();
   }, 300_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    rmSync(ws, { recursive: true, force: true });
-  });
+  const state = join(ws, 'appliance', 'state');
 
   /** The order ledger's lines for `id`. */
   const ledger = (id: string) => readFileSync(join(state, 'orders.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.id === id);

@@ -4,33 +4,25 @@
  * memory-stored control consumer; the daemon's follower notices and makes a new one from where it
  * was, so a restore ordered after the restart is carried out and verified.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Fleet, must } from '../support/fleet.js';
 import { until } from '../support/procs.js';
+import { useFleet } from '../support/use-fleet.js';
 
 describe('orders after a nats-server restart', () => {
-  let ws: string;
   let fleet: Fleet;
-
-  beforeAll(async () => {
-    ws = mkdtempSync(join(tmpdir(), 'mv-e2e-restart-'));
+  const ws = useFleet('restart', async (ws, start) => {
     mkdirSync(join(ws, 'records'), { recursive: true });
     mkdirSync(join(ws, 'restore'), { recursive: true });
     writeFileSync(join(ws, 'records', 'a.txt'), 'hello after the restart\n');
-    fleet = await Fleet.start({ ws, site: 'clinic-restart', store: join(ws, 'records'), restoreRoots: [join(ws, 'restore')] });
+    fleet = await start({ site: 'clinic-restart', store: join(ws, 'records') });
     must(await fleet.agent('backup', 'records'), 'backup');
     fleet.startAgent();
     await fleet.agentDaemon!.waitFor(/agent running/);
     await fleet.login();
   }, 300_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    rmSync(ws, { recursive: true, force: true });
-  });
 
   const restore = async (name: string) => {
     const r = await fleet.medvault(['restore', '--site', fleet.site, '--snapshot', 'latest', '--path', 'a.txt', '--target', join(ws, 'restore', name), '--timeout', '120']);

@@ -3,10 +3,9 @@
  * once; forged, altered, expired, replayed and other-site orders are refused by the agent, which
  * says why in its order status, and no file in the target changes.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import {
@@ -16,23 +15,22 @@ import {
 import { Fleet, must } from '../support/fleet.js';
 import { until } from '../support/procs.js';
 import { fingerprint } from '../support/records.js';
+import { useFleet } from '../support/use-fleet.js';
 
 describe('restore orders over NATS', () => {
-  let ws: string;
   let fleet: Fleet;
   let nc: NatsConnection;
   const statuses = new Map<string, OrderStatus[]>();
   let target: string;
 
-  beforeAll(async () => {
-    ws = mkdtempSync(join(tmpdir(), 'mv-e2e-orders-'));
+  const ws = useFleet('orders', async (ws, start) => {
     const store = join(ws, 'clinic', 'records');
     mkdirSync(join(store, 'fhir'), { recursive: true });
     writeFileSync(join(store, 'fhir', 'patient.json'), '{"resourceType":"Patient","id":"p1"}');
     target = join(ws, 'restore', 'out');
     mkdirSync(target, { recursive: true });
     writeFileSync(join(target, 'keep.txt'), 'untouched');
-    fleet = await Fleet.start({ ws, site: 'clinic-orders', store, restoreRoots: [join(ws, 'restore')] });
+    fleet = await start({ site: 'clinic-orders', store });
     must(await fleet.agent('backup', 'records', '--full'), 'backup');
     fleet.startAgent();
     nc = await connect(fleet.natsOptions());
@@ -46,11 +44,7 @@ describe('restore orders over NATS', () => {
     })();
   }, 60_000);
 
-  afterAll(async () => {
-    await nc?.close();
-    await fleet?.stop();
-    rmSync(ws, { recursive: true, force: true });
-  });
+  afterAll(() => nc?.close());
 
   const request = (): OrderRequest => ({
     site: fleet.site, snapshot: 'latest', paths: [], target, source: 'local', mode: 'new', requestedBy: { user: 'attacker', mfa: false },

@@ -9,10 +9,9 @@
  * left in the inbox; no off-site subject without a local object.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { OBJECT_HEADER, decode, decodePart, type ObjectKind } from '@medvault/protocol';
@@ -20,16 +19,22 @@ import { DirStore } from '../../agent/src/store/dir-store.js';
 import { ReceiptBook } from '../../agent/src/replicate/receipts.js';
 import { Fleet, must } from '../support/fleet.js';
 import { until } from '../support/procs.js';
+import { useFleet } from '../support/use-fleet.js';
 
 const MiB = 1024 * 1024;
 
 describe('replication through outages, exactly once', () => {
-  const ws = mkdtempSync(join(tmpdir(), 'mv-outages-'));
-  const store = join(ws, 'records');
-  const stateDir = join(ws, 'appliance', 'state');
   let fleet: Fleet;
   let nc: NatsConnection;
   let jsm: JetStreamManager;
+  const ws = useFleet('outages', async (ws, start) => {
+    mkdirSync(store, { recursive: true });
+    fleet = await start({ site: 'clinic-a', store });
+    nc = await connect({ ...fleet.natsOptions(), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    jsm = await jetstreamManager(nc);
+  }, 180_000);
+  const store = join(ws, 'records');
+  const stateDir = join(ws, 'appliance', 'state');
   let batch = 0;
 
   /** New incompressible records: `files` of `bytes` each. */
@@ -129,24 +134,13 @@ describe('replication through outages, exactly once', () => {
     return local;
   };
 
-  beforeAll(async () => {
-    mkdirSync(store, { recursive: true });
-    fleet = await Fleet.start({ ws, site: 'clinic-a', store, restoreRoots: [join(ws, 'restore')] });
-    nc = await connect({ ...fleet.natsOptions(), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-    jsm = await jetstreamManager(nc);
-  }, 180_000);
-
   // A test that failed midway must not leave the next one without a server or an agent.
   beforeEach(async () => {
     fleet.nats.resume();
     if (!fleet.nats.running) await fleet.nats.restart();
   });
 
-  afterAll(async () => {
-    await nc?.close().catch(() => undefined);
-    await fleet?.stop();
-    rmSync(ws, { recursive: true, force: true });
-  });
+  afterAll(() => nc?.close().catch(() => undefined));
 
   it('(a) nats-server killed mid-replication while backups go on locally, then restarted on the same store', async () => {
     onTestFailed(() => console.log(fleet.output(), fleet.nats.output.slice(-3000)));

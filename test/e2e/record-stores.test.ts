@@ -5,11 +5,10 @@
  * records: the alert reaches the controller's stream within one run, naming the last snapshot
  * before the attack, which restores byte for byte.
  */
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { decode, streams, subjects, type Alert } from '@medvault/protocol';
@@ -17,6 +16,7 @@ import { Fleet, must } from '../support/fleet.js';
 import { until } from '../support/procs.js';
 import { withInotifyLimit } from '../../agent/src/watch/testing.js';
 import { diffFingerprints, fingerprint, generateRecords, sampleRecords } from '../support/records.js';
+import { useFleet } from '../support/use-fleet.js';
 
 async function followAlerts(nc: NatsConnection, site: string, into: Alert[]): Promise<void> {
   const consumer = await jetstream(nc).consumers.get(streams.events.name, { filter_subjects: subjects.event(site, 'alert') });
@@ -26,18 +26,16 @@ async function followAlerts(nc: NatsConnection, site: string, into: Alert[]): Pr
 }
 
 describe('continuous protection', () => {
-  let ws: string;
   let fleet: Fleet;
   let nc: NatsConnection;
   const alerts: Alert[] = [];
   let store: string;
 
-  beforeAll(async () => {
-    ws = mkdtempSync(join(tmpdir(), 'mv-e2e-cont-'));
+  useFleet('cont', async (ws, start) => {
     store = join(ws, 'clinic', 'records');
     mkdirSync(join(store, 'fhir'), { recursive: true });
     writeFileSync(join(store, 'fhir', 'first.json'), '{"resourceType":"Patient"}');
-    fleet = await Fleet.start({ ws, site: 'clinic-cont', store, restoreRoots: [join(ws, 'restore')], storeLines: ['continuous = true', 'rpo_s = 10', 'rescan_s = 600'] });
+    fleet = await start({ site: 'clinic-cont', store, storeLines: ['continuous = true', 'rpo_s = 10', 'rescan_s = 600'] });
     must(await fleet.agent('backup', 'records', '--full'), 'backup');
     fleet.startAgent();
     nc = await connect(fleet.natsOptions());
@@ -45,11 +43,7 @@ describe('continuous protection', () => {
     await until('the daemon status', async () => ((await fleet.agent('status')).json?.stores?.[0]?.watcher?.state === 'watching' ? true : undefined), 30_000);
   }, 60_000);
 
-  afterAll(async () => {
-    await nc?.close();
-    await fleet?.stop();
-    rmSync(ws, { recursive: true, force: true });
-  });
+  afterAll(() => nc?.close());
 
   const latestHas = async (path: string, size?: number) => {
     const r = await fleet.agent('ls', 'latest', '--store', 'records');
@@ -107,28 +101,22 @@ describe('continuous protection', () => {
 });
 
 describe('ransomware', () => {
-  let ws: string;
   let fleet: Fleet;
   let nc: NatsConnection;
   const alerts: Alert[] = [];
 
-  beforeAll(async () => {
-    ws = mkdtempSync(join(tmpdir(), 'mv-e2e-ransom-'));
+  const ws = useFleet('ransom', async (ws, start) => {
     const store = join(ws, 'clinic', 'records');
     mkdirSync(store, { recursive: true });
     const samples = sampleRecords();
     if (samples) cpSync(samples, store, { recursive: true });
     else generateRecords(store);
-    fleet = await Fleet.start({ ws, site: 'clinic-ransom', store, restoreRoots: [join(ws, 'restore')], storeLines: ['continuous = true', 'rpo_s = 10'] });
+    fleet = await start({ site: 'clinic-ransom', store, storeLines: ['continuous = true', 'rpo_s = 10'] });
     nc = await connect(fleet.natsOptions());
     await followAlerts(nc, fleet.site, alerts);
   }, 60_000);
 
-  afterAll(async () => {
-    await nc?.close();
-    await fleet?.stop();
-    rmSync(ws, { recursive: true, force: true });
-  });
+  afterAll(() => nc?.close());
 
   it('every file rewritten with random bytes and a new extension: alert within one run, the pre-attack snapshot restores byte for byte', async () => {
     const store = join(ws, 'clinic', 'records');

@@ -5,28 +5,24 @@
  * replicated chain) and `medvault-agent audit verify` pass; exports are CSV and JSON; an edited,
  * inserted or deleted entry on either side makes verify fail.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AuditEntry } from '@medvault/protocol';
 import { Fleet, must } from '../support/fleet.js';
 import { BIN, run, until } from '../support/procs.js';
+import { useFleet } from '../support/use-fleet.js';
 
 describe('audit trails and enrolment, end to end (secure NATS)', () => {
-  let ws: string;
   let fleet: Fleet;
   let target: string;
-  const ctl = (...args: string[]) => run(BIN.controller, ['--config', join(ws, 'controller.toml'), ...args]);
-
-  beforeAll(async () => {
-    ws = mkdtempSync(join(tmpdir(), 'mv-e2e-sec-'));
+  const ws = useFleet('sec', async (ws, start) => {
     const store = join(ws, 'clinic', 'records');
     mkdirSync(join(store, 'fhir'), { recursive: true });
     writeFileSync(join(store, 'fhir', 'patient.json'), '{"resourceType":"Patient","id":"p1"}');
     target = join(ws, 'restore', 'out');
     mkdirSync(target, { recursive: true });
-    fleet = await Fleet.start({ ws, site: 'clinic-sec', store, restoreRoots: [join(ws, 'restore')] });
+    fleet = await start({ site: 'clinic-sec', store });
     must(await fleet.agent('backup', 'records', '--full'), 'backup');
     fleet.startAgent();
     await fleet.login();
@@ -34,11 +30,7 @@ describe('audit trails and enrolment, end to end (secure NATS)', () => {
     const r = await fleet.medvault(['restore', '--site', fleet.site, '--snapshot', 'latest', '--path', 'fhir', '--target', target]);
     expect(r.code, r.stderr).toBe(0);
   }, 120_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    rmSync(ws, { recursive: true, force: true });
-  });
+  const ctl = (...args: string[]) => run(BIN.controller, ['--config', join(ws, 'controller.toml'), ...args]);
 
   it('the enrolment bundle holds the seed 0600, the CA and the pinned key; a second site add is refused', async () => {
     const bundle = join(ws, 'enrolment', fleet.site);

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync, statSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdirSync, statSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../repo/testing.js';
@@ -69,6 +69,14 @@ describe('medvault-agent CLI (built)', () => {
     const again = cli(...c, 'restore', 'latest', '--target', target);
     expect(again.code).toBe(1);
     expect(again.out.failed).toEqual(['sub/b.txt']);
+    // a path that climbs out of the snapshot is bad input (exit 2, the path named), not damage; nothing is restored
+    for (const path of ['../x', 'sub/../../x', './sub', '/sub']) {
+      const outside = cli(...c, 'restore', 'latest', '--target', join(dir, 'outside'), '--path', path);
+      expect(outside.code, path).toBe(2);
+      expect(outside.out).toMatchObject({ ok: false, code: 'MV_ERR_CONFIG_INVALID' });
+      expect(outside.out.message.startsWith(`--path: path ${JSON.stringify(path)} `), outside.out.message).toBe(true);
+      expect(existsSync(join(dir, 'outside')), path).toBe(false);
+    }
 
     // with the recovery key instead of the local key
     const viaRecovery = cli(...c, '--recovery-key', join(dir, 'recovery.key'), 'snapshots');

@@ -13,6 +13,7 @@ import { withSnapshotRepo, formatBytes, type CliContext } from './context.js';
 import { progress } from './progress.js';
 import { appendAudit } from '../audit/audit-log.js';
 import { Spool } from '../replicate/spool.js';
+import { unsafeSnapshotPath } from '../orders/runner.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -25,6 +26,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--from <source>', 'local (the configured disks), offsite (the controller\'s copy) or auto (local when whole, else off site)', 'local')
     .action(async (ref: string, opts: { target: string; path: string[]; store?: string; overwrite?: boolean; from: string }) => {
       if (!['local', 'offsite', 'auto'].includes(opts.from)) throw new MedvaultError(codes.CONFIG_INVALID, `--from ${opts.from}: expected local, offsite or auto`);
+      const badPath = unsafeSnapshotPath(opts.path);
+      if (badPath) throw new MedvaultError(codes.CONFIG_INVALID, `--path: ${badPath}`);
       const bar = progress(ctx);
       const options = (snapshot: string): RestoreOptions => ({
         snapshot,

@@ -41,6 +41,14 @@ export interface AcceptedOrder {
   plan?: unknown;
 }
 
+/** What an order's acceptance says of it beyond id, seq and time. */
+type About = Pick<AcceptedOrder, 'by' | 'store' | 'plan'>;
+
+/** The accepted order as recorded and as replayed: an empty `by` or `store` and an undefined `plan` are left out. */
+function acceptedOrder(id: string, seq: number, at: number, about: About): AcceptedOrder {
+  return { id, seq, at, ...(about.by ? { by: about.by } : {}), ...(about.store ? { store: about.store } : {}), ...(about.plan !== undefined ? { plan: about.plan } : {}) };
+}
+
 interface Entry {
   id: string;
   seq?: number;
@@ -74,7 +82,7 @@ export class OrderLedger {
         if (e.outcome) this.outcomes.set(e.id, e.outcome.state);
         if (e.outcome?.report !== undefined) this.unsent.set(e.id, e.outcome);
       } else if (e.seq !== undefined) {
-        this.accepted.set(e.id, { id: e.id, seq: e.seq, at: e.at, ...(e.by ? { by: e.by } : {}), ...(e.store ? { store: e.store } : {}), ...(e.plan !== undefined ? { plan: e.plan } : {}) });
+        this.accepted.set(e.id, acceptedOrder(e.id, e.seq, e.at, e));
         this.open.add(e.id);
       }
     }
@@ -100,8 +108,8 @@ export class OrderLedger {
   }
 
   /** Records `id` accepted at sequence `seq` (fsync): from now on it is never carried out again. */
-  record(id: string, seq: number, at: number, about: { by?: string; store?: string; plan?: unknown } = {}): void {
-    const a: AcceptedOrder = { id, seq, at, ...(about.by ? { by: about.by } : {}), ...(about.store ? { store: about.store } : {}), ...(about.plan !== undefined ? { plan: about.plan } : {}) };
+  record(id: string, seq: number, at: number, about: About = {}): void {
+    const a = acceptedOrder(id, seq, at, about);
     this.journal.append({ ...a });
     this.accepted.set(id, a);
     this.open.add(id);

@@ -90,8 +90,8 @@ export interface OrderRunnerDeps {
   holdStores?: (target: string, orderId: string) => StoreHold;
 }
 
-/** Why an order's snapshot paths are unsafe ('..', '.', NUL, absolute), or undefined. */
-export function unsafeOrderPath(paths: readonly string[]): string | undefined {
+/** Why paths given for a restore (an order's, or the CLI's --path) are unsafe inside the snapshot ('..', '.', NUL, absolute), or undefined. */
+export function unsafeSnapshotPath(paths: readonly string[]): string | undefined {
   for (const p of paths) {
     if (p.includes('\0')) return `path ${JSON.stringify(p)} contains NUL`;
     if (p.startsWith('/')) return `path ${JSON.stringify(p)} is absolute; paths are inside the snapshot`;
@@ -135,7 +135,7 @@ export class OrderRunner {
     const verdict = checkOrder(value, { site, controllerKey: this.deps.controllerKey, now: now(), seen: (i) => ledger.has(i), notBefore: ledger.since });
     if (!verdict.ok) return this.refuse(typeof id === 'string' ? id : undefined, verdict.code, verdict.reason);
     const order = verdict.order;
-    const badPath = unsafeOrderPath(order.paths);
+    const badPath = unsafeSnapshotPath(order.paths);
     if (badPath) return this.refuse(order.id, codes.ORDER_PATH, `order ${order.id}: ${badPath}`, order);
     const target = this.confine(order.target);
     if (typeof target !== 'string') return this.refuse(order.id, codes.ORDER_TARGET, `order ${order.id}: ${target.reason}`, order);

@@ -22,6 +22,36 @@ const f = (key: string, severity: Finding['severity'] = 'warning', message = `${
 let n = 0;
 const ids = () => `id-${++n}`;
 
+/**
+ * The server side of an SMTP dialogue for the listeners below, enough of RFC 5321 for them: feed
+ * the returned function what arrives; `command` gets each command line, `message` each message
+ * (the lines after a DATA command up to the lone '.').
+ */
+function smtpDialogue(command: (line: string) => void, message: (data: string) => void): (chunk: string) => void {
+  let buf = '';
+  let inData = false;
+  return (chunk) => {
+    buf += chunk;
+    for (;;) {
+      if (inData) {
+        const end = buf.indexOf('\r\n.\r\n');
+        if (end < 0) return;
+        const data = buf.slice(0, end);
+        buf = buf.slice(end + 5);
+        inData = false;
+        message(data);
+        continue;
+      }
+      const i = buf.indexOf('\r\n');
+      if (i < 0) return;
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      inData = /^DATA$/i.test(line);
+      command(line);
+    }
+  };
+}
+
 describe('AlertBook', () => {
   it('opens once, updates, escalates, resolves by itself, and a person can acknowledge', () => {
     const book = new AlertBook(ids);
@@ -93,38 +123,22 @@ describe('Notifier: webhooks and e-mail', () => {
       res.writeHead(204).end();
     });
   });
-  /** A tiny SMTP listener: enough of RFC 5321 to accept one message per connection. */
+  /** A tiny SMTP listener: accepts one message per connection. */
   const smtp = createNet((s) => {
     s.setEncoding('utf8');
-    let buf = '';
-    let inData = false;
     const cur = { from: '', to: [] as string[], data: '' };
     s.write('220 test ESMTP\r\n');
-    s.on('data', (d: string) => {
-      buf += d;
-      for (;;) {
-        if (inData) {
-          const end = buf.indexOf('\r\n.\r\n');
-          if (end < 0) return;
-          cur.data = buf.slice(0, end);
-          buf = buf.slice(end + 5);
-          inData = false;
-          mails.push({ ...cur });
-          s.write('250 queued\r\n');
-          continue;
-        }
-        const i = buf.indexOf('\r\n');
-        if (i < 0) return;
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        if (/^EHLO /i.test(line)) s.write('250-test\r\n250-8BITMIME\r\n250 SIZE 1000000\r\n');
-        else if (/^MAIL FROM:<(.*)>$/i.test(line)) (cur.from = /<(.*)>/.exec(line)![1]!), s.write('250 ok\r\n');
-        else if (/^RCPT TO:<(.*)>$/i.test(line)) (cur.to.push(/<(.*)>/.exec(line)![1]!), s.write('250 ok\r\n'));
-        else if (/^DATA$/i.test(line)) (inData = true), s.write('354 go on\r\n');
-        else if (/^QUIT$/i.test(line)) s.end('221 bye\r\n');
-        else s.write('502 no\r\n');
-      }
-    });
+    s.on('data', smtpDialogue((line) => {
+      if (/^EHLO /i.test(line)) s.write('250-test\r\n250-8BITMIME\r\n250 SIZE 1000000\r\n');
+      else if (/^MAIL FROM:<(.*)>$/i.test(line)) (cur.from = /<(.*)>/.exec(line)![1]!), s.write('250 ok\r\n');
+      else if (/^RCPT TO:<(.*)>$/i.test(line)) (cur.to.push(/<(.*)>/.exec(line)![1]!), s.write('250 ok\r\n'));
+      else if (/^DATA$/i.test(line)) s.write('354 go on\r\n');
+      else if (/^QUIT$/i.test(line)) s.end('221 bye\r\n');
+      else s.write('502 no\r\n');
+    }, (data) => {
+      mails.push({ ...cur, data });
+      s.write('250 queued\r\n');
+    }));
   });
 
   beforeAll(async () => {
@@ -197,40 +211,23 @@ describe('SMTP with STARTTLS and AUTH PLAIN', () => {
     const server = createNet((raw) => {
       let secure = false;
       let s: Socket | TLSSocket = raw;
-      let buf = '';
-      let inData = false;
-      const onData = (d: Buffer) => {
-        buf += d.toString('utf8');
-        for (;;) {
-          if (inData) {
-            const end = buf.indexOf('\r\n.\r\n');
-            if (end < 0) return;
-            buf = buf.slice(end + 5);
-            inData = false;
-            s.write('250 queued\r\n');
-            continue;
-          }
-          const i = buf.indexOf('\r\n');
-          if (i < 0) return;
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          seen.push(`${secure ? 'tls' : 'plain'}: ${line.split(' ')[0]}`);
-          if (/^EHLO/.test(line)) s.write(secure ? '250-test\r\n250 AUTH PLAIN\r\n' : '250-test\r\n250 STARTTLS\r\n');
-          else if (line === 'STARTTLS') {
-            raw.removeListener('data', onData);
-            raw.write('220 go ahead\r\n', () => {
-              const t = new TLSSocket(raw, { isServer: true, key, cert });
-              t.on('data', onData);
-              s = t;
-              secure = true;
-            });
-            return;
-          } else if (/^AUTH PLAIN /.test(line)) s.write(Buffer.from(line.slice(11), 'base64').toString() === '\0alerts\0s3cret' ? '235 ok\r\n' : '535 no\r\n');
-          else if (line === 'DATA') (inData = true), s.write('354 go\r\n');
-          else if (line === 'QUIT') s.end('221 bye\r\n');
-          else s.write('250 ok\r\n');
-        }
-      };
+      const onData = (d: Buffer) => dialogue(d.toString('utf8'));
+      const dialogue = smtpDialogue((line) => {
+        seen.push(`${secure ? 'tls' : 'plain'}: ${line.split(' ')[0]}`);
+        if (/^EHLO/.test(line)) s.write(secure ? '250-test\r\n250 AUTH PLAIN\r\n' : '250-test\r\n250 STARTTLS\r\n');
+        else if (line === 'STARTTLS') {
+          raw.removeListener('data', onData);
+          raw.write('220 go ahead\r\n', () => {
+            const t = new TLSSocket(raw, { isServer: true, key, cert });
+            t.on('data', onData);
+            s = t;
+            secure = true;
+          });
+        } else if (/^AUTH PLAIN /.test(line)) s.write(Buffer.from(line.slice(11), 'base64').toString() === '\0alerts\0s3cret' ? '235 ok\r\n' : '535 no\r\n');
+        else if (line === 'DATA') s.write('354 go\r\n');
+        else if (line === 'QUIT') s.end('221 bye\r\n');
+        else s.write('250 ok\r\n');
+      }, () => s.write('250 queued\r\n'));
       raw.on('data', onData);
       raw.write('220 test ESMTP\r\n');
     });
