@@ -10,6 +10,16 @@ import type { DrillOrder, RestoreOrder } from './messages.js';
 import { signMessage, verifyMessage, type SigningKey } from './sign.js';
 import { validate } from './decode.js';
 
+/** Why paths given for a restore (an order's, or the CLI's --path) are unsafe inside the snapshot ('..', '.', NUL, absolute), or undefined. */
+export function unsafeSnapshotPath(paths: readonly string[]): string | undefined {
+  for (const p of paths) {
+    if (p.includes('\0')) return `path ${JSON.stringify(p)} contains NUL`;
+    if (p.startsWith('/')) return `path ${JSON.stringify(p)} is absolute; paths are inside the snapshot`;
+    if (p.split('/').some((s) => s === '..' || s === '.')) return `path ${JSON.stringify(p)} has a '.' or '..' segment`;
+  }
+  return undefined;
+}
+
 /** Longest an order may live from issue to expiry. */
 export const MAX_ORDER_LIFETIME_MS = 15 * 60_000;
 /** How far the agent's clock may be from the controller's before an order is refused. */

@@ -3,7 +3,7 @@
  * restore and verify, from the configured disks (default), the off-site copy, or auto (restore-source.ts).
  */
 import type { Command } from 'commander';
-import { MedvaultError, codes, repeatable } from '@medvault/protocol';
+import { MedvaultError, codes, repeatable, unsafeSnapshotPath } from '@medvault/protocol';
 import { Restorer, type RestoreOptions, type RestoreResult } from '../restore/restorer.js';
 import type { Repository } from '../repo/repository.js';
 import { readRecoveryKey } from '../repo/disk.js';
@@ -13,7 +13,6 @@ import { withSnapshotRepo, formatBytes, type CliContext } from './context.js';
 import { progress } from './progress.js';
 import { appendAudit } from '../audit/audit-log.js';
 import { Spool } from '../replicate/spool.js';
-import { unsafeSnapshotPath } from '../orders/runner.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program

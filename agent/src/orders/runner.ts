@@ -20,7 +20,7 @@
 import { isAbsolute } from 'node:path';
 import { randomUUID, type KeyObject } from 'node:crypto';
 import {
-  checkOrder, codes, MedvaultError, type BackupLog, type ErrorCode, type OrderStatus, type RestoreOrder,
+  checkOrder, codes, unsafeSnapshotPath, MedvaultError, type BackupLog, type ErrorCode, type OrderStatus, type RestoreOrder,
 } from '@medvault/protocol';
 import type { AcceptedOrder, OrderLedger } from './ledger.js';
 import type { AgentAuditInput, AuditSink } from '../audit/audit-log.js';
@@ -88,16 +88,6 @@ export interface OrderRunnerDeps {
    * nothing for any other target.
    */
   holdStores?: (target: string, orderId: string) => StoreHold;
-}
-
-/** Why paths given for a restore (an order's, or the CLI's --path) are unsafe inside the snapshot ('..', '.', NUL, absolute), or undefined. */
-export function unsafeSnapshotPath(paths: readonly string[]): string | undefined {
-  for (const p of paths) {
-    if (p.includes('\0')) return `path ${JSON.stringify(p)} contains NUL`;
-    if (p.startsWith('/')) return `path ${JSON.stringify(p)} is absolute; paths are inside the snapshot`;
-    if (p.split('/').some((s) => s === '..' || s === '.')) return `path ${JSON.stringify(p)} has a '.' or '..' segment`;
-  }
-  return undefined;
 }
 
 /** How an order ended, as recorded in the ledger before it is reported (replayed from there after a crash). */

@@ -72,7 +72,12 @@ describe('HTTP API against a real nats-server', () => {
     expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'MV_ERR_NOT_FOUND' } } });
     expect(unknown.body.error.message).toContain('clinic-q');
     expect(await call(f, 'POST', '/api/v1/orders', { ...req, target: 'relative' }, tech)).toMatchObject({ status: 400 });
-    expect(await call(f, 'POST', '/api/v1/orders', { ...req, paths: ['../etc'] }, tech)).toMatchObject({ status: 400 });
+    // the agent's own path rule: nothing is signed that the agent would refuse
+    for (const bad of ['../etc', '/patients/42', 'patients/./42', 'a\0b']) {
+      const r = await call(f, 'POST', '/api/v1/orders', { ...req, paths: [bad] }, tech);
+      expect(r, bad).toMatchObject({ status: 400 });
+      expect(r.body.error.message, bad).toContain(JSON.stringify(bad));
+    }
     expect(await call(f, 'POST', '/api/v1/orders', { ...req, extra: 1 }, tech)).toMatchObject({ status: 400 });
   });
 

@@ -3,13 +3,16 @@
  * The protocol schema checks the order again when it is made.
  */
 import { z } from 'zod';
-import { hash, restoreSources, site } from '@medvault/protocol';
+import { hash, restoreSources, site, unsafeSnapshotPath } from '@medvault/protocol';
 
+/** A path inside the snapshot: the agent's own rule (unsafeSnapshotPath), so nothing is signed that the agent would refuse. */
 const path = z
   .string()
   .max(8192)
-  .refine((p) => !p.split('/').includes('..'), 'a path inside the snapshot, without ".." segments')
-  .refine((p) => !p.includes('\0'), 'no NUL bytes');
+  .superRefine((p, ctx) => {
+    const why = unsafeSnapshotPath([p]);
+    if (why) ctx.addIssue({ code: 'custom', message: why });
+  });
 
 export const orderRequestSchema = z.strictObject({
   site,
