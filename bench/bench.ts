@@ -16,8 +16,8 @@
  */
 import { spawnSync, execFileSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync, rmSync, readFileSync, openSync, writeSync, readSync, closeSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync, rmSync, readFileSync, openSync, writeSync, readSync, closeSync, statSync, copyFileSync, chmodSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { buildAgent } from '../agent/src/repo/crash-harness.js';
@@ -156,7 +156,20 @@ interface Engine {
   env: Record<string, string>;
 }
 
+/**
+ * The agent as it is deployed: its launcher (agent/bin/medvault-agent, which sets the process's
+ * start-up settings) put beside the private build `entry`, so the bench measures what runs.
+ */
+function launcher(entry: string): string {
+  const bin = join(dirname(entry), '..', 'bin', 'medvault-agent');
+  mkdirSync(dirname(bin), { recursive: true });
+  copyFileSync(join(root, 'agent', 'bin', 'medvault-agent'), bin);
+  chmodSync(bin, 0o755);
+  return bin;
+}
+
 function engines(entry: string, base: string): { list: Engine[]; skipped: string[] } {
+  const agent = launcher(entry);
   const skipped: string[] = [];
   const have = (b: string) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0;
   const missing = ['restic', 'borg'].filter((b) => !have(b));
@@ -173,13 +186,13 @@ function engines(entry: string, base: string): { list: Engine[]; skipped: string
       name: 'medvault',
       env: {},
       init(repo) {
-        const rk = JSON.parse(execFileSync(process.execPath, [entry, '--json', 'recovery-key', 'generate', '--out', `${repo}.recovery`]).toString());
+        const rk = JSON.parse(execFileSync(agent, ['--json', 'recovery-key', 'generate', '--out', `${repo}.recovery`]).toString());
         writeFileSync(cfgFor(repo), [`site = "bench"`, `state_dir = "${repo}.state"`, `key_file = "${repo}.key"`, `recovery_public_key = "${rk.publicKey}"`, `[[disks]]`, `path = "${repo}"`, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${base}"`].join('\n'));
-        execFileSync(process.execPath, [entry, '--config', cfgFor(repo), '--json', 'init']);
+        execFileSync(agent, ['--config', cfgFor(repo), '--json', 'init']);
       },
-      backup: (repo) => [process.execPath, entry, '--config', cfgFor(repo), '--json', 'backup', 'records'],
-      restore: (repo, target) => ({ cmd: [process.execPath, entry, '--config', cfgFor(repo), '--json', 'restore', 'latest', '--target', target] }),
-      check: (repo) => [process.execPath, entry, '--config', cfgFor(repo), '--json', 'check', '--read-data'],
+      backup: (repo) => [agent, '--config', cfgFor(repo), '--json', 'backup', 'records'],
+      restore: (repo, target) => ({ cmd: [agent, '--config', cfgFor(repo), '--json', 'restore', 'latest', '--target', target] }),
+      check: (repo) => [agent, '--config', cfgFor(repo), '--json', 'check', '--read-data'],
     },
   ];
   if (have('restic')) {

@@ -115,6 +115,7 @@ for pkg in protocol agent controller; do
   mkdir -p "$STAGE/$pkg"
   cp -a "$RELEASE/$pkg/package.json" "$RELEASE/$pkg/dist" "$STAGE/$pkg/"
 done
+cp -a "$RELEASE/agent/bin" "$STAGE/agent/" # the launcher: units and commands start the agent through it
 cp -a "$RELEASE/agent/native/package.json" "$RELEASE/agent/native/index.cjs" "$RELEASE/agent/native/index.d.ts" "$STAGE/agent/native/"
 [ -e "$RELEASE/agent/native/build/Release/fsx.node" ] && cp -a "$RELEASE/agent/native/build/Release/fsx.node" "$STAGE/agent/native/build/Release/"
 cp -a "$RELEASE/systemd" "$RELEASE/deploy" "$STAGE/"
@@ -135,19 +136,20 @@ done
 say "release $VERSION in $DEST"
 
 # 4. Commands and units.
+# wrapper NAME COMMAND: /usr/local/bin/NAME runs COMMAND (a path under the current release) with its arguments.
 wrapper() {
   local tmp; tmp="$(mktemp)"
-  printf '#!/bin/sh\n# medvault: installed by deploy/install.sh\nexec /usr/bin/node /opt/medvault/current/%s "$@"\n' "$2" > "$tmp"
+  printf '#!/bin/sh\n# medvault: installed by deploy/install.sh\nexec %s "$@"\n' "$2" > "$tmp"
   file 0755 root:root "/usr/local/bin/$1" "$tmp"
   rm -f "$tmp"
 }
 if [ "$COMPONENT" != controller ]; then
-  wrapper medvault-agent agent/dist/main.js
+  wrapper medvault-agent /opt/medvault/current/agent/bin/medvault-agent # the agent's launcher (its process settings)
   file 0644 root:root /etc/systemd/system/medvault-agent.service "$RELEASE/systemd/medvault-agent.service"
 fi
 if [ "$COMPONENT" != agent ]; then
-  wrapper medvault-controller controller/dist/main.js
-  wrapper medvault controller/dist/cli/medvault.js
+  wrapper medvault-controller "/usr/bin/node /opt/medvault/current/controller/dist/main.js"
+  wrapper medvault "/usr/bin/node /opt/medvault/current/controller/dist/cli/medvault.js"
   file 0644 root:root /etc/systemd/system/medvault-controller.service "$RELEASE/systemd/medvault-controller.service"
 fi
 

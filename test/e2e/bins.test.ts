@@ -1,27 +1,67 @@
 /**
- * The programs' bins: every `bin` in a workspace's package.json points at a committed file (so `npm ci`
- * on a fresh clone, before any build, links it into node_modules/.bin and `npx` never asks the
- * registry), and each one runs its program once built.
+ * The programs' bins: every `bin` in a workspace's package.json points at a committed, executable
+ * file (so `npm ci` on a fresh clone, before any build, links it into node_modules/.bin and `npx`
+ * never asks the registry), and each one runs its program once built, also through a symlink as
+ * npm links it. The agent's bin is its launcher (agent/bin/medvault-agent): it execs node on
+ * dist/main.js with its process settings first in GLIBC_TUNABLES and the caller's after them.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../support/procs.js';
 
-const tracked = new Set(execFileSync('git', ['ls-files'], { cwd: ROOT, encoding: 'utf8' }).split('\n'));
+const files = execFileSync('git', ['ls-files', '-s'], { cwd: ROOT, encoding: 'utf8' }).split('\n');
+const mode = new Map(files.filter(Boolean).map((l) => [l.split('\t')[1]!, l.split(' ')[0]!]));
+const work = mkdtempSync(join(tmpdir(), 'mv-bins-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('bins', () => {
   for (const pkg of ['agent', 'controller']) {
     const { bin } = JSON.parse(readFileSync(join(ROOT, pkg, 'package.json'), 'utf8')) as { bin: Record<string, string> };
     for (const [name, target] of Object.entries(bin)) {
-      it(`${name} is a committed file that runs the built program`, () => {
+      it(`${name} is a committed executable that runs the built program, also through a symlink`, () => {
         const file = join(pkg, target);
-        expect(tracked.has(file), `${file} is not committed: npm ci cannot link ${name}`).toBe(true);
-        const r = spawnSync(process.execPath, [join(ROOT, file), '--help'], { encoding: 'utf8' });
-        expect(r.status, r.stderr).toBe(0);
-        expect(r.stdout).toMatch(new RegExp(`Usage: ${name}\\b`));
+        expect(mode.get(file), `${file} is not committed as an executable: npm ci cannot link ${name}`).toBe('100755');
+        const link = join(work, name);
+        symlinkSync(join(ROOT, file), link);
+        for (const path of [join(ROOT, file), link]) {
+          const r = spawnSync(path, ['--help'], { encoding: 'utf8' });
+          expect(r.status, r.stderr).toBe(0);
+          expect(r.stdout).toMatch(new RegExp(`Usage: ${name}\\b`));
+        }
       });
     }
   }
+
+  it("the agent's launcher execs node on dist/main.js with its settings, the arguments as given, the caller's tunables last", () => {
+    // a copy of the launcher beside a dist/main.js, and a `node` first in PATH that reports how it was run
+    const agent = join(work, 'release', 'agent');
+    mkdirSync(join(agent, 'bin'), { recursive: true });
+    cpSync(join(ROOT, 'agent', 'bin', 'medvault-agent'), join(agent, 'bin', 'medvault-agent'));
+    chmodSync(join(agent, 'bin', 'medvault-agent'), 0o755);
+    const fake = join(work, 'fake-node');
+    mkdirSync(fake);
+    writeFileSync(join(fake, 'node'), '#!/bin/sh\nprintf "%s\\n" "$$" "$GLIBC_TUNABLES" "$@"\n');
+    chmodSync(join(fake, 'node'), 0o755);
+    const launcher = join(agent, 'bin', 'medvault-agent');
+    const script = readFileSync(launcher, 'utf8');
+    const ours = /^GLIBC_TUNABLES=([^$\s]+)/m.exec(script)?.[1];
+    expect(ours).toMatch(/^glibc\.malloc\./);
+    const env = { ...process.env, PATH: `${fake}:${process.env.PATH}` };
+    const run = (extra: NodeJS.ProcessEnv) => spawnSync('sh', ['-c', 'echo $$; exec "$0" "$@"', launcher, '--config', 'a b.toml', 'backup', '$HOME'], { encoding: 'utf8', env: { ...env, ...extra } });
+
+    const plain = run({ GLIBC_TUNABLES: undefined });
+    expect(plain.status, plain.stderr).toBe(0);
+    const [shellPid, nodePid, tunables, ...argv] = plain.stdout.trimEnd().split('\n');
+    expect(nodePid, 'node replaces the launcher (exec): same process').toBe(shellPid);
+    expect(tunables).toBe(ours);
+    const main = argv.indexOf(join(agent, 'dist', 'main.js'));
+    expect(argv.slice(main)).toEqual([join(agent, 'dist', 'main.js'), '--config', 'a b.toml', 'backup', '$HOME']);
+    for (const a of argv.slice(0, main)) expect(script, 'node options before main.js: only those the launcher names').toContain(a);
+
+    const caller = run({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=8' });
+    expect(caller.stdout.split('\n')[2]).toBe(`${ours}:glibc.malloc.arena_max=8`);
+  });
 });

@@ -85,9 +85,10 @@ describe('deploy/install.sh into a scratch root', () => {
     expect(readFileSync(join(root, 'var/lib/medvault-install/plan'), 'utf8')).toBe(plan);
   }, 60_000);
 
-  it('the installed release runs: config check names each placeholder left in the skeleton', async () => {
-    const r = await run(join(root, 'opt/medvault/current/agent/dist/main.js'), ['--config', join(root, 'etc/medvault/agent.toml'), 'config', 'check'], { env: { MEDVAULT_CREDENTIALS_SOURCE: join(root, 'etc/medvault/credentials') } });
-    expect(r.code).toBe(2);
+  it('the installed release runs (the agent through its launcher): config check names each placeholder left in the skeleton', async () => {
+    // through the launcher, as the unit's ExecStartPre= runs it
+    const r = spawnSync(join(root, 'opt/medvault/current/agent/bin/medvault-agent'), ['--config', join(root, 'etc/medvault/agent.toml'), 'config', 'check'], { encoding: 'utf8', env: { ...process.env, MEDVAULT_CREDENTIALS_SOURCE: join(root, 'etc/medvault/credentials') } });
+    expect(r.status, r.stderr).toBe(2);
     const file = join(root, 'etc/medvault/agent.toml');
     expect(r.stderr).toContain(`${file}:7: recovery_public_key: expected a 32-byte key as 43 base64url characters, got "CHANGE"`);
     expect(r.stderr).toContain(`${file}:8: controller_public_key: expected a 32-byte key as 43 base64url characters, got "CHANGE"`);

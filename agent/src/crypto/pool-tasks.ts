@@ -62,7 +62,10 @@ export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffe
       for (const e of entries) {
         try {
           // in place: the pack was hashed above and is not used after its check
-          if (blobId(m.key, openBlobWithKey(key, e, b.subarray(e.offset, e.offset + e.length), true)) !== e.id) throw new Error('does not match its id');
+          const plain = openBlobWithKey(key, e, b.subarray(e.offset, e.offset + e.length), true);
+          const matches = blobId(m.key, plain) === e.id;
+          if (plain.buffer !== b.buffer) release(plain); // decompressed: freed now, not when this thread next collects (a pack of small blobs is thousands)
+          if (!matches) throw new Error('does not match its id');
         } catch (err) {
           failures.push({ id: e.id, message: (err as Error).message });
         }
