@@ -8,7 +8,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../support/procs.js';
 
@@ -57,9 +57,14 @@ describe('bins', () => {
     const [shellPid, nodePid, tunables, ...argv] = plain.stdout.trimEnd().split('\n');
     expect(nodePid, 'node replaces the launcher (exec): same process').toBe(shellPid);
     expect(tunables).toBe(ours);
-    const main = argv.indexOf(join(agent, 'dist', 'main.js'));
-    expect(argv.slice(main)).toEqual([join(agent, 'dist', 'main.js'), '--config', 'a b.toml', 'backup', '$HOME']);
+    const main = argv.findIndex((a) => a.endsWith('main.js'));
+    expect(resolve(argv[main]!)).toBe(join(agent, 'dist', 'main.js'));
+    expect(argv.slice(main + 1)).toEqual(['--config', 'a b.toml', 'backup', '$HOME']);
     for (const a of argv.slice(0, main)) expect(script, 'node options before main.js: only those the launcher names').toContain(a);
+
+    // started from its own folder by name (`sh medvault-agent`: $0 holds no slash)
+    const here = spawnSync('sh', ['medvault-agent', 'x'], { cwd: join(agent, 'bin'), encoding: 'utf8', env });
+    expect(resolve(join(agent, 'bin'), here.stdout.trimEnd().split('\n').at(-2)!)).toBe(join(agent, 'dist', 'main.js'));
 
     const caller = run({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=8' });
     expect(caller.stdout.split('\n')[2]).toBe(`${ours}:glibc.malloc.arena_max=8`);
