@@ -454,7 +454,7 @@ class Run {
     try {
       const st = fstatSync(fd, { bigint: true });
       if (!st.isFile()) throw new MedvaultError(codes.STORAGE_FAILED, 'is no longer a regular file');
-      const chunker = new Chunker(this.repo.keys.gear, this.repo.config.chunker);
+      const chunker = new Chunker(this.repo.keys.gear, this.repo.config.chunker, true);
       // Reads up to the size fstat gave, the last one exact, so a small file is one read into a
       // buffer of its own size that becomes its chunk uncopied. A short read is the end (it shrank);
       // had it grown, the size check after reading sees it and the file is read again.
