@@ -430,13 +430,14 @@ class Run {
 
   /**
    * The node of a file that is as its parent node recorded it (size, mtime, ctime, inode; its
-   * attributes with it, see xattrsUnchanged) and whose chunks are all stored, without waiting for
-   * anything: most of an incremental's entries, so they cost no promise. Undefined when the file
-   * must go through saveEntry (changed, new, or the blob id set not loaded yet).
+   * attributes with it, see xattrsUnchanged) and whose chunks are all stored (each in the id set,
+   * or all of them vouched for by a usable walk cache), without waiting for anything: most of an
+   * incremental's entries, so they cost no promise. Undefined when the file must go through
+   * saveEntry (changed, new, or the blob id set not loaded yet).
    */
   private unchangedFile(node: TreeNode, display: string, prev: TreeNode | undefined): TreeNode | undefined {
     if (node.type !== 'file' || !this.reusable(node, prev) || !this.xattrsUnchanged(prev, node, display)) return undefined;
-    for (const c of prev.content) if (this.w.hasBlobNow(c) !== true) return undefined;
+    if (!this.seen) for (const c of prev.content) if (this.w.hasBlobNow(c) !== true) return undefined; // a usable walk cache vouches for them
     this.counted(node.size);
     this.summary.reused++;
     // `node` was just made for this entry: completed in place (same key order as saveEntry's spreads)
@@ -500,7 +501,7 @@ class Run {
   private async saveFile(path: Buffer, display: string, node: TreeNode, st: EntryStat, prev: TreeNode | undefined): Promise<TreeNode> {
     if (this.reusable(node, prev)) {
       let all = true;
-      for (const c of prev.content) if (!(await this.w.hasBlob(c))) all = false;
+      if (!this.seen) for (const c of prev.content) if (!(await this.w.hasBlob(c))) all = false;
       if (all) {
         this.counted(node.size);
         this.summary.reused++;

@@ -21,7 +21,9 @@
  * It is used only when it names the parent snapshot, every index file it names is still in the
  * catalog (an index lost, rewritten by prune or damaged may take chunk entries with it: the walk
  * then checks each chunk again), and the parent had no errors; it is written only after a run
- * without errors or files that changed while read (their nodes hold a later stat than the listing).
+ * without errors or files that changed while read (their nodes hold a later stat than the listing),
+ * once the snapshot is committed, naming the index files that hold all its chunks. So while it is
+ * usable every chunk the parent references is indexed, and the walk does not check them one by one.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -84,7 +86,7 @@ export async function saveWalkCache(repo: Repository, store: string, snapshot: s
   for (const [id, f] of folders) out[id] = [f.fp, f.files, f.bytes, f.symlinks, f.others, f.subdirs];
   const body = { v: 1, store, snapshot, indexes: [...(await repo.catalog.indexes())].sort(), folders: out };
   await mkdir(join(file, '..'), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = `${file}.tmp`; // one writer at a time: the writer lock is held
   await writeFile(tmp, sealFile(magic.walk, repo.keys.meta, Buffer.from(JSON.stringify(body))));
   await rename(tmp, file);
 }
