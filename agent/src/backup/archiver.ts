@@ -1,10 +1,13 @@
 /**
  * backup/: the Archiver reads a source folder and commits one snapshot to a repository.
  *
- * 1. Take the writer lock; pick the parent (latest snapshot of the store) for incremental reuse.
+ * 1. Take the writer lock; pick the parent (latest snapshot of the store) for incremental reuse,
+ *    and the walk cache the backup that made it left (walk-cache.ts), when it is usable.
  * 2. Walk the source with Buffer names (lstat, never follow symlinks), depth first, sorted by bytes;
  *    each folder's names and lstats come in one call from the thread pool (fsx scanDir); a few
- *    entries of a folder at once so reads overlap the CPU work.
+ *    entries of a folder at once so reads overlap the CPU work. A folder whose listing prints as
+ *    the walk cache recorded for its parent tree is that tree (unless a subfolder changed): only
+ *    its subfolders are walked, and nothing of it is loaded or compared entry by entry.
  * 3. A file whose size, mtime, ctime and inode equal its parent node's reuses its chunk list
  *    (incremental/continuous only); any other file is read (O_NOFOLLOW), chunked, and each chunk
  *    saved unless its id is already known. A file that changed while read is read once more, then
@@ -15,6 +18,7 @@
  *    tree. Then packs and index are flushed; then the snapshot is written.
  * 5. Each folder's old and new nodes also go to a TreeDiff, so the ransomware guard gets its
  *    counts without walking both snapshots again.
+ * 6. After the snapshot, what was seen in each folder becomes the store's walk cache.
  */
 import { lstat, scanDir, readlink, getXattrs, sync } from '../platform/long-paths.js';
 import { constants, closeSync, fstatSync, read as fsRead, type BigIntStats } from 'node:fs';
