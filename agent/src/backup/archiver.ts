@@ -1,10 +1,13 @@
 /**
  * backup/: the Archiver reads a source folder and commits one snapshot to a repository.
  *
- * 1. Take the writer lock; pick the parent (latest snapshot of the store) for incremental reuse.
+ * 1. Take the writer lock; pick the parent (latest snapshot of the store) for incremental reuse,
+ *    and the walk cache the backup that made it left (walk-cache.ts), when it is usable.
  * 2. Walk the source with Buffer names (lstat, never follow symlinks), depth first, sorted by bytes;
  *    each folder's names and lstats come in one call from the thread pool (fsx scanDir); a few
- *    entries of a folder at once so reads overlap the CPU work.
+ *    entries of a folder at once so reads overlap the CPU work. A folder whose listing prints as
+ *    the walk cache recorded for its parent tree is that tree (unless a subfolder changed): only
+ *    its subfolders are walked, and nothing of it is loaded or compared entry by entry.
  * 3. A file whose size, mtime, ctime and inode equal its parent node's reuses its chunk list
  *    (incremental/continuous only); any other file is read (O_NOFOLLOW), chunked, and each chunk
  *    saved unless its id is already known. A file that changed while read is read once more, then
@@ -15,6 +18,7 @@
  *    tree. Then packs and index are flushed; then the snapshot is written.
  * 5. Each folder's old and new nodes also go to a TreeDiff, so the ransomware guard gets its
  *    counts without walking both snapshots again.
+ * 6. After the snapshot, what was seen in each folder becomes the store's walk cache.
  */
 import { lstat, scanDir, readlink, getXattrs, sync } from '../platform/long-paths.js';
 import { constants, closeSync, fstatSync, read as fsRead, type BigIntStats } from 'node:fs';
@@ -30,6 +34,7 @@ import { cryptoPool } from '../crypto/pool.js';
 import { orderSnapshots } from '../prune/policy.js';
 import { RESTORE_TEMP } from '../restore/restorer.js';
 import { TreeDiff, type ChangeStats } from '../guard/ransomware.js';
+import { listingPrint, loadWalkCache, saveWalkCache, type SeenFolder } from './walk-cache.js';
 
 export type BackupJob = Snapshot['job'];
 
@@ -117,13 +122,16 @@ function statOf(st: BigIntStats): EntryStat {
 
 const errnoNames = getSystemErrorMap();
 
-type Listing = { name: Buffer; st: EntryStat | NodeJS.ErrnoException }[];
+/** A folder's entries with their lstat (or the error lstat gave, like Node's), in readdir order, and the listing's print (walk-cache.ts). */
+interface Listing {
+  entries: { name: Buffer; st: EntryStat | NodeJS.ErrnoException }[];
+  fp: string;
+}
 
-/** A folder's entries with their lstat (or the error lstat gave, like Node's), in readdir order. */
 async function scanFolder(dir: Buffer): Promise<Listing> {
   const { names, nums, text } = await scanDir(dir);
   const lines = text.split('\n');
-  const out: Listing = [];
+  const out: Listing['entries'] = [];
   for (let i = 0, at = 0; i * 6 < nums.length; i++) {
     const end = names.indexOf(0, at);
     const name = names.subarray(at, end);
@@ -139,7 +147,7 @@ async function scanFolder(dir: Buffer): Promise<Listing> {
     const mode = nums[k + 1]!;
     out.push({ name, st: { type: typeOf(mode), mode: mode & 0o7777, uid: nums[k + 2]!, gid: nums[k + 3]!, size: nums[k + 4]!, mtime, ctime, inode, dev, links: nums[k + 5]!, rdev } });
   }
-  return out;
+  return { entries: out, fp: listingPrint(names, nums, text) };
 }
 
 /**
@@ -168,10 +176,24 @@ interface ParentDir {
   nodes: Map<string, TreeNode>;
 }
 
-/** A subfolder's listing and parent tree, started ahead of the walk (FOLDERS_AHEAD). */
+/** A subfolder's listing and (unless the walk cache knows it) parent tree, started ahead of the walk (FOLDERS_AHEAD). */
 interface Ahead {
   listing: Promise<Listing>;
-  parent: Promise<ParentDir | undefined>;
+  parent?: Promise<ParentDir | undefined>;
+}
+
+/** What the walk cache records of a folder saved from a listing with print `fp`. */
+function seenFolder(fp: string, nodes: TreeNode[]): SeenFolder {
+  const f: SeenFolder = { fp, files: 0, bytes: 0, symlinks: 0, others: 0, subdirs: {} };
+  for (const n of nodes) {
+    if (n.type === 'file') {
+      f.files++;
+      f.bytes += n.size;
+    } else if (n.type === 'dir') f.subdirs[n.name] = n.subtree!;
+    else if (n.type === 'symlink') f.symlinks++;
+    else f.others++;
+  }
+  return f;
 }
 
 /**
@@ -204,7 +226,8 @@ export class Archiver {
       const parent = orderSnapshots((await this.repo.snapshots()).filter((s) => s.store === o.store)).pop()?.s;
       const parentSnap = parent ? await this.repo.loadSnapshot(parent.hash) : undefined;
       const run = new Run(this.repo, w, o.job !== 'full', parentSnap ? new TreeDiff() : undefined, o.onProgress, parentSnap && doubtfulPaths(parentSnap));
-      const tree = await run.saveDir(Buffer.from(o.source), '', await run.parentTree(parentSnap?.tree));
+      if (parent && o.job !== 'full' && parentSnap!.summary.errors === 0) run.seen = await loadWalkCache(this.repo, o.store, parent.hash);
+      const tree = await run.saveDir(Buffer.from(o.source), '', parentSnap?.tree);
       const partial = run.errors.length > 0;
       const summary = { ...run.summary, changed: run.changed.length, errors: run.errors.length, storedBytes: 0 };
       const snap: Snapshot = {
@@ -225,6 +248,8 @@ export class Archiver {
       await w.flush();
       summary.storedBytes = w.written.filter((x) => x.kind === 'pack').reduce((n, x) => n + x.size, 0);
       const hash = await w.saveSnapshot(snap);
+      // a file that changed while read has a node with a later stat than its listing's
+      if (!partial && run.changed.length === 0) await saveWalkCache(this.repo, o.store, hash, run.seenNow).catch(() => undefined);
       // after the flush: the sample reads new chunks through the catalog; a failure here leaves
       // the guard to compare the snapshots itself (and report what it cannot read)
       const changes = await run.diff?.finish(this.repo).catch(() => undefined);
@@ -254,6 +279,11 @@ class Run {
     private readonly doubtful?: Set<string>,
   ) {}
 
+  /** Folders seen by the backup that made the parent (walk cache), by tree id; undefined: none usable. */
+  seen: Map<string, SeenFolder> | undefined;
+  /** Folders seen by this run, for the next one's walk cache. */
+  readonly seenNow = new Map<string, SeenFolder>();
+
   /** The parent's version of a folder, or undefined when unreadable (then nothing is reused). */
   async parentTree(id: string | undefined): Promise<ParentDir | undefined> {
     if (!id) return undefined;
@@ -270,59 +300,117 @@ class Run {
     this.errors.push({ path, message: (err as Error)?.message ?? String(err) });
   }
 
-  /** Saves one folder's contents as a tree blob; returns its id. */
-  async saveDir(dir: Buffer, rel: string, parent: ParentDir | undefined, listing: Promise<Listing> = scanFolder(dir)): Promise<string> {
-    let entries: Listing = [];
+  /**
+   * Saves one folder's contents as a tree blob; returns its id. `parentId`: the folder's tree in
+   * the parent snapshot; `early`: its listing (and parent tree) started by lookAhead.
+   */
+  async saveDir(dir: Buffer, rel: string, parentId: string | undefined, early?: Ahead): Promise<string> {
+    let l: Listing | undefined;
     try {
-      entries = await listing;
+      l = await (early?.listing ?? scanFolder(dir));
     } catch (err) {
       this.fail(rel || '.', err);
     }
-    entries = entries.filter((e) => !RESTORE_TEMP.test(e.name.toString('latin1'))).sort((a, b) => Buffer.compare(a.name, b.name));
-    const nodes: (TreeNode | undefined)[] = new Array(entries.length);
+    const entries = (l?.entries ?? []).filter((e) => !RESTORE_TEMP.test(e.name.toString('latin1'))).sort((a, b) => Buffer.compare(a.name, b.name));
     const keys = entries.map((e) => e.name.toString('base64url'));
+    const seen = parentId === undefined ? undefined : this.seen?.get(parentId);
+    if (l && seen?.fp === l.fp) {
+      const dirs = keys.filter((_, i) => (entries[i]!.st as EntryStat).type === 'dir');
+      if (dirs.length === Object.keys(seen.subdirs).length && dirs.every((k) => seen.subdirs[k] !== undefined)) return this.seenDir(dir, rel, parentId!, seen, entries, keys, l.fp);
+    }
+    const parent = early?.parent ? await early.parent : await this.parentTree(parentId);
+    return this.walkDir(dir, rel, parent, entries, keys, l?.fp);
+  }
+
+  /**
+   * A folder whose listing is as when tree `id` was made (walk cache): only its subfolders are
+   * walked, and its tree is `id` unless one of them changed (then the folder is walked as any
+   * other, its subfolders' trees known).
+   */
+  private async seenDir(dir: Buffer, rel: string, id: string, seen: SeenFolder, entries: Listing['entries'], keys: string[], fp: string): Promise<string> {
+    const done = new Map<string, string>();
+    await this.forEach(dir, entries, keys, (k) => seen.subdirs[k], async (i, early) => {
+      if ((entries[i]!.st as EntryStat).type !== 'dir') return;
+      const display = rel ? `${rel}/${entries[i]!.name.toString('utf8')}` : entries[i]!.name.toString('utf8');
+      done.set(keys[i]!, await this.saveDir(join(dir, entries[i]!.name), display, seen.subdirs[keys[i]!], early));
+    });
+    if ([...done].some(([k, sub]) => seen.subdirs[k] !== sub)) return this.walkDir(dir, rel, await this.parentTree(id), entries, keys, fp, done);
+    const s = this.summary;
+    s.files += seen.files;
+    s.reused += seen.files;
+    s.bytes += seen.bytes;
+    s.dirs += done.size;
+    s.symlinks += seen.symlinks;
+    s.others += seen.others;
+    if (seen.files > 0) this.onProgress?.({ files: s.files, bytes: s.bytes });
+    this.diff?.same(seen.files);
+    this.seenNow.set(id, seen);
+    return id;
+  }
+
+  /**
+   * Runs `each` on every entry, ENTRY_CONCURRENCY at a time; the listings of subfolders among the
+   * next FOLDERS_AHEAD entries are started early (but those in `done`), and their parent trees
+   * (`parentOf` a key) unless the walk cache knows them.
+   */
+  private async forEach(dir: Buffer, entries: Listing['entries'], keys: string[], parentOf: (key: string) => string | undefined, each: (i: number, early?: Ahead) => Promise<void>, done?: Map<string, string>): Promise<void> {
     const ahead = new Map<number, Ahead>();
     let queued = 0;
     const lookAhead = (upTo: number) => {
       for (; queued < Math.min(upTo, entries.length); queued++) {
         const { name, st } = entries[queued]!;
-        if (st instanceof Error || st.type !== 'dir') continue;
-        const prev = parent?.nodes.get(keys[queued]!);
-        const sub = scanFolder(join(dir, name));
-        sub.catch(() => undefined); // awaited by saveDir, unless the entry fails first
-        ahead.set(queued, { listing: sub, parent: prev?.type === 'dir' ? this.parentTree(prev.subtree) : Promise.resolve(undefined) });
+        if (st instanceof Error || st.type !== 'dir' || done?.has(keys[queued]!)) continue;
+        const prev = parentOf(keys[queued]!);
+        const listing = scanFolder(join(dir, name));
+        listing.catch(() => undefined); // awaited by saveDir, unless the entry fails first
+        ahead.set(queued, { listing, ...(prev && !this.seen?.has(prev) ? { parent: this.parentTree(prev) } : {}) });
       }
     };
     let next = 0;
     const worker = async () => {
       for (let i = next++; i < entries.length; i = next++) {
         lookAhead(i + FOLDERS_AHEAD);
-        const { name, st } = entries[i]!;
-        const key = keys[i]!;
-        const display = rel ? `${rel}/${name.toString('utf8')}` : name.toString('utf8');
-        const prev = parent?.nodes.get(key);
         const early = ahead.get(i);
         ahead.delete(i);
-        try {
-          if (st instanceof Error) throw st;
-          const node = this.base(key, name, st);
-          nodes[i] = this.unchangedFile(node, display, prev) ?? (await this.saveEntry(join(dir, name), display, node, st, prev, early));
-        } catch (err) {
-          // Deleted while the backup ran: simply gone. Anything else is reported (the snapshot is
-          // partial) and the previous version is kept, so an unreadable record is never recorded
-          // as deleted.
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-          this.fail(display, err);
-          if (prev) nodes[i] = prev;
-          if (prev?.type === 'dir' && prev.subtree) this.diff?.kept(prev.subtree);
-        }
+        await each(i, early);
       }
     };
     await Promise.all(Array.from({ length: Math.min(ENTRY_CONCURRENCY, entries.length) }, worker));
+  }
+
+  /**
+   * A folder's tree from its entries, each compared with the parent's node (`parent`); `done`:
+   * subfolders' trees already saved, by key. `fp`: the listing's print, for the walk cache.
+   */
+  private async walkDir(dir: Buffer, rel: string, parent: ParentDir | undefined, entries: Listing['entries'], keys: string[], fp?: string, done?: Map<string, string>): Promise<string> {
+    const nodes: (TreeNode | undefined)[] = new Array(entries.length);
+    const prevDir = (k: string) => {
+      const p = parent?.nodes.get(k);
+      return p?.type === 'dir' ? p.subtree : undefined;
+    };
+    await this.forEach(dir, entries, keys, prevDir, async (i, early) => {
+      const { name, st } = entries[i]!;
+      const key = keys[i]!;
+      const display = rel ? `${rel}/${name.toString('utf8')}` : name.toString('utf8');
+      const prev = parent?.nodes.get(key);
+      try {
+        if (st instanceof Error) throw st;
+        const node = this.base(key, name, st);
+        nodes[i] = this.unchangedFile(node, display, prev) ?? (await this.saveEntry(join(dir, name), display, node, st, prev, early, done?.get(key)));
+      } catch (err) {
+        // Deleted while the backup ran: simply gone. Anything else is reported (the snapshot is
+        // partial) and the previous version is kept, so an unreadable record is never recorded
+        // as deleted.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        this.fail(display, err);
+        if (prev) nodes[i] = prev;
+        if (prev?.type === 'dir' && prev.subtree) this.diff?.kept(prev.subtree);
+      }
+    }, done);
     const now = nodes.filter((n): n is TreeNode => n !== undefined);
     this.diff?.folder(parent?.nodes.values(), now);
-    if (parent && isParentTree(now, parent)) return parent.id;
-    const { id } = await this.w.saveBlob('tree', encodeTree(now));
+    const id = parent && isParentTree(now, parent) ? parent.id : (await this.w.saveBlob('tree', encodeTree(now))).id;
+    if (fp !== undefined) this.seenNow.set(id, seenFolder(fp, now));
     return id;
   }
 
@@ -346,13 +434,14 @@ class Run {
 
   /**
    * The node of a file that is as its parent node recorded it (size, mtime, ctime, inode; its
-   * attributes with it, see xattrsUnchanged) and whose chunks are all stored, without waiting for
-   * anything: most of an incremental's entries, so they cost no promise. Undefined when the file
-   * must go through saveEntry (changed, new, or the blob id set not loaded yet).
+   * attributes with it, see xattrsUnchanged) and whose chunks are all stored (each in the id set,
+   * or all of them vouched for by a usable walk cache), without waiting for anything: most of an
+   * incremental's entries, so they cost no promise. Undefined when the file must go through
+   * saveEntry (changed, new, or the blob id set not loaded yet).
    */
   private unchangedFile(node: TreeNode, display: string, prev: TreeNode | undefined): TreeNode | undefined {
     if (node.type !== 'file' || !this.reusable(node, prev) || !this.xattrsUnchanged(prev, node, display)) return undefined;
-    for (const c of prev.content) if (this.w.hasBlobNow(c) !== true) return undefined;
+    if (!this.seen) for (const c of prev.content) if (this.w.hasBlobNow(c) !== true) return undefined; // a usable walk cache vouches for them
     this.counted(node.size);
     this.summary.reused++;
     // `node` was just made for this entry: completed in place (same key order as saveEntry's spreads)
@@ -372,13 +461,13 @@ class Run {
     this.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes });
   }
 
-  private async saveEntry(path: Buffer, display: string, node: TreeNode, st: EntryStat, prev: TreeNode | undefined, early?: Ahead): Promise<TreeNode | undefined> {
+  /** `subtree`: a folder's tree, already saved (seenDir). */
+  private async saveEntry(path: Buffer, display: string, node: TreeNode, st: EntryStat, prev: TreeNode | undefined, early?: Ahead, subtree?: string): Promise<TreeNode | undefined> {
     const x = this.xattrsUnchanged(prev, node, display) ? (prev!.xattrs ? { xattrs: prev!.xattrs } : {}) : this.xattrs(path, display);
     switch (node.type) {
       case 'dir': {
         this.summary.dirs++;
-        const sub = early ? await early.parent : prev?.type === 'dir' ? await this.parentTree(prev.subtree) : undefined;
-        return { ...node, ...x, subtree: await this.saveDir(path, display, sub, early?.listing) };
+        return { ...node, ...x, subtree: subtree ?? (await this.saveDir(path, display, prev?.type === 'dir' ? prev.subtree : undefined, early)) };
       }
       case 'symlink':
         this.summary.symlinks++;
@@ -416,7 +505,7 @@ class Run {
   private async saveFile(path: Buffer, display: string, node: TreeNode, st: EntryStat, prev: TreeNode | undefined): Promise<TreeNode> {
     if (this.reusable(node, prev)) {
       let all = true;
-      for (const c of prev.content) if (!(await this.w.hasBlob(c))) all = false;
+      if (!this.seen) for (const c of prev.content) if (!(await this.w.hasBlob(c))) all = false;
       if (all) {
         this.counted(node.size);
         this.summary.reused++;
@@ -454,7 +543,7 @@ class Run {
     try {
       const st = fstatSync(fd, { bigint: true });
       if (!st.isFile()) throw new MedvaultError(codes.STORAGE_FAILED, 'is no longer a regular file');
-      const chunker = new Chunker(this.repo.keys.gear, this.repo.config.chunker);
+      const chunker = new Chunker(this.repo.keys.gear, this.repo.config.chunker, true);
       // Reads up to the size fstat gave, the last one exact, so a small file is one read into a
       // buffer of its own size that becomes its chunk uncopied. A short read is the end (it shrank);
       // had it grown, the size check after reading sees it and the file is read again.

@@ -77,6 +77,30 @@ describe('Chunker (FastCDC)', () => {
     }
   });
 
+  it('with frees, cuts the same chunks, each its own ArrayBuffer, and frees each read once used up', () => {
+    const reads: Buffer[] = [];
+    const c = new Chunker(gearA, params, true);
+    const out: Buffer[] = [];
+    for (let i = 0; i < data.length; i += 7919) {
+      const b = Buffer.allocUnsafeSlow(Math.min(7919, data.length - i));
+      data.copy(b, 0, i);
+      reads.push(b);
+      out.push(...c.push(b));
+    }
+    out.push(...c.end());
+    expect(hex(out)).toEqual(hex(chunks(gearA, data)));
+    expect(Buffer.concat(out).equals(data)).toBe(true);
+    for (const x of out) expect([x.byteOffset, x.buffer.byteLength]).toEqual([0, x.length]);
+    expect(reads.every((b) => b.buffer.byteLength === 0)).toBe(true); // freed (detached)
+    // a chunk that is one whole read is handed over as it is, not freed
+    const small = Buffer.allocUnsafeSlow(1000);
+    data.copy(small, 0, 0, 1000);
+    const d = new Chunker(gearA, params, true);
+    expect(d.push(small)).toEqual([]);
+    expect(d.end()[0]!.buffer).toBe(small.buffer);
+    expect(small.buffer.byteLength).toBe(1000);
+  });
+
   it('gearScan refuses ranges outside its buffer and a wrong table or state', () => {
     const buf = Buffer.alloc(100);
     const state = new Int32Array(2);

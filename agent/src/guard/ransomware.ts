@@ -154,6 +154,12 @@ export class TreeDiff {
     return (id) => void this.measured.set(id, bits);
   }
 
+  /** A folder whose `files` files are all as in the parent (the walk cache saw its listing unchanged). */
+  same(files: number): void {
+    this.s.before += files;
+    this.s.after += files;
+  }
+
   /** A folder kept from the parent as it was, not visited: its files count in both versions. */
   kept(tree: string): void {
     this.keptTrees.push(tree);

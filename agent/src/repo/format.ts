@@ -8,7 +8,7 @@ import { fileKey } from '../crypto/keys.js';
 import { seal, open, nonce, nonceDomain, TAG_BYTES } from '../crypto/aead.js';
 import { encodeBlob, decodeBlob } from './codec.js';
 
-export const magic = { config: 'MVCF', key: 'MVKY', pack: 'MVPK', index: 'MVIX', snapshot: 'MVSN' } as const;
+export const magic = { config: 'MVCF', key: 'MVKY', pack: 'MVPK', index: 'MVIX', snapshot: 'MVSN', walk: 'MVWC' } as const;
 export const VERSION = 1;
 export const HEADER_BYTES = 5;
 export const SALT_BYTES = 32;

@@ -60,6 +60,8 @@ export class Repository {
     readonly catalog: Catalog,
     readonly label: string,
     readonly now: () => number,
+    /** The folder of this machine's caches of the repository (OpenOptions.cacheDir); undefined: none. */
+    readonly cacheDir?: string,
   ) {}
 
   /** The repository id: 32 hex characters. */
@@ -111,7 +113,7 @@ export class Repository {
       throw new MedvaultError(codes.KEY_INVALID, `${label}: no key file opens repository ${config.id}`, { cause: lastErr });
     }
     const catalog = await Catalog.open(o.cacheDir === undefined ? undefined : join(o.cacheDir, config.id));
-    const repo = new Repository(store, config, deriveKeys(master), catalog, label, o.now ?? Date.now);
+    const repo = new Repository(store, config, deriveKeys(master), catalog, label, o.now ?? Date.now, o.cacheDir);
     await repo.syncCatalog();
     return repo;
   }
