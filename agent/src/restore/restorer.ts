@@ -306,13 +306,7 @@ class RestoreRun {
       this.refuseExisting(path, display); // a first name's FileWriter refuses it where it runs
       const first = await pending;
       if (!first) continue;
-      const tmp = this.tmpName(dir);
-      await link(first, tmp);
-      try {
-        place(tmp, path, this.o.mode, display);
-      } finally {
-        await rm(tmp, { force: true });
-      }
+      await this.viaTemp(dir, path, display, (tmp) => link(first, tmp));
       this.result.files++;
       this.result.verified++; // another name of the inode just verified
       return;
@@ -467,13 +461,22 @@ class RestoreRun {
   }
 
   private async restoreSymlink(dir: Buffer, path: Buffer, n: TreeNode): Promise<void> {
-    const target = Buffer.from(n.target!, 'base64url');
-    const tmp = this.tmpName(dir);
-    await symlink(target, tmp);
-    try {
+    await this.viaTemp(dir, path, n.display, async (tmp) => {
+      await symlink(Buffer.from(n.target!, 'base64url'), tmp);
       if (ROOT) await lchown(tmp, n.uid, n.gid).catch(() => undefined);
       setTimes(tmp, BigInt(n.mtime), BigInt(n.mtime));
-      place(tmp, path, this.o.mode, n.display);
+    });
+  }
+
+  /**
+   * Makes an entry under a fresh temp name in `dir` (`make`), then gives it its name (place(): in
+   * mode 'new' an existing name is refused atomically); the temp name never outlives the call.
+   */
+  private async viaTemp(dir: Buffer, path: Buffer, display: string, make: (tmp: Buffer) => Promise<void>): Promise<void> {
+    const tmp = this.tmpName(dir);
+    try {
+      await make(tmp);
+      place(tmp, path, this.o.mode, display);
     } finally {
       await rm(tmp, { force: true });
     }
@@ -490,16 +493,12 @@ class RestoreRun {
       return;
     }
     this.refuseExisting(path, display);
-    const tmp = this.tmpName(dir);
-    mknod(tmp, type | n.mode, BigInt(n.rdev ?? '0'));
-    try {
+    await this.viaTemp(dir, path, display, async (tmp) => {
+      mknod(tmp, type | n.mode, BigInt(n.rdev ?? '0'));
       if (ROOT) await lchown(tmp, n.uid, n.gid).catch(() => undefined);
       await chmod(tmp, n.mode);
       setTimes(tmp, BigInt(n.mtime), BigInt(n.mtime));
-      place(tmp, path, this.o.mode, display);
-    } finally {
-      await rm(tmp, { force: true });
-    }
+    });
   }
 
   /**
