@@ -45,7 +45,7 @@ export interface OpenOptions {
 const storeKind = (k: ObjectKind): StoreKind => k;
 
 export class Repository {
-  private readonly salts = new Map<string, Buffer>();
+  private readonly packKeys = new Map<string, Promise<Buffer>>();
   private readonly snapshotCache = new Map<string, Snapshot>();
   /** The one catalog rebuild a failed read starts (shared by the reads failing meanwhile), and whether it has ended. */
   private catalogRebuild?: Promise<void>;
@@ -147,7 +147,7 @@ export class Repository {
   /** Throws the catalog away and rebuilds it from the index files alone; packs may have been replaced, so open handles go too. */
   async rebuildCatalog(): Promise<void> {
     await this.catalog.clear();
-    this.salts.clear();
+    this.packKeys.clear();
     (this.store as { closeHandles?: () => void }).closeHandles?.();
     await this.syncCatalog();
   }
@@ -194,19 +194,30 @@ export class Repository {
   /** One blob from a given pack location, authenticated like loadBlob (prune copies from exact packs). */
   async loadBlobFrom(e: BlobEntry): Promise<Buffer> {
     const id = e.id;
-    let key = this.salts.get(e.pack);
-    if (!key) {
-      const prefix = await this.store.get('pack', e.pack, { offset: 0, length: PACK_PREFIX });
-      if (!prefix) throw new MedvaultError(codes.DATA_CORRUPT, `${this.label}: pack ${e.pack} is missing`);
-      key = packKey(this.keys.pack, packSalt(prefix, e.pack));
-      if (this.salts.size > 4096) this.salts.clear(); // bounded: keys are cheap to derive again
-      this.salts.set(e.pack, key);
-    }
+    const key = await this.packKeyOf(e.pack);
     const sealed = await this.store.get('pack', e.pack, { offset: e.offset, length: e.length });
     if (!sealed) throw new MedvaultError(codes.DATA_CORRUPT, `${this.label}: pack ${e.pack} is missing`);
     const plain = openBlobWithKey(key, e, sealed);
     if (this.blobId(plain) !== id) throw new MedvaultError(codes.DATA_CORRUPT, `${this.label}: blob ${id} in pack ${e.pack} does not match its id`);
     return plain;
+  }
+
+  /**
+   * A pack's key, derived from the salt at its start (read once: reads in parallel share the
+   * promise; bounded, since keys are cheap to derive again). MV_ERR_DATA_CORRUPT when it is missing.
+   */
+  packKeyOf(pack: string): Promise<Buffer> {
+    let key = this.packKeys.get(pack);
+    if (!key) {
+      const made = this.store.get('pack', pack, { offset: 0, length: PACK_PREFIX }).then((prefix) => {
+        if (!prefix) throw new MedvaultError(codes.DATA_CORRUPT, `${this.label}: pack ${pack} is missing`);
+        return packKey(this.keys.pack, packSalt(prefix, pack));
+      });
+      made.catch(() => this.packKeys.get(pack) === made && this.packKeys.delete(pack));
+      if (this.packKeys.size > 4096) this.packKeys.clear();
+      this.packKeys.set(pack, (key = made));
+    }
+    return key;
   }
 
   async loadTree(id: string): Promise<TreeNode[]> {

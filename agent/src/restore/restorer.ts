@@ -28,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { MedvaultError, codes } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
 import { nameBytes, unsafeName, type TreeNode } from '../repo/tree.js';
-import { packKey, packSalt, PACK_PREFIX, type BlobEntry } from '../repo/pack.js';
+import type { BlobEntry } from '../repo/pack.js';
 import { cryptoPool, type LocalChunk, type RestoredFile } from '../crypto/pool.js';
 import { FileWriter, place, applyXattrs, notOverwritten, type FileTarget } from './file-writer.js';
 import { syncfs } from '../platform/fsx.js';
@@ -372,7 +372,7 @@ class RestoreRun {
         ids.map(async (id) => {
           const entry = await this.repo.blobEntry(id);
           if (!entry || entry.type !== 'data') throw new Error('not a data blob in the catalog');
-          return { entry, path: store.localPath!('pack', entry.pack), packKey: await this.packKey(entry.pack) };
+          return { entry, path: store.localPath!('pack', entry.pack), packKey: await this.repo.packKeyOf(entry.pack) };
         }),
       );
     } catch {
@@ -437,27 +437,12 @@ class RestoreRun {
   private async openChunk(id: string, e: BlobEntry | undefined): Promise<Buffer> {
     try {
       if (!e || e.type !== 'data') throw new Error('not a data blob in the catalog');
-      const [key, sealed] = await Promise.all([this.packKey(e.pack), this.repo.store.get('pack', e.pack, { offset: e.offset, length: e.length })]);
+      const [key, sealed] = await Promise.all([this.repo.packKeyOf(e.pack), this.repo.store.get('pack', e.pack, { offset: e.offset, length: e.length })]);
       if (!sealed) throw new Error('pack missing');
       return await cryptoPool().open(this.repo.keys.chunkId, key, e, sealed);
     } catch {
       return this.repo.loadBlob(id, 'data');
     }
-  }
-
-  private readonly packKeys = new Map<string, Promise<Buffer>>();
-  private packKey(pack: string): Promise<Buffer> {
-    let k = this.packKeys.get(pack);
-    if (!k) {
-      k = this.repo.store.get('pack', pack, { offset: 0, length: PACK_PREFIX }).then((prefix) => {
-        if (!prefix) throw new Error('pack missing');
-        return packKey(this.repo.keys.pack, packSalt(prefix, pack));
-      });
-      k.catch(() => this.packKeys.delete(pack));
-      if (this.packKeys.size > 4096) this.packKeys.clear();
-      this.packKeys.set(pack, k);
-    }
-    return k;
   }
 
   private async restoreSymlink(dir: Buffer, path: Buffer, n: TreeNode): Promise<void> {
