@@ -384,6 +384,7 @@ class Run {
    */
   private async walkDir(dir: Buffer, rel: string, parent: ParentDir | undefined, entries: Listing['entries'], keys: string[], fp?: string, done?: Map<string, string>): Promise<string> {
     const nodes: (TreeNode | undefined)[] = new Array(entries.length);
+    let vanished = false;
     const prevDir = (k: string) => {
       const p = parent?.nodes.get(k);
       return p?.type === 'dir' ? p.subtree : undefined;
@@ -401,7 +402,7 @@ class Run {
         // Deleted while the backup ran: simply gone. Anything else is reported (the snapshot is
         // partial) and the previous version is kept, so an unreadable record is never recorded
         // as deleted.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return void (vanished = true);
         this.fail(display, err);
         if (prev) nodes[i] = prev;
         if (prev?.type === 'dir' && prev.subtree) this.diff?.kept(prev.subtree);
@@ -410,7 +411,9 @@ class Run {
     const now = nodes.filter((n): n is TreeNode => n !== undefined);
     this.diff?.folder(parent?.nodes.values(), now);
     const id = parent && isParentTree(now, parent) ? parent.id : (await this.w.saveBlob('tree', encodeTree(now))).id;
-    if (fp !== undefined) this.seenNow.set(id, seenFolder(fp, now));
+    // a tree that lacks an entry its listing names is not what that listing makes: were it recorded,
+    // an entry that was only away for a moment (its folder moved away and back) would stay missing
+    if (fp !== undefined && !vanished) this.seenNow.set(id, seenFolder(fp, now));
     return id;
   }
 
