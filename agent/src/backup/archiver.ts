@@ -11,7 +11,7 @@
  * 3. A file whose size, mtime, ctime and inode equal its parent node's reuses its chunk list
  *    (incremental/continuous only); any other file is read (O_NOFOLLOW), chunked, and each chunk
  *    saved unless its id is already known. A file that changed while read is read once more, then
- *    flagged. Unreadable entries are reported and the snapshot marked partial, never dropped silently.
+ *    flagged; one whose ctime is within a clock tick of its read is read once more after the tick. Unreadable entries are reported and the snapshot marked partial, never dropped silently.
  *    Its extended attributes are listed again only when its inode or ctime differs from the parent
  *    node's (setting or removing one updates the ctime).
  * 4. Each folder becomes a tree blob, unless every node equals the parent tree's: then it is that
@@ -23,6 +23,7 @@
 import { lstat, scanDir, readlink, getXattrs, sync } from '../platform/long-paths.js';
 import { constants, closeSync, fstatSync, read as fsRead, type BigIntStats } from 'node:fs';
 import { getSystemErrorMap } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import { MedvaultError, codes } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
@@ -94,6 +95,15 @@ const PER_FILE_INFLIGHT = 2 * 1024 * 1024;
  * once held up to ~100 MiB of chunks waiting for the pool once reads ran at page-cache speed.
  */
 const RUN_INFLIGHT = 24 * 1024 * 1024;
+/**
+ * How long a write may still leave a file's ctime and mtime as they are: file systems with coarse
+ * timestamps (ext4 and xfs before Linux 6.13, ramfs) stamp each change with the last clock tick's
+ * time (ticks of 1-10 ms), so a file written again in the tick it was read in keeps the stat it was
+ * read with, and every later incremental would trust what was read (walk-break.test.ts). A file
+ * whose ctime is younger than this when read is read once more after it (by the real clock, which
+ * the file system's timestamps follow, not the repository's).
+ */
+const TICK_MS = 20;
 
 /** An entry's lstat as the tree records it: times, inode and devices as decimal strings, size in bytes. */
 interface EntryStat {
@@ -516,12 +526,22 @@ class Run {
       }
     }
     let before = st;
+    let waited = false;
     for (let attempt = 0; ; attempt++) {
       const { content, after, read } = await this.readFile(path);
       const stable = sameFile(before, after) && read === after.size;
       if (!stable && attempt === 1) {
         // Changed during both reads: what was read may be torn, so it is not stored.
         throw new MedvaultError(codes.STORAGE_FAILED, `${display}: changed while being read, twice; not stored (the previous version is kept), next run retries`);
+      }
+      const age = Date.now() - Number(BigInt(after.ctime) / 1_000_000n);
+      if (stable && age < TICK_MS && !waited) {
+        // read again once the tick is over: the same attempt, nothing is known to have changed (a
+        // ctime ahead of a clock that was set back waits one tick)
+        waited = true;
+        await sleep(Math.min(TICK_MS - age, TICK_MS) + 1);
+        attempt--;
+        continue;
       }
       if (stable) {
         if (attempt === 1) this.changed.push(display);
