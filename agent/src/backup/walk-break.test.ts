@@ -19,7 +19,7 @@ import { Restorer } from '../restore/restorer.js';
 import { Checker } from '../check/checker.js';
 import { Pruner } from '../prune/pruner.js';
 import { generateRecoveryKeyPair } from '../crypto/recovery.js';
-import { getXattrs, setXattr } from '../platform/fsx.js';
+import { getXattrs, mknod, setXattr } from '../platform/fsx.js';
 import { sync } from '../platform/long-paths.js';
 
 const fixed = new Date('2024-03-01T10:00:00Z');
@@ -50,6 +50,7 @@ interface Entry {
   target?: string;
   xattrs: string;
   peers?: string;
+  rdev?: bigint;
 }
 
 async function describeTree(root: string): Promise<Map<string, Entry>> {
@@ -68,6 +69,7 @@ async function describeTree(root: string): Promise<Map<string, Entry>> {
         if (st.nlink > 1n) inodes.set(st.ino, [...(inodes.get(st.ino) ?? []), p]);
       }
       if (type === 'symlink') e.target = await readlink(full);
+      if (type === 'other') e.rdev = st.rdev;
       out.set(p, e);
       if (type === 'dir') await walk(p);
     }
@@ -191,6 +193,12 @@ describe('walk cache under attack', () => {
       ['hard link added in another folder', () => link(p('a', 'f0.json'), p('c', 'hard-of-a-f0'))],
       ['hard link removed', () => unlink(p('links', 'hard1'))],
       ['content changed through a hard link', () => sameSizeSameMtime(p('c', 'hard-of-a-f0'))],
+      ['FIFO added', () => mknod(p('c', 'pipe'), 0o010640, 0n)],
+      ['device node added', () => mknod(p('c', 'dev'), 0o020600, 0x0103n)],
+      ['device node replaced by another of the same name (another device number)', async () => {
+        await unlink(p('c', 'dev'));
+        mknod(p('c', 'dev'), 0o020600, 0x0105n);
+      }],
       ['file moved between two folders, their times put back', async () => {
         const [from, to] = [await lstat(p('a', 'b')), await lstat(p('c'))];
         await rename(p('a', 'b', 'f3.json'), p('c', 'moved.json'));
@@ -294,6 +302,40 @@ describe('walk cache under attack', () => {
     await writeFile(file, c3);
     await backupAndCompare(s, 'after forget, S3 cache back');
     await checkClean(s.t.repo);
+  }, 60_000);
+
+  it('the store pointed at another folder (a copy with its times, a subfolder of it, the first again) misses nothing', async () => {
+    const s = await site();
+    const first = s.src;
+    await backupAndCompare(s, 'first', false);
+    const copy = await tempDir('mv-wbreak-copy-');
+    execFileSync('cp', ['-a', `${first}/.`, copy]);
+    for (const [label, src] of [['a copy with its times', copy], ['a subfolder of it', join(copy, 'a')], ['the first folder again', first]]) {
+      s.src = src!;
+      await backupAndCompare(s, label!, false);
+    }
+  });
+
+  it('a cloned disk (same repository id, so the same cache files) used in turn with the original misses nothing', async () => {
+    const s = await site();
+    await backupAndCompare(s, 'disk 1 first', false);
+    const clone = new DirStore(join(s.t.dir, 'clone'));
+    execFileSync('cp', ['-a', s.t.store.root, clone.root]);
+    let n = 0;
+    for (const store of [clone, s.t.store, clone, clone, s.t.store]) {
+      await s.t.repo.close();
+      const repo = await Repository.open(store, { localKey: s.t.localKey }, { cacheDir: s.t.cacheDir, label: store.root });
+      const plain = await uncached(store, s.t.localKey);
+      try {
+        await sameSizeSameMtime(join(s.src, 'a', 'b', 'deep', `f${n++ % 4}.json`));
+        const loads = await backupAndCompare({ t: { ...s.t, repo }, src: s.src, plain }, `run ${n} on ${store === clone ? 'the clone' : 'the original'}`, false);
+        if (n === 1 || n === 4) expect(loads).toBeLessThanOrEqual(4); // the cache of the same snapshot was used: the changed folder and those above it
+        await checkClean(repo);
+      } finally {
+        await plain.close();
+        s.t.repo = repo;
+      }
+    }
   }, 60_000);
 
   it('a catalog deleted or rebuilt between runs misses nothing', async () => {
