@@ -474,23 +474,30 @@ class Run {
     this.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes });
   }
 
-  /** `subtree`: a folder's tree, already saved (seenDir). */
+  /**
+   * `subtree`: a folder's tree, already saved (seenDir). Attributes are read after the stat the node
+   * records: a file's node has the stat taken after its content was read, so its attributes come
+   * after that (read before, one set while the file was read was missing from every later run,
+   * whose unchanged ctime vouched for the stale set).
+   */
   private async saveEntry(path: Buffer, display: string, node: TreeNode, st: EntryStat, prev: TreeNode | undefined, early?: Ahead, subtree?: string): Promise<TreeNode | undefined> {
-    const x = this.xattrsUnchanged(prev, node, display) ? (prev!.xattrs ? { xattrs: prev!.xattrs } : {}) : this.xattrs(path, display);
+    const x = (n: TreeNode) => (this.xattrsUnchanged(prev, n, display) ? (prev!.xattrs ? { xattrs: prev!.xattrs } : {}) : this.xattrs(path, display));
     switch (node.type) {
       case 'dir': {
         this.summary.dirs++;
-        return { ...node, ...x, subtree: subtree ?? (await this.saveDir(path, display, prev?.type === 'dir' ? prev.subtree : undefined, early)) };
+        return { ...node, ...x(node), subtree: subtree ?? (await this.saveDir(path, display, prev?.type === 'dir' ? prev.subtree : undefined, early)) };
       }
       case 'symlink':
         this.summary.symlinks++;
-        return { ...node, ...x, target: (await readlink(path, { encoding: 'buffer' })).toString('base64url') };
-      case 'file':
-        return { ...(await this.saveFile(path, display, node, st, prev)), ...x };
+        return { ...node, ...x(node), target: (await readlink(path, { encoding: 'buffer' })).toString('base64url') };
+      case 'file': {
+        const saved = await this.saveFile(path, display, node, st, prev);
+        return { ...saved, ...x(saved) };
+      }
       default:
         // FIFOs, sockets and device nodes are recorded, never opened.
         this.summary.others++;
-        return { ...(st.type === 'chardev' || st.type === 'blockdev' ? { ...node, rdev: st.rdev } : node), ...x };
+        return { ...(st.type === 'chardev' || st.type === 'blockdev' ? { ...node, rdev: st.rdev } : node), ...x(node) };
     }
   }
 

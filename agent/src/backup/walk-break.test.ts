@@ -189,6 +189,7 @@ describe('walk cache under attack', () => {
       ['xattr changed (same length)', () => setXattr(p('a', 'f3.json'), 'user.patient', Buffer.from('4712'))],
       ['xattr removed from a file', () => removeXattr(p('c', 'f0.json'), 'user.kind')],
       ['xattr added to a folder', () => setXattr(p('a', 'b', 'deep', 'er'), 'user.ward', Buffer.from('3'))],
+      ['xattr changed on a folder (same length)', () => setXattr(p('a', 'b', 'deep', 'er'), 'user.ward', Buffer.from('4'))],
       ['xattr removed from a folder', () => removeXattr(p('a', 'b', 'deep', 'er'), 'user.ward')],
       ['hard link added in another folder', () => link(p('a', 'f0.json'), p('c', 'hard-of-a-f0'))],
       ['hard link removed', () => unlink(p('links', 'hard1'))],
@@ -388,6 +389,28 @@ describe('walk cache under attack', () => {
     expect(r.partial).toBe(false);
     await backupAndCompare(s, 'after a change during the run');
   }, 60_000);
+
+  it('an attribute set while the file is read is not lost by the next runs', async () => {
+    const s = await site();
+    const f = join(s.src, 'c', 'f0.json');
+    const open = sync.open;
+    try {
+      await backupAndCompare(s, 'first', false);
+      await sameSizeSameMtime(f); // changed, so the walk reads it
+      sync.open = (p, flags, mode) => {
+        if (p.toString() === f) {
+          sync.open = open;
+          setXattr(f, 'user.kind', Buffer.from('LAB'));
+        }
+        return open(p, flags, mode);
+      };
+      await new Archiver(s.t.repo).backup({ store: 's', source: s.src, job: 'incremental' });
+      sync.open = open;
+      await backupAndCompare(s, 'next run, nothing changed since');
+    } finally {
+      sync.open = open;
+    }
+  });
 
   it('a file that vanishes as it is opened (its folder moved away and back) is not missing from the next runs', async () => {
     const s = await site();
