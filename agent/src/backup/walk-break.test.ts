@@ -446,7 +446,7 @@ const main = join(root, 'agent', 'dist', 'main.js');
 const nodeArgs = (JSON.parse(readFileSync(join(root, 'protocol', 'package.json'), 'utf8')).exports['.'].default as string).endsWith('.ts') ? ['--import', 'tsx'] : [];
 
 describe('walk cache under attack, through the built CLI', () => {
-  it('two disks, one missing a run; a backup SIGKILLed mid-run; --full after cached runs: each disk misses nothing', async () => {
+  it('two disks, one missing a run; a backup SIGKILLed mid-run; one failing as it commits; --full after cached runs: each disk misses nothing', async () => {
     const dir = await tempDir('mv-wbreak-cli-');
     const src = await source();
     const disks = [join(dir, 'disk1'), join(dir, 'disk2')];
@@ -502,6 +502,13 @@ describe('walk cache under attack, through the built CLI', () => {
     const again = cli('backup', 's');
     expect(again.code, again.out).toBe(0);
     await verifyDisks('rerun after SIGKILL', false);
+    // a run that fails as it commits (each disk full as its snapshot is written): the caches stay the last snapshots'
+    await sameSizeSameMtime(join(src, 'c', 'f1.json'));
+    const failed = spawnSync(process.execPath, args('backup', 's'), { cwd: root, encoding: 'utf8', env: { ...env, MEDVAULT_FAULTS: 'match=snapshot,action=enospc' } });
+    expect(failed.status, failed.stdout + failed.stderr).not.toBe(0);
+    expect(failed.stdout + failed.stderr).toMatch(/ENOSPC/);
+    expect(cli('backup', 's').code).toBe(0);
+    await verifyDisks('after a run that failed', false);
     // --full after cached runs, then cached again
     expect(cli('backup', 's', '--full').code).toBe(0);
     await sameSizeSameMtime(join(src, 'a', 'b', 'deep', 'er', 'f1.json'));
