@@ -511,12 +511,16 @@ class Run {
     return this.reuse && prev !== undefined && prev.type === node.type && prev.inode === node.inode && prev.dev === node.dev && prev.ctime === node.ctime && this.doubtful !== undefined && !this.doubtful.has(display);
   }
 
-  /** The entry's extended attributes (never following a symlink); an unreadable set is reported. */
+  /**
+   * The entry's extended attributes (never following a symlink); an unreadable set is reported. An
+   * entry deleted since (a file just after its content was read) throws ENOENT: it is simply gone.
+   */
   private xattrs(path: Buffer, display: string): { xattrs?: [string, string][] } {
     try {
       const list = getXattrs(path);
       return list.length ? { xattrs: list.map(([n, v]) => [n, v.toString('base64url')] as [string, string]) } : {};
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err;
       this.fail(display, new Error(`extended attributes unreadable: ${(err as Error).message}`));
       return {};
     }
