@@ -11,7 +11,7 @@
  * 3. A file whose size, mtime, ctime and inode equal its parent node's reuses its chunk list
  *    (incremental/continuous only); any other file is read (O_NOFOLLOW), chunked, and each chunk
  *    saved unless its id is already known. A file that changed while read is read once more, then
- *    flagged. Unreadable entries are reported and the snapshot marked partial, never dropped silently.
+ *    flagged; one whose ctime is within a clock tick of its read is read once more after the tick. Unreadable entries are reported and the snapshot marked partial, never dropped silently.
  *    Its extended attributes are listed again only when its inode or ctime differs from the parent
  *    node's (setting or removing one updates the ctime).
  * 4. Each folder becomes a tree blob, unless every node equals the parent tree's: then it is that
@@ -23,6 +23,7 @@
 import { lstat, scanDir, readlink, getXattrs, sync } from '../platform/long-paths.js';
 import { constants, closeSync, fstatSync, read as fsRead, type BigIntStats } from 'node:fs';
 import { getSystemErrorMap } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import { MedvaultError, codes } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
@@ -94,6 +95,15 @@ const PER_FILE_INFLIGHT = 2 * 1024 * 1024;
  * once held up to ~100 MiB of chunks waiting for the pool once reads ran at page-cache speed.
  */
 const RUN_INFLIGHT = 24 * 1024 * 1024;
+/**
+ * How long a write may still leave a file's ctime and mtime as they are: file systems with coarse
+ * timestamps (ext4 and xfs before Linux 6.13, ramfs) stamp each change with the last clock tick's
+ * time (ticks of 1-10 ms), so a file written again in the tick it was read in keeps the stat it was
+ * read with, and every later incremental would trust what was read (walk-break.test.ts). A file
+ * whose ctime is younger than this when read is read once more after it (by the real clock, which
+ * the file system's timestamps follow, not the repository's).
+ */
+const TICK_MS = 20;
 
 /** An entry's lstat as the tree records it: times, inode and devices as decimal strings, size in bytes. */
 interface EntryStat {
@@ -384,6 +394,7 @@ class Run {
    */
   private async walkDir(dir: Buffer, rel: string, parent: ParentDir | undefined, entries: Listing['entries'], keys: string[], fp?: string, done?: Map<string, string>): Promise<string> {
     const nodes: (TreeNode | undefined)[] = new Array(entries.length);
+    let vanished = false;
     const prevDir = (k: string) => {
       const p = parent?.nodes.get(k);
       return p?.type === 'dir' ? p.subtree : undefined;
@@ -401,7 +412,7 @@ class Run {
         // Deleted while the backup ran: simply gone. Anything else is reported (the snapshot is
         // partial) and the previous version is kept, so an unreadable record is never recorded
         // as deleted.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return void (vanished = true);
         this.fail(display, err);
         if (prev) nodes[i] = prev;
         if (prev?.type === 'dir' && prev.subtree) this.diff?.kept(prev.subtree);
@@ -410,7 +421,9 @@ class Run {
     const now = nodes.filter((n): n is TreeNode => n !== undefined);
     this.diff?.folder(parent?.nodes.values(), now);
     const id = parent && isParentTree(now, parent) ? parent.id : (await this.w.saveBlob('tree', encodeTree(now))).id;
-    if (fp !== undefined) this.seenNow.set(id, seenFolder(fp, now));
+    // a tree that lacks an entry its listing names is not what that listing makes: were it recorded,
+    // an entry that was only away for a moment (its folder moved away and back) would stay missing
+    if (fp !== undefined && !vanished) this.seenNow.set(id, seenFolder(fp, now));
     return id;
   }
 
@@ -461,23 +474,30 @@ class Run {
     this.onProgress?.({ files: this.summary.files, bytes: this.summary.bytes });
   }
 
-  /** `subtree`: a folder's tree, already saved (seenDir). */
+  /**
+   * `subtree`: a folder's tree, already saved (seenDir). Attributes are read after the stat the node
+   * records: a file's node has the stat taken after its content was read, so its attributes come
+   * after that (read before, one set while the file was read was missing from every later run,
+   * whose unchanged ctime vouched for the stale set).
+   */
   private async saveEntry(path: Buffer, display: string, node: TreeNode, st: EntryStat, prev: TreeNode | undefined, early?: Ahead, subtree?: string): Promise<TreeNode | undefined> {
-    const x = this.xattrsUnchanged(prev, node, display) ? (prev!.xattrs ? { xattrs: prev!.xattrs } : {}) : this.xattrs(path, display);
+    const x = (n: TreeNode) => (this.xattrsUnchanged(prev, n, display) ? (prev!.xattrs ? { xattrs: prev!.xattrs } : {}) : this.xattrs(path, display));
     switch (node.type) {
       case 'dir': {
         this.summary.dirs++;
-        return { ...node, ...x, subtree: subtree ?? (await this.saveDir(path, display, prev?.type === 'dir' ? prev.subtree : undefined, early)) };
+        return { ...node, ...x(node), subtree: subtree ?? (await this.saveDir(path, display, prev?.type === 'dir' ? prev.subtree : undefined, early)) };
       }
       case 'symlink':
         this.summary.symlinks++;
-        return { ...node, ...x, target: (await readlink(path, { encoding: 'buffer' })).toString('base64url') };
-      case 'file':
-        return { ...(await this.saveFile(path, display, node, st, prev)), ...x };
+        return { ...node, ...x(node), target: (await readlink(path, { encoding: 'buffer' })).toString('base64url') };
+      case 'file': {
+        const saved = await this.saveFile(path, display, node, st, prev);
+        return { ...saved, ...x(saved) };
+      }
       default:
         // FIFOs, sockets and device nodes are recorded, never opened.
         this.summary.others++;
-        return { ...(st.type === 'chardev' || st.type === 'blockdev' ? { ...node, rdev: st.rdev } : node), ...x };
+        return { ...(st.type === 'chardev' || st.type === 'blockdev' ? { ...node, rdev: st.rdev } : node), ...x(node) };
     }
   }
 
@@ -491,12 +511,16 @@ class Run {
     return this.reuse && prev !== undefined && prev.type === node.type && prev.inode === node.inode && prev.dev === node.dev && prev.ctime === node.ctime && this.doubtful !== undefined && !this.doubtful.has(display);
   }
 
-  /** The entry's extended attributes (never following a symlink); an unreadable set is reported. */
+  /**
+   * The entry's extended attributes (never following a symlink); an unreadable set is reported. An
+   * entry deleted since (a file just after its content was read) throws ENOENT: it is simply gone.
+   */
   private xattrs(path: Buffer, display: string): { xattrs?: [string, string][] } {
     try {
       const list = getXattrs(path);
       return list.length ? { xattrs: list.map(([n, v]) => [n, v.toString('base64url')] as [string, string]) } : {};
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err;
       this.fail(display, new Error(`extended attributes unreadable: ${(err as Error).message}`));
       return {};
     }
@@ -513,12 +537,22 @@ class Run {
       }
     }
     let before = st;
+    let waited = false;
     for (let attempt = 0; ; attempt++) {
       const { content, after, read } = await this.readFile(path);
       const stable = sameFile(before, after) && read === after.size;
       if (!stable && attempt === 1) {
         // Changed during both reads: what was read may be torn, so it is not stored.
         throw new MedvaultError(codes.STORAGE_FAILED, `${display}: changed while being read, twice; not stored (the previous version is kept), next run retries`);
+      }
+      const age = Date.now() - Number(BigInt(after.ctime) / 1_000_000n);
+      if (stable && age < TICK_MS && !waited) {
+        // read again once the tick is over: the same attempt, nothing is known to have changed (a
+        // ctime ahead of a clock that was set back waits one tick)
+        waited = true;
+        await sleep(Math.min(TICK_MS - age, TICK_MS) + 1);
+        attempt--;
+        continue;
       }
       if (stable) {
         if (attempt === 1) this.changed.push(display);

@@ -22,7 +22,8 @@
  * catalog (an index lost, rewritten by prune or damaged may take chunk entries with it: the walk
  * then checks each chunk again), and the parent had no errors; it is written only after a run
  * without errors or files that changed while read (their nodes hold a later stat than the listing),
- * once the snapshot is committed, naming the index files that hold all its chunks. So while it is
+ * once the snapshot is committed, naming the index files that hold all its chunks; a folder an
+ * entry vanished from while the run read it is left out (its tree lacks what its listing names). So while it is
  * usable every chunk the parent references is indexed, and the walk does not check them one by one.
  */
 import { createHash } from 'node:crypto';
