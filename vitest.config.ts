@@ -8,6 +8,8 @@ export default defineConfig({
   resolve: { alias: [{ find: '@medvault/protocol/core', replacement: src('./protocol/src/core.ts') }, { find: '@medvault/protocol', replacement: src('./protocol/src/index.ts') }] },
   test: {
     include: ['{protocol,agent,controller}/src/**/*.test.ts', 'test/**/*.test.ts'],
+    // the agent's bundle (what its launcher and the tests run) made current before any test
+    globalSetup: ['test/support/bundle-setup.ts'],
     // Generous: under load (CI runs three files at once on two cores) real processes are slow.
     testTimeout: 180_000,
     hookTimeout: 120_000,

@@ -180,10 +180,11 @@ function settleForRestore(warm: string[]): boolean {
 
 /**
  * The agent as it is deployed: its launcher (agent/bin/medvault-agent, which sets the process's
- * start-up settings) put beside the private build `entry`, so the bench measures what runs.
+ * start-up settings) put beside the private build whose bundle is `entry` (`…/dist/bundle/main.js`),
+ * so the bench measures what runs.
  */
 function launcher(entry: string): string {
-  const bin = join(dirname(entry), '..', 'bin', 'medvault-agent');
+  const bin = join(dirname(entry), '..', '..', 'bin', 'medvault-agent');
   mkdirSync(dirname(bin), { recursive: true });
   copyFileSync(join(root, 'agent', 'bin', 'medvault-agent'), bin);
   chmodSync(bin, 0o755);

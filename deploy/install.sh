@@ -37,12 +37,13 @@ SCRATCH=0
 [ -n "$ROOT" ] && SCRATCH=1
 [ "$(id -u)" -eq 0 ] || SCRATCH=1
 
-for f in package.json protocol/dist agent/dist controller/dist node_modules systemd/medvault-agent.service; do
+for f in package.json protocol/dist agent/dist agent/dist/bundle/main.js controller/dist node_modules systemd/medvault-agent.service; do
   [ -e "$RELEASE/$f" ] || { echo "install.sh: $RELEASE is not a built release ($f missing): run npm ci && npm run build" >&2; exit 2; }
 done
 if [ -z "$VERSION" ]; then
   VERSION="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$RELEASE/package.json" | head -1)"
-  BUILD="$(cat "$RELEASE/agent/dist/main.js" "$RELEASE/controller/dist/main.js" | sha256sum | cut -c1-12)"
+  # the bundle's main.js names its chunks by their content hashes, so it changes with any of them
+  BUILD="$(cat "$RELEASE/agent/dist/bundle/main.js" "$RELEASE/agent/dist/bundle/pool-worker.js" "$RELEASE/controller/dist/main.js" | sha256sum | cut -c1-12)"
   VERSION="$VERSION-$BUILD"
 fi
 [[ "$VERSION" =~ ^[A-Za-z0-9._+-]+$ ]] || { echo "install.sh: bad version $VERSION" >&2; exit 2; }

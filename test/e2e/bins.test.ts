@@ -3,10 +3,11 @@
  * file (so `npm ci` on a fresh clone, before any build, links it into node_modules/.bin and `npx`
  * never asks the registry), and each one runs its program once built, also through a symlink as
  * npm links it. The agent's bin is its launcher (agent/bin/medvault-agent): it execs node on
- * dist/main.js with its process settings first in GLIBC_TUNABLES and the caller's after them.
+ * dist/bundle/main.js with its process settings first in GLIBC_TUNABLES and the caller's after
+ * them, and refuses a bundle older than the tsc build beside it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -35,10 +36,12 @@ describe('bins', () => {
     }
   }
 
-  it("the agent's launcher execs node on dist/main.js with its settings, the arguments as given, the caller's tunables last", () => {
-    // a copy of the launcher beside a dist/main.js, and a `node` first in PATH that reports how it was run
+  it("the agent's launcher execs node on dist/bundle/main.js with its settings, the arguments as given, the caller's tunables last", () => {
+    // a copy of the launcher beside a dist/bundle/main.js, and a `node` first in PATH that reports how it was run
     const agent = join(work, 'release', 'agent');
     mkdirSync(join(agent, 'bin'), { recursive: true });
+    mkdirSync(join(agent, 'dist', 'bundle'), { recursive: true });
+    writeFileSync(join(agent, 'dist', 'bundle', 'main.js'), '');
     cpSync(join(ROOT, 'agent', 'bin', 'medvault-agent'), join(agent, 'bin', 'medvault-agent'));
     chmodSync(join(agent, 'bin', 'medvault-agent'), 0o755);
     const fake = join(work, 'fake-node');
@@ -58,15 +61,25 @@ describe('bins', () => {
     expect(nodePid, 'node replaces the launcher (exec): same process').toBe(shellPid);
     expect(tunables).toBe(ours);
     const main = argv.findIndex((a) => a.endsWith('main.js'));
-    expect(resolve(argv[main]!)).toBe(join(agent, 'dist', 'main.js'));
+    expect(resolve(argv[main]!)).toBe(join(agent, 'dist', 'bundle', 'main.js'));
     expect(argv.slice(main + 1)).toEqual(['--config', 'a b.toml', 'backup', '$HOME']);
     for (const a of argv.slice(0, main)) expect(script, 'node options before main.js: only those the launcher names').toContain(a);
 
     // started from its own folder by name (`sh medvault-agent`: $0 holds no slash)
     const here = spawnSync('sh', ['medvault-agent', 'x'], { cwd: join(agent, 'bin'), encoding: 'utf8', env });
-    expect(resolve(join(agent, 'bin'), here.stdout.trimEnd().split('\n').at(-2)!)).toBe(join(agent, 'dist', 'main.js'));
+    expect(resolve(join(agent, 'bin'), here.stdout.trimEnd().split('\n').at(-2)!)).toBe(join(agent, 'dist', 'bundle', 'main.js'));
 
     const caller = run({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=8' });
     expect(caller.stdout.split('\n')[2]).toBe(`${ours}:glibc.malloc.arena_max=8`);
+
+    // a tsc build newer than the bundle (`tsc -b` without `npm run build`): refused, node never started
+    writeFileSync(join(agent, 'tsconfig.tsbuildinfo'), '{}');
+    utimesSync(join(agent, 'dist', 'bundle', 'main.js'), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    const stale = run({});
+    expect(stale.status).toBe(2);
+    expect(stale.stderr).toContain('run npm run build');
+    expect(stale.stdout.trimEnd().split('\n')).toHaveLength(1); // the shell's pid alone: no node
+    rmSync(join(agent, 'dist', 'bundle'), { recursive: true });
+    expect(run({}).status, 'no bundle: refused').toBe(2);
   });
 });

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = {
-  agent: `${ROOT}agent/dist/main.js`,
+  /** The agent as its launcher runs it: tsc's output joined by agent/bundle.mjs (bundle-setup.ts keeps it current). */
+  agent: `${ROOT}agent/dist/bundle/main.js`,
   controller: `${ROOT}controller/dist/main.js`,
   medvault: `${ROOT}controller/dist/cli/medvault.js`,
 } as const;

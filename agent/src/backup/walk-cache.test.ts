@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { testRepo, tempDir, type TestRepo } from '../repo/testing.js';
 import { Repository } from '../repo/repository.js';
 import { Archiver } from './archiver.js';
+import { cacheSchema, plainCache } from './walk-cache.js';
 
 async function source(): Promise<string> {
   const dir = await tempDir('mv-walk-');
@@ -114,5 +115,39 @@ describe('walk cache', () => {
     const r = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'incremental' });
     expect(r.partial).toBe(false);
     expect(loads.n).toBeGreaterThan(5);
+  });
+});
+
+describe('walk cache file check', () => {
+  const h = (c: string) => c.repeat(64);
+  const good = { v: 1, store: 'records', snapshot: h('a'), indexes: [h('b'), h('c')], folders: { [h('d')]: ['fp', 3, 1024, 0, 1, { c3Vi: h('e') }], [h('f')]: ['', 0, 0, 0, 0, {}] } };
+  // each breaks one rule of cacheSchema: the hand check must refuse every one, as zod does
+  const broken: [string, (j: any) => void][] = [
+    ['unknown key', (j) => (j.extra = 1)],
+    ['version 2', (j) => (j.v = 2)],
+    ['store a number', (j) => (j.store = 5)],
+    ['snapshot not a hash', (j) => (j.snapshot = 'x')],
+    ['indexes not a list', (j) => (j.indexes = h('b'))],
+    ['index uppercase', (j) => (j.indexes = [h('B')])],
+    ['folders a list', (j) => (j.folders = [])],
+    ['folder not a tuple', (j) => (j.folders[h('d')] = { fp: 'fp' })],
+    ['folder tuple short', (j) => j.folders[h('d')].pop()],
+    ['folder tuple long', (j) => j.folders[h('d')].push(1)],
+    ['fp a number', (j) => (j.folders[h('d')][0] = 1)],
+    ['negative count', (j) => (j.folders[h('d')][1] = -1)],
+    ['fractional bytes', (j) => (j.folders[h('d')][2] = 1.5)],
+    ['count too large', (j) => (j.folders[h('d')][3] = 2 ** 53)],
+    ['subfolders a list', (j) => (j.folders[h('d')][5] = [h('e')])],
+    ['subfolder id short', (j) => (j.folders[h('d')][5] = { a: 'abc' })],
+    ['subfolders null', (j) => (j.folders[h('d')][5] = null)],
+  ];
+  it('accepts what cacheSchema accepts, and refuses everything zod refuses', () => {
+    expect(plainCache(structuredClone(good))).toEqual(cacheSchema.parse(structuredClone(good)));
+    for (const [what, breakIt] of broken) {
+      const j = structuredClone(good);
+      breakIt(j);
+      expect(cacheSchema.safeParse(j).success, `${what}: zod`).toBe(false);
+      expect(plainCache(j), what).toBeUndefined();
+    }
   });
 });

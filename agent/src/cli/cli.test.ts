@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { tempDir } from '../repo/testing.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const main = join(root, 'agent', 'dist', 'main.js');
+const main = join(root, 'agent', 'dist', 'bundle', 'main.js'); // what the launcher runs
 // protocol's package.json points at its .ts sources; until it points at dist, load them with tsx
 const protocolExport = JSON.parse(readFileSync(join(root, 'protocol', 'package.json'), 'utf8')).exports['.'].default as string;
 const nodeArgs = protocolExport.endsWith('.ts') ? ['--import', 'tsx'] : [];

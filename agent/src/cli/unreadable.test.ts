@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { tempDir } from '../repo/testing.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const main = join(root, 'agent', 'dist', 'main.js');
+const main = join(root, 'agent', 'dist', 'bundle', 'main.js'); // what the launcher runs
 const canDrop = process.getuid?.() === 0 && existsSync('/usr/bin/setpriv');
 const NOBODY = 65534;
 

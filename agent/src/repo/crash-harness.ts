@@ -37,7 +37,7 @@ export interface Step {
 export interface HarnessOptions {
   /** A scratch folder (emptied). */
   work: string;
-  /** The agent's entry (`dist/main.js`). */
+  /** The agent's entry (`dist/bundle/main.js`, what its launcher runs). */
   entry: string;
   steps: Step[];
   /** Run only these point numbers of each step (default: every point). */
@@ -309,15 +309,19 @@ export async function runHarness(o: HarnessOptions): Promise<HarnessResult> {
   return result;
 }
 
-/** Builds the agent into a private folder (so a concurrent `tsc` elsewhere cannot tear it); returns main.js. */
+/**
+ * Builds the agent into a private folder (so a concurrent `tsc` elsewhere cannot tear it) and
+ * bundles it as `npm run build` does (agent/bundle.mjs); returns the bundle's main.js, what the
+ * launcher runs. The tsc build info sits where the launcher looks for it (`../tsconfig.tsbuildinfo`).
+ */
 export function buildAgent(root: string): string {
   const out = join(root, 'node_modules', '.cache', 'medvault-crash', 'dist');
   try {
-    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'agent'), '--outDir', out, '--tsBuildInfoFile', join(out, '..', 'tsbuildinfo'), '--declaration', 'false', '--declarationMap', 'false'], { stdio: 'pipe' });
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'agent'), '--outDir', out, '--tsBuildInfoFile', join(out, '..', 'tsconfig.tsbuildinfo'), '--declaration', 'false', '--declarationMap', 'false'], { stdio: 'pipe' });
   } catch {
     // type errors (someone's work in progress) still emit JavaScript
   }
-  const main = join(out, 'main.js');
-  if (!existsSync(main)) throw new Error(`could not build the agent into ${out}`);
-  return main;
+  if (!existsSync(join(out, 'main.js'))) throw new Error(`could not build the agent into ${out}`);
+  execFileSync(process.execPath, [join(root, 'agent', 'bundle.mjs'), out], { stdio: 'pipe' });
+  return join(out, 'bundle', 'main.js');
 }

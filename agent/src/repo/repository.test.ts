@@ -91,6 +91,27 @@ describe('Repository', () => {
     await repo.close();
   });
 
+  it('lists every readable snapshot, oldest first, however many; a damaged one is left out', async () => {
+    const t = await testRepo();
+    const w = await t.repo.writer();
+    const times = Array.from({ length: 40 }, (_, i) => 1_700_000_000_000 + ((i * 7) % 40) * 1000); // saved out of time order
+    const hashes = new Map<number, string>();
+    for (const time of times) {
+      const snap = { v: 1 as const, time, store: 's', job: 'incremental' as const, tree: 'a'.repeat(64), host: 'h', source: '/src', partial: false, summary: { files: 0, dirs: 0, symlinks: 0, others: 0, bytes: 0, newBytes: 0, storedBytes: 0, reused: 0, changed: 0, errors: 0 }, errors: [], tags: [], actor: { kind: 'user' as const, id: 'test' } };
+      hashes.set(time, await w.saveSnapshot(snap));
+    }
+    await w.release();
+    const damaged = hashes.get(times[5]!)!;
+    const file = join(t.store.root, 'snapshots', damaged);
+    const bytes = await readFile(file);
+    bytes[bytes.length - 1]! ^= 1;
+    await rm(file, { force: true });
+    await writeFile(file, bytes);
+    const repo = await t.reopen(); // no snapshot cached
+    const want = [...times].sort((a, b) => a - b).filter((x) => x !== times[5]).map((x) => hashes.get(x));
+    expect((await repo.snapshots()).map((s) => s.hash)).toEqual(want);
+  });
+
   it('exposes objects for replication, verified by hash', async () => {
     const t = await testRepo();
     const src = await source();

@@ -43,6 +43,8 @@ export interface OpenOptions {
 }
 
 const storeKind = (k: ObjectKind): StoreKind => k;
+/** Snapshot files read at once when listing them (snapshots()). */
+const SNAPSHOTS_AHEAD = 16;
 
 export class Repository {
   private readonly packKeys = new Map<string, Promise<Buffer>>();
@@ -234,17 +236,25 @@ export class Repository {
     return s;
   }
 
-  /** Every readable snapshot, oldest first; damaged ones are left to the Checker to report. */
+  /**
+   * Every readable snapshot, oldest first; damaged ones are left to the Checker to report. Every
+   * backup lists them all to find its parent, so they are read SNAPSHOTS_AHEAD at a time: one
+   * after the other, 66 snapshots took a backup ~130 ms (each file's open, read and close are
+   * round trips to the thread pool).
+   */
   async snapshots(): Promise<SnapshotInfo[]> {
+    const names: string[] = [];
+    for await (const e of this.store.list('snapshot')) names.push(e.name);
     const out: SnapshotInfo[] = [];
-    for await (const e of this.store.list('snapshot')) {
+    const info = async (hash: string): Promise<void> => {
       try {
-        const s = await this.loadSnapshot(e.name);
-        out.push({ hash: e.name, time: s.time, store: s.store, job: s.job, partial: s.partial, summary: s.summary, tags: s.tags, ...(s.parent ? { parent: s.parent } : {}) });
+        const s = await this.loadSnapshot(hash);
+        out.push({ hash, time: s.time, store: s.store, job: s.job, partial: s.partial, summary: s.summary, tags: s.tags, ...(s.parent ? { parent: s.parent } : {}) });
       } catch {
-        continue;
+        // damaged: not listed
       }
-    }
+    };
+    for (let i = 0; i < names.length; i += SNAPSHOTS_AHEAD) await Promise.all(names.slice(i, i + SNAPSHOTS_AHEAD).map(info));
     return out.sort((a, b) => a.time - b.time || a.hash.localeCompare(b.hash));
   }
 

@@ -75,3 +75,17 @@ describe('sameNode', () => {
   });
 });
 
+
+describe('encodeTree', () => {
+  it('orders nodes by raw name bytes (not UTF-16, not locale), whatever order they come in', () => {
+    // non-UTF-8 bytes, an NFC/NFD pair, a prefix, and a byte above 0x7f that UTF-16 order would misplace
+    const raws = [Buffer.from([0xff, 0x01]), Buffer.from('e\u0301', 'utf8'), Buffer.from('\u00e9', 'utf8'), Buffer.from('a'), Buffer.from('ab'), Buffer.from('B'), Buffer.from([0x7f])];
+    const nodes = raws.map((r, i) => ({ ...file, name: r.toString('base64url'), display: `n${i}` }));
+    const want = [...raws].sort(Buffer.compare).map((r) => r.toString('base64url'));
+    for (const order of [nodes, [...nodes].reverse(), [...nodes.slice(3), ...nodes.slice(0, 3)]]) {
+      const b = encodeTree(order);
+      expect(decodeTree(b, h('e')).map((n) => n.name)).toEqual(want);
+      expect(b.equals(encodeTree(nodes)), 'the same bytes from any input order').toBe(true);
+    }
+  });
+});

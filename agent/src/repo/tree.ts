@@ -59,9 +59,15 @@ export function unsafeName(raw: Buffer): string | undefined {
   return undefined;
 }
 
+/**
+ * A tree's bytes: its nodes sorted by raw name bytes. Each name is decoded once, not at every
+ * comparison (the sort decoded two names per comparison: ~44,000 buffers for a folder of 2,000
+ * files; a 1% incremental of the bench data set encodes ~165 changed folders and one of 2,000).
+ */
 export function encodeTree(nodes: TreeNode[]): Buffer {
-  const sorted = [...nodes].sort((a, b) => Buffer.compare(nameBytes(a), nameBytes(b)));
-  return Buffer.from(JSON.stringify({ v: 1, nodes: sorted }));
+  const keyed = nodes.map((n) => ({ n, raw: nameBytes(n) }));
+  keyed.sort((a, b) => Buffer.compare(a.raw, b.raw));
+  return Buffer.from(JSON.stringify({ v: 1, nodes: keyed.map((k) => k.n) }));
 }
 
 const B64_RE = /^[A-Za-z0-9_-]*$/;

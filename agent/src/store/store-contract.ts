@@ -27,6 +27,22 @@ export function storeContract(label: string, make: () => Promise<Store>): void {
       await s.delete('pack', h);
     });
 
+    it('lists every pack once with its size, however many folders they spread over', async () => {
+      const s = await make();
+      const want = new Map<string, number>();
+      for (let i = 0; i < 300; i++) {
+        const b = Buffer.from(`pack ${i}`.repeat(1 + (i % 5)));
+        await s.put('pack', sha256Hex(b), b);
+        want.set(sha256Hex(b), b.length);
+      }
+      const listed = new Map<string, number>();
+      for await (const e of s.list('pack')) {
+        expect(listed.has(e.name), `${e.name} listed twice`).toBe(false);
+        listed.set(e.name, e.size);
+      }
+      expect(listed).toEqual(want);
+    });
+
     it('never overwrites', async () => {
       const s = await make();
       expect(await s.put('lock', 'writer', Buffer.from('a'))).toBe(true);

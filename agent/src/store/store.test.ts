@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { sha256Hex } from '@medvault/protocol';
@@ -36,5 +36,23 @@ describe('DirStore cached pack handles', () => {
     expect((await daemon.get('pack', name, range))!.equals(good)).toBe(true);
     await repair.delete('pack', name);
     expect(await daemon.get('pack', name, range)).toBeUndefined();
+  });
+});
+
+describe('DirStore list', () => {
+  it('ignores what is not its own in the pack folders: other names, subfolders, folders that are not data/xx', async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), 'mv-store-')), 'repo');
+    const s = new DirStore(dir);
+    await s.init();
+    const b = Buffer.from('a pack');
+    await s.put('pack', sha256Hex(b), b);
+    const sub = join(dir, 'data', sha256Hex(b).slice(0, 2));
+    await writeFile(join(sub, 'notes.txt~'), 'editor backup');
+    await mkdir(join(sub, sha256Hex(Buffer.from('x'))));
+    await mkdir(join(dir, 'data', 'lost+found'));
+    await writeFile(join(dir, 'data', 'lost+found', sha256Hex(Buffer.from('y'))), 'y');
+    const listed = [];
+    for await (const e of s.list('pack')) listed.push(e);
+    expect(listed).toEqual([{ name: sha256Hex(b), size: b.length }]);
   });
 });
