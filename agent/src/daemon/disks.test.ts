@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validate } from '@medvault/protocol';
-import { DiskProbe, mountOf } from './disks.js';
+import { DiskProbe } from './disks.js';
+import { mountOf } from '../platform/filesystems.js';
 import { heartbeatStores } from './metrics.js';
 
 describe('heartbeat disks and stores', () => {

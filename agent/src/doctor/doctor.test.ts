@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentConfig } from '../config.js';
 import { diagnose, type DoctorHost, type PathInfo } from './doctor.js';
+import { mountOf } from '../platform/filesystems.js';
 
 const GiB = 1024 ** 3;
 const dir = (over: Partial<PathInfo> = {}): PathInfo => ({ exists: true, isDir: true, mode: 0o40700, uid: 0, dev: 1, readable: true, writable: true, ...over });
@@ -22,7 +23,7 @@ function host(over: Partial<DoctorHost> = {}, paths: Record<string, PathInfo> = 
     '/var/lib/medvault': dir(), '/run/credentials/local.key': file(), '/run/credentials/site.nk': file(),
     '/mnt/b1/medvault': dir({ dev: 2 }), '/srv/records': dir({ dev: 1 }), ...paths,
   };
-  return {
+  const h: Omit<DoctorHost, 'filesystemOf'> = {
     stat: (p) => all[p] ?? { exists: false, isDir: false, mode: 0, uid: -1, dev: -1, readable: false, writable: false },
     readSmall: (p) => (p.endsWith('local.key') ? Buffer.alloc(32) : p.endsWith('.nk') ? Buffer.from(`${SITE_SEED}\n`) : undefined),
     writeProbe: () => undefined,
@@ -39,6 +40,7 @@ function host(over: Partial<DoctorHost> = {}, paths: Record<string, PathInfo> = 
     probeNats: async () => ({ reachable: true, serverVersion: '2.9.10', tlsRequired: true, jetstream: true, tls: { ok: true, validTo: Date.UTC(2027, 0, 1) } }),
     ...over,
   };
+  return { filesystemOf: async (p) => mountOf(p, await h.filesystems()), ...h, ...over };
 }
 
 const problems = (fs: Awaited<ReturnType<typeof diagnose>>) => fs.filter((f) => f.status !== 'ok');

@@ -5,6 +5,9 @@
  */
 import { nkeySeedProblem } from '@medvault/protocol';
 import type { AgentConfig } from '../config.js';
+import { mountOf, type Filesystem } from '../platform/filesystems.js';
+
+export type { Filesystem };
 
 export type Severity = 'ok' | 'warn' | 'fail';
 
@@ -17,15 +20,6 @@ export interface Finding {
   message: string;
   /** What to do about it (problems only). */
   fix?: string;
-}
-
-/** A filesystem as the host reports it. */
-export interface Filesystem {
-  device: string;
-  mount: string;
-  type: string;
-  sizeBytes: number;
-  freeBytes: number;
 }
 
 /** A block device as the host reports it (systeminformation). */
@@ -58,7 +52,10 @@ export interface DoctorHost {
   writeProbe(dir: string): string | undefined;
   /** Up to `max` entries under `dir` that this process cannot read (and how many were looked at). */
   unreadable(dir: string, max: number, limit: number): { looked: number; unreadable: string[] };
+  /** The machine's disk file systems (candidates for backup disks). */
   filesystems(): Promise<Filesystem[]>;
+  /** The file system holding `path` (its own figures, whatever its type); undefined when unreachable. */
+  filesystemOf(path: string): Promise<Filesystem | undefined>;
   blockDevices(): Promise<BlockDevice[]>;
   /** 'passed' | 'failed' | 'unknown', or undefined when smartctl is not installed. */
   smart(device: string): Promise<'passed' | 'failed' | 'unknown' | undefined>;
@@ -83,16 +80,6 @@ export interface NatsProbe {
 const GiB = 1024 ** 3;
 const pseudoFs = /^(tmpfs|devtmpfs|overlay|squashfs|proc|sysfs|cgroup2?|devpts|mqueue|ramfs|autofs|fuse\.lxcfs|nsfs|tracefs|debugfs|securityfs|pstore|bpf|efivarfs|configfs|hugetlbfs|binfmt_misc)$/;
 const systemMounts = new Set(['/', '/boot', '/boot/efi', '/usr', '/var', '/home', '/tmp']);
-
-/** The longest mount point that contains `path`. */
-export function filesystemOf(path: string, fss: Filesystem[]): Filesystem | undefined {
-  let best: Filesystem | undefined;
-  for (const f of fss) {
-    const m = f.mount.endsWith('/') ? f.mount : `${f.mount}/`;
-    if ((path === f.mount || path.startsWith(m) || f.mount === '/') && (!best || f.mount.length > best.mount.length)) best = f;
-  }
-  return best;
-}
 
 function size(n: number): string {
   return n >= 1024 ** 4 ? `${(n / 1024 ** 4).toFixed(1)} TiB` : `${(n / GiB).toFixed(1)} GiB`;
@@ -136,7 +123,7 @@ export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { us
     const i = host.stat(s.path);
     if (i.exists) storeDevs.set(i.dev, s.name);
   }
-  const storeMounts = new Set(config.stores.flatMap((s) => (s.type === 'files' ? [filesystemOf(s.path, fss)?.mount ?? ''] : [])));
+  const storeMounts = new Set(config.stores.flatMap((s) => (s.type === 'files' ? [mountOf(s.path, fss)?.mount ?? ''] : [])));
   const suitable = fss.filter((f) => !pseudoFs.test(f.type) && !systemMounts.has(f.mount) && !storeMounts.has(f.mount) && f.sizeBytes >= 8 * GiB);
   const disksOnly = devices.filter((d) => d.type === 'disk' || d.type === 'part');
   add({
@@ -157,7 +144,7 @@ export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { us
     else add({ check: 'disk', subject: d.path, status: 'ok', message: 'backup disk writable' });
     const store = storeDevs.get(i.dev);
     if (store) add({ check: 'disk', subject: d.path, status: 'warn', message: `backup disk is on the same filesystem as record store ${store}: one disk failure loses both`, fix: 'put the repository on a separate disk' });
-    const fs = filesystemOf(d.path, fss);
+    const fs = await host.filesystemOf(d.path);
     if (fs) {
       const share = fs.sizeBytes > 0 ? fs.freeBytes / fs.sizeBytes : 0;
       const status: Severity = fs.freeBytes < GiB ? 'fail' : share < 0.1 ? 'warn' : 'ok';

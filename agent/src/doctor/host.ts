@@ -11,6 +11,7 @@ import { delimiter, join } from 'node:path';
 import si from 'systeminformation';
 import diskInfo from 'node-disk-info';
 import type { BlockDevice, DoctorHost, Filesystem, NatsProbe, PathInfo } from './doctor.js';
+import { filesystemOf } from '../platform/filesystems.js';
 
 const run = (cmd: string, args: string[], timeoutMs = 10_000) =>
   new Promise<{ code: number | null; stdout: string }>((resolve) => {
@@ -146,6 +147,7 @@ export const realHost: DoctorHost = {
     // systeminformation found nothing (unusual /proc, containers): node-disk-info reads df.
     return (await diskInfo.getDiskInfo()).map((d) => ({ device: d.filesystem, mount: d.mounted, type: '', sizeBytes: d.blocks * 1024, freeBytes: d.available * 1024 }));
   },
+  filesystemOf,
   async blockDevices(): Promise<BlockDevice[]> {
     return (await si.blockDevices()).map((b) => ({ name: b.name, type: b.type, sizeBytes: b.size, mount: b.mount, fsType: b.fsType, removable: b.removable, model: b.model }));
   },

@@ -1,0 +1,40 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DiskProbe } from '../daemon/disks.js';
+import { realHost } from '../doctor/host.js';
+import { filesystemOf } from './filesystems.js';
+
+const MiB = 1024 ** 2;
+
+describe('the file system a backup disk lives on', () => {
+  it('is unknown for a path that is not there (an unplugged disk), and the heartbeat leaves its figures out', async () => {
+    const gone = join(tmpdir(), `mv-fs-gone-${process.pid}`, 'medvault');
+    expect(await filesystemOf(gone)).toBeUndefined();
+    const [d] = await new DiskProbe(Date.now).report([{ path: gone, ok: false, error: 'not there' }]);
+    expect(d).not.toHaveProperty('freeBytes');
+  });
+
+  // systeminformation's list holds no tmpfs (nor NFS, CIFS, FUSE): such a disk was reported with
+  // the root file system's figures, and doctor said it was on the system file system
+  it.skipIf(process.getuid?.() !== 0)('a tmpfs disk has its own size, free space and mount point, in the heartbeat and in doctor', async () => {
+    const mnt = mkdtempSync(join(tmpdir(), 'mv-fs-tmpfs-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mnt]);
+    try {
+      const disk = join(mnt, 'medvault');
+      mkdirSync(disk);
+      const before = (await filesystemOf(disk))!;
+      expect(before).toMatchObject({ mount: mnt, type: 'tmpfs', sizeBytes: 64 * MiB });
+      writeFileSync(join(disk, 'fill'), Buffer.alloc(16 * MiB, 1));
+      expect(before.freeBytes - (await filesystemOf(disk))!.freeBytes).toBeGreaterThanOrEqual(16 * MiB);
+      const [d] = await new DiskProbe(Date.now).report([{ path: disk, ok: true }]);
+      expect(d).toMatchObject({ mount: mnt, sizeBytes: 64 * MiB });
+      expect(d!.freeBytes).toBeLessThan(49 * MiB);
+      expect(await realHost.filesystemOf(disk)).toMatchObject({ mount: mnt, type: 'tmpfs' });
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+});
