@@ -4,13 +4,14 @@
  * the only place that maps outcomes and errors to exit codes:
  * 0 ok, 1 error, 2 usage or configuration, 3 partial backup, 4 repository locked, 5 data corrupt
  * or verification failed, 6 a backup disk failed (full, read-only, failing, unplugged or foreign:
- * alerted) while the other disks were written.
+ * alerted) while the other disks were written; 130 / 143 stopped by SIGINT (Ctrl-C) / SIGTERM.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { MedvaultError, codes } from '@medvault/protocol';
 import { createContext, type CliContext } from './cli/context.js';
+import { stopProgress } from './cli/progress.js';
 
 type Register = (program: Command, ctx: CliContext) => void;
 
@@ -84,6 +85,25 @@ export function exitCodeOf(err: unknown): number {
 
 const statusCodes = { ok: exitCodes.ok, partial: exitCodes.partial, damaged: exitCodes.corrupt, failed: exitCodes.error, 'disk-failed': exitCodes.disk } as const;
 
+/**
+ * Ctrl-C or a stop during a one-shot command (`run`, the daemon, stops itself cleanly on these):
+ * what the command was writing is left as a kill would leave it, which the repository is made for
+ * (no snapshot is committed half-way; the next run sweeps or reuses what was written and takes
+ * over the lock of a process that is gone), but the terminal gets its cursor back and the user a
+ * line saying what happened, and the exit code is the shell's for the signal.
+ */
+function exitOnSignal(command: string | undefined, json: boolean): void {
+  for (const [signal, exit] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => {
+      stopProgress();
+      const message = `${command ?? 'command'} interrupted by ${signal} before it ended: nothing it left half-done is used; run it again to finish`;
+      if (json) process.stdout.write(`${JSON.stringify({ ok: false, code: codes.INTERRUPTED, message })}\n`);
+      else process.stderr.write(`medvault-agent: ${message}\n`);
+      process.exit(exit);
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const ctx = createContext(process.env.MEDVAULT_CONFIG ?? '/etc/medvault/agent.toml');
   ctx.options.json = argv.includes('--json');
@@ -106,5 +126,7 @@ export async function main(argv: string[]): Promise<number> {
 
 const invoked = process.argv[1] ? realpathSync(process.argv[1]) : '';
 if (invoked === fileURLToPath(import.meta.url)) {
+  const command = commandOf(process.argv);
+  if (command !== 'run') exitOnSignal(command, process.argv.includes('--json'));
   main(process.argv).then((code) => process.exit(code));
 }

@@ -45,6 +45,8 @@ export const codes = {
   TRANSPORT_FAILED: 'MV_ERR_TRANSPORT_FAILED',
   /** Restored bytes did not verify against the snapshot. */
   VERIFY_FAILED: 'MV_ERR_VERIFY_FAILED',
+  /** A command was stopped by a signal (Ctrl-C, SIGTERM) before it ended. */
+  INTERRUPTED: 'MV_ERR_INTERRUPTED',
 } as const;
 
 export type ErrorCode = (typeof codes)[keyof typeof codes];

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, mkdirSync, statSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,4 +104,32 @@ describe('medvault-agent CLI (built)', () => {
     expect(bad.code).toBe(2);
     expect(bad.out).toMatchObject({ ok: false, code: 'MV_ERR_CONFIG_INVALID' });
   });
+
+  it('Ctrl-C (SIGINT) mid-backup: one line naming the command, exit 130; the next backup completes and checks clean', async () => {
+    // a site of its own (the test above damages a pack of its disk 1)
+    const site = await tempDir('mv-cli-int-');
+    mkdirSync(join(site, 'src'));
+    writeFileSync(join(site, 'src', 'a.txt'), 'alpha');
+    const rk = cli('recovery-key', 'generate', '--out', join(site, 'recovery.key'));
+    writeFileSync(join(site, 'agent.toml'), [`site = "clinic-i"`, `state_dir = "${site}/state"`, `key_file = "${site}/local.key"`, `recovery_public_key = "${rk.out.publicKey}"`, `[[disks]]`, `path = "${site}/disk1"`, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${site}/src"`].join('\n'));
+    const c = ['--config', join(site, 'agent.toml')];
+    expect(cli(...c, 'init').code).toBe(0);
+    writeFileSync(join(site, 'src', 'new.bin'), Buffer.alloc(3 * 1024 * 1024, 7));
+    // stopped (SIGSTOP) at its first object write, so the signal lands in the middle of the run
+    const p = spawn(process.execPath, [...nodeArgs, main, '--json', ...c, 'backup', 'records'], { cwd: root, env: { ...process.env, MEDVAULT_CONFIG: '', MEDVAULT_FAULTS: 'match=put.write,at=1,action=stop' } });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+    while (readFileSync(`/proc/${p.pid}/stat`, 'utf8').split(') ')[1]![0] !== 'T') await new Promise((r) => setTimeout(r, 20));
+    p.kill('SIGINT');
+    p.kill('SIGCONT');
+    expect(await exited).toBe(130);
+    const line = JSON.parse(out.trim().split('\n').pop()!);
+    expect(line).toMatchObject({ ok: false, code: 'MV_ERR_INTERRUPTED' });
+    expect(line.message).toMatch(/^backup interrupted by SIGINT/);
+    const next = cli(...c, 'backup', 'records');
+    expect(next.code).toBe(0);
+    expect(cli(...c, 'check', '--read-data').code).toBe(0);
+    expect(cli(...c, 'ls', 'latest').out.entries.map((e: any) => e.path)).toContain('new.bin');
+  }, 60_000);
 });

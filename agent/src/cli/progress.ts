@@ -13,6 +13,15 @@ export interface Progress {
   stop(): void;
 }
 
+/** Bars drawn now: an interrupted command stops them, so the terminal gets its cursor and line wrap back. */
+const drawn = new Set<{ stop(): void }>();
+
+/** Stops every bar still drawn (main.ts, when a signal stops the command). */
+export function stopProgress(): void {
+  for (const b of drawn) b.stop();
+  drawn.clear();
+}
+
 export function progress(ctx: CliContext): Progress {
   if (ctx.options.json || !process.stderr.isTTY) return { shown: false, update() {}, stop() {} };
   const cliProgress = loadCliProgress();
@@ -22,12 +31,13 @@ export function progress(ctx: CliContext): Progress {
     shown: true,
     update(value, total, label) {
       if (!started) bar.start(Math.max(total, 1), 0, { label });
+      if (!started) drawn.add(bar);
       started = true;
       bar.setTotal(Math.max(total, value, 1));
       bar.update(value, { label });
     },
     stop() {
-      if (started) bar.stop();
+      if (started && drawn.delete(bar)) bar.stop();
     },
   };
 }

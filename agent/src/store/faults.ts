@@ -5,7 +5,8 @@
  *
  *   MEDVAULT_FAULTS="at=17"                  the 17th point hit (1-based) fires
  *   MEDVAULT_FAULTS="seed=42,rate=0.05"      each point fires with probability 5%, deterministically per seed
- *   ...,action=kill|eio|enospc|erofs         kill: SIGKILL this process (default); others throw that errno
+ *   ...,action=kill|eio|enospc|erofs|stop    kill: SIGKILL this process (default); stop: SIGSTOP it (a
+ *                                            test then signals it and sends SIGCONT); others throw that errno
  *   ...,match=SUBSTRING                      only points whose name or subject contains SUBSTRING count;
  *                                            without at or rate, every one of them fires (a failing disk)
  *   ...,log=FILE                             append "n name subject" for every counted point hit
@@ -19,7 +20,7 @@ interface FaultSpec {
   at?: number;
   seed?: number;
   rate?: number;
-  action: 'kill' | 'eio' | 'enospc' | 'erofs';
+  action: 'kill' | 'eio' | 'enospc' | 'erofs' | 'stop';
   match?: string;
   log?: string;
 }
@@ -36,7 +37,7 @@ function parse(text: string | undefined): FaultSpec | undefined {
     if (k === 'at') spec.at = Number(v);
     else if (k === 'seed') spec.seed = Number(v) >>> 0;
     else if (k === 'rate') spec.rate = Number(v);
-    else if (k === 'action' && (v === 'kill' || v === 'eio' || v === 'enospc' || v === 'erofs')) spec.action = v;
+    else if (k === 'action' && (v === 'kill' || v === 'eio' || v === 'enospc' || v === 'erofs' || v === 'stop')) spec.action = v;
     else if (k === 'match') spec.match = v;
     else if (k === 'log') spec.log = v;
   }
@@ -84,6 +85,7 @@ export function faultPoint(name: string, subject = ''): void {
     process.kill(process.pid, 'SIGKILL');
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10_000); // never returns: the signal lands first
   }
+  if (spec.action === 'stop') return void process.kill(process.pid, 'SIGSTOP'); // goes on after SIGCONT
   const [code, errno] = errnos[spec.action as keyof typeof errnos];
   throw Object.assign(new Error(`${code}: injected fault at ${name} ${subject}`), { code, errno, syscall: name });
 }
