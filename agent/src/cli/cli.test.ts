@@ -69,6 +69,11 @@ describe('medvault-agent CLI (built)', () => {
     const again = cli(...c, 'restore', 'latest', '--target', target);
     expect(again.code).toBe(1);
     expect(again.out.failed).toEqual(['sub/b.txt']);
+    // as a technician reads it: each refused name once, and what to do about them
+    const text = spawnSync(process.execPath, [...nodeArgs, main, ...c, 'restore', 'latest', '--target', target], { cwd: root, encoding: 'utf8', env: { ...process.env, MEDVAULT_CONFIG: '' } });
+    expect(text.status).toBe(1);
+    expect(text.stdout).toContain('  FAILED: sub/b.txt: exists in the target; not overwritten (mode new)\n');
+    expect(text.stdout).toContain(`2 of the snapshot's entries already exist in ${target} and were left as they are: restore into an empty folder, or add --overwrite`);
     // a path that climbs out of the snapshot is bad input (exit 2, the path named), not damage; nothing is restored
     for (const path of ['../x', 'sub/../../x', './sub', '/sub']) {
       const outside = cli(...c, 'restore', 'latest', '--target', join(dir, 'outside'), '--path', path);

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { MedvaultError, codes, repeatable, unsafeSnapshotPath } from '@medvault/protocol';
 import { Restorer, type RestoreOptions, type RestoreResult } from '../restore/restorer.js';
+import { NOT_OVERWRITTEN } from '../restore/file-writer.js';
 import type { Repository } from '../repo/repository.js';
 import { readRecoveryKey } from '../repo/disk.js';
 import { readLocalKey } from '../crypto/local-key.js';
@@ -50,7 +51,10 @@ export function register(program: Command, ctx: CliContext): void {
       }, (e, id) => spool.add('audit', e, id));
       if (result.failed.length > 0) ctx.status = result.errors.some((e) => e.code === 'MV_ERR_DATA_CORRUPT' || e.code === 'MV_ERR_VERIFY_FAILED') ? 'damaged' : 'failed';
       const lines = [`restored snapshot ${result.snapshot.slice(0, 12)} from ${disk} into ${opts.target}: ${result.files} files, ${formatBytes(result.bytes)}, ${result.verified} verified`];
-      for (const e of result.errors) lines.push(`  ${e.code === 'SKIPPED' ? 'skipped' : 'FAILED'}: ${e.path}: ${e.message}`);
+      // most messages name their path already (`a/b: exists in the target; …`)
+      for (const e of result.errors) lines.push(`  ${e.code === 'SKIPPED' ? 'skipped' : 'FAILED'}: ${e.message.startsWith(`${e.path}: `) ? '' : `${e.path}: `}${e.message}`);
+      const kept = result.errors.filter((e) => e.message.endsWith(NOT_OVERWRITTEN)).length;
+      if (kept > 0) lines.push(`${kept} of the snapshot's entries already exist in ${opts.target} and were left as they are: restore into an empty folder, or add --overwrite to replace them`);
       ctx.print(lines.join('\n'), { command: 'restore', disk, target: opts.target, ...result });
     });
 }

@@ -39,8 +39,11 @@ let scratch = Buffer.alloc(0);
 /** Whether renameat2 RENAME_NOREPLACE works here (one namespace operation a file instead of link + unlink). */
 let noReplace = true;
 
+/** How the message of an entry refused in mode 'new' ends. */
+export const NOT_OVERWRITTEN = 'exists in the target; not overwritten (mode new)';
+
 export function notOverwritten(display: string): MedvaultError {
-  return new MedvaultError(codes.CONFIG_INVALID, `${display}: exists in the target; not overwritten (mode new)`);
+  return new MedvaultError(codes.CONFIG_INVALID, `${display}: ${NOT_OVERWRITTEN}`);
 }
 
 export class FileWriter {

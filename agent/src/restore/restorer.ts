@@ -133,8 +133,11 @@ class RestoreRun {
   private fail(path: string, err: unknown): void {
     const code = err instanceof MedvaultError ? err.code : ((err as NodeJS.ErrnoException)?.code ?? 'ERROR');
     this.result.errors.push({ path, code, message: (err as Error)?.message ?? String(err) });
-    if (!this.result.failed.includes(path)) this.result.failed.push(path);
+    if (!this.failedPaths.has(path)) this.result.failed.push(path);
+    this.failedPaths.add(path);
   }
+  /** result.failed as a set (a restore into a full folder fails every name: no scan per failure). */
+  private readonly failedPaths = new Set<string>();
 
   /** Finds each selected path's node; [] selects the root tree itself (node undefined). */
   async select(root: string, paths: string[]): Promise<{ parents: Buffer[]; node?: TreeNode; display: string }[]> {
