@@ -69,6 +69,11 @@ describe('medvault-agent CLI (built)', () => {
     const again = cli(...c, 'restore', 'latest', '--target', target);
     expect(again.code).toBe(1);
     expect(again.out.failed).toEqual(['sub/b.txt']);
+    // a snapshot that is on no disk: every disk looked on is named (ids differ from disk to disk)
+    const none = cli(...c, 'restore', 'deadbeef00', '--target', join(dir, 'none'));
+    expect(none.code).toBe(1);
+    expect(none.out.message).toBe(`no snapshot deadbeef00 on any backup disk (${join(dir, 'disk1')}, ${join(dir, 'disk2')}); medvault-agent snapshots lists them`);
+    expect(cli(...c, 'restore', 'lastest', '--target', join(dir, 'none')).out.message).toMatch(/^no snapshot lastest on any backup disk \(.*disk1, .*disk2\) \(a snapshot is named "latest" or by 6 or more hex digits of its id\)/);
     // as a technician reads it: each refused name once, and what to do about them
     const text = spawnSync(process.execPath, [...nodeArgs, main, ...c, 'restore', 'latest', '--target', target], { cwd: root, encoding: 'utf8', env: { ...process.env, MEDVAULT_CONFIG: '' } });
     expect(text.status).toBe(1);

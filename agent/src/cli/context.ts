@@ -3,6 +3,7 @@
  * print through the context (human text, or one JSON object with --json) and report their outcome
  * in `ctx.status`; only main.ts turns outcomes and errors into exit codes.
  */
+import { MedvaultError, codes } from '@medvault/protocol';
 import { loadConfig, type AgentConfig } from '../config.js';
 import { openDiskRepository, readRecoveryKey } from '../repo/disk.js';
 import type { Repository } from '../repo/repository.js';
@@ -62,21 +63,22 @@ export async function eachRepo<T>(ctx: CliContext, fn: (repo: Repository, disk: 
 
 /** Finds the first disk whose repository has snapshot `ref` and runs `fn` with it. */
 export async function withSnapshotRepo<T>(ctx: CliContext, ref: string, store: string | undefined, fn: (repo: Repository, hash: string, disk: string) => Promise<T>): Promise<T> {
-  let first: unknown;
-  for (const { path } of ctx.config().disks) {
+  const disks = ctx.config().disks.map((d) => d.path);
+  for (const path of disks) {
     let repo: Repository | undefined;
     try {
       repo = await ctx.openRepo(path);
       const s = await repo.resolveSnapshot(ref, store);
       return await fn(repo, s.hash, path);
     } catch (err) {
-      first ??= err;
       if (repo === undefined || !isNotFound(err)) throw err;
     } finally {
       await repo?.close();
     }
   }
-  throw first;
+  // each disk holds its own repository, so ids differ from disk to disk: name every disk looked on
+  const how = ref === 'latest' || /^[0-9a-f]{6,64}$/.test(ref) ? '' : ` (a snapshot is named "latest" or by 6 or more hex digits of its id)`;
+  throw new MedvaultError(codes.NOT_FOUND, `no snapshot ${ref}${store ? ` of store ${store}` : ''} on ${disks.length === 1 ? `the backup disk ${disks[0]}` : `any backup disk (${disks.join(', ')})`}${how}; medvault-agent snapshots lists them`);
 }
 
 function isNotFound(err: unknown): boolean {
