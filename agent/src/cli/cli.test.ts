@@ -74,6 +74,8 @@ describe('medvault-agent CLI (built)', () => {
     expect(none.code).toBe(1);
     expect(none.out.message).toBe(`no snapshot deadbeef00 on any backup disk (${join(dir, 'disk1')}, ${join(dir, 'disk2')}); medvault-agent snapshots lists them`);
     expect(cli(...c, 'restore', 'lastest', '--target', join(dir, 'none')).out.message).toMatch(/^no snapshot lastest on any backup disk \(.*disk1, .*disk2\) \(a snapshot is named "latest" or by 6 or more hex digits of its id\)/);
+    // a path the snapshot does not hold is said as such
+    expect(cli(...c, 'restore', 'latest', '--target', join(dir, 'none'), '--path', 'nosuch').out.message).toMatch(/: no path nosuch$/);
     // as a technician reads it: each refused name once, and what to do about them
     const text = spawnSync(process.execPath, [...nodeArgs, main, ...c, 'restore', 'latest', '--target', target], { cwd: root, encoding: 'utf8', env: { ...process.env, MEDVAULT_CONFIG: '' } });
     expect(text.status).toBe(1);

@@ -64,18 +64,23 @@ export async function eachRepo<T>(ctx: CliContext, fn: (repo: Repository, disk: 
 /** Finds the first disk whose repository has snapshot `ref` and runs `fn` with it. */
 export async function withSnapshotRepo<T>(ctx: CliContext, ref: string, store: string | undefined, fn: (repo: Repository, hash: string, disk: string) => Promise<T>): Promise<T> {
   const disks = ctx.config().disks.map((d) => d.path);
+  let inner: unknown; // the first not-found from `fn` (a path not in the snapshot), said as it is
   for (const path of disks) {
     let repo: Repository | undefined;
+    let found = false;
     try {
       repo = await ctx.openRepo(path);
       const s = await repo.resolveSnapshot(ref, store);
+      found = true;
       return await fn(repo, s.hash, path);
     } catch (err) {
       if (repo === undefined || !isNotFound(err)) throw err;
+      if (found) inner ??= err;
     } finally {
       await repo?.close();
     }
   }
+  if (inner) throw inner;
   // each disk holds its own repository, so ids differ from disk to disk: name every disk looked on
   const how = ref === 'latest' || /^[0-9a-f]{6,64}$/.test(ref) ? '' : ` (a snapshot is named "latest" or by 6 or more hex digits of its id)`;
   throw new MedvaultError(codes.NOT_FOUND, `no snapshot ${ref}${store ? ` of store ${store}` : ''} on ${disks.length === 1 ? `the backup disk ${disks[0]}` : `any backup disk (${disks.join(', ')})`}${how}; medvault-agent snapshots lists them`);
