@@ -12,7 +12,7 @@ import { readPackHeader, packKey, packSalt, openBlobWithKey, buildPack, type Blo
 import { owned, type PoolRequest, type LocalChunk, type RestoredFile } from './pool.js';
 import { FileWriter, type FileTarget } from '../restore/file-writer.js';
 import { openSync, readSync, closeSync, constants } from 'node:fs';
-import { release } from '../platform/fsx.js';
+import { release, grown } from '../platform/fsx.js';
 
 /** Runs one request; returns its result and the buffers to transfer back. */
 export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffer[] } {
@@ -141,7 +141,7 @@ function readRange(path: string, offset: number, length: number): Buffer {
   }
   clearTimeout(closeTimer);
   closeTimer = setTimeout(closePacks, 1000).unref();
-  if (sealedBuf.length < length) sealedBuf = Buffer.allocUnsafeSlow(length);
+  sealedBuf = grown(sealedBuf, length);
   const b = sealedBuf.subarray(0, length);
   for (let n = 0; n < length; ) {
     const r = readSync(fd, b, n, length - n, offset + n);

@@ -2,7 +2,7 @@ import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, rea
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getXattrs, mknod, release, renameNoReplace, scanDir, setTimes, setXattr, syncfs } from './fsx.js';
+import { getXattrs, grown, mknod, release, renameNoReplace, scanDir, setTimes, setXattr, syncfs } from './fsx.js';
 
 describe('fsx addon', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mv-fsx-'));
@@ -73,5 +73,11 @@ describe('fsx addon', () => {
     const b = Buffer.from('neighbour'); // small buffers share one of Node's pool blocks
     release(a);
     expect([a.toString(), b.toString()]).toEqual(['pooled', 'neighbour']);
+  });
+  it('grown keeps a buffer large enough, and frees the one it outgrows (restore threads kept each outgrown read buffer)', () => {
+    const small = Buffer.allocUnsafeSlow(1 << 20);
+    const big = grown(small, 3 << 20);
+    expect([small.length, big.length]).toEqual([0, 3 << 20]);
+    expect(grown(big, 5)).toBe(big);
   });
 });

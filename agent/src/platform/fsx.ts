@@ -21,3 +21,14 @@ export const { getXattrs, setXattr, setTimes, mknod, renameNoReplace, syncfs, no
 export function release(b: Uint8Array): void {
   if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.byteLength > 0 && !(b.buffer instanceof SharedArrayBuffer)) fsx.release(b.buffer as ArrayBuffer);
 }
+
+/**
+ * A thread's reused buffer `b` when it holds `size` bytes, else a new one of that size, `b` freed
+ * (release): left to a pool thread's collector, the buffers it outgrew (restore's reads and
+ * read-backs, grown to the largest chunk) stayed allocated.
+ */
+export function grown(b: Buffer<ArrayBuffer>, size: number): Buffer<ArrayBuffer> {
+  if (b.length >= size) return b;
+  release(b);
+  return Buffer.allocUnsafeSlow(size);
+}

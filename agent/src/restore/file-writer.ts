@@ -13,6 +13,7 @@
 import { constants, writeSync, readSync, closeSync, ftruncateSync, fchmodSync, fchownSync } from 'node:fs';
 import { MedvaultError, codes } from '@medvault/protocol/core';
 import { sync, setTimes, setXattr } from '../platform/long-paths.js';
+import { grown } from '../platform/fsx.js';
 
 /** What a restored file becomes: its node's metadata and its names. */
 export interface FileTarget {
@@ -103,7 +104,7 @@ export class FileWriter {
 
   /** Reads back the chunk just written at the current end (or its holes) and compares it with `want`. */
   private readBack(want: Buffer): void {
-    if (scratch.length < want.length) scratch = Buffer.allocUnsafeSlow(want.length);
+    scratch = grown(scratch, want.length);
     const got = scratch.subarray(0, want.length);
     let n = 0;
     for (let r = 1; n < want.length && r > 0; n += r) r = readSync(this.fd, got, n, want.length - n, this.bytes + n);
