@@ -146,6 +146,29 @@ describe('medvault-agent CLI (built)', () => {
     expect(cli(...c, 'ls', 'latest').out.entries.map((e: any) => e.path)).toContain('new.bin');
   }, 60_000);
 
+  it('a disk unplugged: restore and ls use the other disk; a snapshot on no disk reached says which disk was not looked on', async () => {
+    const site = await tempDir('mv-cli-unplugged-');
+    mkdirSync(join(site, 'src'));
+    writeFileSync(join(site, 'src', 'a.txt'), 'alpha');
+    const rk = cli('recovery-key', 'generate', '--out', join(site, 'recovery.key'));
+    writeFileSync(join(site, 'agent.toml'), [`site = "clinic-u"`, `state_dir = "${site}/state"`, `key_file = "${site}/local.key"`, `recovery_public_key = "${rk.out.publicKey}"`, `[[disks]]`, `path = "${site}/disk1"`, `[[disks]]`, `path = "${site}/disk2"`, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${site}/src"`].join('\n'));
+    const c = ['--config', join(site, 'agent.toml')];
+    expect(cli(...c, 'init').code).toBe(0);
+    const [one, two] = cli(...c, 'backup', 'records').out.results.map((r: any) => r.snapshot as string);
+    execFileSync('mv', [join(site, 'disk1'), join(site, 'disk1.away')]);
+    const r = cli(...c, 'restore', two!.slice(0, 12), '--target', join(site, 'r'));
+    expect(r.code).toBe(0);
+    expect(r.out.disk).toBe(join(site, 'disk2'));
+    expect(readFileSync(join(site, 'r', 'a.txt'), 'utf8')).toBe('alpha');
+    expect(cli(...c, 'restore', 'latest', '--target', join(site, 'r2')).code).toBe(0);
+    expect(cli(...c, 'ls', 'latest').out.entries.map((e: any) => e.path)).toEqual(['a.txt']);
+    expect(cli(...c, 'restore', one!.slice(0, 12), '--target', join(site, 'r3')).out.message).toBe(
+      `no snapshot ${one!.slice(0, 12)} on the backup disk ${join(site, 'disk2')}; not looked on ${join(site, 'disk1')}: the backup disk is not there (unplugged or not mounted); medvault-agent snapshots lists them`,
+    );
+    execFileSync('mv', [join(site, 'disk2'), join(site, 'disk2.away')]);
+    expect(cli(...c, 'restore', 'latest', '--target', join(site, 'r4')).out.message).toBe(`${join(site, 'disk1')}: the backup disk is not there (unplugged or not mounted)`);
+  }, 60_000);
+
   it('Ctrl-C mid-restore: the partial temp file is removed, the line says how to finish (the next restore refuses what was placed)', async () => {
     const site = await tempDir('mv-cli-int-restore-');
     mkdirSync(join(site, 'src'));
