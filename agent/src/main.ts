@@ -97,14 +97,26 @@ function exitOnSignal(command: string | undefined, json: boolean): void {
   for (const [signal, exit] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.once(signal, () => {
       runInterruptHooks();
-      // a restore again into the same folder refuses the files this one placed (mode 'new')
-      const next = command === 'restore' ? 'the files it placed are whole and verified; restore again with --overwrite, or into an empty folder' : 'nothing it left half-done is used; run it again to finish';
-      const message = `${command ?? 'command'} interrupted by ${signal} before it ended: ${next}`;
+      const message = interruptedMessage(command, signal);
       if (json) process.stdout.write(`${JSON.stringify({ ok: false, code: codes.INTERRUPTED, message })}\n`);
       else process.stderr.write(`medvault-agent: ${message}\n`);
       process.exit(exit);
     });
   }
+}
+
+/**
+ * What the user reads when a signal stops `command`, and what to do. The commands that write
+ * outside the repository cannot simply be run again: a restore into the same folder refuses the
+ * files it placed (mode 'new'), and restore-db never loads into a database that exists, as the one
+ * it created does (partly loaded).
+ */
+export function interruptedMessage(command: string | undefined, signal: string): string {
+  const next =
+    command === 'restore' ? 'the files it placed are whole and verified; restore again with --overwrite, or into an empty folder'
+    : command === 'restore-db' ? 'the database it created may hold part of the dump: drop it (dropdb, or DROP DATABASE), or load into another --database'
+    : 'nothing it left half-done is used; run it again to finish';
+  return `${command ?? 'command'} interrupted by ${signal} before it ended: ${next}`;
 }
 
 export async function main(argv: string[]): Promise<number> {
