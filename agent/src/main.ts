@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { MedvaultError, codes } from '@medvault/protocol';
 import { createContext, type CliContext } from './cli/context.js';
-import { stopProgress } from './cli/progress.js';
+import { runInterruptHooks } from './platform/on-interrupt.js';
 
 type Register = (program: Command, ctx: CliContext) => void;
 
@@ -89,19 +89,34 @@ const statusCodes = { ok: exitCodes.ok, partial: exitCodes.partial, damaged: exi
  * Ctrl-C or a stop during a one-shot command (`run`, the daemon, stops itself cleanly on these):
  * what the command was writing is left as a kill would leave it, which the repository is made for
  * (no snapshot is committed half-way; the next run sweeps or reuses what was written and takes
- * over the lock of a process that is gone), but the terminal gets its cursor back and the user a
- * line saying what happened, and the exit code is the shell's for the signal.
+ * over the lock of a process that is gone), but its interrupt hooks run (platform/on-interrupt.ts:
+ * a progress bar gives the terminal its cursor back, a restore removes its partial temp files), the
+ * user gets a line saying what happened and what to do, and the exit code is the shell's for the signal.
  */
 function exitOnSignal(command: string | undefined, json: boolean): void {
   for (const [signal, exit] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.once(signal, () => {
-      stopProgress();
-      const message = `${command ?? 'command'} interrupted by ${signal} before it ended: nothing it left half-done is used; run it again to finish`;
+      runInterruptHooks();
+      const message = interruptedMessage(command, signal);
       if (json) process.stdout.write(`${JSON.stringify({ ok: false, code: codes.INTERRUPTED, message })}\n`);
       else process.stderr.write(`medvault-agent: ${message}\n`);
       process.exit(exit);
     });
   }
+}
+
+/**
+ * What the user reads when a signal stops `command`, and what to do. The commands that write
+ * outside the repository cannot simply be run again: a restore into the same folder refuses the
+ * files it placed (mode 'new'), and restore-db never loads into a database that exists, as the one
+ * it created does (partly loaded).
+ */
+export function interruptedMessage(command: string | undefined, signal: string): string {
+  const next =
+    command === 'restore' ? 'the files it placed are whole and verified; restore again with --overwrite, or into an empty folder'
+    : command === 'restore-db' ? 'the database it created may hold part of the dump: drop it (dropdb, or DROP DATABASE), or load into another --database'
+    : 'nothing it left half-done is used; run it again to finish';
+  return `${command ?? 'command'} interrupted by ${signal} before it ended: ${next}`;
 }
 
 export async function main(argv: string[]): Promise<number> {

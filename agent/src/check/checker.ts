@@ -112,7 +112,9 @@ export class Checker {
         if (badPack.has(pack)) continue;
         r.packsRead++;
         const bytes = await this.repo.store.get('pack', pack);
-        reads.push({ pack, result: this.readPack(pack, bytes, bad, r) });
+        const result = this.readPack(pack, bytes, bad, r);
+        result.catch(() => undefined); // settle() awaits it; one failing ends the check before the others are awaited
+        reads.push({ pack, result });
         if (reads.length > READ_AHEAD) await settle();
       }
       while (reads.length > 0) await settle();

@@ -3,6 +3,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, mkdirSync, statSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
 import { tempDir } from '../repo/testing.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -144,4 +145,73 @@ describe('medvault-agent CLI (built)', () => {
     expect(cli(...c, 'check', '--read-data').code).toBe(0);
     expect(cli(...c, 'ls', 'latest').out.entries.map((e: any) => e.path)).toContain('new.bin');
   }, 60_000);
+
+  it('a disk unplugged: restore and ls use the other disk; a snapshot on no disk reached says which disk was not looked on', async () => {
+    const site = await tempDir('mv-cli-unplugged-');
+    mkdirSync(join(site, 'src'));
+    writeFileSync(join(site, 'src', 'a.txt'), 'alpha');
+    const rk = cli('recovery-key', 'generate', '--out', join(site, 'recovery.key'));
+    writeFileSync(join(site, 'agent.toml'), [`site = "clinic-u"`, `state_dir = "${site}/state"`, `key_file = "${site}/local.key"`, `recovery_public_key = "${rk.out.publicKey}"`, `[[disks]]`, `path = "${site}/disk1"`, `[[disks]]`, `path = "${site}/disk2"`, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${site}/src"`].join('\n'));
+    const c = ['--config', join(site, 'agent.toml')];
+    expect(cli(...c, 'init').code).toBe(0);
+    const [one, two] = cli(...c, 'backup', 'records').out.results.map((r: any) => r.snapshot as string);
+    execFileSync('mv', [join(site, 'disk1'), join(site, 'disk1.away')]);
+    const r = cli(...c, 'restore', two!.slice(0, 12), '--target', join(site, 'r'));
+    expect(r.code).toBe(0);
+    expect(r.out.disk).toBe(join(site, 'disk2'));
+    expect(readFileSync(join(site, 'r', 'a.txt'), 'utf8')).toBe('alpha');
+    expect(cli(...c, 'restore', 'latest', '--target', join(site, 'r2')).code).toBe(0);
+    expect(cli(...c, 'ls', 'latest').out.entries.map((e: any) => e.path)).toEqual(['a.txt']);
+    expect(cli(...c, 'restore', one!.slice(0, 12), '--target', join(site, 'r3')).out.message).toBe(
+      `no snapshot ${one!.slice(0, 12)} on the backup disk ${join(site, 'disk2')}; not looked on ${join(site, 'disk1')}: the backup disk is not there (unplugged or not mounted); medvault-agent snapshots lists them`,
+    );
+    execFileSync('mv', [join(site, 'disk2'), join(site, 'disk2.away')]);
+    expect(cli(...c, 'restore', 'latest', '--target', join(site, 'r4')).out.message).toBe(`${join(site, 'disk1')}: the backup disk is not there (unplugged or not mounted)`);
+  }, 60_000);
+
+  it('Ctrl-C mid-restore: the partial temp file is removed, the line says how to finish (the next restore refuses what was placed)', async () => {
+    const site = await tempDir('mv-cli-int-restore-');
+    mkdirSync(join(site, 'src'));
+    writeFileSync(join(site, 'src', 'a.txt'), 'alpha');
+    writeFileSync(join(site, 'src', 'big.bin'), randomBytes(96 * 1024 * 1024)); // long enough to be caught mid-write
+    const rk = cli('recovery-key', 'generate', '--out', join(site, 'recovery.key'));
+    writeFileSync(join(site, 'agent.toml'), [`site = "clinic-r"`, `state_dir = "${site}/state"`, `key_file = "${site}/local.key"`, `recovery_public_key = "${rk.out.publicKey}"`, `[[disks]]`, `path = "${site}/disk1"`, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${site}/src"`].join('\n'));
+    const c = ['--config', join(site, 'agent.toml')];
+    expect(cli(...c, 'init').code).toBe(0);
+    expect(cli(...c, 'backup', 'records').code).toBe(0);
+    const target = join(site, 'restored');
+    const temps = () => (existsSync(target) ? readdirSync(target).filter((n) => n.startsWith('.mv-restore-')) : []);
+    let caught = false;
+    for (let attempt = 0; attempt < 5 && !caught; attempt++) {
+      rmSync(target, { recursive: true, force: true });
+      const p = spawn(process.execPath, [...nodeArgs, main, '--json', ...c, 'restore', 'latest', '--target', target], { cwd: root, env: { ...process.env, MEDVAULT_CONFIG: '' } });
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+      let running = true;
+      void exited.then(() => (running = false));
+      // stopped while a temp file is there, so the signal lands while it is being written
+      while (running && !caught) {
+        if (temps().length > 0) {
+          p.kill('SIGSTOP');
+          caught = temps().length > 0;
+          if (caught) p.kill('SIGINT');
+          p.kill('SIGCONT');
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      const code = await exited;
+      if (!caught) continue;
+      expect(code).toBe(130);
+      const line = JSON.parse(out.trim().split('\n').pop()!);
+      expect(line).toMatchObject({ ok: false, code: 'MV_ERR_INTERRUPTED' });
+      expect(line.message).toMatch(/^restore interrupted by SIGINT before it ended: .*--overwrite/);
+    }
+    expect(caught).toBe(true);
+    expect(temps()).toEqual([]);
+    const again = cli(...c, 'restore', 'latest', '--target', target, '--overwrite');
+    expect(again.code).toBe(0);
+    expect(readFileSync(join(target, 'big.bin')).equals(readFileSync(join(site, 'src', 'big.bin')))).toBe(true);
+    expect(temps()).toEqual([]);
+  }, 120_000);
 });

@@ -61,29 +61,43 @@ export async function eachRepo<T>(ctx: CliContext, fn: (repo: Repository, disk: 
   return out;
 }
 
-/** Finds the first disk whose repository has snapshot `ref` and runs `fn` with it. */
+/**
+ * Finds the first disk whose repository has snapshot `ref` and runs `fn` with it. A disk that
+ * cannot be opened (unplugged) is passed over for the next: it had made the restore of a snapshot
+ * on the other disk fail; its error is said only when no disk has the snapshot.
+ */
 export async function withSnapshotRepo<T>(ctx: CliContext, ref: string, store: string | undefined, fn: (repo: Repository, hash: string, disk: string) => Promise<T>): Promise<T> {
   const disks = ctx.config().disks.map((d) => d.path);
   let inner: unknown; // the first not-found from `fn` (a path not in the snapshot), said as it is
+  const opened: string[] = [];
+  const closed: unknown[] = []; // why the others could not be opened
   for (const path of disks) {
-    let repo: Repository | undefined;
-    let found = false;
+    let repo: Repository;
     try {
       repo = await ctx.openRepo(path);
+    } catch (err) {
+      closed.push(err);
+      continue;
+    }
+    opened.push(path);
+    let found = false;
+    try {
       const s = await repo.resolveSnapshot(ref, store);
       found = true;
       return await fn(repo, s.hash, path);
     } catch (err) {
-      if (repo === undefined || !isNotFound(err)) throw err;
+      if (!isNotFound(err)) throw err;
       if (found) inner ??= err;
     } finally {
-      await repo?.close();
+      await repo.close();
     }
   }
   if (inner) throw inner;
+  if (opened.length === 0) throw closed[0];
   // each disk holds its own repository, so ids differ from disk to disk: name every disk looked on
   const how = ref === 'latest' || /^[0-9a-f]{6,64}$/.test(ref) ? '' : ` (a snapshot is named "latest" or by 6 or more hex digits of its id)`;
-  throw new MedvaultError(codes.NOT_FOUND, `no snapshot ${ref}${store ? ` of store ${store}` : ''} on ${disks.length === 1 ? `the backup disk ${disks[0]}` : `any backup disk (${disks.join(', ')})`}${how}; medvault-agent snapshots lists them`);
+  const not = closed.map((e) => `; not looked on ${errorMessage(e)}`).join('');
+  throw new MedvaultError(codes.NOT_FOUND, `no snapshot ${ref}${store ? ` of store ${store}` : ''} on ${opened.length === 1 ? `the backup disk ${opened[0]}` : `any backup disk (${opened.join(', ')})`}${how}${not}; medvault-agent snapshots lists them`);
 }
 
 function isNotFound(err: unknown): boolean {

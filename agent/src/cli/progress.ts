@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import type cliProgressModule from 'cli-progress';
 import type { CliContext } from './context.js';
+import { onInterrupt } from '../platform/on-interrupt.js';
 
 /** Loaded only for a bar on a terminal: --json and service runs skip its ~12 ms of start-up CPU. */
 const loadCliProgress = () => createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
@@ -13,31 +14,24 @@ export interface Progress {
   stop(): void;
 }
 
-/** Bars drawn now: an interrupted command stops them, so the terminal gets its cursor and line wrap back. */
-const drawn = new Set<{ stop(): void }>();
-
-/** Stops every bar still drawn (main.ts, when a signal stops the command). */
-export function stopProgress(): void {
-  for (const b of drawn) b.stop();
-  drawn.clear();
-}
-
 export function progress(ctx: CliContext): Progress {
   if (ctx.options.json || !process.stderr.isTTY) return { shown: false, update() {}, stop() {} };
   const cliProgress = loadCliProgress();
   const bar = new cliProgress.SingleBar({ stream: process.stderr, format: '{bar} {percentage}% {label}', hideCursor: true }, cliProgress.Presets.shades_classic);
   let started = false;
+  // drawn: an interrupted command stops it, so the terminal gets its cursor and line wrap back
+  let undraw = (): boolean => false;
   return {
     shown: true,
     update(value, total, label) {
       if (!started) bar.start(Math.max(total, 1), 0, { label });
-      if (!started) drawn.add(bar);
+      if (!started) undraw = onInterrupt(() => bar.stop());
       started = true;
       bar.setTotal(Math.max(total, value, 1));
       bar.update(value, { label });
     },
     stop() {
-      if (started && drawn.delete(bar)) bar.stop();
+      if (undraw()) bar.stop();
     },
   };
 }

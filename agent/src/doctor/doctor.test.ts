@@ -53,6 +53,11 @@ describe('doctor', () => {
     expect(f.find((x) => x.check === 'tls')!.message).toMatch(/TLS verified .* valid for 214 more days/);
   });
 
+  it('a backup disk that is a system folder bind-mounted elsewhere is on the system file system (same device, its own mount point)', async () => {
+    const f = await diagnose(config, host({}, { '/': dir({ dev: 7 }), '/mnt/b1/medvault': dir({ dev: 7 }) }));
+    expect(problems(f).map((x) => `${x.status} ${x.check}: ${x.message}`)).toEqual(['warn disk: backup disk is on the system filesystem /']);
+  });
+
   it('gives each problem a fix', async () => {
     const f = await diagnose(config, host({
       smart: async () => 'failed',

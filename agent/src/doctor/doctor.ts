@@ -132,6 +132,13 @@ export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { us
     ...(suitable.length ? {} : { fix: 'attach a disk of its own for backups (not the system disk, not the records\' disk), format it (mkfs.ext4), mount it under /mnt and add it as [[disks]]' }),
   });
 
+  // the system's file systems by device too: a folder of one bind-mounted elsewhere has its own mount point
+  const systemDevs = new Map<number, string>();
+  for (const m of systemMounts) {
+    const i = host.stat(m);
+    if (i.exists && !systemDevs.has(i.dev)) systemDevs.set(i.dev, m);
+  }
+
   // Each configured backup disk: there, writable, its own device, free space, SMART.
   for (const d of config.disks) {
     const i = host.stat(d.path);
@@ -149,7 +156,8 @@ export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { us
       const share = fs.sizeBytes > 0 ? fs.freeBytes / fs.sizeBytes : 0;
       const status: Severity = fs.freeBytes < GiB ? 'fail' : share < 0.1 ? 'warn' : 'ok';
       add({ check: 'space', subject: d.path, status, message: `${size(fs.freeBytes)} free of ${size(fs.sizeBytes)} (${Math.round(share * 100)}%) on ${fs.mount}`, ...(status === 'ok' ? {} : { fix: 'prune (medvault-agent forget), or add a larger disk' }) });
-      if (systemMounts.has(fs.mount)) add({ check: 'disk', subject: d.path, status: 'warn', message: `backup disk is on the system filesystem ${fs.mount}`, fix: 'use a disk of its own for backups' });
+      const system = systemMounts.has(fs.mount) ? fs.mount : systemDevs.get(i.dev);
+      if (system) add({ check: 'disk', subject: d.path, status: 'warn', message: `backup disk is on the system filesystem ${system}`, fix: 'use a disk of its own for backups' });
       const smart = await host.smart(fs.device);
       if (smart === undefined) add({ check: 'smart', subject: fs.device, status: 'warn', message: 'smartctl is not installed: disk health is not watched', fix: 'apt-get install smartmontools' });
       else if (smart === 'failed') add({ check: 'smart', subject: fs.device, status: 'fail', message: 'SMART health check FAILED: the disk is failing', fix: 'replace the disk now; its repository heals from the off-site copy' });

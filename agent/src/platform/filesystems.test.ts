@@ -37,4 +37,20 @@ describe('the file system a backup disk lives on', () => {
       execFileSync('umount', [mnt]);
     }
   });
+
+  it.skipIf(process.getuid?.() !== 0)('a disk mounted over another mount on the same point (an automount) is named by the one on top, and a path with a space', async () => {
+    const mnt = join(mkdtempSync(join(tmpdir(), 'mv-fs-stack-')), 'backup disk');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'mv-under', mnt]);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'mv-on-top', mnt]);
+      try {
+        expect(await filesystemOf(mnt)).toMatchObject({ device: 'mv-on-top', mount: mnt, type: 'tmpfs', sizeBytes: 8 * MiB });
+      } finally {
+        execFileSync('umount', [mnt]);
+      }
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
 });

@@ -17,12 +17,15 @@ export interface Filesystem {
   freeBytes: number;
 }
 
-/** The longest mount point that contains `path`. */
+/**
+ * The longest mount point that contains `path`; of several on the same point, the last (mounted
+ * on top, the one seen there: a systemd automount lists its autofs first, then the disk).
+ */
 export function mountOf<T extends { mount: string }>(path: string, fss: T[]): T | undefined {
   let best: T | undefined;
   for (const f of fss) {
     const m = f.mount.endsWith('/') ? f.mount : `${f.mount}/`;
-    if ((path === f.mount || path.startsWith(m) || f.mount === '/') && (!best || f.mount.length > best.mount.length)) best = f;
+    if ((path === f.mount || path.startsWith(m) || f.mount === '/') && (!best || f.mount.length >= best.mount.length)) best = f;
   }
   return best;
 }

@@ -32,6 +32,7 @@ import type { BlobEntry } from '../repo/pack.js';
 import { cryptoPool, type LocalChunk, type RestoredFile } from '../crypto/pool.js';
 import { FileWriter, place, applyXattrs, notOverwritten, type FileTarget } from './file-writer.js';
 import { syncfs } from '../platform/fsx.js';
+import { onInterrupt } from '../platform/on-interrupt.js';
 
 export interface RestoreOptions {
   /** 'latest' (of `store`) or a snapshot hash or unique prefix. */
@@ -94,6 +95,7 @@ export class Restorer {
     // opened before anything is written, so its syncfs at the end reports every writeback error
     // of the run, also those of the kernel's own flushes meanwhile
     const targetFd = openSync(target, constants.O_RDONLY | constants.O_DIRECTORY);
+    const forget = onInterrupt(() => run.removeTemps());
     try {
       for (const r of roots) await (r.node ? run.countNode(r.node) : run.countTree(snap.tree));
       for (const r of roots) {
@@ -108,6 +110,7 @@ export class Restorer {
       }
       await run.syncTarget(targetFd, o.target);
     } finally {
+      forget();
       run.closeDirs();
       closeSync(targetFd);
     }
@@ -290,7 +293,22 @@ class RestoreRun {
 
   /** A fresh temp name: this run's random prefix and a counter (a random draw per file cost a getpid each). */
   private tmpName(dir: Buffer): Buffer {
-    return join(dir, Buffer.from(`.mv-restore-${this.tmpPrefix}${(this.tmpCount++ % 0x1000000).toString(16).padStart(6, '0')}.tmp`));
+    const tmp = join(dir, Buffer.from(`.mv-restore-${this.tmpPrefix}${(this.tmpCount++ % 0x1000000).toString(16).padStart(6, '0')}.tmp`));
+    this.temps.add(tmp);
+    return tmp;
+  }
+  /** Temp names given out and not yet placed or removed (their folders are open: `/proc/self/fd/N/...`). */
+  private readonly temps = new Set<Buffer>();
+
+  /** Ctrl-C or SIGTERM (on-interrupt.ts): the temp files being written are removed, not left in the target. */
+  removeTemps(): void {
+    for (const tmp of this.temps) {
+      try {
+        sync.unlink(tmp);
+      } catch {
+        // not made yet, or already placed
+      }
+    }
   }
   private readonly tmpPrefix = randomBytes(5).toString('hex');
   private tmpCount = 0;
@@ -336,10 +354,17 @@ class RestoreRun {
    */
   private async writeFile(dir: Buffer, path: Buffer, n: TreeNode, display: string): Promise<void> {
     const file: FileTarget = { tmp: this.tmpName(dir), path, display, replace: this.o.mode, mode: n.mode, uid: n.uid, gid: n.gid, mtime: n.mtime, xattrs: n.xattrs };
-    const local = await this.localChunks(n.content!);
-    const there = local && (await this.inThread(file, local));
-    // a fresh temp name: a thread that died may still be finishing with its own for a moment
-    const done = there && !('again' in there) ? there : await this.writeHere({ ...file, tmp: this.tmpName(dir) }, n.content!);
+    let done: RestoredFile;
+    let again: Buffer | undefined;
+    try {
+      const local = await this.localChunks(n.content!);
+      const there = local && (await this.inThread(file, local));
+      // a fresh temp name: a thread that died may still be finishing with its own for a moment
+      done = there && !('again' in there) ? there : await this.writeHere({ ...file, tmp: (again = this.tmpName(dir)) }, n.content!);
+    } finally {
+      this.temps.delete(file.tmp);
+      if (again) this.temps.delete(again);
+    }
     for (const message of done.skipped) this.result.errors.push({ path: display, code: 'SKIPPED', message });
     this.result.files++;
     this.result.verified++;
@@ -467,6 +492,7 @@ class RestoreRun {
       place(tmp, path, this.o.mode, display);
     } finally {
       await rm(tmp, { force: true });
+      this.temps.delete(tmp);
     }
   }
 
