@@ -33,6 +33,7 @@ import { z } from 'zod';
 import { HASH_RE } from '@medvault/protocol';
 import { magic, sealFile, openFile, parseJson } from '../repo/format.js';
 import type { Repository } from '../repo/repository.js';
+import { plainObject, str, uint } from '../repo/hand-check.js';
 
 const count = z.number().int().nonnegative();
 const hash = z.string().regex(HASH_RE);
@@ -40,9 +41,7 @@ const folderSchema = z.tuple([z.string(), count, count, count, count, z.record(z
 const cacheSchema = z.strictObject({ v: z.literal(1), store: z.string(), snapshot: hash, indexes: z.array(hash), folders: z.record(z.string(), folderSchema) });
 type CacheBody = z.infer<typeof cacheSchema>;
 
-const uint = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-const isHash = (x: unknown) => typeof x === 'string' && HASH_RE.test(x);
-const plainObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isHash = (x: unknown) => str(x, HASH_RE);
 
 /**
  * cacheSchema checked by hand, never looser (what it does not accept goes to zod, which decides):
