@@ -192,6 +192,9 @@ interface Ahead {
   parent?: Promise<ParentDir | undefined>;
 }
 
+/** How an entry is named in messages and the doubtful-paths set: its path below the source, in UTF-8. */
+const displayOf = (rel: string, name: Buffer): string => (rel ? `${rel}/${name.toString('utf8')}` : name.toString('utf8'));
+
 /** What the walk cache records of a folder saved from a listing with print `fp`. */
 function seenFolder(fp: string, nodes: TreeNode[]): SeenFolder {
   const f: SeenFolder = { fp, files: 0, bytes: 0, symlinks: 0, others: 0, subdirs: {} };
@@ -341,7 +344,7 @@ class Run {
     const done = new Map<string, string>();
     await this.forEach(dir, entries, keys, (k) => seen.subdirs[k], async (i, early) => {
       if ((entries[i]!.st as EntryStat).type !== 'dir') return;
-      const display = rel ? `${rel}/${entries[i]!.name.toString('utf8')}` : entries[i]!.name.toString('utf8');
+      const display = displayOf(rel, entries[i]!.name);
       done.set(keys[i]!, await this.saveDir(join(dir, entries[i]!.name), display, seen.subdirs[keys[i]!], early));
     });
     if ([...done].some(([k, sub]) => seen.subdirs[k] !== sub)) return this.walkDir(dir, rel, await this.parentTree(id), entries, keys, fp, done);
@@ -402,7 +405,7 @@ class Run {
     await this.forEach(dir, entries, keys, prevDir, async (i, early) => {
       const { name, st } = entries[i]!;
       const key = keys[i]!;
-      const display = rel ? `${rel}/${name.toString('utf8')}` : name.toString('utf8');
+      const display = displayOf(rel, name);
       const prev = parent?.nodes.get(key);
       try {
         if (st instanceof Error) throw st;
