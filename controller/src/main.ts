@@ -74,13 +74,16 @@ async function withNats<T>(c: ControllerConfig, use: (nats: Nats) => Promise<T>)
   }
 }
 
+/** The audit trail of a one-shot command, the entries queued while NATS was away appended first. */
+async function drainedTrail(c: ControllerConfig, nats: Nats): Promise<AuditTrail> {
+  const t = new AuditTrail({ bus: nats.bus, clock: Date.now, log: createLog('silent') });
+  await t.drainPending(c.state_dir);
+  return t;
+}
+
 /** Opens NATS, appends one audit entry (after any queued ones), closes. */
 async function auditNow(c: ControllerConfig, r: Parameters<AuditTrail['record']>[0]): Promise<void> {
-  await withNats(c, async (nats) => {
-    const t = new AuditTrail({ bus: nats.bus, clock: Date.now, log: createLog('silent') });
-    await t.drainPending(c.state_dir);
-    await t.record(r);
-  });
+  await withNats(c, async (nats) => (await drainedTrail(c, nats)).record(r));
 }
 
 const program = new Command('medvault-controller')
@@ -171,8 +174,7 @@ user
       if ((await ask('Repeat password: ', true)) !== password) throw new MedvaultError(codes.CONFIG_INVALID, 'the passwords differ');
     }
     await withNats(c, async (nats) => {
-      const trail = new AuditTrail({ bus: nats.bus, clock: Date.now, log: createLog('silent') });
-      await trail.drainPending(c.state_dir);
+      const trail = await drainedTrail(c, nats);
       const users = new UserStore(await nats.bucket(USERS_BUCKET, { history: 5 }));
       const u = await users.add(name, o.role, password, Date.now());
       await trail.record({ actor: operator(), action: 'user.add', object: `user:${u.name}`, result: 'ok', detail: { role: u.role, totp: true, recoveryCodes: u.newRecoveryCodes.length } });
@@ -193,8 +195,7 @@ user
   .action(async (name: string, o: { json?: boolean }) => {
     const c = config();
     await withNats(c, async (nats) => {
-      const trail = new AuditTrail({ bus: nats.bus, clock: Date.now, log: createLog('silent') });
-      await trail.drainPending(c.state_dir);
+      const trail = await drainedTrail(c, nats);
       const codesNew = await new UserStore(await nats.bucket(USERS_BUCKET, { history: 5 })).renewRecoveryCodes(name);
       await trail.record({ actor: operator(), action: 'user.recovery-codes', object: `user:${name}`, result: 'ok', detail: { count: codesNew.length } });
       if (o.json) print({ user: name, recoveryCodes: codesNew });
@@ -386,8 +387,7 @@ offsite
       const index = await rebuildIndex(nats.bus, retention);
       if (o.site && !index.sites().includes(o.site) && !retention.sites().includes(o.site)) throw new MedvaultError(codes.CONFIG_INVALID, `--site ${o.site}: this controller holds no off-site copy or needs list of that site`);
       const key = loadSigningKey(c.state_dir);
-      const audit = new AuditTrail({ bus: nats.bus, clock: Date.now, log: createLog('silent') });
-      await audit.drainPending(c.state_dir);
+      const audit = await drainedTrail(c, nats);
       const holds = new HoldBook({ kv: await nats.bucket(HOLDS_BUCKET, { history: 20 }), audit, clock: Date.now });
       const log = createLog('silent');
       const scrub = new Scrub({ bus: nats.bus, index, key, clock: Date.now, log, rate: c.offsite.scrub_rate });
