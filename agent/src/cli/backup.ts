@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { MedvaultError, codes, repeatable } from '@medvault/protocol';
 import type { BackupResult } from '../backup/archiver.js';
-import { backupStoreTo } from '../jobs/backup-job.js';
+import { backupStoreTo, ranAs } from '../jobs/backup-job.js';
 import { noteRun } from '../jobs/run-book.js';
 import { inspectSnapshot } from '../jobs/suspicion.js';
 import { Alerts } from '../daemon/alerts.js';
@@ -26,6 +26,7 @@ export function register(program: Command, ctx: CliContext): void {
       const job = opts.full ? 'full' : 'incremental';
       const actor = { kind: 'user' as const, id: process.env.SUDO_USER ?? process.env.USER ?? 'cli' };
       const spool = new Spool(cfg.state_dir, cfg.site);
+      const runStartedAt = Date.now();
       const runs = await eachRepo(ctx, async (repo, disk) => {
         const startedAt = Date.now();
         try {
@@ -36,7 +37,6 @@ export function register(program: Command, ctx: CliContext): void {
             ...(bar.shown ? { onProgress: (p: { files: number; bytes: number }) => bar.update(p.files, p.files, `${disk}: ${p.files} files, ${formatBytes(p.bytes)}`) } : {}),
           });
           spool.add('log', backupLogEntry({ site: cfg.site, store: store.name, job, actor, startedAt, endedAt: Date.now(), result }));
-          noteRun(cfg.state_dir, store.name, job, startedAt);
           if (store.type === 'files' && disk === cfg.disks[0]!.path) {
             const alerts = new Alerts({ site: cfg.site, send: (a) => spool.add('alert', a), now: Date.now });
             const v = await inspectSnapshot(repo, result.snapshot, { store: store.name, stateDir: cfg.state_dir, alerts, now: Date.now, ...(result.changes ? { changes: result.changes } : {}) });
@@ -49,6 +49,8 @@ export function register(program: Command, ctx: CliContext): void {
           throw err;
         }
       });
+      const done = runs.flatMap((r) => (r.value ? [r.value] : []));
+      if (done.length > 0) noteRun(cfg.state_dir, store.name, ranAs(job, done), runStartedAt);
       // a disk that failed stops only itself: alert, and the other disks' snapshots stand
       for (const r of runs) {
         const p = r.error ? diskProblem(r.error) : undefined;
@@ -83,5 +85,5 @@ export function register(program: Command, ctx: CliContext): void {
 
 function line(disk: string, r: BackupResult): string {
   const s = r.summary;
-  return `${disk}: snapshot ${r.snapshot.slice(0, 12)}${r.partial ? ' PARTIAL' : ''}: ${s.files} files, ${s.dirs} folders, ${formatBytes(s.bytes)} (new ${formatBytes(s.newBytes)}, stored ${formatBytes(s.storedBytes)}) in ${(r.durationMs / 1000).toFixed(1)} s`;
+  return `${disk}: ${r.job} snapshot ${r.snapshot.slice(0, 12)}${r.partial ? ' PARTIAL' : ''}: ${s.files} files, ${s.dirs} folders, ${formatBytes(s.bytes)} (new ${formatBytes(s.newBytes)}, stored ${formatBytes(s.storedBytes)}) in ${(r.durationMs / 1000).toFixed(1)} s`;
 }

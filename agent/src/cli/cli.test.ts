@@ -50,6 +50,11 @@ describe('medvault-agent CLI (built)', () => {
     expect(backup.code).toBe(0);
     expect(backup.out.results).toHaveLength(2);
     expect(backup.out.results[0].summary.files).toBe(2);
+    // neither disk has a snapshot to be incremental to: the run is full wherever its type is said
+    expect(backup.out.results.map((r: any) => r.job)).toEqual(['full', 'full']);
+    const logged = readFileSync(join(dir, 'state', 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'log').map((e) => JSON.parse(e.body).job);
+    expect(logged).toEqual(['full', 'full']);
+    expect(Object.keys(JSON.parse(readFileSync(join(dir, 'state', 'runs.json'), 'utf8')).records)).toEqual(['full']);
     expect(cli(...c, 'backup', 'records', '--full').code).toBe(0);
     expect(cli(...c, 'backup', 'nope').code).toBe(2);
 
