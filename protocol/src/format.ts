@@ -11,6 +11,11 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
+/** A count and its noun, plural unless the count is 1: `1 file`, `2 files`, `0 files`, `3 off-site copies`. */
+export function formatCount(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}
+
 /**
  * Commander's collector for an option given more than once (`--path a --path b`): each value is
  * appended, in order, to the previous ones. Pair it with the default `[]`.

@@ -2,8 +2,15 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalJson, checkOrder, codes, decode, decodePart, encode, encodePartHeader, exportPublicKey, exportSigningKey,
   generateSigningKey, importPublicKey, importSigningKey, makeOrder, objectParts, parseObjectSubject, signMessage,
-  subjects, verifyMessage, PART_SIZE, type OrderRequest,
+  subjects, verifyMessage, formatCount, PART_SIZE, type OrderRequest,
 } from './index.js';
+
+describe('formatCount', () => {
+  it('is singular for exactly one, plural otherwise; irregular plurals are given', () => {
+    expect([0, 1, 2].map((n) => formatCount(n, 'snapshot'))).toEqual(['0 snapshots', '1 snapshot', '2 snapshots']);
+    expect([1, 3].map((n) => formatCount(n, 'entry', 'entries'))).toEqual(['1 entry', '3 entries']);
+  });
+});
 
 const request: OrderRequest = {
   site: 'clinic-a', snapshot: 'latest', paths: ['fhir'], target: '/srv/restore', source: 'local', mode: 'new',

@@ -6,7 +6,7 @@ import { backupStoreTo, ranAs } from '../jobs/backup-job.js';
 import { noteRun } from '../jobs/run-book.js';
 import { inspectSnapshot } from '../jobs/suspicion.js';
 import { Alerts } from '../daemon/alerts.js';
-import { eachRepo, errorMessage, formatBytes, type CliContext } from './context.js';
+import { eachRepo, errorMessage, formatBytes, formatCount, type CliContext } from './context.js';
 import { progress } from './progress.js';
 import { backupLogEntry } from '../backup/log-entry.js';
 import { Spool } from '../replicate/spool.js';
@@ -34,7 +34,7 @@ export function register(program: Command, ctx: CliContext): void {
             job,
             actor,
             tags: opts.tag,
-            ...(bar.shown ? { onProgress: (p: { files: number; bytes: number }) => bar.update(p.files, p.files, `${disk}: ${p.files} files, ${formatBytes(p.bytes)}`) } : {}),
+            ...(bar.shown ? { onProgress: (p: { files: number; bytes: number }) => bar.update(p.files, p.files, `${disk}: ${formatCount(p.files, 'file')}, ${formatBytes(p.bytes)}`) } : {}),
           });
           spool.add('log', backupLogEntry({ site: cfg.site, store: store.name, job, actor, startedAt, endedAt: Date.now(), result }));
           if (store.type === 'files' && disk === cfg.disks[0]!.path) {
@@ -85,5 +85,5 @@ export function register(program: Command, ctx: CliContext): void {
 
 function line(disk: string, r: BackupResult): string {
   const s = r.summary;
-  return `${disk}: ${r.job} snapshot ${r.snapshot.slice(0, 12)}${r.partial ? ' PARTIAL' : ''}: ${s.files} files, ${s.dirs} folders, ${formatBytes(s.bytes)} (new ${formatBytes(s.newBytes)}, stored ${formatBytes(s.storedBytes)}) in ${(r.durationMs / 1000).toFixed(1)} s`;
+  return `${disk}: ${r.job} snapshot ${r.snapshot.slice(0, 12)}${r.partial ? ' PARTIAL' : ''}: ${formatCount(s.files, 'file')}, ${formatCount(s.dirs, 'folder')}, ${formatBytes(s.bytes)} (new ${formatBytes(s.newBytes)}, stored ${formatBytes(s.storedBytes)}) in ${(r.durationMs / 1000).toFixed(1)} s`;
 }

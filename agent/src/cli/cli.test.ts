@@ -13,10 +13,15 @@ const protocolExport = JSON.parse(readFileSync(join(root, 'protocol', 'package.j
 const nodeArgs = protocolExport.endsWith('.ts') ? ['--import', 'tsx'] : [];
 
 function cli(...args: string[]): { code: number; out: any; stderr: string } {
-  const r = spawnSync(process.execPath, [...nodeArgs, main, '--json', ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, MEDVAULT_CONFIG: '' } });
+  const r = say('--json', ...args);
   const lines = r.stdout.trim().split('\n').filter(Boolean);
   expect(lines.length, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(1);
   return { code: r.status ?? -1, out: JSON.parse(lines[0]!), stderr: r.stderr };
+}
+
+/** The CLI as a person reads it (no --json). */
+function say(...args: string[]) {
+  return spawnSync(process.execPath, [...nodeArgs, main, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, MEDVAULT_CONFIG: '' } });
 }
 
 describe('medvault-agent CLI (built)', () => {
@@ -71,6 +76,11 @@ describe('medvault-agent CLI (built)', () => {
     const restore = cli(...c, 'restore', 'latest', '--target', target, '--path', 'sub');
     expect(restore.code).toBe(0);
     expect(restore.out.verified).toBe(1);
+    // counts of one read as one (not "1 files", "1 stores"), in the restore, its refusal and the config check
+    const one = join(dir, 'one');
+    expect(say(...c, 'restore', 'latest', '--target', one, '--path', 'sub').stdout).toMatch(/ into .*one: 1 file, 4 B, 1 verified\n/);
+    expect(say(...c, 'restore', 'latest', '--target', one, '--path', 'sub').stdout).toContain(`1 of the snapshot's entries already exists in ${one} and was left as it is: restore into`);
+    expect(say(...c, 'config', 'check').stdout).toBe(`${config}: OK: site clinic-a, 1 store, 2 disks\n`);
     expect(readFileSync(join(target, 'sub', 'b.txt'), 'utf8')).toBe('beta');
     const again = cli(...c, 'restore', 'latest', '--target', target);
     expect(again.code).toBe(1);
@@ -83,7 +93,7 @@ describe('medvault-agent CLI (built)', () => {
     // a path the snapshot does not hold is said as such
     expect(cli(...c, 'restore', 'latest', '--target', join(dir, 'none'), '--path', 'nosuch').out.message).toMatch(/: no path nosuch$/);
     // as a technician reads it: each refused name once, and what to do about them
-    const text = spawnSync(process.execPath, [...nodeArgs, main, ...c, 'restore', 'latest', '--target', target], { cwd: root, encoding: 'utf8', env: { ...process.env, MEDVAULT_CONFIG: '' } });
+    const text = say(...c, 'restore', 'latest', '--target', target);
     expect(text.status).toBe(1);
     expect(text.stdout).toContain('  FAILED: sub/b.txt: exists in the target; not overwritten (mode new)\n');
     expect(text.stdout).toContain(`2 of the snapshot's entries already exist in ${target} and were left as they are: restore into an empty folder, or add --overwrite`);

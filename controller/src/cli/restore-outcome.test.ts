@@ -12,6 +12,10 @@ describe('restoreOutcome', () => {
   it('says which copy was used, in readable bytes', () => {
     const r = restoreOutcome({ ...base, state: 'done', result: { snapshot: 'a'.repeat(64), files: 2, bytes: 3 * 1024 * 1024 + 300_000, verified: 2, failed: [], source: 'offsite' } }, false);
     expect(r).toEqual({ exit: 0, message: 'order o1 done: 2 files, 3.3 MiB restored and verified from snapshot aaaaaaaaaaaa (off-site copy)' });
+    // one file is one file, in the outcome and in the bar
+    expect(restoreOutcome({ ...base, state: 'done', result: { snapshot: 'a'.repeat(64), files: 1, bytes: 1, verified: 1, failed: [] } }, false).message).toBe('order o1 done: 1 file, 1 B restored and verified from snapshot aaaaaaaaaaaa');
+    expect(restoreOutcome({ ...base, state: 'done', result: { snapshot: 'a'.repeat(64), files: 1, bytes: 1, verified: 0, failed: ['x'] } }, false).message).toBe('order o1: 0/1 file verified, 1 failed (x)');
+    expect(progressBar({ id: 'o', final: false, state: 'running', progress: { files: 0, bytes: 0, totalFiles: 1, totalBytes: 1 } }, 10)).toBe('[----------] 0% running 0/1 file');
   });
 
   it('a rejected or expired request never ran: exit 7 with who and why, not "done"', () => {
