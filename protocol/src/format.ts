@@ -17,6 +17,17 @@ export function formatCount(n: number, noun: string, plural = `${noun}s`): strin
 }
 
 /**
+ * A plain-text table: each column as wide as its widest cell (header included), two spaces
+ * between columns, numbers' columns (`right`) aligned right, no trailing spaces. One line per row,
+ * the header first.
+ */
+export function formatTable(columns: { header: string; right?: boolean }[], rows: string[][]): string[] {
+  const widths = columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => columns.map((c, i) => (c.right ? (cells[i] ?? '').padStart(widths[i]!) : (cells[i] ?? '').padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(columns.map((c) => c.header)), ...rows.map(line)];
+}
+
+/**
  * Commander's collector for an option given more than once (`--path a --path b`): each value is
  * appended, in order, to the previous ones. Pair it with the default `[]`.
  */

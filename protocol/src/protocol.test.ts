@@ -2,13 +2,23 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalJson, checkOrder, codes, decode, decodePart, encode, encodePartHeader, exportPublicKey, exportSigningKey,
   generateSigningKey, importPublicKey, importSigningKey, makeOrder, objectParts, parseObjectSubject, signMessage,
-  subjects, verifyMessage, formatCount, PART_SIZE, type OrderRequest,
+  subjects, verifyMessage, formatCount, formatTable, PART_SIZE, type OrderRequest,
 } from './index.js';
 
 describe('formatCount', () => {
   it('is singular for exactly one, plural otherwise; irregular plurals are given', () => {
     expect([0, 1, 2].map((n) => formatCount(n, 'snapshot'))).toEqual(['0 snapshots', '1 snapshot', '2 snapshots']);
     expect([1, 3].map((n) => formatCount(n, 'entry', 'entries'))).toEqual(['1 entry', '3 entries']);
+  });
+});
+
+describe('formatTable', () => {
+  it('makes each column as wide as its widest cell, header included; numbers right; no trailing spaces', () => {
+    expect(formatTable([{ header: 'store' }, { header: 'n', right: true }, { header: 'tags' }], [['a-long-store-name', '7', ''], ['b', '1234', 'x,y']])).toEqual([
+      'store                 n  tags',
+      'a-long-store-name     7',
+      'b                  1234  x,y',
+    ]);
   });
 });
 

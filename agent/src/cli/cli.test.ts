@@ -60,13 +60,25 @@ describe('medvault-agent CLI (built)', () => {
     const logged = readFileSync(join(dir, 'state', 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'log').map((e) => JSON.parse(e.body).job);
     expect(logged).toEqual(['full', 'full']);
     expect(Object.keys(JSON.parse(readFileSync(join(dir, 'state', 'runs.json'), 'utf8')).records)).toEqual(['full']);
-    expect(cli(...c, 'backup', 'records', '--full').code).toBe(0);
+    expect(cli(...c, 'backup', 'records', '--full', '--tag', 'weekly-audit').code).toBe(0);
     expect(cli(...c, 'backup', 'nope').code).toBe(2);
 
     const snaps = cli(...c, 'snapshots', '--store', 'records');
     expect(snaps.code).toBe(0);
     expect(snaps.out.snapshots).toHaveLength(4);
     expect(snaps.out.snapshots[0].offsite).toBe('local');
+    // the table as read: every value starts under its header, wider values included; tags are shown
+    const [head, ...table] = say(...c, 'snapshots').stdout.trimEnd().split('\n');
+    expect(head).toMatch(/^snapshot +time +store +job +files +size +partial +offsite +tags +disk$/);
+    expect(table).toHaveLength(4);
+    const at = (h: string) => head!.indexOf(h);
+    for (const row of table) {
+      expect(row.indexOf(' records ') + 1, row).toBe(at('store'));
+      expect(row.slice(at('disk')), row).toMatch(/\/disk[12]$/);
+      expect(row.slice(at('job')), row).toMatch(/^full +2 /);
+      expect(row.slice(0, at('files') + 'files'.length), row).toMatch(/ 2$/); // numbers end under their header
+    }
+    expect(table.filter((r) => r.slice(at('tags')).startsWith('weekly-audit '))).toHaveLength(2);
 
     const ls = cli(...c, 'ls', 'latest');
     expect(ls.out.entries.map((e: any) => e.path)).toEqual(['a.txt', 'sub', 'sub/b.txt']);
