@@ -2,13 +2,28 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalJson, checkOrder, codes, decode, decodePart, encode, encodePartHeader, exportPublicKey, exportSigningKey,
   generateSigningKey, importPublicKey, importSigningKey, makeOrder, objectParts, parseObjectSubject, signMessage,
-  subjects, verifyMessage, formatCount, formatTable, PART_SIZE, type OrderRequest,
+  subjects, verifyMessage, formatCount, formatTable, progressPercent, progressWork, PART_SIZE, type OrderRequest,
 } from './index.js';
 
 describe('formatCount', () => {
   it('is singular for exactly one, plural otherwise; irregular plurals are given', () => {
     expect([0, 1, 2].map((n) => formatCount(n, 'snapshot'))).toEqual(['0 snapshots', '1 snapshot', '2 snapshots']);
     expect([1, 3].map((n) => formatCount(n, 'entry', 'entries'))).toEqual(['1 entry', '3 entries']);
+  });
+});
+
+describe('progress bars', () => {
+  it('count files as well as bytes: the bytes all written with a quarter of the files left is not 100%', () => {
+    const total = progressWork(75, 16_000_000);
+    expect(progressPercent(progressWork(57, 16_000_000), total)).toBeLessThan(95);
+    expect(progressPercent(progressWork(0, 0), total)).toBe(0);
+    expect(progressPercent(progressWork(75, 16_000_000), total)).toBe(99); // 100% only when the command knows it is done
+  });
+
+  it('draw no percentage without a total, and stay below 100% past an estimated one', () => {
+    expect(progressPercent(progressWork(10, 1000), undefined)).toBeUndefined();
+    expect(progressPercent(progressWork(10, 1000), 0)).toBeUndefined();
+    expect(progressPercent(progressWork(20, 5000), progressWork(10, 1000))).toBe(99);
   });
 });
 

@@ -6,7 +6,7 @@ import { backupStoreTo, ranAs } from '../jobs/backup-job.js';
 import { noteRun } from '../jobs/run-book.js';
 import { inspectSnapshot } from '../jobs/suspicion.js';
 import { Alerts } from '../daemon/alerts.js';
-import { eachRepo, errorMessage, formatBytes, formatCount, type CliContext } from './context.js';
+import { eachRepo, errorMessage, formatBytes, formatCount, progressWork, type CliContext } from './context.js';
 import { progress } from './progress.js';
 import { backupLogEntry } from '../backup/log-entry.js';
 import { Spool } from '../replicate/spool.js';
@@ -30,11 +30,14 @@ export function register(program: Command, ctx: CliContext): void {
       const runs = await eachRepo(ctx, async (repo, disk) => {
         const startedAt = Date.now();
         try {
+          // the bar's total: as much as the store's last snapshot on this disk held (none: unknown)
+          const last = bar.shown ? (await repo.snapshots()).filter((s) => s.store === store.name).at(-1)?.summary : undefined;
+          const expected = last && progressWork(last.files, last.bytes);
           const result = await backupStoreTo(repo, store, {
             job,
             actor,
             tags: opts.tag,
-            ...(bar.shown ? { onProgress: (p: { files: number; bytes: number }) => bar.update(p.files, p.files, `${disk}: ${formatCount(p.files, 'file')}, ${formatBytes(p.bytes)}`) } : {}),
+            ...(bar.shown ? { onProgress: (p: { files: number; bytes: number }) => bar.update(progressWork(p.files, p.bytes), expected, `${disk}: ${last ? `${p.files} of ~${formatCount(last.files, 'file')}` : formatCount(p.files, 'file')}, ${formatBytes(p.bytes)}`) } : {}),
           });
           spool.add('log', backupLogEntry({ site: cfg.site, store: store.name, job, actor, startedAt, endedAt: Date.now(), result }));
           if (store.type === 'files' && disk === cfg.disks[0]!.path) {
@@ -57,8 +60,9 @@ export function register(program: Command, ctx: CliContext): void {
         if (!p) continue;
         spool.add('alert', { type: 'mv.alert.v1', site: cfg.site, code: p.code, severity: 'critical', key: `disk:${r.disk}`.slice(0, 300), state: 'open', message: `${r.disk}: backup of ${storeName} stopped: ${p.what}: ${errorMessage(r.error)}`.slice(0, 2000), store: store.name, at: Date.now() });
       }
-      bar.stop();
       const failed = runs.filter((r) => r.error);
+      if (failed.length === 0) bar.done();
+      else bar.stop();
       const partial = runs.some((r) => r.value?.partial);
       if (partial) ctx.status = 'partial';
       const lines = runs.map((r) => (r.error ? `${r.disk}: FAILED: ${errorMessage(r.error)}` : line(r.disk, r.value!)));

@@ -24,6 +24,22 @@ function say(...args: string[]) {
   return spawnSync(process.execPath, [...nodeArgs, main, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, MEDVAULT_CONFIG: '' } });
 }
 
+/**
+ * A site of its own: its recovery key, a config with `disks` disks and the store `records` at
+ * `<site>/src` holding `files`, initialised. Returns the folder and the `--config` arguments.
+ */
+async function newSite(name: string, files: Record<string, string | Buffer>, disks = 1): Promise<{ site: string; c: string[] }> {
+  const site = await tempDir(`mv-cli-${name}-`);
+  mkdirSync(join(site, 'src'));
+  for (const [f, data] of Object.entries(files)) writeFileSync(join(site, 'src', f), data);
+  const rk = cli('recovery-key', 'generate', '--out', join(site, 'recovery.key'));
+  const diskLines = Array.from({ length: disks }, (_, i) => [`[[disks]]`, `path = "${site}/disk${i + 1}"`]).flat();
+  writeFileSync(join(site, 'agent.toml'), [`site = "clinic-${name}"`, `state_dir = "${site}/state"`, `key_file = "${site}/local.key"`, `recovery_public_key = "${rk.out.publicKey}"`, ...diskLines, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${site}/src"`].join('\n'));
+  const c = ['--config', join(site, 'agent.toml')];
+  expect(cli(...c, 'init').code).toBe(0);
+  return { site, c };
+}
+
 describe('medvault-agent CLI (built)', () => {
   let dir: string;
   let config: string;
@@ -145,15 +161,33 @@ describe('medvault-agent CLI (built)', () => {
     expect(bad.out).toMatchObject({ ok: false, code: 'MV_ERR_CONFIG_INVALID' });
   });
 
+  it('progress bars on a terminal: no percentage without a total, 100% only when the command is done', async () => {
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 57; i++) files[`a${String(i).padStart(2, '0')}.bin`] = randomBytes(300_000);
+    for (let i = 57; i < 75; i++) files[`z${i}.txt`] = Buffer.alloc(0); // the bytes are all in the first 57
+    const { site, c } = await newSite('tty', files);
+    /** The frames a command drew on a terminal (util-linux script gives it one). */
+    const frames = (...args: string[]) => {
+      const cmd = [process.execPath, ...nodeArgs, main, ...c, ...args].map((a) => `'${a}'`).join(' ');
+      const r = spawnSync('script', ['-qfec', cmd, '/dev/null'], { cwd: root, encoding: 'utf8', env: { ...process.env, MEDVAULT_CONFIG: '' } });
+      expect(r.status, r.stdout).toBe(0);
+      // eslint-disable-next-line no-control-regex
+      return r.stdout.split(/\r|\x1b\[1G/).map((f) => f.replace(/\x1b\[[0-9;?]*[a-zA-Z]|\x1b[78]/g, '').trim()).filter((f) => f.includes(' files') && !f.includes('snapshot ')); // the bar's, not the result line
+    };
+    const first = frames('backup', 'records');
+    expect(first.at(-1)).toMatch(/disk1: 75 files, 16\.3 MiB$/); // a first backup knows no total: no bar, no percentage
+    expect(first.filter((f) => f.includes('%'))).toEqual([]);
+    const second = frames('backup', 'records'); // the last snapshot's size is the estimate
+    expect(second.at(-1)).toMatch(/ 100% .*disk1: 75 of ~75 files, 16\.3 MiB$/);
+    expect(second.slice(0, -1).filter((f) => f.includes('100%'))).toEqual([]);
+    const restore = frames('restore', 'latest', '--target', join(site, 'out'));
+    expect(restore.at(-1)).toMatch(/ 100% 75\/75 files$/);
+    expect(restore.slice(0, -1).filter((f) => f.includes('100%'))).toEqual([]);
+  }, 60_000);
+
   it('Ctrl-C (SIGINT) mid-backup: one line naming the command, exit 130; the next backup completes and checks clean', async () => {
     // a site of its own (the test above damages a pack of its disk 1)
-    const site = await tempDir('mv-cli-int-');
-    mkdirSync(join(site, 'src'));
-    writeFileSync(join(site, 'src', 'a.txt'), 'alpha');
-    const rk = cli('recovery-key', 'generate', '--out', join(site, 'recovery.key'));
-    writeFileSync(join(site, 'agent.toml'), [`site = "clinic-i"`, `state_dir = "${site}/state"`, `key_file = "${site}/local.key"`, `recovery_public_key = "${rk.out.publicKey}"`, `[[disks]]`, `path = "${site}/disk1"`, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${site}/src"`].join('\n'));
-    const c = ['--config', join(site, 'agent.toml')];
-    expect(cli(...c, 'init').code).toBe(0);
+    const { site, c } = await newSite('i', { 'a.txt': 'alpha' });
     writeFileSync(join(site, 'src', 'new.bin'), Buffer.alloc(3 * 1024 * 1024, 7));
     // stopped (SIGSTOP) at its first object write, so the signal lands in the middle of the run
     const p = spawn(process.execPath, [...nodeArgs, main, '--json', ...c, 'backup', 'records'], { cwd: root, env: { ...process.env, MEDVAULT_CONFIG: '', MEDVAULT_FAULTS: 'match=put.write,at=1,action=stop' } });
@@ -174,13 +208,7 @@ describe('medvault-agent CLI (built)', () => {
   }, 60_000);
 
   it('a disk unplugged: restore and ls use the other disk; a snapshot on no disk reached says which disk was not looked on', async () => {
-    const site = await tempDir('mv-cli-unplugged-');
-    mkdirSync(join(site, 'src'));
-    writeFileSync(join(site, 'src', 'a.txt'), 'alpha');
-    const rk = cli('recovery-key', 'generate', '--out', join(site, 'recovery.key'));
-    writeFileSync(join(site, 'agent.toml'), [`site = "clinic-u"`, `state_dir = "${site}/state"`, `key_file = "${site}/local.key"`, `recovery_public_key = "${rk.out.publicKey}"`, `[[disks]]`, `path = "${site}/disk1"`, `[[disks]]`, `path = "${site}/disk2"`, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${site}/src"`].join('\n'));
-    const c = ['--config', join(site, 'agent.toml')];
-    expect(cli(...c, 'init').code).toBe(0);
+    const { site, c } = await newSite('u', { 'a.txt': 'alpha' }, 2);
     const [one, two] = cli(...c, 'backup', 'records').out.results.map((r: any) => r.snapshot as string);
     execFileSync('mv', [join(site, 'disk1'), join(site, 'disk1.away')]);
     const r = cli(...c, 'restore', two!.slice(0, 12), '--target', join(site, 'r'));
@@ -197,14 +225,7 @@ describe('medvault-agent CLI (built)', () => {
   }, 60_000);
 
   it('Ctrl-C mid-restore: the partial temp file is removed, the line says how to finish (the next restore refuses what was placed)', async () => {
-    const site = await tempDir('mv-cli-int-restore-');
-    mkdirSync(join(site, 'src'));
-    writeFileSync(join(site, 'src', 'a.txt'), 'alpha');
-    writeFileSync(join(site, 'src', 'big.bin'), randomBytes(96 * 1024 * 1024)); // long enough to be caught mid-write
-    const rk = cli('recovery-key', 'generate', '--out', join(site, 'recovery.key'));
-    writeFileSync(join(site, 'agent.toml'), [`site = "clinic-r"`, `state_dir = "${site}/state"`, `key_file = "${site}/local.key"`, `recovery_public_key = "${rk.out.publicKey}"`, `[[disks]]`, `path = "${site}/disk1"`, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${site}/src"`].join('\n'));
-    const c = ['--config', join(site, 'agent.toml')];
-    expect(cli(...c, 'init').code).toBe(0);
+    const { site, c } = await newSite('r', { 'a.txt': 'alpha', 'big.bin': randomBytes(96 * 1024 * 1024) }); // big.bin: long enough to be caught mid-write
     expect(cli(...c, 'backup', 'records').code).toBe(0);
     const target = join(site, 'restored');
     const temps = () => (existsSync(target) ? readdirSync(target).filter((n) => n.startsWith('.mv-restore-')) : []);

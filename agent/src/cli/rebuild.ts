@@ -38,7 +38,7 @@ export function register(program: Command, ctx: CliContext): void {
         await store.init();
         r = await rebuildFromOffsite({
           link, site: cfg.site, ...(opts.repo ? { repo: opts.repo } : {}), recoveryPrivateKey: unlock.recoveryPrivateKey, recoveryPublicKey: cfg.recovery_public_key,
-          localKey, disk: store, label: disk, onObject: (n, bytes) => bar.update(bytes, 0, formatCount(n, 'object')),
+          localKey, disk: store, label: disk, onObject: (n, bytes) => bar.update(bytes, undefined, `${formatCount(n, 'object')}, ${formatBytes(bytes)}`), // the objects off site are not counted first
         });
       } finally {
         bar.stop();

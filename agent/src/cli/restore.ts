@@ -10,7 +10,7 @@ import type { Repository } from '../repo/repository.js';
 import { readRecoveryKey } from '../repo/disk.js';
 import { readLocalKey } from '../crypto/local-key.js';
 import { openOffsiteRepository, restoreFrom, siteLink, type RestoreSource } from '../offsite/restore-source.js';
-import { withSnapshotRepo, formatBytes, formatCount, type CliContext } from './context.js';
+import { withSnapshotRepo, formatBytes, formatCount, progressWork, type CliContext } from './context.js';
 import { progress } from './progress.js';
 import { appendAudit } from '../audit/audit-log.js';
 import { Spool } from '../replicate/spool.js';
@@ -35,12 +35,13 @@ export function register(program: Command, ctx: CliContext): void {
         target: opts.target,
         mode: opts.overwrite ? 'overwrite' : 'new',
         ...(opts.store ? { store: opts.store } : {}),
-        onProgress: (p) => bar.update(p.bytes, p.totalBytes, `${p.files}/${formatCount(p.totalFiles, 'file')}`),
+        onProgress: (p) => bar.update(progressWork(p.files, p.bytes), progressWork(p.totalFiles, p.totalBytes), `${p.files}/${formatCount(p.totalFiles, 'file')}`),
       });
       const { result, disk } = opts.from === 'local'
         ? await withSnapshotRepo(ctx, ref, opts.store, async (repo, hash, disk) => ({ disk, result: await new Restorer(repo).restore(options(hash)) }))
         : await restoreElsewhere(ctx, opts.from as RestoreSource, options(ref));
-      bar.stop();
+      if (result.failed.length === 0) bar.done();
+      else bar.stop();
       // Audited on the appliance's chain (replicated with the next flush): who, what, which key.
       const cfg = ctx.config();
       const spool = new Spool(cfg.state_dir, cfg.site);

@@ -33,6 +33,11 @@ describe('restoreOutcome', () => {
 
   it('draws a progress bar', () => {
     expect(progressBar({ id: 'o', final: false, state: 'running', progress: { files: 1, bytes: 50, totalFiles: 2, totalBytes: 100 } }, 10)).toBe('[#####-----] 50% running 1/2 files');
+    // the bytes all written with 18 of 75 files to go is not 100%, nor is the last file before the order is done
+    const running = (files: number) => ({ id: 'o', final: false, state: 'running' as const, progress: { files, bytes: 16_000_000, totalFiles: 75, totalBytes: 16_000_000 } });
+    expect(progressBar(running(57), 10)).toBe('[#########-] 94% running 57/75 files');
+    expect(progressBar(running(75), 10)).toBe('[##########] 99% running 75/75 files');
+    expect(progressBar({ ...running(75), final: true, state: 'done' }, 10)).toBe('[##########] 100% done 75/75 files');
     // An accepted order waiting for the store's backup says so.
     const waiting = { code: 'MV_ERR_REPO_LOCKED', message: 'waiting for the backup of store records running now to finish' };
     expect(progressBar({ id: 'o', final: false, state: 'accepted', reason: waiting }, 10)).toBe(`[----------] 0% accepted: ${waiting.message}`);
