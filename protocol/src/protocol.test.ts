@@ -2,8 +2,18 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalJson, checkOrder, codes, decode, decodePart, encode, encodePartHeader, exportPublicKey, exportSigningKey,
   generateSigningKey, importPublicKey, importSigningKey, makeOrder, objectParts, parseObjectSubject, signMessage,
-  subjects, verifyMessage, formatCount, formatTable, progressPercent, progressWork, PART_SIZE, type OrderRequest,
+  subjects, verifyMessage, fileIssue, formatIssue, formatCount, formatTable, progressPercent, progressWork, PART_SIZE, type OrderRequest,
 } from './index.js';
+
+describe('fileIssue', () => {
+  it('says why a config file cannot be read in plain words, naming it once', () => {
+    const err = (code: string) => Object.assign(new Error(`${code}: some system text, open '/etc/x.toml'`), { code });
+    expect(formatIssue(fileIssue('/etc/x.toml', err('ENOENT')))).toBe('config file /etc/x.toml does not exist');
+    expect(formatIssue(fileIssue('/etc/x.toml', err('EISDIR')))).toBe('config file /etc/x.toml is a directory, not a file');
+    expect(formatIssue(fileIssue('/etc/x.toml', err('EACCES')))).toMatch(/^config file \/etc\/x.toml cannot be read: permission denied \(/);
+    expect(formatIssue(fileIssue('/etc/x.toml', err('EIO')))).toBe("config file /etc/x.toml cannot be read: EIO: some system text, open '/etc/x.toml'");
+  });
+});
 
 describe('formatCount', () => {
   it('is singular for exactly one, plural otherwise; irregular plurals are given', () => {
