@@ -185,6 +185,22 @@ describe('medvault-agent CLI (built)', () => {
     expect(restore.slice(0, -1).filter((f) => f.includes('100%'))).toEqual([]);
   }, 60_000);
 
+  it('a restore run again into the same folder lists the first 10 names it left, then how many more; --json all of them', async () => {
+    const files = Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`f${String(i).padStart(2, '0')}.txt`, `record ${i}`]));
+    const { site, c } = await newSite('again', files);
+    expect(cli(...c, 'backup', 'records').code).toBe(0);
+    const target = join(site, 'out');
+    expect(cli(...c, 'restore', 'latest', '--target', target).code).toBe(0);
+    const again = say(...c, 'restore', 'latest', '--target', target);
+    expect(again.status).toBe(1);
+    expect(again.stdout.trimEnd().split('\n').slice(1)).toEqual([
+      ...Object.keys(files).slice(0, 10).map((f) => `  FAILED: ${f}: exists in the target; not overwritten (mode new)`),
+      '  ... and 15 more that exist in the target (--json lists them all)',
+      `25 of the snapshot's entries already exist in ${target} and were left as they are: restore into an empty folder, or add --overwrite to replace them`,
+    ]);
+    expect(cli(...c, 'restore', 'latest', '--target', target).out.failed).toHaveLength(25);
+  }, 60_000);
+
   it('Ctrl-C (SIGINT) mid-backup: one line naming the command, exit 130; the next backup completes and checks clean', async () => {
     // a site of its own (the test above damages a pack of its disk 1)
     const { site, c } = await newSite('i', { 'a.txt': 'alpha' });

@@ -15,6 +15,9 @@ import { progress } from './progress.js';
 import { appendAudit } from '../audit/audit-log.js';
 import { Spool } from '../replicate/spool.js';
 
+/** How many of the names a restore left because they exist are listed one by one. */
+const KEPT_SHOWN = 10;
+
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('restore <snapshot>')
@@ -52,9 +55,14 @@ export function register(program: Command, ctx: CliContext): void {
       }, (e, id) => spool.add('audit', e, id));
       if (result.failed.length > 0) ctx.status = result.errors.some((e) => e.code === 'MV_ERR_DATA_CORRUPT' || e.code === 'MV_ERR_VERIFY_FAILED') ? 'damaged' : 'failed';
       const lines = [`restored snapshot ${result.snapshot.slice(0, 12)} from ${disk} into ${opts.target}: ${formatCount(result.files, 'file')}, ${formatBytes(result.bytes)}, ${result.verified} verified`];
-      // most messages name their path already (`a/b: exists in the target; …`)
-      for (const e of result.errors) lines.push(`  ${e.code === 'SKIPPED' ? 'skipped' : 'FAILED'}: ${e.message.startsWith(`${e.path}: `) ? '' : `${e.path}: `}${e.message}`);
-      const kept = result.errors.filter((e) => e.message.endsWith(NOT_OVERWRITTEN)).length;
+      // most messages name their path already (`a/b: exists in the target; …`); of the names left
+      // because they exist (a restore run again: every file), the first few, then how many more
+      let kept = 0;
+      for (const e of [...result.errors].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+        if (e.message.endsWith(NOT_OVERWRITTEN) && ++kept > KEPT_SHOWN) continue;
+        lines.push(`  ${e.code === 'SKIPPED' ? 'skipped' : 'FAILED'}: ${e.message.startsWith(`${e.path}: `) ? '' : `${e.path}: `}${e.message}`);
+      }
+      if (kept > KEPT_SHOWN) lines.push(`  ... and ${kept - KEPT_SHOWN} more that exist in the target (--json lists them all)`);
       if (kept > 0) lines.push(`${kept} of the snapshot's entries already ${kept === 1 ? 'exists' : 'exist'} in ${opts.target} and ${kept === 1 ? 'was left as it is' : 'were left as they are'}: restore into an empty folder, or add --overwrite to replace them`);
       ctx.print(lines.join('\n'), { command: 'restore', disk, target: opts.target, ...result });
     });
