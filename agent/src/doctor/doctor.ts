@@ -158,8 +158,10 @@ export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { us
       add({ check: 'space', subject: d.path, status, message: `${size(fs.freeBytes)} free of ${size(fs.sizeBytes)} (${Math.round(share * 100)}%) on ${fs.mount}`, ...(status === 'ok' ? {} : { fix: 'prune (medvault-agent forget), or add a larger disk' }) });
       const system = systemMounts.has(fs.mount) ? fs.mount : systemDevs.get(i.dev);
       if (system) add({ check: 'disk', subject: d.path, status: 'warn', message: `backup disk is on the system filesystem ${system}`, fix: 'use a disk of its own for backups' });
-      const smart = await host.smart(fs.device);
-      if (smart === undefined) add({ check: 'smart', subject: fs.device, status: 'warn', message: 'smartctl is not installed: disk health is not watched', fix: 'apt-get install smartmontools' });
+      // SMART is a block device's: a file system without one (tmpfs, ramfs, overlay, NFS, CIFS, FUSE) has none to ask
+      const smart = fs.device.startsWith('/dev/') ? await host.smart(fs.device) : 'not applicable';
+      if (smart === 'not applicable') add({ check: 'smart', subject: d.path, status: 'ok', message: `SMART: not applicable (${fs.type || 'no block device'})` });
+      else if (smart === undefined) add({ check: 'smart', subject: fs.device, status: 'warn', message: 'smartctl is not installed: disk health is not watched', fix: 'apt-get install smartmontools' });
       else if (smart === 'failed') add({ check: 'smart', subject: fs.device, status: 'fail', message: 'SMART health check FAILED: the disk is failing', fix: 'replace the disk now; its repository heals from the off-site copy' });
       else if (smart === 'unknown') add({ check: 'smart', subject: fs.device, status: 'warn', message: 'no SMART answer (virtual disk, USB bridge without SAT, or not a block device)', fix: `try smartctl -d sat -H ${fs.device}` });
       else add({ check: 'smart', subject: fs.device, status: 'ok', message: 'SMART health passed' });
