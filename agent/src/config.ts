@@ -28,7 +28,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve, dirname, join } from 'node:path';
 import { parse } from 'smol-toml';
 import { z } from 'zod';
-import { MedvaultError, codes, SITE_RE, formatIssue, keyLines, keyName, locateKey, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
+import { MedvaultError, codes, SITE_RE, fileIssue, formatIssue, keyLines, keyName, locateKey, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
 import { cronProblem } from './schedule/cron.js';
 import { parseClock, parseDays, parseRate, type BandwidthWindow } from './replicate/schedule.js';
 
@@ -158,13 +158,13 @@ export function checkConfig(file: string): { config?: AgentConfig; issues: Confi
   try {
     text = readFileSync(file, 'utf8');
   } catch (cause) {
-    return { issues: [{ file, key: '(file)', message: `cannot read configuration: ${(cause as Error).message}` }] };
+    return { issues: [fileIssue(file, cause)] };
   }
   let raw: unknown;
   try {
     raw = parse(text);
   } catch (cause) {
-    return { issues: [syntaxIssue(file, cause)] };
+    return { issues: [syntaxIssue(file, cause, text)] };
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) return { issues: schemaIssues(file, text, raw, configSchema, parsed.error) };

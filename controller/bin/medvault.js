@@ -1,3 +1,5 @@
 #!/usr/bin/env node
 // Committed bin shim: exists before `npm run build`, so `npm ci` links it into node_modules/.bin.
-import '../dist/cli/medvault.js';
+import { startBuilt } from './start-built.js';
+
+await startBuilt('medvault', 'cli/medvault.js');

@@ -69,7 +69,7 @@ import { alertsConfigSchema } from './alerts/notifier.js';
 import { drillsConfigSchema } from './drills/drill-schedule.js';
 import { incidentsConfigSchema } from './incidents/incidents.js';
 import { offsiteConfigSchema } from './offsite/config.js';
-import { MedvaultError, codes, formatIssue, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
+import { MedvaultError, codes, fileIssue, formatIssue, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
 
 export const DEFAULT_CONFIG_FILE = '/etc/medvault/controller.toml';
 
@@ -160,12 +160,12 @@ export function checkConfig(o: ConfigOverrides = {}): { config?: ControllerConfi
     try {
       text = readFileSync(file, 'utf8');
     } catch (cause) {
-      return { issues: [{ file, key: '(file)', message: `cannot read configuration: ${(cause as Error).message}` }] };
+      return { issues: [fileIssue(file, cause)] };
     }
     try {
       raw = parse(text) as Record<string, unknown>;
     } catch (cause) {
-      return { issues: [syntaxIssue(file, cause)] };
+      return { issues: [syntaxIssue(file, cause, text)] };
     }
   }
   if (o.stateDir !== undefined) raw.state_dir = o.stateDir;

@@ -29,7 +29,7 @@ import { checkConfig } from './config.js';
 import { httpAlive, serviceWatchdog } from './systemd.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatIssue, importPublicKey } from '@medvault/protocol';
+import { formatCount, formatIssue, importPublicKey } from '@medvault/protocol';
 import { verifyReportFile } from './reports/render.js';
 import { Scrub } from './offsite/scrub.js';
 import { rebuildIndex } from './offsite/rebuild.js';
@@ -310,7 +310,7 @@ audit
     if (!o.file) await auditNow(c, { actor: operator(), action: 'audit.verify', object: `chain:${report.chain}`, result: report.ok ? 'ok' : 'failed', detail: { entries: report.entries, chains: report.starts.length + 1, problems: report.problems.length, head: report.head ? `${report.head.seq}:${report.head.hash}` : null } });
     if (o.json) print(report);
     else {
-      process.stdout.write(`${report.chain}: ${report.entries} entries, ${report.ok ? 'chain intact' : `${report.problems.length} problem(s)`}${report.head ? `; head ${report.head.seq}:${report.head.hash}` : ''}\n`);
+      process.stdout.write(`${report.chain}: ${formatCount(report.entries, 'entry', 'entries')}, ${report.ok ? 'chain intact' : formatCount(report.problems.length, 'problem')}${report.head ? `; head ${report.head.seq}:${report.head.hash}` : ''}\n`);
       for (const st of report.starts) process.stdout.write(`  ${st.message}\n`);
       for (const p of report.problems.slice(0, 50)) process.stdout.write(`  ${p.kind}: ${p.message}\n`);
     }
@@ -365,12 +365,12 @@ offsite
     await auditNow(c, { actor: operator(), action: 'offsite.scrub', object: o.site ?? 'all sites', result: r.damaged.length ? 'failed' : 'ok', detail: { objects: r.objects, bytes: r.bytes, damaged: r.damaged.length } });
     if (o.json) print({ ok: r.damaged.length === 0, ...r });
     else {
-      process.stdout.write(`off-site copy: ${r.objects} objects, ${r.bytes} bytes read back, ${r.damaged.length} damaged\n`);
+      process.stdout.write(`off-site copy: ${formatCount(r.objects, 'object')}, ${formatCount(r.bytes, 'byte')} read back, ${r.damaged.length} damaged\n`);
       for (const x of r.damaged) process.stdout.write(`  ${x.site} ${x.repo} ${x.kind} ${x.hash}: ${x.problem} (purged, resend requested)\n`);
     }
     if (r.damaged.length > 0) {
       const x = r.damaged[0]!;
-      throw new MedvaultError(codes.DATA_CORRUPT, `${r.damaged.length} damaged off-site cop${r.damaged.length === 1 ? 'y' : 'ies'}, first: site ${x.site} repository ${x.repo} ${x.kind} ${x.hash}: ${x.problem}`);
+      throw new MedvaultError(codes.DATA_CORRUPT, `${formatCount(r.damaged.length, 'damaged off-site copy', 'damaged off-site copies')}, first: site ${x.site} repository ${x.repo} ${x.kind} ${x.hash}: ${x.problem}`);
     }
   });
 

@@ -18,9 +18,23 @@ export interface ConfigIssue {
   message: string;
 }
 
-/** `file:line: key: message` (the line is left out when unknown). */
+/** `file:line: key: message` (the line is left out when unknown); a file that cannot be read: its message alone, which names it. */
 export function formatIssue(i: ConfigIssue): string {
+  if (i.key === FILE_KEY) return i.message;
   return `${i.file}${i.line !== undefined ? `:${i.line}` : ''}: ${i.key}: ${i.message}`;
+}
+
+const FILE_KEY = '(file)';
+
+/** A configuration file that could not be read (`err` from reading it), in plain words. */
+export function fileIssue(file: string, err: unknown): ConfigIssue {
+  const code = (err as { code?: unknown }).code;
+  const why =
+    code === 'ENOENT' ? 'does not exist'
+    : code === 'EACCES' || code === 'EPERM' ? 'cannot be read: permission denied (read it as its owner or root, or give this user read access)'
+    : code === 'EISDIR' ? 'is a directory, not a file'
+    : `cannot be read: ${(err as Error).message ?? String(err)}`;
+  return { file, key: FILE_KEY, message: `config file ${file} ${why}` };
 }
 
 /** `stores[1].rpo_s` for ['stores', 1, 'rpo_s']. */
@@ -269,9 +283,18 @@ export function schemaIssues(file: string, text: string, raw: unknown, root: z.Z
   return out.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
 }
 
-/** A TOML syntax error (smol-toml's TomlError carries line and column) as an issue. */
-export function syntaxIssue(file: string, err: unknown): ConfigIssue {
+/**
+ * A TOML syntax error (smol-toml's TomlError carries line and column) as an issue. smol-toml
+ * reports a string whose closing quote is missing as "control characters are not allowed" (the
+ * line break it runs into) or, at the end of the file, "unfinished string": both are said as an
+ * unterminated string at the line it opens on.
+ */
+export function syntaxIssue(file: string, err: unknown, text: string): ConfigIssue {
   const e = err as { message?: string; line?: number; column?: number };
-  const first = String(e.message ?? err).split('\n')[0]!.replace(/^Invalid TOML document:\s*/, '');
+  let first = String(e.message ?? err).split('\n')[0]!.replace(/^Invalid TOML document:\s*/, '');
+  const line = e.line !== undefined ? text.split('\n')[e.line - 1] : undefined;
+  const atEnd = line !== undefined && e.column !== undefined && (e.column > line.length || line[e.column - 1] === '\r');
+  if (first.startsWith('control characters are not allowed') && atEnd) first = 'unterminated string: no closing quote before the end of the line';
+  else if (first === 'unfinished string') first = 'unterminated string: no closing quote before the end of the file';
   return { file, ...(e.line !== undefined ? { line: e.line } : {}), ...(e.column !== undefined ? { column: e.column } : {}), key: '(syntax)', message: `${first}${e.column !== undefined ? ` (column ${e.column})` : ''}` };
 }

@@ -2,8 +2,50 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalJson, checkOrder, codes, decode, decodePart, encode, encodePartHeader, exportPublicKey, exportSigningKey,
   generateSigningKey, importPublicKey, importSigningKey, makeOrder, objectParts, parseObjectSubject, signMessage,
-  subjects, verifyMessage, PART_SIZE, type OrderRequest,
+  subjects, verifyMessage, fileIssue, formatIssue, formatCount, formatTable, progressPercent, progressWork, PART_SIZE, type OrderRequest,
 } from './index.js';
+
+describe('fileIssue', () => {
+  it('says why a config file cannot be read in plain words, naming it once', () => {
+    const err = (code: string) => Object.assign(new Error(`${code}: some system text, open '/etc/x.toml'`), { code });
+    expect(formatIssue(fileIssue('/etc/x.toml', err('ENOENT')))).toBe('config file /etc/x.toml does not exist');
+    expect(formatIssue(fileIssue('/etc/x.toml', err('EISDIR')))).toBe('config file /etc/x.toml is a directory, not a file');
+    expect(formatIssue(fileIssue('/etc/x.toml', err('EACCES')))).toMatch(/^config file \/etc\/x.toml cannot be read: permission denied \(/);
+    expect(formatIssue(fileIssue('/etc/x.toml', err('EIO')))).toBe("config file /etc/x.toml cannot be read: EIO: some system text, open '/etc/x.toml'");
+  });
+});
+
+describe('formatCount', () => {
+  it('is singular for exactly one, plural otherwise; irregular plurals are given', () => {
+    expect([0, 1, 2].map((n) => formatCount(n, 'snapshot'))).toEqual(['0 snapshots', '1 snapshot', '2 snapshots']);
+    expect([1, 3].map((n) => formatCount(n, 'entry', 'entries'))).toEqual(['1 entry', '3 entries']);
+  });
+});
+
+describe('progress bars', () => {
+  it('count files as well as bytes: the bytes all written with a quarter of the files left is not 100%', () => {
+    const total = progressWork(75, 16_000_000);
+    expect(progressPercent(progressWork(57, 16_000_000), total)).toBeLessThan(95);
+    expect(progressPercent(progressWork(0, 0), total)).toBe(0);
+    expect(progressPercent(progressWork(75, 16_000_000), total)).toBe(99); // 100% only when the command knows it is done
+  });
+
+  it('draw no percentage without a total, and stay below 100% past an estimated one', () => {
+    expect(progressPercent(progressWork(10, 1000), undefined)).toBeUndefined();
+    expect(progressPercent(progressWork(10, 1000), 0)).toBeUndefined();
+    expect(progressPercent(progressWork(20, 5000), progressWork(10, 1000))).toBe(99);
+  });
+});
+
+describe('formatTable', () => {
+  it('makes each column as wide as its widest cell, header included; numbers right; no trailing spaces', () => {
+    expect(formatTable([{ header: 'store' }, { header: 'n', right: true }, { header: 'tags' }], [['a-long-store-name', '7', ''], ['b', '1234', 'x,y']])).toEqual([
+      'store                 n  tags',
+      'a-long-store-name     7',
+      'b                  1234  x,y',
+    ]);
+  });
+});
 
 const request: OrderRequest = {
   site: 'clinic-a', snapshot: 'latest', paths: ['fhir'], target: '/srv/restore', source: 'local', mode: 'new',

@@ -4,7 +4,8 @@
  * never asks the registry), and each one runs its program once built, also through a symlink as
  * npm links it. The agent's bin is its launcher (agent/bin/medvault-agent): it execs node on
  * dist/bundle/main.js with its process settings first in GLIBC_TUNABLES and the caller's after
- * them, and refuses a bundle older than the tsc build beside it.
+ * them, and refuses a bundle older than the tsc build beside it. Before a build, every bin says
+ * to run `npm run build` and exits 2 (the controller's through bin/start-built.js).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
@@ -35,6 +36,24 @@ describe('bins', () => {
       });
     }
   }
+
+  it('before npm run build, every bin says to run it and exits 2 (no ERR_MODULE_NOT_FOUND stack), also through a symlink', () => {
+    // each package's bin folder copied beside no dist/: a fresh clone after npm ci
+    for (const pkg of ['agent', 'controller']) {
+      const { bin } = JSON.parse(readFileSync(join(ROOT, pkg, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+      const copy = join(work, 'unbuilt', pkg);
+      cpSync(join(ROOT, pkg, 'bin'), join(copy, 'bin'), { recursive: true });
+      for (const [name, target] of Object.entries(bin)) {
+        const link = join(work, 'unbuilt', `${name}-link`);
+        symlinkSync(join(copy, target), link);
+        for (const path of [join(copy, target), link]) {
+          const r = spawnSync(path, ['--help'], { encoding: 'utf8' });
+          expect([r.status, r.stdout], path).toEqual([2, '']);
+          expect(r.stderr, path).toMatch(new RegExp(`^${name}: \\S+ is missing.*: run npm run build\\n$`));
+        }
+      }
+    }
+  });
 
   it("the agent's launcher execs node on dist/bundle/main.js with its settings, the arguments as given, the caller's tunables last", () => {
     // a copy of the launcher beside a dist/bundle/main.js, and a `node` first in PATH that reports how it was run

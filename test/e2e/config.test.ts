@@ -47,7 +47,9 @@ function variant(edits: Record<number, string | null>, extra: string[] = []): st
 }
 
 const rows: Array<{ mistake: string; text: string; message: string }> = [
-  { mistake: 'TOML syntax: unterminated string', text: variant({ 12: 'name = "records' }), message: ':12: (syntax): ' },
+  { mistake: 'TOML syntax: unterminated string', text: variant({ 12: 'name = "records' }), message: ':12: (syntax): unterminated string: no closing quote before the end of the line (column 16)' },
+  { mistake: 'TOML syntax: unterminated string at the end of the file', text: variant({}, ['path = "/srv/x']).slice(0, -1), message: ':23: (syntax): unterminated string: no closing quote before the end of the file (column 8)' },
+  { mistake: 'TOML syntax: a control character inside a string', text: variant({ 12: 'name = "rec\u0001ords"' }), message: ':12: (syntax): control characters are not allowed in strings (column 12)' },
   { mistake: 'rpo_s is not a number', text: variant({ 15: 'rpo_s = "fast"' }), message: ':15: stores[0].rpo_s: expected a number of seconds (1-86400), got "fast"' },
   { mistake: 'rpo_s out of range', text: variant({ 15: 'rpo_s = 0' }), message: ':15: stores[0].rpo_s: expected a number of seconds (1-86400), got 0' },
   { mistake: 'site id with capitals and a space', text: variant({ 1: 'site = "Clinic A"' }), message: ':1: site: expected a site id: lowercase letters, digits and -, at most 63, got "Clinic A"' },
@@ -81,8 +83,25 @@ describe('configuration mistakes: file, line, key and what was expected', () => 
     const { config, issues } = checkConfig(file);
     expect(config).toBeUndefined();
     const first = formatIssue(issues.find((x) => formatIssue(x).includes(message.split(': ')[1]!.split(':')[0]!)) ?? issues[0]!);
-    if (message.includes('(syntax)')) expect(first.startsWith(`${file}${message}`)).toBe(true);
+    if (message.includes('(syntax)')) expect(first).toBe(`${file}${message}`);
     else expect(issues.map(formatIssue)).toContain(`${file}${message}`);
+  });
+
+  it('a file that is missing, a directory or unreadable is said in plain words, by both programs', async () => {
+    const missing = join(dir, 'nosuch.toml');
+    for (const [file, said] of [[missing, 'does not exist'], [dir, 'is a directory, not a file']] as const) {
+      expect(checkConfig(file).issues.map(formatIssue)).toEqual([`config file ${file} ${said}`]);
+      expect(checkControllerConfig({ config: file }).issues.map(formatIssue)).toEqual([`config file ${file} ${said}`]);
+    }
+    const r = await run(BIN.agent, ['--config', missing, 'config', 'check']);
+    expect([r.code, r.stderr]).toEqual([2, `medvault-agent: config file ${missing} does not exist\n`]);
+    const c = await run(BIN.controller, ['--config', missing, 'config', 'check']);
+    expect([c.code, c.stderr]).toEqual([2, `medvault-controller: config file ${missing} does not exist\n`]);
+    if (process.getuid?.() !== 0) { // root reads every file
+      const locked = join(dir, 'locked.toml');
+      writeFileSync(locked, variant({}), { mode: 0o000 });
+      expect(checkConfig(locked).issues.map(formatIssue)).toEqual([`config file ${locked} cannot be read: permission denied (read it as its owner or root, or give this user read access)`]);
+    }
   });
 
   it('the valid file passes, and every table row is a distinct mistake (at least 15)', () => {

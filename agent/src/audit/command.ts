@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { AUDIT_CSV_HEADER, MedvaultError, auditCsvRow, codes, validate, type AuditEntry, type ChainHead } from '@medvault/protocol';
+import { AUDIT_CSV_HEADER, MedvaultError, auditCsvRow, codes, formatCount, validate, type AuditEntry, type ChainHead } from '@medvault/protocol';
 import type { CliContext } from '../cli/context.js';
 import { readEntries, verifyFile } from './audit-log.js';
 
@@ -28,7 +28,7 @@ export function register(program: Command, ctx: CliContext): void {
       const file = join(cfg.state_dir, 'audit.jsonl');
       const r = verifyFile(file, cfg.site, o.head);
       if (!r.ok) ctx.status = 'damaged';
-      const lines = [`${file}: ${r.entries} entries, ${r.ok ? 'chain intact' : `BROKEN: ${r.problems.length} problem(s)`}${r.head ? `; head ${r.head.seq}:${r.head.hash}` : ''}`, ...r.problems.slice(0, 50).map((p) => `  ${p.kind}: ${p.message}`)];
+      const lines = [`${file}: ${formatCount(r.entries, 'entry', 'entries')}, ${r.ok ? 'chain intact' : `BROKEN: ${formatCount(r.problems.length, 'problem')}`}${r.head ? `; head ${r.head.seq}:${r.head.hash}` : ''}`, ...r.problems.slice(0, 50).map((p) => `  ${p.kind}: ${p.message}`)];
       ctx.print(lines.join('\n'), { command: 'audit verify', file, ...r });
     });
   audit

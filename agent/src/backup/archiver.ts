@@ -52,6 +52,11 @@ export interface BackupOptions {
 
 export interface BackupResult {
   snapshot: string;
+  /**
+   * The job as the snapshot records it: the one asked for, except that a run with no parent
+   * snapshot of the store in this repository is 'full' (it read every file: there was nothing to trust).
+   */
+  job: BackupJob;
   repo: string;
   partial: boolean;
   summary: Snapshot['summary'];
@@ -238,6 +243,7 @@ export class Archiver {
       // the parent is the newest in chain order, not by clock: a clock that jumped back changes nothing
       const parent = orderSnapshots((await this.repo.snapshots()).filter((s) => s.store === o.store)).pop()?.s;
       const parentSnap = parent ? await this.repo.loadSnapshot(parent.hash) : undefined;
+      const job = parent ? o.job : 'full';
       const run = new Run(this.repo, w, o.job !== 'full', parentSnap ? new TreeDiff() : undefined, o.onProgress, parentSnap && doubtfulPaths(parentSnap));
       if (parent && o.job !== 'full' && parentSnap!.summary.errors === 0) run.seen = await loadWalkCache(this.repo, o.store, parent.hash);
       const tree = await run.saveDir(Buffer.from(o.source), '', parentSnap?.tree);
@@ -247,7 +253,7 @@ export class Archiver {
         v: 1,
         time: this.repo.now(),
         store: o.store,
-        job: o.job,
+        job,
         tree,
         host: hostname(),
         source: o.source,
@@ -266,7 +272,7 @@ export class Archiver {
       // after the flush: the sample reads new chunks through the catalog; a failure here leaves
       // the guard to compare the snapshots itself (and report what it cannot read)
       const changes = await run.diff?.finish(this.repo).catch(() => undefined);
-      return { snapshot: hash, repo: this.repo.id, partial, summary, errors: run.errors, changed: run.changed, written: [...w.written], durationMs: this.repo.now() - started, ...(changes ? { changes } : {}) };
+      return { snapshot: hash, job, repo: this.repo.id, partial, summary, errors: run.errors, changed: run.changed, written: [...w.written], durationMs: this.repo.now() - started, ...(changes ? { changes } : {}) };
     } finally {
       await w.release();
     }

@@ -5,6 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { testRepo, tempDir } from '../repo/testing.js';
 import { Archiver } from './archiver.js';
+import { StreamArchiver } from './stream-archiver.js';
+import { backupLogEntry } from './log-entry.js';
 import { Restorer } from '../restore/restorer.js';
 import { setXattr } from '../platform/fsx.js';
 import type { Repository } from '../repo/repository.js';
@@ -90,6 +92,24 @@ describe('backup', () => {
     expect(full.summary.reused).toBe(0);
     expect(full.summary.newBytes).toBe(0);
     expect((await t.repo.loadSnapshot(full.snapshot)).job).toBe('full');
+  });
+
+  it('a run with no parent snapshot of its store is full, whatever was asked; the next is incremental (files and dumps)', async () => {
+    const t = await testRepo();
+    const src = await source();
+    const a = new Archiver(t.repo);
+    const first = await a.backup({ store: 's', source: src, job: 'incremental' });
+    expect([first.job, (await t.repo.loadSnapshot(first.snapshot)).job]).toEqual(['full', 'full']);
+    const other = await a.backup({ store: 'other', source: src, job: 'continuous' }); // another store's snapshot is no parent
+    expect([other.job, (await t.repo.loadSnapshot(other.snapshot)).job]).toEqual(['full', 'full']);
+    const second = await a.backup({ store: 's', source: src, job: 'incremental' });
+    expect([second.job, (await t.repo.loadSnapshot(second.snapshot)).job]).toEqual(['incremental', 'incremental']);
+    const dump = (text: string) => ({ store: 'db', name: 'db.sql', source: 'test://db', stream: (async function* () { yield Buffer.from(text); })(), verify: async () => {}, job: 'incremental' as const });
+    const d1 = await new StreamArchiver(t.repo).backup(dump('one'));
+    const d2 = await new StreamArchiver(t.repo).backup(dump('two'));
+    expect([d1.job, d2.job]).toEqual(['full', 'incremental']);
+    expect((await t.repo.loadSnapshot(d1.snapshot)).job).toBe('full');
+    expect(backupLogEntry({ site: 'x', store: 's', job: 'incremental', actor: { kind: 'user', id: 'tess' }, startedAt: 1, endedAt: 2, result: first }).job).toBe('full');
   });
 
   it('incremental: an extended attribute set on an unchanged file, or a folder, is recorded; an unchanged folder keeps its tree', async () => {

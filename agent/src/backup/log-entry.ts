@@ -19,7 +19,7 @@ export function backupLogEntry(o: {
       type: 'mv.backup-log.v1',
       site: o.site,
       jobId: randomUUID(),
-      job: o.job,
+      job: r?.job ?? o.job,
       store: o.store,
       actor: o.actor,
       startedAt: o.startedAt,

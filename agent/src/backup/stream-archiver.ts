@@ -57,16 +57,17 @@ export class StreamArchiver {
       };
       const tree = (await w.saveBlob('tree', encodeTree([node]))).id;
       const parent = (await this.repo.snapshots()).filter((s) => s.store === o.store).pop();
+      const job = parent ? o.job : 'full'; // as the Archiver: a first dump has no parent to be incremental to
       const summary = { files: 1, dirs: 0, symlinks: 0, others: 0, bytes, newBytes, storedBytes: 0, reused: 0, changed: 0, errors: 0 };
       await w.flush();
       summary.storedBytes = w.written.filter((x) => x.kind === 'pack').reduce((n, x) => n + x.size, 0);
       const snapshot = await w.saveSnapshot({
-        v: 1, time: this.repo.now(), store: o.store, job: o.job, tree, host: hostname(), source: o.source,
+        v: 1, time: this.repo.now(), store: o.store, job, tree, host: hostname(), source: o.source,
         ...(parent ? { parent: parent.hash } : {}), partial: false, summary, errors: [], tags: o.tags ?? [],
         actor: o.actor ?? { kind: 'agent', id: 'medvault-agent' },
       });
       o.onProgress?.({ files: 1, bytes });
-      return { snapshot, repo: this.repo.id, partial: false, summary, errors: [], changed: [], written: [...w.written], durationMs: this.repo.now() - started };
+      return { snapshot, job, repo: this.repo.id, partial: false, summary, errors: [], changed: [], written: [...w.written], durationMs: this.repo.now() - started };
     } finally {
       await w.release();
     }

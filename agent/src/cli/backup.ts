@@ -2,11 +2,11 @@
 import type { Command } from 'commander';
 import { MedvaultError, codes, repeatable } from '@medvault/protocol';
 import type { BackupResult } from '../backup/archiver.js';
-import { backupStoreTo } from '../jobs/backup-job.js';
+import { backupStoreTo, ranAs } from '../jobs/backup-job.js';
 import { noteRun } from '../jobs/run-book.js';
 import { inspectSnapshot } from '../jobs/suspicion.js';
 import { Alerts } from '../daemon/alerts.js';
-import { eachRepo, errorMessage, formatBytes, type CliContext } from './context.js';
+import { eachRepo, errorMessage, formatBytes, formatCount, progressWork, type CliContext } from './context.js';
 import { progress } from './progress.js';
 import { backupLogEntry } from '../backup/log-entry.js';
 import { Spool } from '../replicate/spool.js';
@@ -26,17 +26,20 @@ export function register(program: Command, ctx: CliContext): void {
       const job = opts.full ? 'full' : 'incremental';
       const actor = { kind: 'user' as const, id: process.env.SUDO_USER ?? process.env.USER ?? 'cli' };
       const spool = new Spool(cfg.state_dir, cfg.site);
+      const runStartedAt = Date.now();
       const runs = await eachRepo(ctx, async (repo, disk) => {
         const startedAt = Date.now();
         try {
+          // the bar's total: as much as the store's last snapshot on this disk held (none: unknown)
+          const last = bar.shown ? (await repo.snapshots()).filter((s) => s.store === store.name).at(-1)?.summary : undefined;
+          const expected = last && progressWork(last.files, last.bytes);
           const result = await backupStoreTo(repo, store, {
             job,
             actor,
             tags: opts.tag,
-            ...(bar.shown ? { onProgress: (p: { files: number; bytes: number }) => bar.update(p.files, p.files, `${disk}: ${p.files} files, ${formatBytes(p.bytes)}`) } : {}),
+            ...(bar.shown ? { onProgress: (p: { files: number; bytes: number }) => bar.update(progressWork(p.files, p.bytes), expected, `${disk}: ${last ? `${p.files} of ~${formatCount(last.files, 'file')}` : formatCount(p.files, 'file')}, ${formatBytes(p.bytes)}`) } : {}),
           });
           spool.add('log', backupLogEntry({ site: cfg.site, store: store.name, job, actor, startedAt, endedAt: Date.now(), result }));
-          noteRun(cfg.state_dir, store.name, job, startedAt);
           if (store.type === 'files' && disk === cfg.disks[0]!.path) {
             const alerts = new Alerts({ site: cfg.site, send: (a) => spool.add('alert', a), now: Date.now });
             const v = await inspectSnapshot(repo, result.snapshot, { store: store.name, stateDir: cfg.state_dir, alerts, now: Date.now, ...(result.changes ? { changes: result.changes } : {}) });
@@ -49,14 +52,17 @@ export function register(program: Command, ctx: CliContext): void {
           throw err;
         }
       });
+      const done = runs.flatMap((r) => (r.value ? [r.value] : []));
+      if (done.length > 0) noteRun(cfg.state_dir, store.name, ranAs(job, done), runStartedAt);
       // a disk that failed stops only itself: alert, and the other disks' snapshots stand
       for (const r of runs) {
         const p = r.error ? diskProblem(r.error) : undefined;
         if (!p) continue;
         spool.add('alert', { type: 'mv.alert.v1', site: cfg.site, code: p.code, severity: 'critical', key: `disk:${r.disk}`.slice(0, 300), state: 'open', message: `${r.disk}: backup of ${storeName} stopped: ${p.what}: ${errorMessage(r.error)}`.slice(0, 2000), store: store.name, at: Date.now() });
       }
-      bar.stop();
       const failed = runs.filter((r) => r.error);
+      if (failed.length === 0) bar.done();
+      else bar.stop();
       const partial = runs.some((r) => r.value?.partial);
       if (partial) ctx.status = 'partial';
       const lines = runs.map((r) => (r.error ? `${r.disk}: FAILED: ${errorMessage(r.error)}` : line(r.disk, r.value!)));
@@ -83,5 +89,5 @@ export function register(program: Command, ctx: CliContext): void {
 
 function line(disk: string, r: BackupResult): string {
   const s = r.summary;
-  return `${disk}: snapshot ${r.snapshot.slice(0, 12)}${r.partial ? ' PARTIAL' : ''}: ${s.files} files, ${s.dirs} folders, ${formatBytes(s.bytes)} (new ${formatBytes(s.newBytes)}, stored ${formatBytes(s.storedBytes)}) in ${(r.durationMs / 1000).toFixed(1)} s`;
+  return `${disk}: ${r.job} snapshot ${r.snapshot.slice(0, 12)}${r.partial ? ' PARTIAL' : ''}: ${formatCount(s.files, 'file')}, ${formatCount(s.dirs, 'folder')}, ${formatBytes(s.bytes)} (new ${formatBytes(s.newBytes)}, stored ${formatBytes(s.storedBytes)}) in ${(r.durationMs / 1000).toFixed(1)} s`;
 }

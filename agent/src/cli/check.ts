@@ -13,7 +13,7 @@ import { siteLink } from '../offsite/restore-source.js';
 import type { Link } from '../replicate/link.js';
 import { Alerts } from '../daemon/alerts.js';
 import { Spool } from '../replicate/spool.js';
-import { eachRepo, errorMessage, type CliContext } from './context.js';
+import { eachRepo, errorMessage, formatCount, type CliContext } from './context.js';
 
 /** "10%" or "0.1" → 0.1; MV_ERR_CONFIG_INVALID unless 0 < f <= 1. */
 export function parseSubset(text: string): number {
@@ -60,7 +60,7 @@ export function register(program: Command, ctx: CliContext): void {
           continue;
         }
         const c = r.value!;
-        lines.push(`${r.disk}: ${c.ok ? 'ok' : 'DAMAGED'}: ${c.snapshots} snapshots, ${c.indexes} index files, ${c.packs} packs${opts.readData || subset !== undefined ? `, ${c.packsRead} packs read, ${c.blobsRead} blobs authenticated` : ''}${c.unindexed ? `, ${c.unindexed} unindexed packs (left by an interrupted run)` : ''}`);
+        lines.push(`${r.disk}: ${c.ok ? 'ok' : 'DAMAGED'}: ${formatCount(c.snapshots, 'snapshot')}, ${formatCount(c.indexes, 'index file')}, ${formatCount(c.packs, 'pack')}${opts.readData || subset !== undefined ? `, ${formatCount(c.packsRead, 'pack')} read, ${formatCount(c.blobsRead, 'blob')} authenticated` : ''}${c.unindexed ? `, ${formatCount(c.unindexed, 'unindexed pack')} (left by an interrupted run)` : ''}`);
         for (const h of c.healing ?? []) lines.push(h.healed ? `  healed ${h.kind} ${h.name} from off site (was: ${h.problem})` : `  NOT HEALABLE ${h.kind} ${h.name} (${h.problem}): ${h.why}`);
         for (const d of c.damaged) lines.push(`  damaged ${d.kind} ${d.name}: ${d.problem}${offline ? ' (NOT HEALED: the off-site copy is unreachable)' : ''}`);
         for (const a of c.affected) lines.push(`  affects snapshot ${a.snapshot.slice(0, 12)} ${a.path || '(whole snapshot)'}: ${a.problem}`);
@@ -70,7 +70,7 @@ export function register(program: Command, ctx: CliContext): void {
           const names = (hs: HealedObject[]) => hs.map((h) => `${h.kind} ${h.name}`).join(', ');
           alerts.raise({
             key: `repair:${r.disk}`, code: bad.length > 0 || !c.ok ? codes.DATA_CORRUPT : 'MV_REPAIRED', severity: bad.length > 0 || !c.ok ? 'critical' : 'warning',
-            message: `${r.disk}: ${healing.length - bad.length} damaged or missing object(s) healed from the off-site copy${healing.length > bad.length ? ` (${names(healing.filter((h) => h.healed))})` : ''}${bad.length > 0 ? `; NOT healable: ${names(bad)}` : ''}${c.ok ? '' : '; the repository is still damaged'}`,
+            message: `${r.disk}: ${formatCount(healing.length - bad.length, 'damaged or missing object')} healed from the off-site copy${healing.length > bad.length ? ` (${names(healing.filter((h) => h.healed))})` : ''}${bad.length > 0 ? `; NOT healable: ${names(bad)}` : ''}${c.ok ? '' : '; the repository is still damaged'}`,
           });
         }
       }

@@ -13,10 +13,31 @@ const protocolExport = JSON.parse(readFileSync(join(root, 'protocol', 'package.j
 const nodeArgs = protocolExport.endsWith('.ts') ? ['--import', 'tsx'] : [];
 
 function cli(...args: string[]): { code: number; out: any; stderr: string } {
-  const r = spawnSync(process.execPath, [...nodeArgs, main, '--json', ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, MEDVAULT_CONFIG: '' } });
+  const r = say('--json', ...args);
   const lines = r.stdout.trim().split('\n').filter(Boolean);
   expect(lines.length, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(1);
   return { code: r.status ?? -1, out: JSON.parse(lines[0]!), stderr: r.stderr };
+}
+
+/** The CLI as a person reads it (no --json). */
+function say(...args: string[]) {
+  return spawnSync(process.execPath, [...nodeArgs, main, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, MEDVAULT_CONFIG: '' } });
+}
+
+/**
+ * A site of its own: its recovery key, a config with `disks` disks and the store `records` at
+ * `<site>/src` holding `files`, initialised. Returns the folder and the `--config` arguments.
+ */
+async function newSite(name: string, files: Record<string, string | Buffer>, disks = 1): Promise<{ site: string; c: string[] }> {
+  const site = await tempDir(`mv-cli-${name}-`);
+  mkdirSync(join(site, 'src'));
+  for (const [f, data] of Object.entries(files)) writeFileSync(join(site, 'src', f), data);
+  const rk = cli('recovery-key', 'generate', '--out', join(site, 'recovery.key'));
+  const diskLines = Array.from({ length: disks }, (_, i) => [`[[disks]]`, `path = "${site}/disk${i + 1}"`]).flat();
+  writeFileSync(join(site, 'agent.toml'), [`site = "clinic-${name}"`, `state_dir = "${site}/state"`, `key_file = "${site}/local.key"`, `recovery_public_key = "${rk.out.publicKey}"`, ...diskLines, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${site}/src"`].join('\n'));
+  const c = ['--config', join(site, 'agent.toml')];
+  expect(cli(...c, 'init').code).toBe(0);
+  return { site, c };
 }
 
 describe('medvault-agent CLI (built)', () => {
@@ -50,13 +71,30 @@ describe('medvault-agent CLI (built)', () => {
     expect(backup.code).toBe(0);
     expect(backup.out.results).toHaveLength(2);
     expect(backup.out.results[0].summary.files).toBe(2);
-    expect(cli(...c, 'backup', 'records', '--full').code).toBe(0);
+    // neither disk has a snapshot to be incremental to: the run is full wherever its type is said
+    expect(backup.out.results.map((r: any) => r.job)).toEqual(['full', 'full']);
+    const logged = readFileSync(join(dir, 'state', 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'log').map((e) => JSON.parse(e.body).job);
+    expect(logged).toEqual(['full', 'full']);
+    expect(Object.keys(JSON.parse(readFileSync(join(dir, 'state', 'runs.json'), 'utf8')).records)).toEqual(['full']);
+    expect(cli(...c, 'backup', 'records', '--full', '--tag', 'weekly-audit').code).toBe(0);
     expect(cli(...c, 'backup', 'nope').code).toBe(2);
 
     const snaps = cli(...c, 'snapshots', '--store', 'records');
     expect(snaps.code).toBe(0);
     expect(snaps.out.snapshots).toHaveLength(4);
     expect(snaps.out.snapshots[0].offsite).toBe('local');
+    // the table as read: every value starts under its header, wider values included; tags are shown
+    const [head, ...table] = say(...c, 'snapshots').stdout.trimEnd().split('\n');
+    expect(head).toMatch(/^snapshot +time +store +job +files +size +partial +offsite +tags +disk$/);
+    expect(table).toHaveLength(4);
+    const at = (h: string) => head!.indexOf(h);
+    for (const row of table) {
+      expect(row.indexOf(' records ') + 1, row).toBe(at('store'));
+      expect(row.slice(at('disk')), row).toMatch(/\/disk[12]$/);
+      expect(row.slice(at('job')), row).toMatch(/^full +2 /);
+      expect(row.slice(0, at('files') + 'files'.length), row).toMatch(/ 2$/); // numbers end under their header
+    }
+    expect(table.filter((r) => r.slice(at('tags')).startsWith('weekly-audit '))).toHaveLength(2);
 
     const ls = cli(...c, 'ls', 'latest');
     expect(ls.out.entries.map((e: any) => e.path)).toEqual(['a.txt', 'sub', 'sub/b.txt']);
@@ -66,6 +104,11 @@ describe('medvault-agent CLI (built)', () => {
     const restore = cli(...c, 'restore', 'latest', '--target', target, '--path', 'sub');
     expect(restore.code).toBe(0);
     expect(restore.out.verified).toBe(1);
+    // counts of one read as one (not "1 files", "1 stores"), in the restore, its refusal and the config check
+    const one = join(dir, 'one');
+    expect(say(...c, 'restore', 'latest', '--target', one, '--path', 'sub').stdout).toMatch(/ into .*one: 1 file, 4 B, 1 verified\n/);
+    expect(say(...c, 'restore', 'latest', '--target', one, '--path', 'sub').stdout).toContain(`1 of the snapshot's entries already exists in ${one} and was left as it is: restore into`);
+    expect(say(...c, 'config', 'check').stdout).toBe(`${config}: OK: site clinic-a, 1 store, 2 disks\n`);
     expect(readFileSync(join(target, 'sub', 'b.txt'), 'utf8')).toBe('beta');
     const again = cli(...c, 'restore', 'latest', '--target', target);
     expect(again.code).toBe(1);
@@ -78,7 +121,7 @@ describe('medvault-agent CLI (built)', () => {
     // a path the snapshot does not hold is said as such
     expect(cli(...c, 'restore', 'latest', '--target', join(dir, 'none'), '--path', 'nosuch').out.message).toMatch(/: no path nosuch$/);
     // as a technician reads it: each refused name once, and what to do about them
-    const text = spawnSync(process.execPath, [...nodeArgs, main, ...c, 'restore', 'latest', '--target', target], { cwd: root, encoding: 'utf8', env: { ...process.env, MEDVAULT_CONFIG: '' } });
+    const text = say(...c, 'restore', 'latest', '--target', target);
     expect(text.status).toBe(1);
     expect(text.stdout).toContain('  FAILED: sub/b.txt: exists in the target; not overwritten (mode new)\n');
     expect(text.stdout).toContain(`2 of the snapshot's entries already exist in ${target} and were left as they are: restore into an empty folder, or add --overwrite`);
@@ -118,15 +161,49 @@ describe('medvault-agent CLI (built)', () => {
     expect(bad.out).toMatchObject({ ok: false, code: 'MV_ERR_CONFIG_INVALID' });
   });
 
+  it('progress bars on a terminal: no percentage without a total, 100% only when the command is done', async () => {
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 57; i++) files[`a${String(i).padStart(2, '0')}.bin`] = randomBytes(300_000);
+    for (let i = 57; i < 75; i++) files[`z${i}.txt`] = Buffer.alloc(0); // the bytes are all in the first 57
+    const { site, c } = await newSite('tty', files);
+    /** The frames a command drew on a terminal (util-linux script gives it one). */
+    const frames = (...args: string[]) => {
+      const cmd = [process.execPath, ...nodeArgs, main, ...c, ...args].map((a) => `'${a}'`).join(' ');
+      const r = spawnSync('script', ['-qfec', cmd, '/dev/null'], { cwd: root, encoding: 'utf8', env: { ...process.env, MEDVAULT_CONFIG: '' } });
+      expect(r.status, r.stdout).toBe(0);
+      // eslint-disable-next-line no-control-regex
+      return r.stdout.split(/\r|\x1b\[1G/).map((f) => f.replace(/\x1b\[[0-9;?]*[a-zA-Z]|\x1b[78]/g, '').trim()).filter((f) => f.includes(' files') && !f.includes('snapshot ')); // the bar's, not the result line
+    };
+    const first = frames('backup', 'records');
+    expect(first.at(-1)).toMatch(/disk1: 75 files, 16\.3 MiB$/); // a first backup knows no total: no bar, no percentage
+    expect(first.filter((f) => f.includes('%'))).toEqual([]);
+    const second = frames('backup', 'records'); // the last snapshot's size is the estimate
+    expect(second.at(-1)).toMatch(/ 100% .*disk1: 75 of ~75 files, 16\.3 MiB$/);
+    expect(second.slice(0, -1).filter((f) => f.includes('100%'))).toEqual([]);
+    const restore = frames('restore', 'latest', '--target', join(site, 'out'));
+    expect(restore.at(-1)).toMatch(/ 100% 75\/75 files$/);
+    expect(restore.slice(0, -1).filter((f) => f.includes('100%'))).toEqual([]);
+  }, 60_000);
+
+  it('a restore run again into the same folder lists the first 10 names it left, then how many more; --json all of them', async () => {
+    const files = Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`f${String(i).padStart(2, '0')}.txt`, `record ${i}`]));
+    const { site, c } = await newSite('again', files);
+    expect(cli(...c, 'backup', 'records').code).toBe(0);
+    const target = join(site, 'out');
+    expect(cli(...c, 'restore', 'latest', '--target', target).code).toBe(0);
+    const again = say(...c, 'restore', 'latest', '--target', target);
+    expect(again.status).toBe(1);
+    expect(again.stdout.trimEnd().split('\n').slice(1)).toEqual([
+      ...Object.keys(files).slice(0, 10).map((f) => `  FAILED: ${f}: exists in the target; not overwritten (mode new)`),
+      '  ... and 15 more that exist in the target (--json lists them all)',
+      `25 of the snapshot's entries already exist in ${target} and were left as they are: restore into an empty folder, or add --overwrite to replace them`,
+    ]);
+    expect(cli(...c, 'restore', 'latest', '--target', target).out.failed).toHaveLength(25);
+  }, 60_000);
+
   it('Ctrl-C (SIGINT) mid-backup: one line naming the command, exit 130; the next backup completes and checks clean', async () => {
     // a site of its own (the test above damages a pack of its disk 1)
-    const site = await tempDir('mv-cli-int-');
-    mkdirSync(join(site, 'src'));
-    writeFileSync(join(site, 'src', 'a.txt'), 'alpha');
-    const rk = cli('recovery-key', 'generate', '--out', join(site, 'recovery.key'));
-    writeFileSync(join(site, 'agent.toml'), [`site = "clinic-i"`, `state_dir = "${site}/state"`, `key_file = "${site}/local.key"`, `recovery_public_key = "${rk.out.publicKey}"`, `[[disks]]`, `path = "${site}/disk1"`, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${site}/src"`].join('\n'));
-    const c = ['--config', join(site, 'agent.toml')];
-    expect(cli(...c, 'init').code).toBe(0);
+    const { site, c } = await newSite('i', { 'a.txt': 'alpha' });
     writeFileSync(join(site, 'src', 'new.bin'), Buffer.alloc(3 * 1024 * 1024, 7));
     // stopped (SIGSTOP) at its first object write, so the signal lands in the middle of the run
     const p = spawn(process.execPath, [...nodeArgs, main, '--json', ...c, 'backup', 'records'], { cwd: root, env: { ...process.env, MEDVAULT_CONFIG: '', MEDVAULT_FAULTS: 'match=put.write,at=1,action=stop' } });
@@ -147,13 +224,7 @@ describe('medvault-agent CLI (built)', () => {
   }, 60_000);
 
   it('a disk unplugged: restore and ls use the other disk; a snapshot on no disk reached says which disk was not looked on', async () => {
-    const site = await tempDir('mv-cli-unplugged-');
-    mkdirSync(join(site, 'src'));
-    writeFileSync(join(site, 'src', 'a.txt'), 'alpha');
-    const rk = cli('recovery-key', 'generate', '--out', join(site, 'recovery.key'));
-    writeFileSync(join(site, 'agent.toml'), [`site = "clinic-u"`, `state_dir = "${site}/state"`, `key_file = "${site}/local.key"`, `recovery_public_key = "${rk.out.publicKey}"`, `[[disks]]`, `path = "${site}/disk1"`, `[[disks]]`, `path = "${site}/disk2"`, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${site}/src"`].join('\n'));
-    const c = ['--config', join(site, 'agent.toml')];
-    expect(cli(...c, 'init').code).toBe(0);
+    const { site, c } = await newSite('u', { 'a.txt': 'alpha' }, 2);
     const [one, two] = cli(...c, 'backup', 'records').out.results.map((r: any) => r.snapshot as string);
     execFileSync('mv', [join(site, 'disk1'), join(site, 'disk1.away')]);
     const r = cli(...c, 'restore', two!.slice(0, 12), '--target', join(site, 'r'));
@@ -170,14 +241,7 @@ describe('medvault-agent CLI (built)', () => {
   }, 60_000);
 
   it('Ctrl-C mid-restore: the partial temp file is removed, the line says how to finish (the next restore refuses what was placed)', async () => {
-    const site = await tempDir('mv-cli-int-restore-');
-    mkdirSync(join(site, 'src'));
-    writeFileSync(join(site, 'src', 'a.txt'), 'alpha');
-    writeFileSync(join(site, 'src', 'big.bin'), randomBytes(96 * 1024 * 1024)); // long enough to be caught mid-write
-    const rk = cli('recovery-key', 'generate', '--out', join(site, 'recovery.key'));
-    writeFileSync(join(site, 'agent.toml'), [`site = "clinic-r"`, `state_dir = "${site}/state"`, `key_file = "${site}/local.key"`, `recovery_public_key = "${rk.out.publicKey}"`, `[[disks]]`, `path = "${site}/disk1"`, `[[stores]]`, `name = "records"`, `type = "files"`, `path = "${site}/src"`].join('\n'));
-    const c = ['--config', join(site, 'agent.toml')];
-    expect(cli(...c, 'init').code).toBe(0);
+    const { site, c } = await newSite('r', { 'a.txt': 'alpha', 'big.bin': randomBytes(96 * 1024 * 1024) }); // big.bin: long enough to be caught mid-write
     expect(cli(...c, 'backup', 'records').code).toBe(0);
     const target = join(site, 'restored');
     const temps = () => (existsSync(target) ? readdirSync(target).filter((n) => n.startsWith('.mv-restore-')) : []);

@@ -108,4 +108,4 @@ export function errorMessage(err: unknown): string {
   return (err as Error)?.message ?? String(err);
 }
 
-export { formatBytes } from '@medvault/protocol';
+export { formatBytes, formatCount, formatTable, progressWork } from '@medvault/protocol';

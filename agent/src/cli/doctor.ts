@@ -5,7 +5,7 @@
  * Exit 0 when nothing failed (warnings allowed), 1 otherwise, 2 when the configuration is invalid.
  */
 import type { Command } from 'commander';
-import { MedvaultError, codes, formatIssue } from '@medvault/protocol';
+import { MedvaultError, codes, formatCount, formatIssue } from '@medvault/protocol';
 import { checkConfig } from '../config.js';
 import { diagnose } from '../doctor/doctor.js';
 import { realHost } from '../doctor/host.js';
@@ -26,7 +26,7 @@ export function register(program: Command, ctx: CliContext): void {
       const warned = findings.filter((f) => f.status === 'warn').length;
       if (failed > 0) ctx.status = 'failed';
       const lines = findings.map((f) => `${mark[f.status]} ${f.check} ${f.subject}: ${f.message}${f.fix ? `\n     fix: ${f.fix}` : ''}`);
-      lines.push(`${failed} problem(s), ${warned} warning(s), ${findings.length - failed - warned} ok`);
+      lines.push(`${formatCount(failed, 'problem')}, ${formatCount(warned, 'warning')}, ${findings.length - failed - warned} ok`);
       ctx.print(lines.join('\n'), { command: 'doctor', failed, warnings: warned, findings });
     });
 }

@@ -11,7 +11,7 @@ import { DrillRunner, spoolPublisher, type DrillSourceRepo } from '../drill/dril
 import { Spool } from '../replicate/spool.js';
 import { openOffsiteRepository, siteLink } from '../offsite/restore-source.js';
 import { readLocalKey } from '../crypto/local-key.js';
-import { errorMessage, formatBytes, type CliContext } from './context.js';
+import { errorMessage, formatBytes, formatCount, type CliContext } from './context.js';
 import { parseSubset } from './check.js';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -82,7 +82,7 @@ export function describeDrill(r: DrillResult): string {
     `  RPO ${r.rpoS ?? '?'} s (target ${r.targets.rpoS} s, ${r.met.rpo ? 'met' : 'MISSED'}); RTO target ${r.targets.rtoS} s (${r.met.rto ? 'met' : 'MISSED'})`,
   ];
   for (const x of r.runs) {
-    lines.push(`  ${x.source}: ${x.result}, ${x.files} files, ${formatBytes(x.bytes)}, ${x.verified} verified, RTO ${x.rtoS} s${x.database ? `, database ${x.database.name}: ${x.database.tables} tables, ${x.database.rows} rows` : ''}`);
+    lines.push(`  ${x.source}: ${x.result}, ${formatCount(x.files, 'file')}, ${formatBytes(x.bytes)}, ${x.verified} verified, RTO ${x.rtoS} s${x.database ? `, database ${x.database.name}: ${formatCount(x.database.tables, 'table')}, ${formatCount(x.database.rows, 'row')}` : ''}`);
     if (x.error) lines.push(`    ${x.error.code}: ${x.error.message}`);
     for (const f of x.failed.slice(0, 20)) lines.push(`    FAILED ${f.path}: ${f.reason}`);
   }

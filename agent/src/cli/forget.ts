@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { MedvaultError, codes, repeatable } from '@medvault/protocol';
 import { Pruner, type PruneResult } from '../prune/pruner.js';
 import { hasRules, parseDuration, type RetentionPolicy } from '../prune/policy.js';
-import { eachRepo, errorMessage, formatBytes, type CliContext } from './context.js';
+import { eachRepo, errorMessage, formatBytes, formatCount, type CliContext } from './context.js';
 
 interface ForgetOpts {
   keepLast?: string;
@@ -57,9 +57,9 @@ async function apply(ctx: CliContext, policy: RetentionPolicy, o: { store?: stri
       continue;
     }
     const v: PruneResult = r.value!;
-    lines.push(`${r.disk}: ${o.dryRun ? 'would forget' : 'forgot'} ${v.forgotten.length} of ${v.decisions.length} snapshots`);
+    lines.push(`${r.disk}: ${o.dryRun ? 'would forget' : 'forgot'} ${v.forgotten.length} of ${formatCount(v.decisions.length, 'snapshot')}`);
     for (const d of v.decisions) lines.push(`  ${d.keep ? 'keep  ' : 'forget'} ${d.hash.slice(0, 12)} ${new Date(d.time).toISOString()} ${d.store}${d.keep ? `: ${d.reasons.join('; ')}` : ''}`);
-    if (o.prune && !o.dryRun) lines.push(`  pruned: ${v.packsDeleted} packs deleted, ${v.packsRepacked} repacked, ${formatBytes(v.bytesFreed)} freed, ${v.indexesRewritten} index files written`);
+    if (o.prune && !o.dryRun) lines.push(`  pruned: ${formatCount(v.packsDeleted, 'pack')} deleted, ${v.packsRepacked} repacked, ${formatBytes(v.bytesFreed)} freed, ${formatCount(v.indexesRewritten, 'index file')} written`);
   }
   if (runs.some((r) => r.error)) ctx.status = 'failed';
   ctx.print(lines.join('\n'), { command, dryRun: o.dryRun, results: runs.map((r) => (r.error ? { disk: r.disk, error: errorMessage(r.error), code: (r.error as MedvaultError).code } : { disk: r.disk, ...r.value! })) });

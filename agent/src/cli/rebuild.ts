@@ -14,7 +14,7 @@ import { openOffsiteRepository, siteLink } from '../offsite/restore-source.js';
 import { appendAudit } from '../audit/audit-log.js';
 import { Spool } from '../replicate/spool.js';
 import { progress } from './progress.js';
-import { formatBytes, type CliContext } from './context.js';
+import { formatBytes, formatCount, type CliContext } from './context.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -38,7 +38,7 @@ export function register(program: Command, ctx: CliContext): void {
         await store.init();
         r = await rebuildFromOffsite({
           link, site: cfg.site, ...(opts.repo ? { repo: opts.repo } : {}), recoveryPrivateKey: unlock.recoveryPrivateKey, recoveryPublicKey: cfg.recovery_public_key,
-          localKey, disk: store, label: disk, onObject: (n, bytes) => bar.update(bytes, 0, `${n} objects`),
+          localKey, disk: store, label: disk, onObject: (n, bytes) => bar.update(bytes, undefined, `${formatCount(n, 'object')}, ${formatBytes(bytes)}`), // the objects off site are not counted first
         });
       } finally {
         bar.stop();
@@ -53,7 +53,7 @@ export function register(program: Command, ctx: CliContext): void {
       }, (e, id) => spool.add('audit', e, id));
       if (r.failed.length > 0) ctx.status = 'damaged';
       const rate = r.ms > 0 ? `${formatBytes((r.bytes / r.ms) * 1000)}/s` : '';
-      const lines = [`rebuilt repository ${r.repo} on ${disk} from the off-site copy: ${r.copied} objects, ${formatBytes(r.bytes)} in ${(r.ms / 1000).toFixed(1)} s ${rate}${r.present ? `, ${r.present} already there` : ''}; key file ${r.keyFile.slice(0, 12)} for this appliance's local key`];
+      const lines = [`rebuilt repository ${r.repo} on ${disk} from the off-site copy: ${formatCount(r.copied, 'object')}, ${formatBytes(r.bytes)} in ${(r.ms / 1000).toFixed(1)} s ${rate}${r.present ? `, ${r.present} already there` : ''}; key file ${r.keyFile.slice(0, 12)} for this appliance's local key`];
       for (const f of r.failed) lines.push(`  NOT COPIED ${f.kind} ${f.name}: ${f.problem}`);
       lines.push('next: medvault-agent restore latest --target <record store folder>, then start the agent');
       ctx.print(lines.join('\n'), { command: 'rebuild', disk, ...r });

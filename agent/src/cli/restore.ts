@@ -10,10 +10,13 @@ import type { Repository } from '../repo/repository.js';
 import { readRecoveryKey } from '../repo/disk.js';
 import { readLocalKey } from '../crypto/local-key.js';
 import { openOffsiteRepository, restoreFrom, siteLink, type RestoreSource } from '../offsite/restore-source.js';
-import { withSnapshotRepo, formatBytes, type CliContext } from './context.js';
+import { withSnapshotRepo, formatBytes, formatCount, progressWork, type CliContext } from './context.js';
 import { progress } from './progress.js';
 import { appendAudit } from '../audit/audit-log.js';
 import { Spool } from '../replicate/spool.js';
+
+/** How many of the names a restore left because they exist are listed one by one. */
+const KEPT_SHOWN = 10;
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -35,12 +38,13 @@ export function register(program: Command, ctx: CliContext): void {
         target: opts.target,
         mode: opts.overwrite ? 'overwrite' : 'new',
         ...(opts.store ? { store: opts.store } : {}),
-        onProgress: (p) => bar.update(p.bytes, p.totalBytes, `${p.files}/${p.totalFiles} files`),
+        onProgress: (p) => bar.update(progressWork(p.files, p.bytes), progressWork(p.totalFiles, p.totalBytes), `${p.files}/${formatCount(p.totalFiles, 'file')}`),
       });
       const { result, disk } = opts.from === 'local'
         ? await withSnapshotRepo(ctx, ref, opts.store, async (repo, hash, disk) => ({ disk, result: await new Restorer(repo).restore(options(hash)) }))
         : await restoreElsewhere(ctx, opts.from as RestoreSource, options(ref));
-      bar.stop();
+      if (result.failed.length === 0) bar.done();
+      else bar.stop();
       // Audited on the appliance's chain (replicated with the next flush): who, what, which key.
       const cfg = ctx.config();
       const spool = new Spool(cfg.state_dir, cfg.site);
@@ -50,11 +54,16 @@ export function register(program: Command, ctx: CliContext): void {
         detail: { via: 'cli', disk, target: opts.target, mode: opts.overwrite ? 'overwrite' : 'new', files: result.files, verified: result.verified, failed: result.failed.length, key: ctx.options.recoveryKey ? 'recovery private key' : 'local key' },
       }, (e, id) => spool.add('audit', e, id));
       if (result.failed.length > 0) ctx.status = result.errors.some((e) => e.code === 'MV_ERR_DATA_CORRUPT' || e.code === 'MV_ERR_VERIFY_FAILED') ? 'damaged' : 'failed';
-      const lines = [`restored snapshot ${result.snapshot.slice(0, 12)} from ${disk} into ${opts.target}: ${result.files} files, ${formatBytes(result.bytes)}, ${result.verified} verified`];
-      // most messages name their path already (`a/b: exists in the target; …`)
-      for (const e of result.errors) lines.push(`  ${e.code === 'SKIPPED' ? 'skipped' : 'FAILED'}: ${e.message.startsWith(`${e.path}: `) ? '' : `${e.path}: `}${e.message}`);
-      const kept = result.errors.filter((e) => e.message.endsWith(NOT_OVERWRITTEN)).length;
-      if (kept > 0) lines.push(`${kept} of the snapshot's entries already exist in ${opts.target} and were left as they are: restore into an empty folder, or add --overwrite to replace them`);
+      const lines = [`restored snapshot ${result.snapshot.slice(0, 12)} from ${disk} into ${opts.target}: ${formatCount(result.files, 'file')}, ${formatBytes(result.bytes)}, ${result.verified} verified`];
+      // most messages name their path already (`a/b: exists in the target; …`); of the names left
+      // because they exist (a restore run again: every file), the first few, then how many more
+      let kept = 0;
+      for (const e of [...result.errors].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+        if (e.message.endsWith(NOT_OVERWRITTEN) && ++kept > KEPT_SHOWN) continue;
+        lines.push(`  ${e.code === 'SKIPPED' ? 'skipped' : 'FAILED'}: ${e.message.startsWith(`${e.path}: `) ? '' : `${e.path}: `}${e.message}`);
+      }
+      if (kept > KEPT_SHOWN) lines.push(`  ... and ${kept - KEPT_SHOWN} more that exist in the target (--json lists them all)`);
+      if (kept > 0) lines.push(`${kept} of the snapshot's entries already ${kept === 1 ? 'exists' : 'exist'} in ${opts.target} and ${kept === 1 ? 'was left as it is' : 'were left as they are'}: restore into an empty folder, or add --overwrite to replace them`);
       ctx.print(lines.join('\n'), { command: 'restore', disk, target: opts.target, ...result });
     });
 }

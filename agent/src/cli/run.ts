@@ -8,7 +8,7 @@ import pino from 'pino';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MedvaultError, codes, importPublicKey, keyId } from '@medvault/protocol';
+import { MedvaultError, codes, formatCount, importPublicKey, keyId } from '@medvault/protocol';
 import { AuditLog } from '../audit/audit-log.js';
 import { readFileIfExists, writeFileAtomic } from '../state/journal.js';
 import { AgentDaemon, daemonRepo } from '../daemon/daemon.js';
@@ -200,7 +200,7 @@ export function register(program: Command, ctx: CliContext): void {
       const metrics = process.env.MEDVAULT_METRICS_PORT ? await startAgentMetrics(Number(process.env.MEDVAULT_METRICS_PORT), () => lastStatus) : undefined;
       log('info', 'agent running', { disk, repo: repo.id, nats: cfg.nats.servers });
       watchdog.beat('status');
-      watchdog.ready(`running: site ${cfg.site}, ${cfg.stores.length} store(s), ${disks.filter((d) => d.repo).length} of ${disks.length} disk(s)`);
+      watchdog.ready(`running: site ${cfg.site}, ${formatCount(cfg.stores.length, 'store')}, ${disks.filter((d) => d.repo).length} of ${formatCount(disks.length, 'disk')}`);
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);

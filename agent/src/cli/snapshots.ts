@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ReceiptBook } from '../replicate/receipts.js';
 import { offsiteOnly, snapshotWhereabouts } from '../replicate/offsite-status.js';
-import { eachRepo, errorMessage, formatBytes, type CliContext } from './context.js';
+import { eachRepo, errorMessage, formatBytes, formatTable, type CliContext } from './context.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -18,17 +18,15 @@ export function register(program: Command, ctx: CliContext): void {
         for (const s of list) rows.push({ ...s, repo: repo.id, offsite: await snapshotWhereabouts(repo, book, s.hash) });
         // Receipted snapshots that are gone from this disk: only their hash is known without fetching them.
         for (const hash of offsiteOnly(repo.id, book, all.map((s) => s.hash))) {
-          rows.push({ hash, time: 0, store: '?', job: '?' as never, partial: false, summary: { files: 0, bytes: 0 } as never, repo: repo.id, offsite: 'offsite' as const });
+          rows.push({ hash, time: 0, store: '?', job: '?' as never, partial: false, summary: { files: 0, bytes: 0 } as never, tags: [] as string[], repo: repo.id, offsite: 'offsite' as const });
         }
         return rows;
       });
       const rows = runs.flatMap((r) => (r.value ?? []).map((s) => ({ disk: r.disk, ...s })));
-      const lines = ['snapshot      time                      store            job          files      size  partial  offsite  disk'];
-      for (const s of rows) {
-        lines.push(
-          [s.hash.slice(0, 12), new Date(s.time).toISOString().padEnd(25), s.store.padEnd(16), s.job.padEnd(12), String(s.summary.files).padStart(6), formatBytes(s.summary.bytes).padStart(10), (s.partial ? 'yes' : 'no').padEnd(8), s.offsite.padEnd(8), s.disk].join('  '),
-        );
-      }
+      const lines = formatTable(
+        [{ header: 'snapshot' }, { header: 'time' }, { header: 'store' }, { header: 'job' }, { header: 'files', right: true }, { header: 'size', right: true }, { header: 'partial' }, { header: 'offsite' }, { header: 'tags' }, { header: 'disk' }],
+        rows.map((s) => [s.hash.slice(0, 12), s.time ? new Date(s.time).toISOString() : '?', s.store, s.job, String(s.summary.files), formatBytes(s.summary.bytes), s.partial ? 'yes' : 'no', s.offsite, s.tags.join(','), s.disk]),
+      );
       for (const r of runs) if (r.error) lines.push(`${r.disk}: cannot read: ${errorMessage(r.error)}`);
       if (runs.every((r) => r.error)) throw runs[0]!.error;
       if (runs.some((r) => r.error)) ctx.status = 'failed';

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { MedvaultError, codes } from '@medvault/protocol';
 import { readStatus } from '../daemon/status.js';
-import { formatBytes, type CliContext } from './context.js';
+import { formatBytes, formatCount, type CliContext } from './context.js';
 
 const ago = (t: number | undefined, now: number) => (t === undefined ? 'never' : `${Math.round((now - t) / 1000)} s ago`);
 
@@ -35,7 +35,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (s.running) lines.push(`running: ${s.running.job} of ${s.running.store} for ${ago(s.running.since, now).replace(' ago', '')}`);
       for (const q of s.queued) lines.push(`queued: ${q.job} of ${q.store} (${q.reason})`);
       for (const a of s.alerts) lines.push(`ALERT ${a.severity}: ${a.message}`);
-      lines.push(`off-site backlog: ${s.backlog.objects} objects, ${formatBytes(s.backlog.bytes)}`);
+      lines.push(`off-site backlog: ${formatCount(s.backlog.objects, 'object')}, ${formatBytes(s.backlog.bytes)}`);
       ctx.print(lines.join('\n'), { command: 'status', running, ...s });
     });
 }

@@ -75,6 +75,18 @@ describe('doctor', () => {
     expect(p.find((x) => x.check === 'store')!.message).toMatch(/\/srv\/records\/locked/);
   });
 
+  it('does not ask SMART about a backup disk on a file system without a block device (tmpfs, overlay, NFS)', async () => {
+    for (const [device, type] of [['tmpfs', 'tmpfs'], ['overlay', 'overlay'], ['nas:/export/backup', 'nfs4'], ['none', 'ramfs']] as const) {
+      const asked: string[] = [];
+      const f = await diagnose(config, host({
+        smart: async (d) => (asked.push(d), undefined),
+        filesystems: async () => [{ device: '/dev/sda1', mount: '/', type: 'ext4', sizeBytes: 100 * GiB, freeBytes: 50 * GiB }, { device, mount: '/mnt/b1', type, sizeBytes: 20 * GiB, freeBytes: 10 * GiB }],
+      }));
+      expect(asked).toEqual([]);
+      expect(f.filter((x) => x.check === 'smart').map((x) => [x.status, x.subject, x.message])).toEqual([['ok', '/mnt/b1/medvault', `SMART: not applicable (${type})`]]);
+    }
+  });
+
   it('says when the key is missing, smartctl absent, NATS unreachable and the backups share the records\' disk', async () => {
     const f = await diagnose(config, host({ smart: async () => undefined, probeNats: async () => ({ reachable: false, error: 'connect ECONNREFUSED' }) }, {
       '/run/credentials/local.key': { exists: false, isDir: false, mode: 0, uid: -1, dev: -1, readable: false, writable: false },

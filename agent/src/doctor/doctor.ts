@@ -3,7 +3,7 @@
  * to learn what is wrong and how to fix it. Each check yields findings (ok, warn, fail), each
  * problem with a fix. The checks read only; the I/O they need comes in through `DoctorHost`.
  */
-import { nkeySeedProblem } from '@medvault/protocol';
+import { formatCount, nkeySeedProblem } from '@medvault/protocol';
 import type { AgentConfig } from '../config.js';
 import { mountOf, type Filesystem } from '../platform/filesystems.js';
 
@@ -90,7 +90,7 @@ export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { us
   const out: Finding[] = [];
   const add = (f: Finding) => out.push(f);
   const user = opts.user ?? 'medvault';
-  add({ check: 'config', subject: config.file, status: 'ok', message: `valid: site ${config.site}, ${config.stores.length} store(s), ${config.disks.length} disk(s)` });
+  add({ check: 'config', subject: config.file, status: 'ok', message: `valid: site ${config.site}, ${formatCount(config.stores.length, 'store')}, ${formatCount(config.disks.length, 'disk')}` });
 
   // Keys and secrets: present, the right size, readable by nobody else.
   const secret = (check: string, path: string, what: string, expect?: (b: Buffer) => string | undefined, fixMissing?: string) => {
@@ -128,7 +128,7 @@ export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { us
   const disksOnly = devices.filter((d) => d.type === 'disk' || d.type === 'part');
   add({
     check: 'disks-found', subject: 'host', status: suitable.length > 0 ? 'ok' : 'warn',
-    message: `${disksOnly.length} block device(s)${disksOnly.length ? ` (${disksOnly.map((d) => `${d.name} ${size(d.sizeBytes)}${d.removable ? ' removable' : ''}${d.mount ? ` at ${d.mount}` : ''}`).join(', ')})` : ''}; suitable backup disks: ${suitable.length ? suitable.map((f) => `${f.mount} (${f.device}, ${size(f.freeBytes)} free)`).join(', ') : 'none'}`,
+    message: `${formatCount(disksOnly.length, 'block device')}${disksOnly.length ? ` (${disksOnly.map((d) => `${d.name} ${size(d.sizeBytes)}${d.removable ? ' removable' : ''}${d.mount ? ` at ${d.mount}` : ''}`).join(', ')})` : ''}; suitable backup disks: ${suitable.length ? suitable.map((f) => `${f.mount} (${f.device}, ${size(f.freeBytes)} free)`).join(', ') : 'none'}`,
     ...(suitable.length ? {} : { fix: 'attach a disk of its own for backups (not the system disk, not the records\' disk), format it (mkfs.ext4), mount it under /mnt and add it as [[disks]]' }),
   });
 
@@ -158,8 +158,10 @@ export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { us
       add({ check: 'space', subject: d.path, status, message: `${size(fs.freeBytes)} free of ${size(fs.sizeBytes)} (${Math.round(share * 100)}%) on ${fs.mount}`, ...(status === 'ok' ? {} : { fix: 'prune (medvault-agent forget), or add a larger disk' }) });
       const system = systemMounts.has(fs.mount) ? fs.mount : systemDevs.get(i.dev);
       if (system) add({ check: 'disk', subject: d.path, status: 'warn', message: `backup disk is on the system filesystem ${system}`, fix: 'use a disk of its own for backups' });
-      const smart = await host.smart(fs.device);
-      if (smart === undefined) add({ check: 'smart', subject: fs.device, status: 'warn', message: 'smartctl is not installed: disk health is not watched', fix: 'apt-get install smartmontools' });
+      // SMART is a block device's: a file system without one (tmpfs, ramfs, overlay, NFS, CIFS, FUSE) has none to ask
+      const smart = fs.device.startsWith('/dev/') ? await host.smart(fs.device) : 'not applicable';
+      if (smart === 'not applicable') add({ check: 'smart', subject: d.path, status: 'ok', message: `SMART: not applicable (${fs.type || 'no block device'})` });
+      else if (smart === undefined) add({ check: 'smart', subject: fs.device, status: 'warn', message: 'smartctl is not installed: disk health is not watched', fix: 'apt-get install smartmontools' });
       else if (smart === 'failed') add({ check: 'smart', subject: fs.device, status: 'fail', message: 'SMART health check FAILED: the disk is failing', fix: 'replace the disk now; its repository heals from the off-site copy' });
       else if (smart === 'unknown') add({ check: 'smart', subject: fs.device, status: 'warn', message: 'no SMART answer (virtual disk, USB bridge without SAT, or not a block device)', fix: `try smartctl -d sat -H ${fs.device}` });
       else add({ check: 'smart', subject: fs.device, status: 'ok', message: 'SMART health passed' });
@@ -175,8 +177,8 @@ export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { us
         continue;
       }
       const r = host.unreadable(s.path, 5, 20_000);
-      if (r.unreadable.length) add({ check: 'store', subject: s.path, status: 'fail', message: `record store ${s.name}: ${r.unreadable.length === 5 ? 'at least 5' : r.unreadable.length} of ${r.looked} entries not readable by this user, e.g. ${r.unreadable.join(', ')}`, fix: `run the agent as its unit (CAP_DAC_READ_SEARCH reads every record), or setfacl -R -m u:${user}:rX ${s.path}` });
-      else add({ check: 'store', subject: s.path, status: 'ok', message: `record store ${s.name}: ${r.looked} entries checked, all readable` });
+      if (r.unreadable.length) add({ check: 'store', subject: s.path, status: 'fail', message: `record store ${s.name}: ${r.unreadable.length === 5 ? 'at least 5' : r.unreadable.length} of ${formatCount(r.looked, 'entry', 'entries')} not readable by this user, e.g. ${r.unreadable.join(', ')}`, fix: `run the agent as its unit (CAP_DAC_READ_SEARCH reads every record), or setfacl -R -m u:${user}:rX ${s.path}` });
+      else add({ check: 'store', subject: s.path, status: 'ok', message: `record store ${s.name}: ${formatCount(r.looked, 'entry', 'entries')} checked, all readable` });
     } else {
       const tool = s.type === 'postgres' ? 'pg_dump' : 'mysqldump';
       const at = host.which(tool);

@@ -130,7 +130,7 @@ describe('drills', () => {
       expect(f.reason).toMatch(/MV_ERR_DATA_CORRUPT/);
     }
     expect(run.error?.message).toContain(run.failed[0]!.path);
-    expect(run.error?.message).toMatch(new RegExp(`^local: ${run.failed.length} file\\(s\\) not restored or not verified \\(${run.verified} of ${run.files} restored files verified\\)`));
+    expect(run.error?.message).toMatch(new RegExp(`^local: ${run.failed.length} files? not restored or not verified \\(${run.verified} of ${run.files} restored files verified\\)`));
     expect(h.published[0]!.log.errors.some((e) => e.path === run.failed[0]!.path)).toBe(true);
     expect(readdirSync(drillDir)).toEqual([]);
   }, 60_000);

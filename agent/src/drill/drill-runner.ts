@@ -21,7 +21,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  MedvaultError, codes, validate, type BackupLog, type DrillResult, type DrillRun, type DrillSource,
+  MedvaultError, codes, formatCount, validate, type BackupLog, type DrillResult, type DrillRun, type DrillSource,
 } from '@medvault/protocol';
 import { DEFAULT_RTO_S, type DatabaseStoreConfig, type StoreConfig } from '../config.js';
 import { nextOccurrence } from '../schedule/cron.js';
@@ -279,7 +279,7 @@ const round = (s: number) => Math.round(s * 1000) / 1000;
 
 function summary(source: DrillSource, files: number, verified: number, failed: { path: string; reason: string }[]): string {
   const shown = failed.slice(0, 3).map((f) => `${f.path}: ${f.reason}`).join('; ');
-  return `${source}: ${failed.length} file(s) not restored or not verified (${verified} of ${files} restored files verified)${shown ? `: ${shown}` : files === 0 ? ': nothing was restored' : ''}`.slice(0, 2000);
+  return `${source}: ${formatCount(failed.length, 'file')} not restored or not verified (${verified} of ${files} restored files verified)${shown ? `: ${shown}` : files === 0 ? ': nothing was restored' : ''}`.slice(0, 2000);
 }
 
 /** Publishing through the event spool: the result as event 'drill' (message id by drill), the log entry as 'log'. */

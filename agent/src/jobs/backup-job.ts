@@ -9,6 +9,15 @@ import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot-file.js';
 import { dumpDatabase, dumpName, dumpSource } from '../sources/database.js';
 
+/**
+ * What a run over every disk counts as (the run book, the daemon's job history): 'full' when every
+ * disk's snapshot is full (a run asked as incremental is full where the disk has no parent
+ * snapshot of the store), otherwise the job asked for.
+ */
+export function ranAs(asked: Snapshot['job'], results: Pick<BackupResult, 'job'>[]): Snapshot['job'] {
+  return results.length > 0 && results.every((r) => r.job === 'full') ? 'full' : asked;
+}
+
 export async function backupStoreTo(
   repo: Repository,
   store: StoreConfig,

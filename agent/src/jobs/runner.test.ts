@@ -46,8 +46,15 @@ describe('JobRunner', () => {
     s.runner.enqueue('records', 'full', 'schedule');
     s.runner.enqueue('records', 'continuous', 'watcher');
     await s.runner.idle();
-    expect(s.logs.map((l) => l.job)).toEqual(['continuous', 'full']);
-    expect((await s.t.repo.snapshots()).length).toBe(2);
+    // the first run has no parent snapshot to trust: it is full, in the log, the history and the run book
+    expect(s.logs.map((l) => l.job)).toEqual(['full', 'full']);
+    expect(s.runner.history.map((h) => h.job)).toEqual(['full', 'full']);
+    expect(Object.keys(readRuns(s.stateDir).records!)).toEqual(['full']);
+    s.runner.enqueue('records', 'continuous', 'watcher');
+    await s.runner.idle();
+    expect(s.logs.at(-1)!.job).toBe('continuous');
+    expect(s.runner.history.at(-1)!.job).toBe('continuous');
+    expect((await s.t.repo.snapshots()).length).toBe(3);
   });
 
   it('a failed run raises an alert naming the store and disk, and the next good run resolves it', async () => {

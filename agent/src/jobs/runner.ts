@@ -18,7 +18,7 @@ import { dueJobs, nextWake, type LastRuns } from '../schedule/planner.js';
 import { nextOccurrence } from '../schedule/cron.js';
 import { noteRun, readRuns } from './run-book.js';
 import type { Alerts } from '../daemon/alerts.js';
-import { backupStoreTo } from './backup-job.js';
+import { backupStoreTo, ranAs } from './backup-job.js';
 import { inspectSnapshot } from './suspicion.js';
 import type { StoreHold } from '../orders/runner.js';
 import { isWithin, realPathOf } from '../platform/real-path.js';
@@ -223,12 +223,12 @@ export class JobRunner {
     }
     const ok = results.length > 0;
     if (ok) {
-      noteRun(this.deps.stateDir, storeName, job, startedAt);
+      noteRun(this.deps.stateDir, storeName, ranAs(job, results), startedAt);
       this.deps.committed(results);
     }
     const partial = results.some((r) => r.partial);
     this.record({
-      store: storeName, job, reason, startedAt, endedAt: now(), result: failures.length > 0 || !ok ? 'failed' : partial ? 'partial' : 'ok',
+      store: storeName, job: ranAs(job, results), reason, startedAt, endedAt: now(), result: failures.length > 0 || !ok ? 'failed' : partial ? 'partial' : 'ok',
       ...(results[0] ? { snapshot: results[0].snapshot } : {}), ...(failures[0] ? { error: failures.join('; ') } : {}),
     });
   }

@@ -20,7 +20,7 @@
 import { isAbsolute } from 'node:path';
 import { randomUUID, type KeyObject } from 'node:crypto';
 import {
-  checkOrder, codes, unsafeSnapshotPath, MedvaultError, type BackupLog, type ErrorCode, type OrderStatus, type RestoreOrder,
+  checkOrder, codes, formatCount, unsafeSnapshotPath, MedvaultError, type BackupLog, type ErrorCode, type OrderStatus, type RestoreOrder,
 } from '@medvault/protocol';
 import type { AcceptedOrder, OrderLedger } from './ledger.js';
 import type { AgentAuditInput, AuditSink } from '../audit/audit-log.js';
@@ -326,6 +326,6 @@ function failureSummary(r: RestoreOutcome, problems: { code: string; message: st
   for (const p of problems) byCode.set(p.code, (byCode.get(p.code) ?? 0) + 1);
   const counts = [...byCode].map(([c, n]) => `${n} ${c}`).join(', ');
   const examples = problems.slice(0, 3).map((p) => p.message).join('; ');
-  return `${r.failed.length} file(s) not restored or not verified (${r.verified} of ${r.files} restored files verified; ${counts}): ${examples}`;
+  return `${formatCount(r.failed.length, 'file')} not restored or not verified (${r.verified} of ${r.files} restored files verified; ${counts}): ${examples}`;
 }
 

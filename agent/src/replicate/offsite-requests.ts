@@ -16,7 +16,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { CLOCK_TOLERANCE_MS, MedvaultError, OBJECT_HEADER, codes, decode, objectKinds, parseObjectSubject, streams, subjects, validate, verifyMessage, type ObjectRef } from '@medvault/protocol';
+import { CLOCK_TOLERANCE_MS, MedvaultError, OBJECT_HEADER, codes, decode, formatCount, objectKinds, parseObjectSubject, streams, subjects, validate, verifyMessage, type ObjectRef } from '@medvault/protocol';
 import type { Link } from './link.js';
 import type { ReceiptBook } from './receipts.js';
 import type { Replicator, ReplicaSource } from './replicator.js';
@@ -83,7 +83,7 @@ export class OffsiteRequests {
       this.d.replicator.resend(objects, `.r${r.id.slice(0, 8)}`);
       this.pending.set(r.id, objects);
       const names = objects.map((o) => `${o.kind} ${o.hash}`).join(', ');
-      this.alert(r.id, 'open', `the controller ${kind === 'resend' ? `found ${objects.length} off-site cop${objects.length === 1 ? 'y' : 'ies'} damaged` : `reconcile found ${objects.length} object(s) missing off site`} (${r.reason}); sending again: ${names}`);
+      this.alert(r.id, 'open', `the controller ${kind === 'resend' ? `found ${formatCount(objects.length, 'off-site copy', 'off-site copies')} damaged` : `reconcile found ${formatCount(objects.length, 'object')} missing off site`} (${r.reason}); sending again: ${names}`);
       log('warn', `${kind} request: sending objects again`, { request: r.id, objects: objects.length, first: names.slice(0, 200) });
       return objects;
     } catch (err) {
@@ -97,7 +97,7 @@ export class OffsiteRequests {
     for (const [id, objects] of this.pending) {
       if (!this.d.book.covers(this.d.repo.id, objects)) continue;
       this.pending.delete(id);
-      this.alert(id, 'resolved', `all ${objects.length} object(s) are off site again, with fresh receipts`);
+      this.alert(id, 'resolved', `${objects.length === 1 ? 'the object is' : `all ${objects.length} objects are`} off site again, with fresh receipts`);
     }
   }
 

@@ -1,5 +1,5 @@
 import { describe, it, expect, vi } from 'vitest';
-import { writeFile, readFile, mkdir, symlink, utimes, chmod, lstat, readdir, readlink, rm } from 'node:fs/promises';
+import { writeFile, readFile, mkdir, symlink, link, utimes, chmod, lstat, readdir, readlink, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -54,6 +54,20 @@ async function expectSameTree(a: Buffer, c: Buffer): Promise<void> {
 }
 
 describe('Restorer', () => {
+  it('progress: files and bytes reach their totals with the last file, not before (empty files last, hard links)', async () => {
+    const t = await testRepo();
+    const src = await tempDir('mv-prog-');
+    for (let i = 0; i < 4; i++) await writeFile(join(src, `a${i}.bin`), randomBytes(100_000));
+    await link(join(src, 'a0.bin'), join(src, 'a0-again.bin'));
+    for (let i = 0; i < 3; i++) await writeFile(join(src, `z${i}.txt`), '');
+    await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+    const seen: { files: number; bytes: number; totalFiles: number; totalBytes: number }[] = [];
+    await new Restorer(t.repo).restore({ snapshot: 'latest', paths: [], target: join(src, 'out'), mode: 'new', onProgress: (p) => seen.push(p) });
+    expect(seen.at(-1)).toEqual({ files: 8, bytes: 400_000, totalFiles: 8, totalBytes: 400_000 });
+    expect(seen).toHaveLength(8); // every file, the second name of the linked one too
+    expect(seen.slice(0, -1).every((p) => p.files < p.totalFiles)).toBe(true);
+  });
+
   it('round-trips awkward names, NFC/NFD twins, empty files and folders, symlinks, big files, mode and mtime', async () => {
     const t = await testRepo();
     const src = await awkwardTree();

@@ -43,6 +43,11 @@ export interface RestoreOptions {
   target: string;
   /** 'new' refuses to replace anything that exists; 'overwrite' replaces files and symlinks. */
   mode: 'new' | 'overwrite';
+  /**
+   * Called after each file is restored. The totals are what the restore will write: every name of
+   * a file, and a multiply-linked inode's bytes once; `files` and `bytes` reach them exactly when
+   * every file has been restored.
+   */
   onProgress?: (p: { files: number; bytes: number; totalFiles: number; totalBytes: number }) => void;
 }
 
@@ -166,10 +171,15 @@ class RestoreRun {
     return out;
   }
 
+  /** Multiply-linked inodes counted (`dev:inode`): their bytes are written once, by the first name. */
+  private readonly countedInodes = new Set<string>();
+
   async countNode(n: TreeNode): Promise<void> {
     if (n.type === 'file') {
       this.totalFiles++;
-      this.totalBytes += n.size;
+      const inode = n.links > 1 ? `${n.dev}:${n.inode}` : undefined;
+      if (!inode || !this.countedInodes.has(inode)) this.totalBytes += n.size;
+      if (inode) this.countedInodes.add(inode);
     } else if (n.type === 'dir') await this.countTree(n.subtree!);
   }
 
@@ -330,6 +340,7 @@ class RestoreRun {
       await this.viaTemp(dir, path, display, (tmp) => link(first, tmp));
       this.result.files++;
       this.result.verified++; // another name of the inode just verified
+      this.progressed();
       return;
     }
     let written: (p: Buffer | undefined) => void = () => {};
@@ -369,6 +380,10 @@ class RestoreRun {
     this.result.files++;
     this.result.verified++;
     this.result.bytes += done.bytes;
+    this.progressed();
+  }
+
+  private progressed(): void {
     this.o.onProgress?.({ files: this.result.files, bytes: this.result.bytes, totalFiles: this.totalFiles, totalBytes: this.totalBytes });
   }
 

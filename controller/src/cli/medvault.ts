@@ -12,7 +12,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { repeatable } from '@medvault/protocol';
+import { formatCount, repeatable } from '@medvault/protocol';
 import { ApiClient, ApiError } from './api-client.js';
 import { ask, readStdin } from './prompt.js';
 import { progressBar, restoreExit, restoreOutcome, type OrderViewJson } from './restore-outcome.js';
@@ -99,7 +99,7 @@ program
     for (const s of r.sites) {
       const hb = typeof s.lastHeartbeatAt === 'number' ? new Date(s.lastHeartbeatAt).toISOString() : 'never';
       const off = s.offsite as { objects: number; bytes: number };
-      say(`${s.site}\theartbeat ${hb}\tsnapshots ${String(s.snapshots)}\toff site ${off.objects} objects, ${off.bytes} bytes`);
+      say(`${s.site}\theartbeat ${hb}\tsnapshots ${String(s.snapshots)}\toff site ${formatCount(off.objects, 'object')}, ${formatCount(off.bytes, 'byte')}`);
     }
   });
 
@@ -113,7 +113,7 @@ program
       `/api/v1/sites/${encodeURIComponent(o.site)}/snapshots`,
     );
     if (json) return out(r);
-    for (const s of r.snapshots) say(`${s.id.slice(0, 12)}\t${new Date(s.time).toISOString()}\t${s.store}\t${s.job}\t${s.files} files\t${s.bytes} bytes`);
+    for (const s of r.snapshots) say(`${s.id.slice(0, 12)}\t${new Date(s.time).toISOString()}\t${s.store}\t${s.job}\t${formatCount(s.files, 'file')}\t${formatCount(s.bytes, 'byte')}`);
   });
 
 program
@@ -202,7 +202,7 @@ const logCmd = program
       if (o.out) return void writeFileSync(o.out, `${JSON.stringify(r)}\n`, { mode: 0o600 });
       return out(r);
     }
-    for (const e of r.entries) say(`${new Date(e.startedAt).toISOString()}\t${e.site}\t${e.store}\t${e.job}\t${e.actor.kind === 'user' ? e.actor.id : `${e.actor.kind}:${e.actor.id}`}\t${e.result}\t${e.files} files\t${e.bytes} bytes${e.errors.length ? `\t${e.errors.length} errors` : ''}`);
+    for (const e of r.entries) say(`${new Date(e.startedAt).toISOString()}\t${e.site}\t${e.store}\t${e.job}\t${e.actor.kind === 'user' ? e.actor.id : `${e.actor.kind}:${e.actor.id}`}\t${e.result}\t${formatCount(e.files, 'file')}\t${formatCount(e.bytes, 'byte')}${e.errors.length ? `\t${formatCount(e.errors.length, 'error')}` : ''}`);
   });
 
 logCmd
@@ -215,7 +215,7 @@ logCmd
   .action(async (o: { from: string; to: string; note: string; site?: string }) => {
     const r = await client().call<{ by: string; entries: number; failed: number }>('POST', '/api/v1/log/reviews', { from: o.from, to: o.to, note: o.note, ...(o.site ? { site: o.site } : {}) });
     if (json) out(r);
-    else say(`review recorded by ${r.by}: ${r.entries} entries in the period, ${r.failed} not ok`);
+    else say(`review recorded by ${r.by}: ${formatCount(r.entries, 'entry', 'entries')} in the period, ${r.failed} not ok`);
   });
 
 type IncidentJson = { id: string; title: string; state: string; openedAt: number; openedBy: string; proposed?: { snapshot: string; store: string; time: number; reason: string }; orders: { id: string }[]; orderViews?: Array<{ id: string; state: string; result?: { files: number; verified: number; failed: string[] } }>; notes: { at: number; by: string; text: string }[]; resolution?: string };
@@ -280,7 +280,7 @@ function drillLine(x: DrillJson): string {
   if (!r) return `drill ${x.id} of ${x.site}/${x.store}: ${x.state}`;
   const why = [
     ...(r.error ? [r.error.message] : []),
-    ...r.runs.flatMap((run) => (run.error ? [`${run.source}: ${run.error.message}`] : run.failed.length ? [`${run.source}: ${run.failed.length} files failed verification`] : [])),
+    ...r.runs.flatMap((run) => (run.error ? [`${run.source}: ${run.error.message}`] : run.failed.length ? [`${run.source}: ${formatCount(run.failed.length, 'file')} failed verification`] : [])),
     ...(!r.met.rpo && r.rpoS !== undefined ? [`RPO missed: the newest snapshot was ${r.rpoS} s old, target ${r.targets.rpoS} s`] : []),
     ...(!r.met.rto && r.runs.length && r.runs.every((run) => run.result === 'passed') ? [`RTO missed: ${Math.max(...r.runs.map((run) => run.rtoS))} s, target ${r.targets.rtoS} s`] : []),
   ];
@@ -310,7 +310,7 @@ const drill = program
     if (json) out({ drills });
     else for (const x of drills) {
       say(drillLine(x));
-      for (const run of x.result?.runs ?? []) say(`  ${run.source}: ${run.result}, ${run.files} files, ${run.bytes} bytes, ${run.verified} verified, RTO ${run.rtoS} s${run.failed.length ? `, ${run.failed.length} failed (${run.failed.slice(0, 3).map((f) => f.path).join(', ')})` : ''}`);
+      for (const run of x.result?.runs ?? []) say(`  ${run.source}: ${run.result}, ${formatCount(run.files, 'file')}, ${formatCount(run.bytes, 'byte')}, ${run.verified} verified, RTO ${run.rtoS} s${run.failed.length ? `, ${run.failed.length} failed (${run.failed.slice(0, 3).map((f) => f.path).join(', ')})` : ''}`);
     }
     process.exitCode = drills.every((x) => x.state === 'passed') ? 0 : drills.some((x) => x.state === 'issued') ? 5 : 4;
   });

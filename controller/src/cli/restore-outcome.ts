@@ -3,7 +3,7 @@
  * line. Success is only `done` with every restored file verified and none failed. An order a
  * second technician rejected (four-eyes), or nobody approved in time, never ran: exit 7.
  */
-import { formatBytes } from '@medvault/protocol';
+import { formatBytes, formatCount, progressPercent, progressWork } from '@medvault/protocol';
 
 export interface OrderViewJson {
   id: string;
@@ -29,18 +29,19 @@ export function restoreOutcome(v: OrderViewJson, timedOut: boolean): { exit: num
   const r = v.result;
   if (!r) return { exit: restoreExit.unverified, message: `order ${v.id} done but the agent reported no result` };
   if (r.failed.length > 0 || r.verified < r.files) {
-    return { exit: restoreExit.unverified, message: `order ${v.id}: ${r.verified}/${r.files} files verified, ${r.failed.length} failed (${r.failed.slice(0, 3).join(', ')})` };
+    return { exit: restoreExit.unverified, message: `order ${v.id}: ${r.verified}/${formatCount(r.files, 'file')} verified, ${r.failed.length} failed (${r.failed.slice(0, 3).join(', ')})` };
   }
   const from = r.source ? ` (${r.source === 'local' ? 'local' : 'off-site'} copy)` : '';
-  return { exit: restoreExit.ok, message: `order ${v.id} done: ${r.files} files, ${formatBytes(r.bytes)} restored and verified from snapshot ${r.snapshot.slice(0, 12)}${from}` };
+  return { exit: restoreExit.ok, message: `order ${v.id} done: ${formatCount(r.files, 'file')}, ${formatBytes(r.bytes)} restored and verified from snapshot ${r.snapshot.slice(0, 12)}${from}` };
 }
 
 /** A one-line text progress bar; an order not yet running says why it waits (e.g. for a backup of the store). */
 export function progressBar(v: OrderViewJson, width = 30): string {
   const p = v.progress;
-  const frac = p && p.totalBytes > 0 ? Math.min(1, p.bytes / p.totalBytes) : p && p.totalFiles > 0 ? Math.min(1, p.files / p.totalFiles) : 0;
-  const n = Math.round(frac * width);
-  const files = p ? ` ${p.files}/${p.totalFiles} files` : '';
+  // files weigh too, and 100% is only for a restore that is done (progressPercent)
+  const pct = v.final && v.state === 'done' ? 100 : (p && progressPercent(progressWork(p.files, p.bytes), progressWork(p.totalFiles, p.totalBytes))) ?? 0;
+  const n = Math.round((pct / 100) * width);
+  const files = p ? ` ${p.files}/${formatCount(p.totalFiles, 'file')}` : '';
   const why = !v.final && v.reason ? `: ${v.reason.message}` : '';
-  return `[${'#'.repeat(n)}${'-'.repeat(width - n)}] ${Math.round(frac * 100)}% ${v.state}${files}${why}`;
+  return `[${'#'.repeat(n)}${'-'.repeat(width - n)}] ${pct}% ${v.state}${files}${why}`;
 }

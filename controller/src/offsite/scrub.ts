@@ -10,7 +10,7 @@
  * are also sent a reconcile request at start and daily (`reconcileAll`).
  */
 import { randomUUID } from 'node:crypto';
-import { encode, signMessage, streams, subjects, type ObjectRef, type ReconcileRequest, type ResendRequest, type SigningKey } from '@medvault/protocol';
+import { encode, formatCount, signMessage, streams, subjects, type ObjectRef, type ReconcileRequest, type ResendRequest, type SigningKey } from '@medvault/protocol';
 import type { Bus } from '../bus.js';
 import type { Log } from '../log.js';
 import type { OffsiteEntry, OffsiteIndex } from '../ingest/offsite-index.js';
@@ -78,7 +78,7 @@ export class Scrub {
       }
       if (bad.length > 0) {
         await this.resend(site, bad);
-        await this.reconcile(site, `the scrub found ${bad.length} damaged off-site cop${bad.length === 1 ? 'y' : 'ies'}`);
+        await this.reconcile(site, `the scrub found ${formatCount(bad.length, 'damaged off-site copy', 'damaged off-site copies')}`);
       }
       report.damaged.push(...bad);
     }
