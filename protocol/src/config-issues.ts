@@ -293,8 +293,9 @@ export function syntaxIssue(file: string, err: unknown, text: string): ConfigIss
   const e = err as { message?: string; line?: number; column?: number };
   let first = String(e.message ?? err).split('\n')[0]!.replace(/^Invalid TOML document:\s*/, '');
   const line = e.line !== undefined ? text.split('\n')[e.line - 1] : undefined;
-  const atEnd = line !== undefined && e.column !== undefined && (e.column > line.length || line[e.column - 1] === '\r');
-  if (first.startsWith('control characters are not allowed') && atEnd) first = 'unterminated string: no closing quote before the end of the line';
+  // the line break itself: past the line's last character, or the CR of its CRLF (a CR elsewhere is a control character)
+  const atEnd = line !== undefined && e.column !== undefined && (e.column > line.length || (e.column === line.length && line.endsWith('\r')));
+  if (first.startsWith('control characters are not allowed in strings') && atEnd) first = 'unterminated string: no closing quote before the end of the line';
   else if (first === 'unfinished string') first = 'unterminated string: no closing quote before the end of the file';
   return { file, ...(e.line !== undefined ? { line: e.line } : {}), ...(e.column !== undefined ? { column: e.column } : {}), key: '(syntax)', message: `${first}${e.column !== undefined ? ` (column ${e.column})` : ''}` };
 }

@@ -50,6 +50,8 @@ const rows: Array<{ mistake: string; text: string; message: string }> = [
   { mistake: 'TOML syntax: unterminated string', text: variant({ 12: 'name = "records' }), message: ':12: (syntax): unterminated string: no closing quote before the end of the line (column 16)' },
   { mistake: 'TOML syntax: unterminated string at the end of the file', text: variant({}, ['path = "/srv/x']).slice(0, -1), message: ':23: (syntax): unterminated string: no closing quote before the end of the file (column 8)' },
   { mistake: 'TOML syntax: a control character inside a string', text: variant({ 12: 'name = "rec\u0001ords"' }), message: ':12: (syntax): control characters are not allowed in strings (column 12)' },
+  { mistake: 'TOML syntax: a bare CR inside a closed string', text: variant({ 12: 'name = "rec\rords"' }), message: ':12: (syntax): control characters are not allowed in strings (column 12)' },
+  { mistake: 'TOML syntax: a bare CR at the end of a comment', text: variant({}, ['# last line\r']).slice(0, -1), message: ':23: (syntax): control characters are not allowed in comments (column 12)' },
   { mistake: 'rpo_s is not a number', text: variant({ 15: 'rpo_s = "fast"' }), message: ':15: stores[0].rpo_s: expected a number of seconds (1-86400), got "fast"' },
   { mistake: 'rpo_s out of range', text: variant({ 15: 'rpo_s = 0' }), message: ':15: stores[0].rpo_s: expected a number of seconds (1-86400), got 0' },
   { mistake: 'site id with capitals and a space', text: variant({ 1: 'site = "Clinic A"' }), message: ':1: site: expected a site id: lowercase letters, digits and -, at most 63, got "Clinic A"' },
