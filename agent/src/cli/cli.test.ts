@@ -210,6 +210,11 @@ describe('medvault-agent CLI (built)', () => {
       `25 of the snapshot's entries already exist in ${target} and were left as they are: restore into an empty folder, or add --overwrite to replace them`,
     ]);
     expect(cli(...c, 'restore', 'latest', '--target', target).out.failed).toHaveLength(25);
+    // 11: one more, in the singular
+    const eleven = await newSite('again11', Object.fromEntries(Object.entries(files).slice(0, 11)));
+    expect(cli(...eleven.c, 'backup', 'records').code).toBe(0);
+    expect(cli(...eleven.c, 'restore', 'latest', '--target', join(eleven.site, 'out')).code).toBe(0);
+    expect(say(...eleven.c, 'restore', 'latest', '--target', join(eleven.site, 'out')).stdout).toContain('\n  ... and 1 more that exists in the target (--json lists them all)\n');
   }, 60_000);
 
   it('Ctrl-C (SIGINT) mid-backup: one line naming the command, exit 130; the next backup completes and checks clean', async () => {
