@@ -3,6 +3,7 @@
  * `medvault-controller config check`) with the file, the line, the key and what was expected,
  * before anything runs (exit 2). One row per mistake; the message must match exactly.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +100,13 @@ describe('configuration mistakes: file, line, key and what was expected', () => 
     expect([r.code, r.stderr]).toEqual([2, `medvault-agent: config file ${missing} does not exist\n`]);
     const c = await run(BIN.controller, ['--config', missing, 'config', 'check']);
     expect([c.code, c.stderr]).toEqual([2, `medvault-controller: config file ${missing} does not exist\n`]);
+    // a FIFO nobody writes: said at once (reading it had blocked for good, deaf to Ctrl-C and SIGTERM)
+    const fifo = join(dir, 'fifo.toml');
+    execFileSync('mkfifo', [fifo]);
+    for (const bin of [BIN.agent, BIN.controller]) {
+      const f = spawnSync(process.execPath, [bin, '--config', fifo, 'config', 'check'], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+      expect([f.status, f.stderr.split(': ').slice(1).join(': ')]).toEqual([2, `config file ${fifo} is a FIFO (named pipe), not a file\n`]);
+    }
     if (process.getuid?.() !== 0) { // root reads every file
       const locked = join(dir, 'locked.toml');
       writeFileSync(locked, variant({}), { mode: 0o000 });
