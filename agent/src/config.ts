@@ -24,11 +24,10 @@
  *   type = "files"
  *   path = "/srv/records"
  */
-import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve, dirname, join } from 'node:path';
 import { parse } from 'smol-toml';
 import { z } from 'zod';
-import { MedvaultError, codes, SITE_RE, fileIssue, formatIssue, keyLines, keyName, locateKey, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
+import { MedvaultError, codes, SITE_RE, formatIssue, readConfigText, keyLines, keyName, locateKey, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
 import { cronProblem } from './schedule/cron.js';
 import { parseClock, parseDays, parseRate, type BandwidthWindow } from './replicate/schedule.js';
 
@@ -154,12 +153,9 @@ export function resolveCredential(value: string, env: NodeJS.ProcessEnv = proces
  * against the file's folder, `credential:NAME` against the credentials folder.
  */
 export function checkConfig(file: string): { config?: AgentConfig; issues: ConfigIssue[] } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (cause) {
-    return { issues: [fileIssue(file, cause)] };
-  }
+  const read = readConfigText(file);
+  if ('issue' in read) return { issues: [read.issue] };
+  const text = read.text;
   let raw: unknown;
   try {
     raw = parse(text);

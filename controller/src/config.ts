@@ -61,7 +61,7 @@
  * Command-line flags (`--nats`, `--state-dir`, `--port`) override the file; without a file the
  * flags alone may configure a test or demo controller.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'smol-toml';
 import { z } from 'zod';
@@ -69,7 +69,7 @@ import { alertsConfigSchema } from './alerts/notifier.js';
 import { drillsConfigSchema } from './drills/drill-schedule.js';
 import { incidentsConfigSchema } from './incidents/incidents.js';
 import { offsiteConfigSchema } from './offsite/config.js';
-import { MedvaultError, codes, fileIssue, formatIssue, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
+import { MedvaultError, codes, formatIssue, readConfigText, schemaIssues, syntaxIssue, type ConfigIssue } from '@medvault/protocol';
 
 export const DEFAULT_CONFIG_FILE = '/etc/medvault/controller.toml';
 
@@ -157,11 +157,9 @@ export function checkConfig(o: ConfigOverrides = {}): { config?: ControllerConfi
   let raw: Record<string, unknown> = {};
   let text = '';
   if (file !== undefined) {
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (cause) {
-      return { issues: [fileIssue(file, cause)] };
-    }
+    const read = readConfigText(file);
+    if ('issue' in read) return { issues: [read.issue] };
+    text = read.text;
     try {
       raw = parse(text) as Record<string, unknown>;
     } catch (cause) {

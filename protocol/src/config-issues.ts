@@ -4,6 +4,7 @@
  * `schemaIssues` turns a zod error into one precise issue per mistake, naming the expected range,
  * unit or choices from the schema itself.
  */
+import { readFileSync, statSync } from 'node:fs';
 import type { z } from 'zod';
 
 export type ConfigPath = readonly (string | number)[];
@@ -25,6 +26,21 @@ export function formatIssue(i: ConfigIssue): string {
 }
 
 const FILE_KEY = '(file)';
+
+/**
+ * The text of the configuration file `file`, or why it cannot be read. A FIFO, socket or device
+ * is refused before it is opened: reading a FIFO that nobody writes blocks for good, deaf to
+ * Ctrl-C and SIGTERM, and a device may never end.
+ */
+export function readConfigText(file: string): { text: string } | { issue: ConfigIssue } {
+  try {
+    const st = statSync(file);
+    if (!st.isFile() && !st.isDirectory()) return { issue: { file, key: FILE_KEY, message: `config file ${file} is ${st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : 'a device'}, not a file` } };
+    return { text: readFileSync(file, 'utf8') };
+  } catch (cause) {
+    return { issue: fileIssue(file, cause) };
+  }
+}
 
 /** A configuration file that could not be read (`err` from reading it), in plain words. */
 export function fileIssue(file: string, err: unknown): ConfigIssue {
@@ -293,8 +309,9 @@ export function syntaxIssue(file: string, err: unknown, text: string): ConfigIss
   const e = err as { message?: string; line?: number; column?: number };
   let first = String(e.message ?? err).split('\n')[0]!.replace(/^Invalid TOML document:\s*/, '');
   const line = e.line !== undefined ? text.split('\n')[e.line - 1] : undefined;
-  const atEnd = line !== undefined && e.column !== undefined && (e.column > line.length || line[e.column - 1] === '\r');
-  if (first.startsWith('control characters are not allowed') && atEnd) first = 'unterminated string: no closing quote before the end of the line';
+  // the line break itself: past the line's last character, or the CR of its CRLF (a CR elsewhere is a control character)
+  const atEnd = line !== undefined && e.column !== undefined && (e.column > line.length || (e.column === line.length && line.endsWith('\r')));
+  if (first.startsWith('control characters are not allowed in strings') && atEnd) first = 'unterminated string: no closing quote before the end of the line';
   else if (first === 'unfinished string') first = 'unterminated string: no closing quote before the end of the file';
   return { file, ...(e.line !== undefined ? { line: e.line } : {}), ...(e.column !== undefined ? { column: e.column } : {}), key: '(syntax)', message: `${first}${e.column !== undefined ? ` (column ${e.column})` : ''}` };
 }

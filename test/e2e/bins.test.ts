@@ -55,6 +55,17 @@ describe('bins', () => {
     }
   });
 
+  it('a partly built controller (a file of dist/ missing): its bins say which and to run npm run build, exit 2', () => {
+    const copy = join(work, 'partial', 'controller');
+    for (const part of ['bin', 'dist', 'package.json']) cpSync(join(ROOT, 'controller', part), join(copy, part), { recursive: true });
+    symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
+    for (const [bin, gone] of [['medvault-controller', 'config.js'], ['medvault', 'cli/prompt.js']] as const) {
+      rmSync(join(copy, 'dist', gone));
+      const r = spawnSync(join(copy, 'bin', `${bin}.js`), ['--help'], { encoding: 'utf8' });
+      expect([r.status, r.stdout, r.stderr]).toEqual([2, '', `${bin}: ${join(copy, 'dist', gone)} is missing: run npm run build\n`]);
+    }
+  });
+
   it("the agent's launcher execs node on dist/bundle/main.js with its settings, the arguments as given, the caller's tunables last", () => {
     // a copy of the launcher beside a dist/bundle/main.js, and a `node` first in PATH that reports how it was run
     const agent = join(work, 'release', 'agent');

@@ -3,6 +3,7 @@
  * `medvault-controller config check`) with the file, the line, the key and what was expected,
  * before anything runs (exit 2). One row per mistake; the message must match exactly.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +51,8 @@ const rows: Array<{ mistake: string; text: string; message: string }> = [
   { mistake: 'TOML syntax: unterminated string', text: variant({ 12: 'name = "records' }), message: ':12: (syntax): unterminated string: no closing quote before the end of the line (column 16)' },
   { mistake: 'TOML syntax: unterminated string at the end of the file', text: variant({}, ['path = "/srv/x']).slice(0, -1), message: ':23: (syntax): unterminated string: no closing quote before the end of the file (column 8)' },
   { mistake: 'TOML syntax: a control character inside a string', text: variant({ 12: 'name = "rec\u0001ords"' }), message: ':12: (syntax): control characters are not allowed in strings (column 12)' },
+  { mistake: 'TOML syntax: a bare CR inside a closed string', text: variant({ 12: 'name = "rec\rords"' }), message: ':12: (syntax): control characters are not allowed in strings (column 12)' },
+  { mistake: 'TOML syntax: a bare CR at the end of a comment', text: variant({}, ['# last line\r']).slice(0, -1), message: ':23: (syntax): control characters are not allowed in comments (column 12)' },
   { mistake: 'rpo_s is not a number', text: variant({ 15: 'rpo_s = "fast"' }), message: ':15: stores[0].rpo_s: expected a number of seconds (1-86400), got "fast"' },
   { mistake: 'rpo_s out of range', text: variant({ 15: 'rpo_s = 0' }), message: ':15: stores[0].rpo_s: expected a number of seconds (1-86400), got 0' },
   { mistake: 'site id with capitals and a space', text: variant({ 1: 'site = "Clinic A"' }), message: ':1: site: expected a site id: lowercase letters, digits and -, at most 63, got "Clinic A"' },
@@ -97,6 +100,13 @@ describe('configuration mistakes: file, line, key and what was expected', () => 
     expect([r.code, r.stderr]).toEqual([2, `medvault-agent: config file ${missing} does not exist\n`]);
     const c = await run(BIN.controller, ['--config', missing, 'config', 'check']);
     expect([c.code, c.stderr]).toEqual([2, `medvault-controller: config file ${missing} does not exist\n`]);
+    // a FIFO nobody writes: said at once (reading it had blocked for good, deaf to Ctrl-C and SIGTERM)
+    const fifo = join(dir, 'fifo.toml');
+    execFileSync('mkfifo', [fifo]);
+    for (const bin of [BIN.agent, BIN.controller]) {
+      const f = spawnSync(process.execPath, [bin, '--config', fifo, 'config', 'check'], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+      expect([f.status, f.stderr.split(': ').slice(1).join(': ')]).toEqual([2, `config file ${fifo} is a FIFO (named pipe), not a file\n`]);
+    }
     if (process.getuid?.() !== 0) { // root reads every file
       const locked = join(dir, 'locked.toml');
       writeFileSync(locked, variant({}), { mode: 0o000 });

@@ -1,6 +1,6 @@
 /** `medvault-agent backup <store> [--full]`: back up one record store to every disk's repository. */
 import type { Command } from 'commander';
-import { MedvaultError, codes, repeatable } from '@medvault/protocol';
+import { MAX_TAG_LENGTH, MedvaultError, codes, repeatable } from '@medvault/protocol';
 import type { BackupResult } from '../backup/archiver.js';
 import { backupStoreTo, ranAs } from '../jobs/backup-job.js';
 import { noteRun } from '../jobs/run-book.js';
@@ -22,6 +22,9 @@ export function register(program: Command, ctx: CliContext): void {
       const cfg = ctx.config();
       const store = cfg.stores.find((s) => s.name === storeName);
       if (!store) throw new MedvaultError(codes.CONFIG_INVALID, `${cfg.file}: no store named ${storeName} (have: ${cfg.stores.map((s) => s.name).join(', ')})`);
+      // before anything is read: a snapshot's tag goes off site in its needs list (and into the snapshots table)
+      const badTag = opts.tag.find((t) => t.length === 0 || t.length > MAX_TAG_LENGTH || /\p{Cc}/u.test(t));
+      if (badTag !== undefined) throw new MedvaultError(codes.CONFIG_INVALID, `--tag ${JSON.stringify(badTag)}: a tag is 1-${MAX_TAG_LENGTH} characters, without control characters (line breaks, tabs)`);
       const bar = progress(ctx);
       const job = opts.full ? 'full' : 'incremental';
       const actor = { kind: 'user' as const, id: process.env.SUDO_USER ?? process.env.USER ?? 'cli' };

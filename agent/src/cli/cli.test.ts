@@ -185,6 +185,17 @@ describe('medvault-agent CLI (built)', () => {
     expect(restore.slice(0, -1).filter((f) => f.includes('100%'))).toEqual([]);
   }, 60_000);
 
+  it('backup --tag: a tag with a line break, a tab or over 100 characters is refused before anything is read (exit 2); the snapshots table keeps one line per snapshot', async () => {
+    const { c } = await newSite('tags', { 'a.txt': 'alpha' });
+    for (const tag of ['a\nb', 'x\ty', 'l'.repeat(101), '']) {
+      const r = cli(...c, 'backup', 'records', '--tag', 'ok', '--tag', tag);
+      expect([r.code, r.out.code, r.out.message]).toEqual([2, 'MV_ERR_CONFIG_INVALID', `--tag ${JSON.stringify(tag)}: a tag is 1-100 characters, without control characters (line breaks, tabs)`]);
+    }
+    expect(cli(...c, 'snapshots').out.snapshots).toEqual([]); // nothing was written
+    expect(cli(...c, 'backup', 'records', '--tag', 'l'.repeat(100), '--tag', '病歴').code).toBe(0);
+    expect(say(...c, 'snapshots').stdout.trimEnd().split('\n')).toHaveLength(2);
+  }, 60_000);
+
   it('a restore run again into the same folder lists the first 10 names it left, then how many more; --json all of them', async () => {
     const files = Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`f${String(i).padStart(2, '0')}.txt`, `record ${i}`]));
     const { site, c } = await newSite('again', files);
@@ -199,6 +210,11 @@ describe('medvault-agent CLI (built)', () => {
       `25 of the snapshot's entries already exist in ${target} and were left as they are: restore into an empty folder, or add --overwrite to replace them`,
     ]);
     expect(cli(...c, 'restore', 'latest', '--target', target).out.failed).toHaveLength(25);
+    // 11: one more, in the singular
+    const eleven = await newSite('again11', Object.fromEntries(Object.entries(files).slice(0, 11)));
+    expect(cli(...eleven.c, 'backup', 'records').code).toBe(0);
+    expect(cli(...eleven.c, 'restore', 'latest', '--target', join(eleven.site, 'out')).code).toBe(0);
+    expect(say(...eleven.c, 'restore', 'latest', '--target', join(eleven.site, 'out')).stdout).toContain('\n  ... and 1 more that exists in the target (--json lists them all)\n');
   }, 60_000);
 
   it('Ctrl-C (SIGINT) mid-backup: one line naming the command, exit 130; the next backup completes and checks clean', async () => {

@@ -62,7 +62,7 @@ export function register(program: Command, ctx: CliContext): void {
         if (e.message.endsWith(NOT_OVERWRITTEN) && ++kept > KEPT_SHOWN) continue;
         lines.push(`  ${e.code === 'SKIPPED' ? 'skipped' : 'FAILED'}: ${e.message.startsWith(`${e.path}: `) ? '' : `${e.path}: `}${e.message}`);
       }
-      if (kept > KEPT_SHOWN) lines.push(`  ... and ${kept - KEPT_SHOWN} more that exist in the target (--json lists them all)`);
+      if (kept > KEPT_SHOWN) lines.push(`  ... and ${kept - KEPT_SHOWN} more that ${kept - KEPT_SHOWN === 1 ? 'exists' : 'exist'} in the target (--json lists them all)`);
       if (kept > 0) lines.push(`${kept} of the snapshot's entries already ${kept === 1 ? 'exists' : 'exist'} in ${opts.target} and ${kept === 1 ? 'was left as it is' : 'were left as they are'}: restore into an empty folder, or add --overwrite to replace them`);
       ctx.print(lines.join('\n'), { command: 'restore', disk, target: opts.target, ...result });
     });

@@ -3,7 +3,7 @@
  * its own re-creation while the link is connected withholds WATCHDOG=1; NATS simply down does not.
  * And its saved control cursor never passes an order not yet handled.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateSigningKey, makeOrder, subjects } from '@medvault/protocol';
@@ -15,6 +15,7 @@ import { FOLLOW_STALL_MS } from '../replicate/link.js';
 import { OrderLedger } from '../orders/ledger.js';
 import { OrderRunner, type RestoreEngine } from '../orders/runner.js';
 import { Watchdog, systemdNotifier } from '../platform/systemd.js';
+import { Archiver } from '../backup/archiver.js';
 import { AgentDaemon, FOLLOWER_DEAD_MS, daemonRepo } from './daemon.js';
 
 const site = 'clinic-a';
@@ -48,7 +49,7 @@ async function setup(o: { engine?: RestoreEngine; restoreRoots?: string[] } = {}
   watchdog.addCheck('control', () => daemon.followerProblem());
   daemon.start();
   stops.push(() => daemon.stop());
-  return { dir, key, link, clock, daemon, watchdog, sent, logged };
+  return { dir, key, link, clock, daemon, watchdog, sent, logged, repo: t.repo };
 }
 
 describe('daemon: control follower health and the systemd watchdog', () => {
@@ -117,5 +118,16 @@ describe('daemon: the control cursor and orders', () => {
     await s.daemon.tick();
     expect(cursor()).toBe(3);
     expect(s.logged.map((l) => l.msg)).toContain('order done');
+  });
+
+  it("announces a snapshot whose tag is longer than the needs message takes (cut to 100), and the round goes on to flush", async () => {
+    const s = await setup();
+    const src = await tempDir('mv-daemon-src-');
+    writeFileSync(join(src, 'a.txt'), 'alpha');
+    await new Archiver(s.repo).backup({ store: 'records', source: src, job: 'full', tags: ['t'.repeat(150), 'legal-hold'] });
+    await s.daemon.tick();
+    expect(s.logged.filter((l) => l.level === 'warn')).toEqual([]);
+    const needs = s.link.messages.filter((m) => m.subject === subjects.event(site, 'needs')).map((m) => JSON.parse(Buffer.from(m.data).toString()));
+    expect(needs.map((n) => n.tags)).toEqual([['t'.repeat(100), 'legal-hold']]);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import { MAX_NEEDS_PER_PART, decode, streams, subjects, validate, type Heartbeat, type ObjectKind } from '@medvault/protocol';
+import { MAX_NEEDS_PER_PART, MAX_TAG_LENGTH, decode, streams, subjects, validate, type Heartbeat, type ObjectKind } from '@medvault/protocol';
 import { FOLLOW_STALL_MS, type Follower, type Link } from '../replicate/link.js';
 import type { ReceiptBook } from '../replicate/receipts.js';
 import { Replicator, type ReplicaSource } from '../replicate/replicator.js';
@@ -251,10 +251,12 @@ export class AgentDaemon {
       const objects = await repo.snapshotObjects(s.hash);
       spool.add('snapshot', validate({ type: 'mv.snapshot.v1', site, repo: repo.id, id: s.hash, store: s.store, job: s.job, time: s.time, files: s.files, bytes: s.bytes, needs: objects.length }, 'mv.snapshot.v1'));
       // What it needs off site, for the controller's retention (the first complete list counts there).
+      // A tag longer than the message takes (a snapshot file holds 200; `backup --tag` now refuses
+      // over 100) is cut: refused, it had failed every round, and nothing was replicated.
       const parts = Math.max(1, Math.ceil(objects.length / MAX_NEEDS_PER_PART));
       for (let part = 0; part < parts; part++) {
         const slice = objects.slice(part * MAX_NEEDS_PER_PART, (part + 1) * MAX_NEEDS_PER_PART);
-        spool.add('needs', validate({ type: 'mv.snapshot-needs.v1', site, repo: repo.id, snapshot: s.hash, time: s.time, store: s.store, tags: s.tags ?? [], part, parts, objects: slice }, 'mv.snapshot-needs.v1'), `needs.${s.hash}.${part}`);
+        spool.add('needs', validate({ type: 'mv.snapshot-needs.v1', site, repo: repo.id, snapshot: s.hash, time: s.time, store: s.store, tags: (s.tags ?? []).map((t) => t.slice(0, MAX_TAG_LENGTH)), part, parts, objects: slice }, 'mv.snapshot-needs.v1'), `needs.${s.hash}.${part}`);
       }
       this.announced.append({ hash: s.hash });
     }
