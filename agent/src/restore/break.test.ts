@@ -15,6 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { Restorer } from './restorer.js';
 import { walk, temps, backedUp } from './faults.test-support.js';
 import { cryptoPool } from '../crypto/pool.js';
+import { MedvaultError, codes } from '@medvault/protocol';
 
 /** `target` holds exactly `src`'s paths, every file byte for byte. */
 function sameTree(src: string, target: string): void {
@@ -66,6 +67,32 @@ describe('restore: breaking it', () => {
     expect(temps(target)).toEqual([]);
     expect(r.errors).toEqual([]);
     sameTree(src, target);
+  });
+
+  it("a crypto thread that dies right after placing its file (mode 'new'): the file there is checked and kept, not refused as existing", async () => {
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 6; i++) files[`d/f${i}.bin`] = randomBytes(100_000 + i);
+    const { t, src, snapshot } = await backedUp(files);
+    // the thread's real work, then the answer a dead thread gives (the name is placed, the reply lost)
+    const pool = cryptoPool();
+    const real = pool.restoreFile.bind(pool);
+    let lost = 0;
+    pool.restoreFile = async (...a) => {
+      const r = await real(...a);
+      if (lost++ < 3) throw new MedvaultError(codes.STORAGE_FAILED, 'crypto thread failed: crypto thread exited with code 1', { retryable: true });
+      return r;
+    };
+    try {
+      const target = await tempDir('mv-break-tgt-');
+      const r = await new Restorer(t.repo).restore({ snapshot, paths: [], target, mode: 'new' });
+      expect(lost).toBeGreaterThan(3);
+      expect(r.errors).toEqual([]);
+      expect([r.files, r.verified]).toEqual([6, 6]);
+      sameTree(src, target);
+      expect(temps(target)).toEqual([]);
+    } finally {
+      pool.restoreFile = real;
+    }
   });
 
   it('a LevelDB catalog damaged inside a table (bad block): the cache is rebuilt from the index files and everything restored', async () => {

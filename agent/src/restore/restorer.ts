@@ -23,7 +23,7 @@
  */
 import { realpath } from 'node:fs/promises';
 import { mkdir, link, symlink, chmod, rm, lchown, mknod, setTimes, sync } from '../platform/long-paths.js';
-import { constants, openSync, closeSync } from 'node:fs';
+import { constants, openSync, closeSync, fstatSync, readSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { MedvaultError, codes } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
@@ -76,7 +76,8 @@ const PREFETCH_AHEAD = 64 * 1024 * 1024;
 /**
  * Files restored (and verified) at once, across folders: enough queued for every pool thread to
  * go on to its next file at once (8, and a drain at each folder's end, left the threads idle a
- * third of the time).
+ * third of the time). The walk goes on into the next folder while a folder's last files are
+ * written (restoreChildren).
  */
 const FILE_CONCURRENCY = 16;
 const join = (dir: Buffer, name: Buffer) => Buffer.concat([dir, sep, name]);
@@ -85,6 +86,12 @@ const ROOT = process.getuid?.() === 0;
 
 /** A restore's temporary file (`.mv-restore-<16 hex>.tmp`, renamed into place when verified): backups and watchers skip it. */
 export const RESTORE_TEMP = /^\.mv-restore-[0-9a-f]{16}\.tmp$/;
+
+/** A walk handed out (restoreChildren, restoreNode): `done` resolves once all of it is placed. */
+interface Started {
+  done: Promise<void>;
+}
+const DONE: Started = { done: Promise.resolve() };
 
 export class Restorer {
   constructor(private readonly repo: Repository) {}
@@ -107,8 +114,7 @@ export class Restorer {
         const dirs = [run.openDir(target, r.display, false)];
         try {
           for (const seg of r.parents) dirs.push(await run.ensureDir(join(dirs.at(-1)!, seg), r.display));
-          if (r.node) await run.restoreNode(dirs.at(-1)!, r.node, r.display);
-          else await run.restoreChildren(dirs.at(-1)!, snap.tree, '');
+          await (r.node ? await run.restoreNode(dirs.at(-1)!, r.node, r.display) : await run.restoreChildren(dirs.at(-1)!, snap.tree, '')).done;
         } finally {
           for (const d of dirs) run.closeDir(d);
         }
@@ -233,35 +239,30 @@ class RestoreRun {
     this.dirs.clear();
   }
 
-  async restoreChildren(dir: Buffer, tree: string, display: string): Promise<void> {
+  /**
+   * Walks a folder's tree into `dir`: files are written FILE_CONCURRENCY at a time over the whole
+   * run (parallel writes beat one stream). Resolves once every entry below has been handed out, so
+   * the walk goes on to the next folder while the last files of this one are written (waiting for
+   * them left the pool threads idle at each of the bench data set's 500 folder ends); `done`
+   * resolves once every entry is placed and each folder's own mode and times are set.
+   */
+  async restoreChildren(dir: Buffer, tree: string, display: string): Promise<Started> {
     let nodes: TreeNode[];
     try {
       nodes = await this.repo.loadTree(tree);
     } catch (err) {
       this.fail(display || '.', err);
-      return;
+      return DONE;
     }
-    // files are written FILE_CONCURRENCY at a time over the whole run (parallel writes beat one
-    // stream), the walk going on into subfolders meanwhile; a folder's own mode and times are set
-    // once its files are placed
-    const one = async (n: TreeNode) => {
-      const raw = nameBytes(n);
-      const why = unsafeName(raw);
-      const childDisplay = display ? `${display}/${n.display}` : n.display;
-      if (why) {
-        this.fail(childDisplay, new MedvaultError(codes.DATA_CORRUPT, `${childDisplay}: refused: ${why}`));
-        return;
-      }
-      await this.restoreNode(dir, n, childDisplay);
-    };
-    const files: Promise<void>[] = [];
+    const shown = (n: TreeNode) => (display ? `${display}/${n.display}` : n.display);
+    const all: Promise<void>[] = [];
     for (const n of nodes) {
       if (n.type === 'dir') continue;
       await this.slot();
-      files.push(one(n).finally(() => this.release()));
+      all.push(this.restoreNode(dir, n, shown(n)).then(() => this.release()));
     }
-    for (const n of nodes) if (n.type === 'dir') await one(n);
-    await Promise.all(files);
+    for (const n of nodes) if (n.type === 'dir') all.push((await this.restoreNode(dir, n, shown(n))).done);
+    return { done: Promise.all(all).then(() => undefined) };
   }
 
   /** Files in flight (FILE_CONCURRENCY at most) and the walks waiting for one to end. */
@@ -276,29 +277,34 @@ class RestoreRun {
     this.waiting.shift()?.();
   }
 
-  async restoreNode(dir: Buffer, n: TreeNode, display: string): Promise<void> {
+  /** Restores one entry; a folder's walk is handed out when this resolves and placed at its `done`. Never rejects: failures are recorded. */
+  async restoreNode(dir: Buffer, n: TreeNode, display: string): Promise<Started> {
     const path = join(dir, nameBytes(n));
     try {
-      if (unsafeName(nameBytes(n))) throw new MedvaultError(codes.DATA_CORRUPT, `${display}: refused: ${unsafeName(nameBytes(n))}`);
+      const why = unsafeName(nameBytes(n));
+      if (why) throw new MedvaultError(codes.DATA_CORRUPT, `${display}: refused: ${why}`);
       if (n.type === 'dir') {
         const sub = await this.ensureDir(path, display);
-        try {
-          await this.restoreChildren(sub, n.subtree!, display);
-          // `<fd path>/.` is the folder itself, also for the calls that never follow a final symlink
-          const self = join(sub, Buffer.from('.'));
-          if (ROOT) await lchown(self, n.uid, n.gid).catch(() => undefined);
-          await chmod(self, n.mode);
-          for (const message of applyXattrs(self, n.xattrs, display)) this.result.errors.push({ path: display, code: 'SKIPPED', message });
-          setTimes(self, BigInt(n.mtime), BigInt(n.mtime));
-        } finally {
-          this.closeDir(sub);
-        }
-      } else if (n.type === 'file') await this.restoreFile(dir, path, n, display);
+        const below = await this.restoreChildren(sub, n.subtree!, display);
+        return { done: below.done.then(() => this.finishDir(sub, n, display)).catch((err) => this.fail(display, err)).finally(() => this.closeDir(sub)) };
+      }
+      if (n.type === 'file') await this.restoreFile(dir, path, n, display);
       else if (n.type === 'symlink') await this.restoreSymlink(dir, path, n);
       else await this.restoreSpecial(dir, path, n, display);
     } catch (err) {
       this.fail(display, err);
     }
+    return DONE;
+  }
+
+  /** A folder's owner, mode, extended attributes and times, once everything in it is placed. */
+  private async finishDir(sub: Buffer, n: TreeNode, display: string): Promise<void> {
+    // `<fd path>/.` is the folder itself, also for the calls that never follow a final symlink
+    const self = join(sub, Buffer.from('.'));
+    if (ROOT) await lchown(self, n.uid, n.gid).catch(() => undefined);
+    await chmod(self, n.mode);
+    for (const message of applyXattrs(self, n.xattrs, display)) this.result.errors.push({ path: display, code: 'SKIPPED', message });
+    setTimes(self, BigInt(n.mtime), BigInt(n.mtime));
   }
 
   /** A fresh temp name: this run's random prefix and a counter (a random draw per file cost a getpid each). */
@@ -370,8 +376,10 @@ class RestoreRun {
     try {
       const local = await this.localChunks(n.content!);
       const there = local && (await this.inThread(file, local));
+      if (there && !('again' in there)) done = there;
+      else if (there && this.o.mode === 'new' && (await this.placedAlready(path, n.content!))) done = { bytes: n.size, skipped: [] };
       // a fresh temp name: a thread that died may still be finishing with its own for a moment
-      done = there && !('again' in there) ? there : await this.writeHere({ ...file, tmp: (again = this.tmpName(dir)) }, n.content!);
+      else done = await this.writeHere({ ...file, tmp: (again = this.tmpName(dir)) }, n.content!);
     } finally {
       this.temps.delete(file.tmp);
       if (again) this.temps.delete(again);
@@ -403,6 +411,33 @@ class RestoreRun {
         // never made, or removed by the thread
       }
       return { again: err.message };
+    }
+  }
+
+  /**
+   * Whether `path` holds the file as the snapshot has it, every chunk read back and checked against
+   * its id: a pool thread that died may have placed the file just before (placing is its last step),
+   * and in mode 'new' writing it again would refuse the name it just restored.
+   */
+  private async placedAlready(path: Buffer, ids: string[]): Promise<boolean> {
+    let fd: number;
+    try {
+      fd = sync.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch {
+      return false;
+    }
+    try {
+      if (!fstatSync(fd).isFile()) return false;
+      let pos = 0;
+      for (const id of ids) {
+        const e = await this.repo.blobEntry(id);
+        const b = Buffer.allocUnsafe(e?.rawLength ?? 0);
+        if (!e || readSync(fd, b, 0, b.length, pos) !== b.length || this.repo.blobId(b) !== id) return false;
+        pos += b.length;
+      }
+      return readSync(fd, Buffer.alloc(1), 0, 1, pos) === 0;
+    } finally {
+      closeSync(fd);
     }
   }
 
