@@ -27,6 +27,6 @@ describe('loadConfig', () => {
   it('names the file, the line and the key of a mistake', () => {
     expect(() => loadConfig({ config: file('state_dir = "/s"\n[http]\nport = "x"\n') })).toThrow(/\.toml:3: http\.port: expected a TCP port \(0-65535\), got "x"$/);
     expect(() => loadConfig({ config: file('state_dir = "/s"\nbogus = 1\n') })).toThrow(/\.toml:2: bogus: unknown key \(expected one of: state_dir, nats, /);
-    expect(() => loadConfig({ config: join(dir, 'missing.toml') })).toThrow(/cannot read/);
+    expect(() => loadConfig({ config: join(dir, 'missing.toml') })).toThrow(/missing.toml does not exist$/);
   });
 });
