@@ -59,18 +59,15 @@ const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t',
  * `s` safe to print on one line of a terminal: every control character (U+0000-U+001F, U+007F,
  * U+0080-U+009F) becomes a visible escape (`\n`, `\r`, `\t`, `\e` for ESC, `\xNN` otherwise), so a
  * file name cannot forge an output line or send a terminal escape sequence. Everything else
- * (non-ASCII letters, U+FFFD) is kept; a string without controls is returned as is. The result
- * holds no control character, so escaping it again changes nothing (a backslash is not escaped:
- * the form is for reading, not for turning back into the name).
+ * (non-ASCII letters, U+FFFD) is kept; a string without controls is returned as is. `keep`: the
+ * controls a caller put there itself and keeps (`'\n'` for text of several lines, `'\n\t'` for
+ * tab-separated columns). The result holds no other control character, so escaping it again
+ * changes nothing (a backslash is not escaped: the form is for reading, not for turning back into
+ * the name).
  */
-export function printable(s: string): string {
+export function printable(s: string, keep = ''): string {
   if (!CONTROL_RE.test(s)) return s;
-  return s.replace(CONTROL_ALL_RE, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
-/** printable() for text of several lines: each line made safe, the line breaks between them kept. */
-export function printableLines(text: string): string {
-  return CONTROL_RE.test(text) ? text.split('\n').map(printable).join('\n') : text;
+  return s.replace(CONTROL_ALL_RE, (c) => (keep.includes(c) ? c : (ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)));
 }
 
 /**

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalJson, checkOrder, codes, decode, decodePart, encode, encodePartHeader, exportPublicKey, exportSigningKey,
   generateSigningKey, importPublicKey, importSigningKey, makeOrder, objectParts, parseObjectSubject, signMessage,
-  subjects, verifyMessage, fileIssue, formatIssue, formatCount, formatTable, printable, printableLines, progressPercent, progressWork, PART_SIZE, type OrderRequest,
+  subjects, verifyMessage, fileIssue, formatIssue, formatCount, formatTable, printable, progressPercent, progressWork, PART_SIZE, type OrderRequest,
 } from './index.js';
 
 describe('fileIssue', () => {
@@ -58,8 +58,9 @@ describe('printable', () => {
     const once = printable('x\n\u001b[31my');
     expect(printable(once)).toBe(once);
   });
-  it('keeps the line breaks between lines with printableLines', () => {
-    expect(printableLines('a\u001b[2J\nb\tc')).toBe('a\\e[2J\nb\\tc');
+  it('keeps the controls it is told to keep', () => {
+    expect(printable('a\u001b[2J\nb\tc', '\n')).toBe('a\\e[2J\nb\\tc');
+    expect(printable('a\u001b[2J\nb\tc\r', '\n\t')).toBe('a\\e[2J\nb\tc\\r');
   });
 });
 

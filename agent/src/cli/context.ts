@@ -3,7 +3,7 @@
  * print through the context (human text, or one JSON object with --json) and report their outcome
  * in `ctx.status`; only main.ts turns outcomes and errors into exit codes.
  */
-import { MedvaultError, codes, printableLines } from '@medvault/protocol';
+import { MedvaultError, codes, printable } from '@medvault/protocol';
 import { loadConfig, type AgentConfig } from '../config.js';
 import { openDiskRepository, readRecoveryKey } from '../repo/disk.js';
 import type { Repository } from '../repo/repository.js';
@@ -37,7 +37,7 @@ export function createContext(defaultConfig: string): CliContext {
     },
     print(human, json) {
       if (ctx.options.json) process.stdout.write(`${JSON.stringify({ ok: ctx.status === 'ok', ...json })}\n`);
-      else if (human) process.stdout.write(`${printableLines(human.endsWith('\n') ? human.slice(0, -1) : human)}\n`);
+      else if (human) process.stdout.write(printable(human.endsWith('\n') ? human : `${human}\n`, '\n'));
     },
     async openRepo(disk) {
       const unlock = ctx.options.recoveryKey ? await readRecoveryKey(ctx.options.recoveryKey) : undefined;
