@@ -9,7 +9,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes, printable } from '@medvault/protocol';
 import { createContext, type CliContext } from './cli/context.js';
 import { runInterruptHooks } from './platform/on-interrupt.js';
 
@@ -134,7 +134,7 @@ export async function main(argv: string[]): Promise<number> {
     const errCode = err instanceof MedvaultError ? err.code : ((err as NodeJS.ErrnoException)?.code ?? 'ERROR');
     const message = (err as Error)?.message ?? String(err);
     if (ctx.options.json) process.stdout.write(`${JSON.stringify({ ok: false, code: errCode, message })}\n`);
-    else process.stderr.write(`medvault-agent: ${message}\n`);
+    else process.stderr.write(`medvault-agent: ${printable(message, '\n')}\n`); // a message may quote a file name
     return code;
   }
 }

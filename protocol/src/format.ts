@@ -50,6 +50,26 @@ export function formatTable(columns: { header: string; right?: boolean }[], rows
   return [line(columns.map((c) => c.header)), ...rows.map(line)];
 }
 
+/** C0 controls, DEL and C1 controls: what a terminal may act on instead of showing. */
+const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROL_ALL_RE = /[\u0000-\u001f\u007f-\u009f]/g;
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u001b': '\\e' };
+
+/**
+ * `s` safe to print on one line of a terminal: every control character (U+0000-U+001F, U+007F,
+ * U+0080-U+009F) becomes a visible escape (`\n`, `\r`, `\t`, `\e` for ESC, `\xNN` otherwise), so a
+ * file name cannot forge an output line or send a terminal escape sequence. Everything else
+ * (non-ASCII letters, U+FFFD) is kept; a string without controls is returned as is. `keep`: the
+ * controls a caller put there itself and keeps (`'\n'` for text of several lines, `'\n\t'` for
+ * tab-separated columns). The result holds no other control character, so escaping it again
+ * changes nothing (a backslash is not escaped: the form is for reading, not for turning back into
+ * the name).
+ */
+export function printable(s: string, keep = ''): string {
+  if (!CONTROL_RE.test(s)) return s;
+  return s.replace(CONTROL_ALL_RE, (c) => (keep.includes(c) ? c : (ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)));
+}
+
 /**
  * Commander's collector for an option given more than once (`--path a --path b`): each value is
  * appended, in order, to the previous ones. Pair it with the default `[]`.

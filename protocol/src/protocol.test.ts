@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalJson, checkOrder, codes, decode, decodePart, encode, encodePartHeader, exportPublicKey, exportSigningKey,
   generateSigningKey, importPublicKey, importSigningKey, makeOrder, objectParts, parseObjectSubject, signMessage,
-  subjects, verifyMessage, fileIssue, formatIssue, formatCount, formatTable, progressPercent, progressWork, PART_SIZE, type OrderRequest,
+  subjects, verifyMessage, fileIssue, formatIssue, formatCount, formatTable, printable, progressPercent, progressWork, PART_SIZE, type OrderRequest,
 } from './index.js';
 
 describe('fileIssue', () => {
@@ -44,6 +44,23 @@ describe('formatTable', () => {
       'a-long-store-name     7',
       'b                  1234  x,y',
     ]);
+  });
+});
+
+describe('printable', () => {
+  it('turns every C0, DEL and C1 control into a visible escape and keeps everything else', () => {
+    expect(printable('a\nb\rc\td\u001b]0;pwned\u0007e\u007ff\u0000g\u009bh')).toBe('a\\nb\\rc\\td\\e]0;pwned\\x07e\\x7ff\\x00g\\x9bh');
+    const clean = 'Müller-Ärztin – 患者 \ufffd \\n ~ \u00a0';
+    expect(printable(clean)).toBe(clean);
+    for (let c = 0; c < 0xa0; c++) expect(printable(String.fromCharCode(c))).toMatch(c < 0x20 || c >= 0x7f ? /^\\(n|r|t|e|x[0-9a-f]{2})$/ : /^[\x20-\x7e]$/);
+  });
+  it('changes nothing when applied again', () => {
+    const once = printable('x\n\u001b[31my');
+    expect(printable(once)).toBe(once);
+  });
+  it('keeps the controls it is told to keep', () => {
+    expect(printable('a\u001b[2J\nb\tc', '\n')).toBe('a\\e[2J\nb\\tc');
+    expect(printable('a\u001b[2J\nb\tc\r', '\n\t')).toBe('a\\e[2J\nb\tc\\r');
   });
 });
 

@@ -25,7 +25,7 @@ import { constants, closeSync, fstatSync, read as fsRead, type BigIntStats } fro
 import { getSystemErrorMap } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes, printable } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
 import type { RepoWriter, WrittenObject } from '../repo/writer.js';
 import { encodeTree, nameBytes, sameNode, type TreeNode, type NodeType } from '../repo/tree.js';
@@ -182,7 +182,7 @@ const join = (dir: Buffer, name: Buffer) => Buffer.concat([dir, Buffer.from('/')
  * may be one).
  */
 function doubtfulPaths(parent: Snapshot): Set<string> | undefined {
-  return parent.errors.length < parent.summary.errors ? undefined : new Set(parent.errors.map((e) => e.path));
+  return parent.errors.length < parent.summary.errors ? undefined : new Set(parent.errors.map((e) => printable(e.path))); // raw in snapshots made before names were escaped
 }
 
 /** A folder of the parent snapshot: its tree id and its nodes by raw name. */
@@ -197,8 +197,11 @@ interface Ahead {
   parent?: Promise<ParentDir | undefined>;
 }
 
-/** How an entry is named in messages and the doubtful-paths set: its path below the source, in UTF-8. */
-const displayOf = (rel: string, name: Buffer): string => (rel ? `${rel}/${name.toString('utf8')}` : name.toString('utf8'));
+/** A name as nodes show it (TreeNode.display): UTF-8, control characters escaped. */
+const shownName = (name: Buffer): string => printable(name.toString('utf8'));
+
+/** How an entry is named in messages and the doubtful-paths set: its path below the source, as shown. */
+const displayOf = (rel: string, name: Buffer): string => (rel ? `${rel}/${shownName(name)}` : shownName(name));
 
 /** What the walk cache records of a folder saved from a listing with print `fp`. */
 function seenFolder(fp: string, nodes: TreeNode[]): SeenFolder {
@@ -316,7 +319,7 @@ class Run {
   }
 
   private fail(path: string, err: unknown): void {
-    this.errors.push({ path, message: (err as Error)?.message ?? String(err) });
+    this.errors.push({ path, message: printable((err as Error)?.message ?? String(err)) }); // a system message may quote the raw path
   }
 
   /**
@@ -440,7 +443,7 @@ class Run {
   private base(key: string, name: Buffer, st: EntryStat): TreeNode {
     return {
       name: key,
-      display: name.toString('utf8'),
+      display: shownName(name),
       type: st.type,
       mode: st.mode,
       uid: st.uid,

@@ -10,6 +10,7 @@ import { backupLogEntry } from './log-entry.js';
 import { Restorer } from '../restore/restorer.js';
 import { setXattr } from '../platform/fsx.js';
 import type { Repository } from '../repo/repository.js';
+import { encodeTree, nameBytes } from '../repo/tree.js';
 
 const RECORDS = new URL('../../../../shared/data/records', import.meta.url).pathname;
 const hasRecords = existsSync(join(RECORDS, 'MANIFEST.sha256'));
@@ -144,6 +145,35 @@ describe('backup', () => {
     expect((await nodeAt(t.repo, fourth.snapshot, 'notes/n1.txt')).xattrs).toEqual([['user.mv.note', v('two')]]);
     expect((await t.repo.loadSnapshot(fourth.snapshot)).tree).toBe((await t.repo.loadSnapshot(third.snapshot)).tree);
     expect((await t.repo.loadSnapshot(third.snapshot)).tree).not.toBe((await t.repo.loadSnapshot(first.snapshot)).tree);
+  });
+
+  it('a snapshot made before names were escaped: its names read escaped, and the next backup keeps its trees and reads no file', async () => {
+    const t = await testRepo();
+    const src = await tempDir('mv-src-');
+    const raw = ['a\nOK.txt', '\u001b]0;pwned\u0007b.txt', 'c\td\u007f'];
+    await mkdir(join(src, raw[0]!));
+    for (const n of raw) await writeFile(join(src, raw[0]!, n), n);
+    const a = new Archiver(t.repo);
+    const first = await a.backup({ store: 's', source: src, job: 'full' });
+    // the same snapshot as the code before this fix wrote it: display strings raw
+    const rawTree = async (id: string): Promise<string> => {
+      const nodes = await Promise.all((await t.repo.loadTree(id)).map(async (n) => ({ ...n, display: nameBytes(n).toString('utf8'), ...(n.subtree ? { subtree: await rawTree(n.subtree) } : {}) })));
+      return (await w.saveBlob('tree', encodeTree(nodes))).id;
+    };
+    const w = await t.repo.writer();
+    const old = await t.repo.loadSnapshot(first.snapshot);
+    const oldTree = await rawTree(old.tree);
+    await w.flush();
+    const oldHash = await w.saveSnapshot({ ...old, tree: oldTree, time: old.time + 1, parent: first.snapshot, job: 'incremental' });
+    await w.release();
+    const dir = (await t.repo.loadTree(oldTree))[0]!;
+    expect(dir.display).toBe('a\\nOK.txt');
+    expect((await t.repo.loadTree(dir.subtree!)).map((n) => n.display)).toEqual(['\\e]0;pwned\\x07b.txt', 'a\\nOK.txt', 'c\\td\\x7f']);
+    const next = await a.backup({ store: 's', source: src, job: 'incremental' });
+    expect((await t.repo.loadSnapshot(next.snapshot)).parent).toBe(oldHash);
+    expect(next.summary).toMatchObject({ files: 3, reused: 3, newBytes: 0 });
+    expect((await t.repo.loadSnapshot(next.snapshot)).tree).toBe(oldTree);
+    expect(next.written.filter((x) => x.kind !== 'snapshot')).toEqual([]);
   });
 
   it('reports unreadable files and marks the snapshot partial', async () => {

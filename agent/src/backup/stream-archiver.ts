@@ -6,7 +6,8 @@
  */
 import { hostname } from 'node:os';
 import type { Repository } from '../repo/repository.js';
-import { encodeTree, type TreeNode } from '../repo/tree.js';
+import { printable } from '@medvault/protocol';
+import { encodeTree, nameBytes, type TreeNode } from '../repo/tree.js';
 import type { Snapshot } from '../repo/snapshot-file.js';
 import { Chunker } from './chunker.js';
 import type { BackupResult } from './archiver.js';
@@ -52,7 +53,7 @@ export class StreamArchiver {
       await o.verify();
       const ns = (BigInt(this.repo.now()) * 1_000_000n).toString();
       const node: TreeNode = {
-        name: Buffer.from(o.name).toString('base64url'), display: o.name, type: 'file', mode: 0o600,
+        name: Buffer.from(o.name).toString('base64url'), display: printable(o.name), type: 'file', mode: 0o600,
         uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, mtime: ns, ctime: ns, size: bytes, inode: '0', dev: '0', links: 1, content,
       };
       const tree = (await w.saveBlob('tree', encodeTree([node]))).id;
@@ -77,7 +78,7 @@ export class StreamArchiver {
 /** The bytes of file `name` at the top of a snapshot, authenticated chunk by chunk as they stream. */
 export async function* snapshotFileStream(repo: Repository, snapshot: string, name: string): AsyncGenerator<Buffer> {
   const nodes = await repo.loadTree((await repo.loadSnapshot(snapshot)).tree);
-  const node = nodes.find((n) => n.display === name && n.type === 'file');
+  const node = nodes.find((n) => n.type === 'file' && nameBytes(n).equals(Buffer.from(name)));
   if (!node?.content) throw new Error(`snapshot ${snapshot.slice(0, 12)} holds no file ${name}`);
   for (const id of node.content) yield await repo.loadBlob(id, 'data');
 }

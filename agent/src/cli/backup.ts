@@ -1,6 +1,6 @@
 /** `medvault-agent backup <store> [--full]`: back up one record store to every disk's repository. */
 import type { Command } from 'commander';
-import { MAX_TAG_LENGTH, MedvaultError, codes, repeatable } from '@medvault/protocol';
+import { MAX_TAG_LENGTH, MedvaultError, codes, printable, repeatable } from '@medvault/protocol';
 import type { BackupResult } from '../backup/archiver.js';
 import { backupStoreTo, ranAs } from '../jobs/backup-job.js';
 import { noteRun } from '../jobs/run-book.js';
@@ -76,7 +76,7 @@ export function register(program: Command, ctx: CliContext): void {
         for (const f of failed) lines.push(`  alert ${diskProblem(f.error)?.code ?? 'backup-failed'}: ${f.disk}`);
       } else if (failed.length > 0) {
         ctx.status = 'failed';
-        process.stdout.write(ctx.options.json ? '' : `${lines.join('\n')}\n`);
+        process.stdout.write(ctx.options.json ? '' : `${printable(lines.join('\n'), '\n')}\n`);
         const first = failed[0]!.error;
         const msg = `backup of ${storeName} failed on ${failed.map((f) => f.disk).join(', ')}: ${errorMessage(first)}`;
         throw first instanceof MedvaultError ? new MedvaultError(first.code, msg, { cause: first }) : new Error(msg, { cause: first });

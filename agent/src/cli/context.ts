@@ -3,7 +3,7 @@
  * print through the context (human text, or one JSON object with --json) and report their outcome
  * in `ctx.status`; only main.ts turns outcomes and errors into exit codes.
  */
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes, printable } from '@medvault/protocol';
 import { loadConfig, type AgentConfig } from '../config.js';
 import { openDiskRepository, readRecoveryKey } from '../repo/disk.js';
 import type { Repository } from '../repo/repository.js';
@@ -16,7 +16,11 @@ export interface CliContext {
   options: { config: string; json: boolean; recoveryKey?: string };
   status: CommandStatus;
   config(): AgentConfig;
-  /** Prints a command's result: `human` on a terminal, `json` (plus ok:true) with --json. */
+  /**
+   * Prints a command's result: `human` on a terminal, each of its lines printable() (names are
+   * escaped where they become display strings; this also catches a system message quoting a raw
+   * path), or `json` (plus ok:true) with --json, as it is.
+   */
   print(human: string, json: Record<string, unknown>): void;
   /** Opens the repository on `disk` with the recovery key (--recovery-key) or the local key. */
   openRepo(disk: string): Promise<Repository>;
@@ -33,7 +37,7 @@ export function createContext(defaultConfig: string): CliContext {
     },
     print(human, json) {
       if (ctx.options.json) process.stdout.write(`${JSON.stringify({ ok: ctx.status === 'ok', ...json })}\n`);
-      else if (human) process.stdout.write(human.endsWith('\n') ? human : `${human}\n`);
+      else if (human) process.stdout.write(printable(human.endsWith('\n') ? human : `${human}\n`, '\n'));
     },
     async openRepo(disk) {
       const unlock = ctx.options.recoveryKey ? await readRecoveryKey(ctx.options.recoveryKey) : undefined;

@@ -3,7 +3,7 @@
  * restore and verify, from the configured disks (default), the off-site copy, or auto (restore-source.ts).
  */
 import type { Command } from 'commander';
-import { MedvaultError, codes, repeatable, unsafeSnapshotPath } from '@medvault/protocol';
+import { MedvaultError, codes, printable, repeatable, unsafeSnapshotPath } from '@medvault/protocol';
 import { Restorer, type RestoreOptions, type RestoreResult } from '../restore/restorer.js';
 import { NOT_OVERWRITTEN } from '../restore/file-writer.js';
 import type { Repository } from '../repo/repository.js';
@@ -79,7 +79,7 @@ async function restoreElsewhere(ctx: CliContext, from: RestoreSource, o: Restore
     const result = await restoreFrom(from, o, {
       local: async () => (local = await ctx.openRepo(first)),
       offsite: () => openOffsiteRepository(link, cfg.site, local?.id, unlock),
-    }, (m, f) => process.stderr.write(`medvault-agent: ${m} (${String(f.reason)})\n`));
+    }, (m, f) => process.stderr.write(`medvault-agent: ${printable(`${m} (${String(f.reason)})`, '\n')}\n`));
     return { result, disk: result.source === 'local' ? first : `off site (${result.fallback ?? 'as asked'})` };
   } finally {
     await local?.close();

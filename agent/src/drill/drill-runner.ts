@@ -178,6 +178,7 @@ export class DrillRunner {
     const walk = async (tree: string, prefix: string): Promise<void> => {
       for (const n of await src.repo.loadTree(tree)) {
         // a path is chosen by its string form, so only names that are that string byte for byte
+        // (UTF-8 without control characters: display escapes those)
         if (!nameBytes(n).equals(Buffer.from(n.display))) continue;
         const p = prefix ? `${prefix}/${n.display}` : n.display;
         if (n.type === 'dir' && n.subtree) await walk(n.subtree, p);

@@ -1,10 +1,11 @@
 /**
  * Trees: one blob (type tree) per directory, JSON {v:1, nodes:[...]} sorted by raw name bytes, so
  * an unchanged folder encodes to the same bytes and costs nothing in the next snapshot. Names are
- * bytes (base64url) with a lossy display string; times are nanosecond decimal strings.
+ * bytes (base64url) with a lossy display string (UTF-8, control characters escaped by printable());
+ * times are nanosecond decimal strings.
  */
 import { z } from 'zod';
-import { MedvaultError, codes, HASH_RE } from '@medvault/protocol';
+import { MedvaultError, codes, HASH_RE, printable } from '@medvault/protocol';
 import { parseJson } from './format.js';
 import { optional, plainObject, str, uint } from './hand-check.js';
 
@@ -131,7 +132,11 @@ function plainTree(t: unknown): TreeNode[] | undefined {
   return o.nodes as TreeNode[];
 }
 
-/** Validates a tree's shape; names are checked by the caller (unsafeName) so one bad name is reported, not fatal. */
+/**
+ * Validates a tree's shape; names are checked by the caller (unsafeName) so one bad name is
+ * reported, not fatal. Each display string comes back printable() (trees written before names were
+ * escaped hold them raw), equal to what a backup computes for the same name now.
+ */
 export function decodeTree(b: Uint8Array, id: string): TreeNode[] {
   const what = `tree ${id}`;
   const json = parseJson(b, what);
@@ -142,6 +147,8 @@ export function decodeTree(b: Uint8Array, id: string): TreeNode[] {
     nodes = r.data.nodes;
   }
   for (const n of nodes) {
+    const shown = printable(n.display);
+    if (shown !== n.display) n.display = shown;
     if (n.type === 'file' && !n.content) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: file ${n.display} has no content list`);
     if (n.type === 'dir' && !n.subtree) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: dir ${n.display} has no subtree`);
     if (n.type === 'symlink' && n.target === undefined) throw new MedvaultError(codes.DATA_CORRUPT, `${what}: symlink ${n.display} has no target`);

@@ -25,7 +25,7 @@ import { realpath } from 'node:fs/promises';
 import { mkdir, link, symlink, chmod, rm, lchown, mknod, setTimes, sync } from '../platform/long-paths.js';
 import { constants, openSync, closeSync, fstatSync, readSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { MedvaultError, codes } from '@medvault/protocol';
+import { MedvaultError, codes, printable } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
 import { nameBytes, unsafeName, type TreeNode } from '../repo/tree.js';
 import type { BlobEntry } from '../repo/pack.js';
@@ -146,7 +146,7 @@ class RestoreRun {
 
   private fail(path: string, err: unknown): void {
     const code = err instanceof MedvaultError ? err.code : ((err as NodeJS.ErrnoException)?.code ?? 'ERROR');
-    this.result.errors.push({ path, code, message: (err as Error)?.message ?? String(err) });
+    this.result.errors.push({ path, code, message: printable((err as Error)?.message ?? String(err)) }); // a system message may quote the raw path
     if (!this.failedPaths.has(path)) this.result.failed.push(path);
     this.failedPaths.add(path);
   }

@@ -10,6 +10,8 @@ import { SITE, heartbeat, publishEvent, startFixture, type Fixture } from '../fi
 
 const CLI = fileURLToPath(new URL('./medvault.ts', import.meta.url));
 const PASSWORD = 'correct horse battery staple';
+const FORGED = 'a\norder o1 done: all files verified';
+const TITLE = '\u001b]0;pwned\u0007x';
 
 function medvault(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -30,13 +32,18 @@ describe('medvault CLI against a controller', () => {
     secret = (await f.app.users.add('tess', 'technician', PASSWORD, f.now.value)).totpSecret;
     await publishEvent(f, SITE, 'heartbeat', heartbeat(SITE, f.now.value));
     env = { MEDVAULT_SESSION: join(mkdtempSync(join(tmpdir(), 'mv-cli-')), 'session.json') };
-    // A stand-in agent: answers every order with accepted → running → done, or refuses /etc.
+    // A stand-in agent: answers every order with accepted → running → done, or refuses /etc; for
+    // /srv/forged it acts as a compromised agent would: control characters in what it reports.
     await f.nats.bus.tail(streams.control.name, (m) => {
       if (!m.subject.endsWith('.order')) return;
       const o = decode(m.data, 'mv.restore-order.v1');
       const at = Date.now();
       const base = { type: 'mv.order-status.v1', orderId: o.id, site: o.site, at };
-      const steps = o.target.startsWith('/etc')
+      const steps = o.target === '/srv/forged'
+        ? [{ ...base, state: 'done', result: { snapshot: 'ab'.repeat(32), files: 2, bytes: 10, verified: 0, failed: [FORGED, TITLE] } }]
+        : o.target === '/srv/forged-refusal'
+        ? [{ ...base, state: 'refused', reason: { code: 'MV_ERR_ORDER_TARGET', message: `no\u001b[2J${FORGED}` } }]
+        : o.target.startsWith('/etc')
         ? [{ ...base, state: 'refused', reason: { code: 'MV_ERR_ORDER_TARGET', message: 'target outside restore_roots' } }]
         : [
             { ...base, state: 'accepted' },
@@ -69,6 +76,23 @@ describe('medvault CLI against a controller', () => {
     const refused = await medvault(['restore', '--site', SITE, '--path', '', '--target', '/etc/x', '--timeout', '30'], env);
     expect(refused.code).toBe(3);
     expect(refused.stderr).toContain('target outside restore_roots');
+  });
+
+  it("escapes control characters in what an agent reports (failed paths, a refusal's reason)", async () => {
+    const login = await medvault(['login', '--url', f.app.url, '--user', 'tess', '--json'], { ...env, MEDVAULT_PASSWORD: PASSWORD, MEDVAULT_TOTP: totpCode(secret, f.now.value + 30_000) });
+    expect(login.code, login.stderr).toBe(0);
+    const failed = await medvault(['restore', '--site', SITE, '--path', '', '--target', '/srv/forged', '--timeout', '30'], env);
+    expect(failed.code).toBe(6);
+    const refused = await medvault(['restore', '--site', SITE, '--path', '', '--target', '/srv/forged-refusal', '--timeout', '30'], env);
+    expect(refused.code).toBe(3);
+    for (const r of [failed, refused]) {
+      expect(r.stdout + r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      expect((r.stdout + r.stderr).split('\n').filter((l) => l.startsWith('order ') && l.includes('done'))).toEqual([]);
+    }
+    expect(failed.stderr).toContain('a\\norder o1 done: all files verified, \\e]0;pwned\\x07x');
+    expect(refused.stderr).toContain('no\\e[2Ja\\norder o1 done');
+    const json = await medvault(['restore', '--site', SITE, '--path', '', '--target', '/srv/forged', '--timeout', '30', '--json'], env);
+    expect(lastJson(json.stdout).result.failed).toEqual([FORGED, TITLE]); // --json: as reported, JSON-escaped
   });
 
   it('exits 2 with a JSON error when not logged in', async () => {

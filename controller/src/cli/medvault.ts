@@ -12,7 +12,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { formatCount, repeatable } from '@medvault/protocol';
+import { formatCount, printable, repeatable } from '@medvault/protocol';
 import { ApiClient, ApiError } from './api-client.js';
 import { ask, readStdin } from './prompt.js';
 import { progressBar, restoreExit, restoreOutcome, type OrderViewJson } from './restore-outcome.js';
@@ -22,7 +22,14 @@ class UsageError extends Error {}
 
 let json = false;
 const out = (v: unknown): void => void process.stdout.write(`${JSON.stringify(v)}\n`);
-const say = (s: string): void => void process.stdout.write(`${s}\n`);
+/**
+ * A line (or lines) for the technician: what the controller sends may carry what an agent reported
+ * (paths, messages), and an agent can be compromised, so every control character but the line
+ * breaks and column tabs this CLI puts there is escaped; fields from agents are printable() where
+ * they are formatted, so their own tabs and line breaks show as escapes too.
+ */
+const say = (s: string): void => void process.stdout.write(`${printable(s, '\n\t')}\n`);
+const warn = (s: string): void => void process.stderr.write(`medvault: ${printable(s, '\n')}\n`);
 
 function client(): ApiClient {
   const s = loadSession();
@@ -152,7 +159,7 @@ program
       for (;;) {
         v = await api.call<OrderViewJson>('GET', `/api/v1/orders/${created.id}`);
         const line = progressBar(v);
-        if (bar) process.stderr.write(`\r${line}`);
+        if (bar) process.stderr.write(`\r${printable(line)}`);
         else if (!json && line !== last) say(line);
         last = line;
         if (v.final) break;
@@ -166,7 +173,7 @@ program
     }
     const outcome = restoreOutcome(v, timedOut);
     if (json) out({ ...v, exit: outcome.exit, message: outcome.message });
-    else (outcome.exit === 0 ? say : (s: string) => process.stderr.write(`medvault: ${s}\n`))(outcome.message);
+    else (outcome.exit === 0 ? say : warn)(outcome.message);
     process.exitCode = outcome.exit;
   });
 
@@ -279,8 +286,8 @@ function drillLine(x: DrillJson): string {
   const r = x.result;
   if (!r) return `drill ${x.id} of ${x.site}/${x.store}: ${x.state}`;
   const why = [
-    ...(r.error ? [r.error.message] : []),
-    ...r.runs.flatMap((run) => (run.error ? [`${run.source}: ${run.error.message}`] : run.failed.length ? [`${run.source}: ${formatCount(run.failed.length, 'file')} failed verification`] : [])),
+    ...(r.error ? [printable(r.error.message)] : []),
+    ...r.runs.flatMap((run) => (run.error ? [`${run.source}: ${printable(run.error.message)}`] : run.failed.length ? [`${run.source}: ${formatCount(run.failed.length, 'file')} failed verification`] : [])),
     ...(!r.met.rpo && r.rpoS !== undefined ? [`RPO missed: the newest snapshot was ${r.rpoS} s old, target ${r.targets.rpoS} s`] : []),
     ...(!r.met.rto && r.runs.length && r.runs.every((run) => run.result === 'passed') ? [`RTO missed: ${Math.max(...r.runs.map((run) => run.rtoS))} s, target ${r.targets.rtoS} s`] : []),
   ];
@@ -310,7 +317,7 @@ const drill = program
     if (json) out({ drills });
     else for (const x of drills) {
       say(drillLine(x));
-      for (const run of x.result?.runs ?? []) say(`  ${run.source}: ${run.result}, ${formatCount(run.files, 'file')}, ${formatCount(run.bytes, 'byte')}, ${run.verified} verified, RTO ${run.rtoS} s${run.failed.length ? `, ${run.failed.length} failed (${run.failed.slice(0, 3).map((f) => f.path).join(', ')})` : ''}`);
+      for (const run of x.result?.runs ?? []) say(`  ${run.source}: ${run.result}, ${formatCount(run.files, 'file')}, ${formatCount(run.bytes, 'byte')}, ${run.verified} verified, RTO ${run.rtoS} s${run.failed.length ? `, ${run.failed.length} failed (${run.failed.slice(0, 3).map((f) => printable(f.path)).join(', ')})` : ''}`);
     }
     process.exitCode = drills.every((x) => x.state === 'passed') ? 0 : drills.some((x) => x.state === 'issued') ? 5 : 4;
   });
@@ -351,7 +358,7 @@ try {
   const usage = err instanceof UsageError || (err instanceof ApiError && err.status === 401);
   const code = err instanceof ApiError ? err.code : usage ? 'MV_ERR_CONFIG_INVALID' : 'MV_ERR_INTERNAL';
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`medvault: ${message}\n`);
+  warn(message);
   if (json) out({ error: { code, message } });
   process.exitCode = usage ? 2 : restoreExit.error;
 }

@@ -1,9 +1,10 @@
 /**
  * What a finished (or abandoned) restore means for the technician, pure: the exit code and one
  * line. Success is only `done` with every restored file verified and none failed. An order a
- * second technician rejected (four-eyes), or nobody approved in time, never ran: exit 7.
+ * second technician rejected (four-eyes), or nobody approved in time, never ran: exit 7. What the
+ * agent reported (reasons, failed paths) is printable(): the line is one line whatever it sent.
  */
-import { formatBytes, formatCount, progressPercent, progressWork } from '@medvault/protocol';
+import { formatBytes, formatCount, printable, progressPercent, progressWork } from '@medvault/protocol';
 
 export interface OrderViewJson {
   id: string;
@@ -22,14 +23,14 @@ export function restoreOutcome(v: OrderViewJson, timedOut: boolean): { exit: num
       ? { exit: restoreExit.timeout, message: `order ${v.id}: still ${v.state} when the wait timed out` }
       : { exit: restoreExit.ok, message: `order ${v.id} sent (not waiting)` };
   }
-  const why = v.reason ? `${v.reason.code}: ${v.reason.message}` : 'no reason given';
+  const why = v.reason ? printable(`${v.reason.code}: ${v.reason.message}`) : 'no reason given';
   if (v.state === 'refused') return { exit: restoreExit.refused, message: `order ${v.id} refused by the agent: ${why}` };
   if (v.state === 'failed') return { exit: restoreExit.failed, message: `order ${v.id} failed: ${why}` };
-  if (v.state === 'rejected' || v.state === 'expired') return { exit: restoreExit.notApproved, message: `order ${v.id} ${v.reason?.message ?? v.state} (not run)` };
+  if (v.state === 'rejected' || v.state === 'expired') return { exit: restoreExit.notApproved, message: `order ${v.id} ${printable(v.reason?.message ?? v.state)} (not run)` };
   const r = v.result;
   if (!r) return { exit: restoreExit.unverified, message: `order ${v.id} done but the agent reported no result` };
   if (r.failed.length > 0 || r.verified < r.files) {
-    return { exit: restoreExit.unverified, message: `order ${v.id}: ${r.verified}/${formatCount(r.files, 'file')} verified, ${r.failed.length} failed (${r.failed.slice(0, 3).join(', ')})` };
+    return { exit: restoreExit.unverified, message: `order ${v.id}: ${r.verified}/${formatCount(r.files, 'file')} verified, ${r.failed.length} failed (${r.failed.slice(0, 3).map((p) => printable(p)).join(', ')})` };
   }
   const from = r.source ? ` (${r.source === 'local' ? 'local' : 'off-site'} copy)` : '';
   return { exit: restoreExit.ok, message: `order ${v.id} done: ${formatCount(r.files, 'file')}, ${formatBytes(r.bytes)} restored and verified from snapshot ${r.snapshot.slice(0, 12)}${from}` };
@@ -42,6 +43,6 @@ export function progressBar(v: OrderViewJson, width = 30): string {
   const pct = v.final && v.state === 'done' ? 100 : (p && progressPercent(progressWork(p.files, p.bytes), progressWork(p.totalFiles, p.totalBytes))) ?? 0;
   const n = Math.round((pct / 100) * width);
   const files = p ? ` ${p.files}/${formatCount(p.totalFiles, 'file')}` : '';
-  const why = !v.final && v.reason ? `: ${v.reason.message}` : '';
+  const why = !v.final && v.reason ? `: ${printable(v.reason.message)}` : '';
   return `[${'#'.repeat(n)}${'-'.repeat(width - n)}] ${pct}% ${v.state}${files}${why}`;
 }
