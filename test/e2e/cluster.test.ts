@@ -16,37 +16,18 @@ import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transp
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { OBJECT_HEADER, decodePart, objectKinds, streams, subjects } from '@medvault/protocol';
 import { FOLLOW_STALL_MS, openLink } from '../../agent/src/replicate/link.js';
-import { bindDatagram, closeFd, recvDatagram } from '../../agent/src/platform/fsx.js';
 import { Repository } from '../../agent/src/repo/repository.js';
 import { DirStore } from '../../agent/src/store/dir-store.js';
 import { readLocalKey } from '../../agent/src/crypto/local-key.js';
 import { makeCa } from '../support/secure-nats.js';
 import { NatsCluster } from '../support/nats-cluster.js';
+import { NotifySocket } from '../support/notify-socket.js';
 import { BIN, Daemon, run, until } from '../support/procs.js';
 import { must } from '../support/fleet.js';
 
 const SITES = ['clinic-a', 'clinic-b'] as const;
 const FILES = 6;
 const FILE_BYTES = 1024 * 1024;
-
-/** A notify socket standing in for systemd; collects every datagram. */
-class NotifySocket {
-  readonly messages: string[] = [];
-  private readonly fd: number;
-  private readonly timer: NodeJS.Timeout;
-  constructor(readonly address: string) {
-    this.fd = bindDatagram(address);
-    this.timer = setInterval(() => this.poll(), 100);
-  }
-  poll(): string[] {
-    for (let m = recvDatagram(this.fd, 0); m !== null; m = recvDatagram(this.fd, 0)) this.messages.push(m);
-    return this.messages;
-  }
-  close(): void {
-    clearInterval(this.timer);
-    closeFd(this.fd);
-  }
-}
 
 describe('three-node NATS cluster (R3): the loss of any one node loses and doubles nothing', () => {
   const ws = mkdtempSync(join(tmpdir(), 'mv-cluster-'));

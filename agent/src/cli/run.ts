@@ -88,6 +88,7 @@ export function register(program: Command, ctx: CliContext): void {
         detail: { version: AGENT_VERSION, config: configDigest, controllerKid: keyId(controllerKey), disk, repo: repo.id, keyFile: cfg.key_file, tls: cfg.nats.ca_file !== undefined, nkey: cfg.nats.nkey_file !== undefined },
       });
       // Object parts keep to the [replication] bandwidth schedule; heartbeats, alerts and events do not wait.
+      // The link is made at once, connected or not: backups, status and READY do not wait for NATS.
       const link = throttledLink(await openLink({
         servers: cfg.nats.servers, name: `medvault-agent ${cfg.site}`, site: cfg.site, log: (m, f) => log('info', m, f),
         ...(cfg.nats.nkey_file ? { nkeySeedFile: cfg.nats.nkey_file } : {}),
@@ -174,7 +175,10 @@ export function register(program: Command, ctx: CliContext): void {
       await continuous.start();
       jobs.start();
       const startedAt = Date.now();
+      // The link's state as last sampled, and since when (the start, or the change seen).
+      let linkState = { connected: link.connected, since: startedAt };
       const report = async () => {
+        if (link.connected !== linkState.connected) linkState = { connected: link.connected, since: Date.now() };
         const snaps = await repo.snapshots().catch(() => []);
         writeStatus(cfg.state_dir, lastStatus = {
           pid: process.pid, site: cfg.site, updatedAt: Date.now(), startedAt,
@@ -193,6 +197,7 @@ export function register(program: Command, ctx: CliContext): void {
           disks: disks.map((d) => ({ path: d.disk, ok: !!d.repo, ...(d.repo ? { repo: d.repo.id } : {}), ...(d.error ? { error: d.error } : {}) })),
           ...(jobs.current ? { running: jobs.current } : {}),
           queued: jobs.queued, alerts: alerts.list(), backlog: daemon.backlog,
+          link: { servers: cfg.nats!.servers, ...linkState },
         });
       };
       const statusTimer = setInterval(() => void report().then(() => watchdog.beat('status')).catch((err) => log('warn', 'status not written', { error: (err as Error).message })), 2000);
@@ -213,7 +218,8 @@ export function register(program: Command, ctx: CliContext): void {
       await jobs.stop();
       await daemon.stop();
       audit.record({ actor: agentActor, action: 'agent.stop', object: `site:${cfg.site}`, result: 'ok' });
-      await spool.flush(link).catch(() => undefined);
+      // Not connected, a flush would only wait for the ack timeout: the spool is sent after the next start.
+      if (link.connected) await spool.flush(link).catch(() => undefined);
       audit.close();
       await link.close();
       book.close();

@@ -35,6 +35,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (s.running) lines.push(`running: ${s.running.job} of ${s.running.store} for ${ago(s.running.since, now).replace(' ago', '')}`);
       for (const q of s.queued) lines.push(`queued: ${q.job} of ${q.store} (${q.reason})`);
       for (const a of s.alerts) lines.push(`ALERT ${a.severity}: ${a.message}`);
+      if (s.link) lines.push(`NATS link (${s.link.servers.join(',')}): ${s.link.connected ? `up for ${ago(s.link.since, now).replace(' ago', '')}` : `DOWN for ${ago(s.link.since, now).replace(' ago', '')}: backups go on locally, replication waits`}`);
       lines.push(`off-site backlog: ${formatCount(s.backlog.objects, 'object')}, ${formatBytes(s.backlog.bytes)}`);
       ctx.print(lines.join('\n'), { command: 'status', running, ...s });
     });

@@ -29,6 +29,8 @@ export interface AgentStatus {
   queued: { store: string; job: string; reason: string }[];
   alerts: { key: string; code: string; severity: string; message: string }[];
   backlog: { objects: number; bytes: number };
+  /** The NATS link: connected or not, and since when (absent in a status file an older agent wrote). */
+  link?: { servers: string[]; connected: boolean; since: number };
 }
 
 export const statusFile = (stateDir: string) => join(stateDir, 'status.json');

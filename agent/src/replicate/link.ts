@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect, headers as natsHeaders, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { MedvaultError, codes, readNkeySeed } from '@medvault/protocol';
 
 export interface LinkMessage {
@@ -98,47 +98,103 @@ export interface LinkOptions {
 /** Where a site's nkey seed comes from, for the error when the file is not one. */
 const SITE_SEED_HINT = "the site's nkey seed is site.nk from its enrolment bundle (medvault-controller site add), mode 0600";
 
-/** Opens the link; a seed file that cannot be read or is not an nkey seed is MV_ERR_KEY_INVALID naming it, before any connection. */
+/** How long the daemon's link waits between rounds of first connection attempts (every server once). */
+const FIRST_CONNECT_RETRY_MS = 1000;
+
+interface Connection {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+}
+
+/**
+ * Opens the link; a seed file that cannot be read or is not an nkey seed is MV_ERR_KEY_INVALID
+ * naming it, before any connection. With `failFast` it resolves once connected. Without (the
+ * daemon) it resolves at once, not connected yet, and connects in the background until close():
+ * one log line when NATS is not reachable (naming the servers and why), one when it connects.
+ * Until then the link behaves as during an outage after a connection: `connected` is false, a
+ * publish or read waits up to the ack timeout for the connection and then fails with
+ * MV_ERR_TRANSPORT_FAILED (retryable), and followers start once it is made.
+ */
 export async function openLink(opts: LinkOptions): Promise<Link> {
   const seed = opts.nkeySeedFile ? readNkeySeed(opts.nkeySeedFile, (f) => readFileSync(f, 'utf8'), SITE_SEED_HINT) : undefined;
-  let nc: NatsConnection;
-  try {
-    nc = await connect({
+  const ackTimeoutMs = opts.ackTimeoutMs ?? 10_000;
+  const where = opts.servers.join(',');
+  // One attempt per server; after the first connection the client itself reconnects for ever (or 3 times).
+  const dial = () =>
+    connect({
       servers: opts.servers,
       name: opts.name,
       maxReconnectAttempts: opts.failFast ? 3 : -1,
       reconnectTimeWait: 500,
-      waitOnFirstConnect: !opts.failFast,
       ...(opts.site ? { inboxPrefix: `_INBOX.${opts.site}` } : {}),
       ...(seed ? { authenticator: nkeyAuthenticator(seed) } : {}),
       ...(opts.caFile ? { tls: { caFile: opts.caFile } } : {}),
     });
-  } catch (cause) {
-    throw new MedvaultError(codes.TRANSPORT_FAILED, `cannot connect to NATS at ${opts.servers.join(',')}: ${(cause as Error).message}`, { cause, retryable: true });
-  }
+  let conn: Connection | undefined;
   let connected = true;
+  let closed = false;
   /** Followers' hooks run on each reconnect. */
   const onReconnect = new Set<() => void>();
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'disconnect') connected = false;
-      if (s.type === 'reconnect') connected = true;
-      if (s.type === 'disconnect' || s.type === 'reconnect') opts.log?.(`nats ${s.type}`, {});
-      if (s.type === 'reconnect') for (const f of onReconnect) f();
+  const use = async (nc: NatsConnection): Promise<Connection> => {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') connected = false;
+        if (s.type === 'reconnect') connected = true;
+        if (s.type === 'disconnect' || s.type === 'reconnect') opts.log?.(`nats ${s.type}`, {});
+        if (s.type === 'reconnect') for (const f of onReconnect) f();
+      }
+    })();
+    // No account-info check: a site may not call $JS.API.INFO.
+    return (conn = { nc, js: jetstream(nc, { timeout: ackTimeoutMs }), jsm: await jetstreamManager(nc, { checkAPI: false, timeout: ackTimeoutMs }) });
+  };
+  let retry: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  let ready: Promise<Connection | undefined>;
+  if (opts.failFast) {
+    try {
+      ready = Promise.resolve(await use(await dial()));
+    } catch (cause) {
+      throw new MedvaultError(codes.TRANSPORT_FAILED, `cannot connect to NATS at ${where}: ${(cause as Error).message}`, { cause, retryable: true });
     }
-  })();
-  const js: JetStreamClient = jetstream(nc, { timeout: opts.ackTimeoutMs ?? 10_000 });
-  // No account-info check: a site may not call $JS.API.INFO.
-  const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: opts.ackTimeoutMs ?? 10_000 });
+  } else {
+    // Resolves with the connection, or undefined when closed before one was made.
+    ready = (async () => {
+      let said: string | undefined;
+      while (!closed) {
+        try {
+          const nc = await dial();
+          if (closed) return void (await nc.close());
+          opts.log?.('nats connected', { servers: opts.servers });
+          return await use(nc);
+        } catch (err) {
+          const why = (err as Error).message;
+          if (why !== said) opts.log?.('NATS not reachable yet; backups go on locally, replication, heartbeats and orders wait for it', { servers: opts.servers, error: why });
+          said = why;
+        }
+        await new Promise<void>((wake) => (retry = { timer: setTimeout(wake, FIRST_CONNECT_RETRY_MS), wake }));
+      }
+      return undefined;
+    })();
+  }
+  /** The connection, waiting up to `ms` for the first one (then failing as a publish does during an outage). */
+  const connection = async (ms: number): Promise<Connection> => {
+    if (conn) return conn;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)));
+    const c = await Promise.race([ready, late]).finally(() => clearTimeout(timer));
+    if (!c) throw new MedvaultError(codes.TRANSPORT_FAILED, `not connected to NATS at ${where} yet`, { retryable: true });
+    return c;
+  };
   const prefix = `mv_${(opts.site ?? 'agent').replace(/[^A-Za-z0-9_-]/g, '_')}`;
 
   return {
     get connected() {
-      return connected && !nc.isClosed();
+      return conn !== undefined && connected && !conn.nc.isClosed();
     },
     async publish(subject, payload, { msgID, headers }) {
       const h = natsHeaders();
       for (const [k, v] of Object.entries(headers ?? {})) h.set(k, v);
+      const { js } = await connection(ackTimeoutMs);
       try {
         await js.publish(subject, payload, { msgID, headers: h });
       } catch (cause) {
@@ -176,8 +232,12 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
         current?.stop();
       };
       onReconnect.add(remake);
+      let halt!: () => void;
+      const halted = new Promise<undefined>((r) => (halt = () => r(undefined)));
       const done = (async () => {
-        while (!stopped) {
+        // Not connected yet (the daemon started with NATS down): start once it is, or end if stopped first.
+        const { js, jsm } = conn ?? (await Promise.race([ready, halted])) ?? {};
+        while (!stopped && js && jsm) {
           try {
             const name = `${prefix}_${randomBytes(9).toString('hex')}`;
             await jsm.consumers.add(stream, {
@@ -230,6 +290,7 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
       return {
         async stop() {
           stopped = true;
+          halt();
           onReconnect.delete(remake);
           clearInterval(stallTimer);
           current?.stop();
@@ -244,6 +305,7 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
       const fail = (what: string, cause?: unknown) =>
         new MedvaultError(codes.TRANSPORT_FAILED, `reading ${filter} from ${stream}: ${what}${cause ? `: ${(cause as Error).message}` : ''}`, { cause, retryable: true });
       const stallMs = opts.readStallMs ?? 30_000;
+      const { js, jsm } = await connection(ackTimeoutMs);
       const name = `${prefix}_${randomBytes(9).toString('hex')}`;
       let remaining: number;
       let messages: ConsumerMessages;
@@ -284,6 +346,10 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
       }
     },
     async close() {
+      closed = true;
+      if (retry) (clearTimeout(retry.timer), retry.wake());
+      if (!conn) return; // a dial still under way closes what it makes
+      const { nc } = conn;
       // A drain waits for the server's answers: a server that accepts TCP but answers nothing
       // (stopped, wedged) would hold every command's exit for minutes, until pings time out.
       let timer: NodeJS.Timeout | undefined;
