@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect, headers as natsHeaders, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
-import { MedvaultError, codes, readNkeySeed } from '@medvault/protocol';
+import { MedvaultError, codes, natsTls, readNkeySeed } from '@medvault/protocol';
 
 export interface LinkMessage {
   subject: string;
@@ -111,7 +111,7 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
       waitOnFirstConnect: !opts.failFast,
       ...(opts.site ? { inboxPrefix: `_INBOX.${opts.site}` } : {}),
       ...(seed ? { authenticator: nkeyAuthenticator(seed) } : {}),
-      ...(opts.caFile ? { tls: { caFile: opts.caFile } } : {}),
+      ...(opts.caFile ? { tls: natsTls(opts.caFile) } : {}),
     });
   } catch (cause) {
     throw new MedvaultError(codes.TRANSPORT_FAILED, `cannot connect to NATS at ${opts.servers.join(',')}: ${(cause as Error).message}`, { cause, retryable: true });
