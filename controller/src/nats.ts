@@ -19,7 +19,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { readFileSync } from 'node:fs';
-import { MedvaultError, codes, streams } from '@medvault/protocol';
+import { MedvaultError, codes, natsTls, streams } from '@medvault/protocol';
 import { readControllerSeed } from './sites/registry.js';
 import { SITE_AUDIT_STREAM, type Bus, type KvBucket, type PubAck, type PublishOptions, type StoredMessage, type Tail, type Work, type WorkMessage } from './bus.js';
 
@@ -118,7 +118,7 @@ export async function openNats(o: NatsOptions): Promise<Nats> {
       maxReconnectAttempts: -1,
       ...(o.creds ? { authenticator: credsAuthenticator(readFileSync(o.creds)) } : {}),
       ...(seed ? { authenticator: nkeyAuthenticator(seed) } : {}),
-      ...(o.caFile ? { tls: { caFile: o.caFile } } : {}),
+      ...(o.caFile ? { tls: natsTls(o.caFile) } : {}),
     });
   } catch (cause) {
     throw transport(`cannot connect to NATS at ${o.servers.join(',')}`, cause);

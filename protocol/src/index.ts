@@ -16,3 +16,4 @@ export * from './config-issues.js';
 export * from './retention.js';
 export * from './format.js';
 export * from './nkey.js';
+export * from './nats-tls.js';

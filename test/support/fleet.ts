@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { TOTP } from 'otpauth';
 import { nkeyAuthenticator, type ConnectionOptions } from '@nats-io/transport-node';
+import { natsTls } from '@medvault/protocol';
 import { NatsServer, freePort } from './nats-server.js';
 import { makeCa } from './secure-nats.js';
 import { BIN, Daemon, run, type RunResult } from './procs.js';
@@ -123,7 +124,7 @@ export class Fleet {
     const ws = this.opts.ws;
     return {
       servers: this.natsUrl,
-      tls: { caFile: join(ws, 'tls', 'ca.pem') },
+      tls: natsTls(join(ws, 'tls', 'ca.pem')),
       authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(join(ws, 'controller', 'controller.nk'), 'utf8').trim())),
     };
   }

@@ -25,10 +25,10 @@ export interface SecureNats {
   dir: string;
 }
 
-/** Makes the private CA (deploy/make-ca.sh) in `dir`/tls. */
-export function makeCa(dir: string): { caFile: string; certFile: string; keyFile: string } {
+/** Makes the private CA (deploy/make-ca.sh) in `dir`/tls, its server certificate naming `hosts`. */
+export function makeCa(dir: string, hosts = ['localhost', '127.0.0.1']): { caFile: string; certFile: string; keyFile: string } {
   const tls = join(dir, 'tls');
-  execFileSync('bash', [join(ROOT, 'deploy', 'make-ca.sh'), tls, 'localhost', '127.0.0.1'], { stdio: 'pipe' });
+  execFileSync('bash', [join(ROOT, 'deploy', 'make-ca.sh'), tls, ...hosts], { stdio: 'pipe' });
   return { caFile: join(tls, 'ca.pem'), certFile: join(tls, 'server.pem'), keyFile: join(tls, 'server.key') };
 }
 
@@ -37,10 +37,10 @@ export function writeSeed(file: string, seed: Uint8Array | string): string {
   return file;
 }
 
-/** Starts nats-server with a generated secure configuration for `sites` (seeds made here). */
-export async function startSecureNats(dir: string, sites: string[]): Promise<SecureNats> {
+/** Starts nats-server with a generated secure configuration for `sites` (seeds made here), its certificate naming `hosts`. */
+export async function startSecureNats(dir: string, sites: string[], hosts?: string[]): Promise<SecureNats> {
   mkdirSync(dir, { recursive: true });
-  const ca = makeCa(dir);
+  const ca = makeCa(dir, hosts);
   const ctl = createUser();
   const controllerSeedFile = writeSeed(join(dir, 'controller.nk'), ctl.getSeed());
   const siteSeedFile: Record<string, string> = {};

@@ -12,6 +12,7 @@ import si from 'systeminformation';
 import diskInfo from 'node-disk-info';
 import type { BlockDevice, DoctorHost, Filesystem, NatsProbe, PathInfo } from './doctor.js';
 import { filesystemOf } from '../platform/filesystems.js';
+import { checkNatsServerIdentity } from '@medvault/protocol';
 
 const run = (cmd: string, args: string[], timeoutMs = 10_000) =>
   new Promise<{ code: number | null; stdout: string }>((resolve) => {
@@ -69,7 +70,8 @@ export function probeNats(url: string, caFile: string | undefined, timeoutMs = 4
       } catch (err) {
         return finish({ ...base, tls: { ok: false, error: `cannot read ${caFile}: ${(err as Error).message}` } });
       }
-      const t = tlsConnect({ socket: sock!, ca, host, ...(isIP(host) ? {} : { servername: host }) });
+      // As nats.js does (no server name for an IP), verified by the same check as every connection.
+      const t = tlsConnect({ socket: sock!, ca, servername: isIP(host) ? '' : host, checkServerIdentity: checkNatsServerIdentity });
       t.on('secureConnect', () => {
         const cert = t.getPeerCertificate();
         t.destroy();

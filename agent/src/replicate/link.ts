@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect, headers as natsHeaders, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { MedvaultError, codes, readNkeySeed } from '@medvault/protocol';
+import { MedvaultError, codes, natsTls, readNkeySeed } from '@medvault/protocol';
 
 export interface LinkMessage {
   subject: string;
@@ -129,7 +129,7 @@ export async function openLink(opts: LinkOptions): Promise<Link> {
       reconnectTimeWait: 500,
       ...(opts.site ? { inboxPrefix: `_INBOX.${opts.site}` } : {}),
       ...(seed ? { authenticator: nkeyAuthenticator(seed) } : {}),
-      ...(opts.caFile ? { tls: { caFile: opts.caFile } } : {}),
+      ...(opts.caFile ? { tls: natsTls(opts.caFile) } : {}),
     });
   let conn: Connection | undefined;
   let connected = true;
