@@ -51,6 +51,20 @@ describe('medvault-agent CLI (built)', () => {
     writeFileSync(join(dir, 'src', 'sub', 'b.txt'), 'beta');
   }, 120_000);
 
+  it("status --json: `running` says whether the daemon runs, also while a job is under way (the job is `job`)", async () => {
+    const { site, c } = await newSite('status', { 'a.txt': 'a' });
+    const now = Date.now();
+    const job = { store: 'records', job: 'incremental', since: now - 5000 };
+    mkdirSync(join(site, 'state'), { recursive: true });
+    // as the daemon writes it: this test's own pid stands for the daemon's
+    writeFileSync(join(site, 'state', 'status.json'), JSON.stringify({ pid: process.pid, site: 'clinic-status', updatedAt: now, startedAt: now - 60_000, stores: [], disks: [], queued: [], alerts: [], backlog: { objects: 0, bytes: 0 }, running: job }));
+    const r = cli(...c, 'status');
+    expect(r.code).toBe(0);
+    expect(r.out.running).toBe(true);
+    expect(r.out.job).toEqual(job);
+    expect(say(...c, 'status').stdout).toContain('running: incremental of records for 5 s');
+  });
+
   it('recovery-key generate, init, backup, snapshots, ls, restore, check', () => {
     const rk = cli('recovery-key', 'generate', '--out', join(dir, 'recovery.key'));
     expect(rk.code).toBe(0);

@@ -37,6 +37,8 @@ export function register(program: Command, ctx: CliContext): void {
       for (const a of s.alerts) lines.push(`ALERT ${a.severity}: ${a.message}`);
       if (s.link) lines.push(`NATS link (${s.link.servers.join(',')}): ${s.link.connected ? `up for ${ago(s.link.since, now).replace(' ago', '')}` : `DOWN for ${ago(s.link.since, now).replace(' ago', '')}: backups go on locally, replication waits`}`);
       lines.push(`off-site backlog: ${formatCount(s.backlog.objects, 'object')}, ${formatBytes(s.backlog.bytes)}`);
-      ctx.print(lines.join('\n'), { command: 'status', running, ...s });
+      // `running`: whether the daemon runs; the job under way (the status file's `running`) is `job`
+      const { running: job, ...rest } = s;
+      ctx.print(lines.join('\n'), { command: 'status', ...rest, running, ...(job ? { job } : {}) });
     });
 }
