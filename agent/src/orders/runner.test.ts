@@ -110,6 +110,7 @@ describe('OrderRunner', () => {
     await t.runner.handle(makeOrder(t.request, t.key, now), 1);
     const last = t.statuses.at(-1)!;
     expect(last.reason!.message).toContain('exists in the target');
+    expect(last.reason!.message).toContain('1 already exists in the target: order the restore into an empty folder, or with --overwrite: fhir/a.json');
     expect(last.reason!.code).toBe(codes.CONFIG_INVALID);
     expect(t.logs[0]!.errors[0]!.message).toContain('exists in the target');
   });

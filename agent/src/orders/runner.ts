@@ -25,6 +25,7 @@ import {
 import type { AcceptedOrder, OrderLedger } from './ledger.js';
 import type { AgentAuditInput, AuditSink } from '../audit/audit-log.js';
 import { isWithin, realPathOf } from '../platform/real-path.js';
+import { NOT_OVERWRITTEN } from '../restore/file-writer.js';
 
 export interface RestoreProgress {
   files: number;
@@ -326,6 +327,9 @@ function failureSummary(r: RestoreOutcome, problems: { code: string; message: st
   for (const p of problems) byCode.set(p.code, (byCode.get(p.code) ?? 0) + 1);
   const counts = [...byCode].map(([c, n]) => `${n} ${c}`).join(', ');
   const examples = problems.slice(0, 3).map((p) => p.message).join('; ');
-  return `${formatCount(r.failed.length, 'file')} not restored or not verified (${r.verified} of ${r.files} restored files verified; ${counts}): ${examples}`;
+  // before the examples: the message is cut at 2,000 characters
+  const there = problems.filter((p) => p.message.endsWith(NOT_OVERWRITTEN)).length;
+  const hint = there > 0 ? `; ${there} already ${there === 1 ? 'exists' : 'exist'} in the target: order the restore into an empty folder, or with --overwrite` : '';
+  return `${formatCount(r.failed.length, 'file')} not restored or not verified (${r.verified} of ${r.files} restored files verified; ${counts})${hint}: ${examples}`;
 }
 
