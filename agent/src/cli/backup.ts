@@ -5,7 +5,7 @@ import type { BackupResult } from '../backup/archiver.js';
 import { backupStoreTo, ranAs } from '../jobs/backup-job.js';
 import { noteRun } from '../jobs/run-book.js';
 import { inspectSnapshot } from '../jobs/suspicion.js';
-import { Alerts } from '../daemon/alerts.js';
+import { Alerts, DISK_OK } from '../daemon/alerts.js';
 import { eachRepo, errorMessage, formatBytes, formatCount, progressWork, type CliContext } from './context.js';
 import { progress } from './progress.js';
 import { backupLogEntry } from '../backup/log-entry.js';
@@ -57,11 +57,13 @@ export function register(program: Command, ctx: CliContext): void {
       });
       const done = runs.flatMap((r) => (r.value ? [r.value] : []));
       if (done.length > 0) noteRun(cfg.state_dir, store.name, ranAs(job, done), runStartedAt);
-      // a disk that failed stops only itself: alert, and the other disks' snapshots stand
+      // a disk that failed stops only itself: alert, and the other disks' snapshots stand; a disk
+      // written resolves what an earlier run (or the daemon) raised about it
+      const diskAlerts = new Alerts({ site: cfg.site, send: (a) => spool.add('alert', a), now: Date.now });
       for (const r of runs) {
         const p = r.error ? diskProblem(r.error) : undefined;
-        if (!p) continue;
-        spool.add('alert', { type: 'mv.alert.v1', site: cfg.site, code: p.code, severity: 'critical', key: `disk:${r.disk}`.slice(0, 300), state: 'open', message: `${r.disk}: backup of ${storeName} stopped: ${p.what}: ${errorMessage(r.error)}`.slice(0, 2000), store: store.name, at: Date.now() });
+        if (p) diskAlerts.raise({ key: `disk:${r.disk}`, code: p.code, severity: 'critical', message: `${r.disk}: backup of ${storeName} stopped: ${p.what}: ${errorMessage(r.error)}`, store: store.name });
+        if (r.value) diskAlerts.resolve(`disk:${r.disk}`, `${r.disk}: backed up ${storeName} again`, DISK_OK);
       }
       const failed = runs.filter((r) => r.error);
       if (failed.length === 0) bar.done();

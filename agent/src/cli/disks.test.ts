@@ -20,7 +20,7 @@ async function cli(...args: string[]): Promise<{ code: number; out: any }> {
   }
 }
 
-function alerts(state: string): { code: string; key: string; message: string }[] {
+function alerts(state: string): { code: string; key: string; message: string; state: string }[] {
   const f = join(state, 'events.jsonl');
   if (!existsSync(f)) return [];
   return readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'alert').map((e) => JSON.parse(e.body));
@@ -62,7 +62,10 @@ describe('several backup disks', () => {
       const check = await cli(...s.c, 'check', '--read-data');
       expect(check.code).toBe(0);
       expect((await cli(...s.c, 'backup', 'records')).code).toBe(0);
+      // the disk written again resolves the alert an earlier run opened (the controller closes it by key)
+      expect(alerts(s.state).filter((a) => a.key === `disk:${s.disk(2)}`).at(-1)).toMatchObject({ state: 'resolved', code: 'disk-ok', message: `${s.disk(2)}: backed up records again` });
     }
+
   });
 
   it('an unplugged disk and a foreign disk are refused and alerted; the other disk is written', async () => {

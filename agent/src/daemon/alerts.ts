@@ -13,23 +13,37 @@ export interface AlertInput {
   snapshot?: string;
 }
 
+/** What a resolved `disk:<path>` alert carries when the process did not raise it (Alerts.resolve). */
+export const DISK_OK = { code: 'disk-ok', severity: 'critical' } as const;
+
 export class Alerts {
   private readonly open = new Map<string, AlertInput>();
   constructor(private readonly deps: { site: string; send: (a: Alert) => void; now: () => number }) {}
 
   raise(a: AlertInput): void {
+    this.settled.delete(a.key);
     const prev = this.open.get(a.key);
     if (prev && prev.message === a.message && prev.severity === a.severity) return;
     this.open.set(a.key, a);
     this.send(a, 'open');
   }
 
-  resolve(key: string, message = 'resolved'): void {
+  /**
+   * The condition is gone. One this process did not raise (an earlier run of the CLI, the daemon
+   * before a restart) may still be open on the controller: it is resolved too, once per process
+   * (`was` gives the code and severity the message carries); the controller ignores a key it does
+   * not hold open.
+   */
+  resolve(key: string, message = 'resolved', was?: Pick<AlertInput, 'code' | 'severity' | 'store'>): void {
     const prev = this.open.get(key);
-    if (!prev) return;
-    this.open.delete(key);
-    this.send({ ...prev, message }, 'resolved');
+    if (prev) {
+      this.open.delete(key);
+      this.send({ ...prev, message }, 'resolved');
+    } else if (was && !this.settled.has(key)) this.send({ key, message, ...was }, 'resolved');
+    this.settled.add(key);
   }
+  /** Keys resolved by this process: sent once (see resolve). */
+  private readonly settled = new Set<string>();
 
   list(): AlertInput[] {
     return [...this.open.values()];

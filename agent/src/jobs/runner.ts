@@ -17,7 +17,7 @@ import type { Repository } from '../repo/repository.js';
 import { dueJobs, nextWake, type LastRuns } from '../schedule/planner.js';
 import { nextOccurrence } from '../schedule/cron.js';
 import { noteRun, readRuns } from './run-book.js';
-import type { Alerts } from '../daemon/alerts.js';
+import { DISK_OK, type Alerts } from '../daemon/alerts.js';
 import { backupStoreTo, ranAs } from './backup-job.js';
 import { inspectSnapshot } from './suspicion.js';
 import type { StoreHold } from '../orders/runner.js';
@@ -210,6 +210,7 @@ export class JobRunner {
           }
           this.deps.log(backupLogEntry({ site: this.deps.site, store: storeName, job, actor, startedAt: t0, endedAt: now(), result }));
           alerts.resolve(`backup:${storeName}:${disk}`);
+          alerts.resolve(`disk:${disk}`, `${disk}: backed up ${storeName} again`, DISK_OK); // raised at the daemon's start or by a CLI run
         } catch (err) {
           const message = `store ${storeName} on ${disk}: ${(err as Error).message}`;
           failures.push(message);
