@@ -65,6 +65,8 @@ export function register(program: Command, ctx: CliContext): void {
         for (const d of c.damaged) lines.push(`  damaged ${d.kind} ${d.name}: ${d.problem}${offline ? ' (NOT HEALED: the off-site copy is unreachable)' : ''}`);
         for (const a of c.affected) lines.push(`  affects snapshot ${a.snapshot.slice(0, 12)} ${a.path || '(whole snapshot)'}: ${a.problem}`);
         const healing = c.healing ?? [];
+        // every pack read and nothing to heal: what an earlier repair reported is over
+        if (c.ok && healing.length === 0 && opts.readData) alerts.resolve(`repair:${r.disk}`, `${r.disk}: check --read-data clean`, { code: 'MV_REPAIRED', severity: 'warning' });
         if (healing.length > 0) {
           const bad = healing.filter((h) => !h.healed);
           const names = (hs: HealedObject[]) => hs.map((h) => `${h.kind} ${h.name}`).join(', ');

@@ -121,3 +121,18 @@ describe('several backup disks', () => {
     }
   });
 });
+
+describe('alerts raised by an earlier run resolve', () => {
+  it('check --read-data clean resolves the repair alert of the disk; suspect clear resolves the ransomware alert', async () => {
+    const s = await site(1);
+    expect((await cli(...s.c, 'backup', 'records')).code).toBe(0);
+    expect((await cli(...s.c, 'check')).code).toBe(0); // structural only: proves nothing about the data
+    expect(alerts(s.state).filter((a) => a.key === `repair:${s.disk(1)}`)).toEqual([]);
+    expect((await cli(...s.c, 'check', '--read-data')).code).toBe(0);
+    expect(alerts(s.state).filter((a) => a.key === `repair:${s.disk(1)}`)).toMatchObject([{ state: 'resolved', code: 'MV_REPAIRED', message: `${s.disk(1)}: check --read-data clean` }]);
+    // as the ransomware guard records a suspect snapshot (jobs/suspicion.ts)
+    writeFileSync(join(s.state, 'suspect.jsonl'), `${JSON.stringify({ store: 'records', snapshot: 'a'.repeat(64), lastGood: 'b'.repeat(64), reasons: ['test'], at: Date.now() })}\n`);
+    expect((await cli(...s.c, 'suspect', 'clear', 'records', '--by', 'Tom IT')).code).toBe(0);
+    expect(alerts(s.state).filter((a) => a.key === 'ransomware:records')).toMatchObject([{ state: 'resolved', code: 'MV_ALERT_RANSOMWARE', store: 'records', message: 'store records: checked and cleared by Tom IT; pruning resumes' }]);
+  });
+});
