@@ -69,6 +69,8 @@ describe('doctor', () => {
     }, { '/run/credentials/local.key': file({ mode: 0o100644 }) }));
     const p = problems(f);
     expect(p.map((x) => `${x.status} ${x.check}`).sort()).toEqual(['fail disk', 'fail key', 'fail smart', 'fail space', 'fail store', 'fail tls', 'warn clock']);
+    // a nearly empty share of a big disk is still too little: the line says why, and what the percentage is
+    expect(p.find((x) => x.check === 'space')!.message).toBe('0.5 GiB free of 2.0 TiB (0% free) on /mnt/b1: less than 1 GiB left for backups');
     for (const x of p) expect(x.fix, `${x.check}: ${x.message}`).toBeTruthy();
     expect(p.find((x) => x.check === 'key')!.fix).toBe('chmod 600 /run/credentials/local.key');
     expect(p.find((x) => x.check === 'smart')!.message).toMatch(/FAILED/);

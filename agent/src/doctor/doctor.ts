@@ -155,7 +155,8 @@ export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { us
     if (fs) {
       const share = fs.sizeBytes > 0 ? fs.freeBytes / fs.sizeBytes : 0;
       const status: Severity = fs.freeBytes < GiB ? 'fail' : share < 0.1 ? 'warn' : 'ok';
-      add({ check: 'space', subject: d.path, status, message: `${size(fs.freeBytes)} free of ${size(fs.sizeBytes)} (${Math.round(share * 100)}%) on ${fs.mount}`, ...(status === 'ok' ? {} : { fix: 'prune (medvault-agent forget), or add a larger disk' }) });
+      const why = status === 'fail' ? ': less than 1 GiB left for backups' : status === 'warn' ? ': less than 10% free' : '';
+      add({ check: 'space', subject: d.path, status, message: `${size(fs.freeBytes)} free of ${size(fs.sizeBytes)} (${Math.round(share * 100)}% free) on ${fs.mount}${why}`, ...(status === 'ok' ? {} : { fix: 'prune (medvault-agent forget), or add a larger disk' }) });
       const system = systemMounts.has(fs.mount) ? fs.mount : systemDevs.get(i.dev);
       if (system) add({ check: 'disk', subject: d.path, status: 'warn', message: `backup disk is on the system filesystem ${system}`, fix: 'use a disk of its own for backups' });
       // SMART is a block device's: a file system without one (tmpfs, ramfs, overlay, NFS, CIFS, FUSE) has none to ask
