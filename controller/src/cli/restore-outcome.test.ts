@@ -29,6 +29,8 @@ describe('restoreOutcome', () => {
     expect(r).toEqual({ exit: 3, message: expect.stringContaining('outside restore roots') });
     expect(restoreOutcome({ ...base, state: 'failed' }, false).exit).toBe(4);
     expect(restoreOutcome({ id: 'o1', final: false, state: 'running' }, true).exit).toBe(5);
+    // --no-wait under four-eyes: not sent yet
+    expect(restoreOutcome({ id: 'o1', final: false, state: 'awaiting-approval' }, false).message).toBe('order o1 awaits approval by a second technician (not waiting)');
   });
 
   it('draws a progress bar', () => {
@@ -38,6 +40,9 @@ describe('restoreOutcome', () => {
     expect(progressBar(running(57), 10)).toBe('[#########-] 94% running 57/75 files');
     expect(progressBar(running(75), 10)).toBe('[##########] 99% running 75/75 files');
     expect(progressBar({ ...running(75), final: true, state: 'done' }, 10)).toBe('[##########] 100% done 75/75 files');
+    // done with the last progress report older than the end: the result's count
+    const result = { snapshot: 'a'.repeat(64), files: 143, bytes: 1, verified: 143, failed: [] };
+    expect(progressBar({ ...running(1), progress: { files: 1, bytes: 1, totalFiles: 143, totalBytes: 1 }, final: true, state: 'done', result }, 10)).toBe('[##########] 100% done 143/143 files');
     // An accepted order waiting for the store's backup says so.
     const waiting = { code: 'MV_ERR_REPO_LOCKED', message: 'waiting for the backup of store records running now to finish' };
     expect(progressBar({ id: 'o', final: false, state: 'accepted', reason: waiting }, 10)).toBe(`[----------] 0% accepted: ${waiting.message}`);

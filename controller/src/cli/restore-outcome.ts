@@ -21,7 +21,7 @@ export function restoreOutcome(v: OrderViewJson, timedOut: boolean): { exit: num
   if (!v.final) {
     return timedOut
       ? { exit: restoreExit.timeout, message: `order ${v.id}: still ${v.state} when the wait timed out` }
-      : { exit: restoreExit.ok, message: `order ${v.id} sent (not waiting)` };
+      : { exit: restoreExit.ok, message: v.state === 'awaiting-approval' ? `order ${v.id} awaits approval by a second technician (not waiting)` : `order ${v.id} sent (not waiting)` };
   }
   const why = v.reason ? printable(`${v.reason.code}: ${v.reason.message}`) : 'no reason given';
   if (v.state === 'refused') return { exit: restoreExit.refused, message: `order ${v.id} refused by the agent: ${why}` };
@@ -42,7 +42,9 @@ export function progressBar(v: OrderViewJson, width = 30): string {
   // files weigh too, and 100% is only for a restore that is done (progressPercent)
   const pct = v.final && v.state === 'done' ? 100 : (p && progressPercent(progressWork(p.files, p.bytes), progressWork(p.totalFiles, p.totalBytes))) ?? 0;
   const n = Math.round((pct / 100) * width);
-  const files = p ? ` ${p.files}/${formatCount(p.totalFiles, 'file')}` : '';
+  // done: the result's count (progress is reported now and then, so its last report may be older)
+  const r = v.final && v.state === 'done' ? v.result : undefined;
+  const files = r ? ` ${r.files}/${formatCount(r.files, 'file')}` : p ? ` ${p.files}/${formatCount(p.totalFiles, 'file')}` : '';
   const why = !v.final && v.reason ? `: ${printable(v.reason.message)}` : '';
   return `[${'#'.repeat(n)}${'-'.repeat(width - n)}] ${pct}% ${v.state}${files}${why}`;
 }
