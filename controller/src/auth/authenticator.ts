@@ -37,7 +37,10 @@ export interface AuthenticatorDeps {
 
 export interface LoginResult {
   token: string;
+  /** The idle logoff: each request moves it, up to `endsBy`. */
   expiresAt: number;
+  /** The latest the session can last (break-glass: its configured minutes). */
+  endsBy: number;
   role: Role;
   user: string;
   breakGlass?: boolean;

@@ -97,7 +97,7 @@ describe('break-glass emergency access', () => {
   it('gives a technician a short admin session, audited and alerted', async () => {
     const { auth, audit, alerts, alice, now } = await setup();
     const r = await auth.breakGlass('alice', PASSWORD, totpCode(alice.totpSecret, now.value), 'ransomware on the EHR server at night, no admin reachable');
-    expect(r).toMatchObject({ role: 'admin', breakGlass: true, user: 'alice' });
+    expect(r).toMatchObject({ role: 'admin', breakGlass: true, user: 'alice', expiresAt: T0 + 15 * 60_000, endsBy: T0 + 30 * 60_000 });
     expect(auth.session(r.token)).toMatchObject({ role: 'admin', breakGlass: true });
     expect(audit.entries.at(-1)).toMatchObject({ action: 'break-glass', result: 'ok', detail: { grants: 'admin', minutes: 30 } });
     expect(alerts).toEqual([expect.objectContaining({ code: 'MV_ALERT_BREAK_GLASS', severity: 'critical', subject: 'user:alice' })]);

@@ -32,13 +32,14 @@ export class SessionStore {
     private readonly policy: SessionPolicy,
   ) {}
 
-  create(user: string, role: Role, opts: { breakGlass?: boolean; maxMs?: number } = {}): { token: string; expiresAt: number } {
+  /** A new session: `expiresAt` is its idle logoff (each use moves it), `endsBy` the latest it can last. */
+  create(user: string, role: Role, opts: { breakGlass?: boolean; maxMs?: number } = {}): { token: string; expiresAt: number; endsBy: number } {
     const now = this.clock();
     const token = randomBytes(32).toString('base64url');
     const s: Session = { user, role, createdAt: now, lastSeenAt: now, ...(opts.breakGlass ? { breakGlass: true } : {}), ...(opts.maxMs !== undefined ? { maxMs: opts.maxMs } : {}) };
     this.byDigest.set(digest(token), s);
     this.sweep(now);
-    return { token, expiresAt: this.expiresAt(s) };
+    return { token, expiresAt: this.expiresAt(s), endsBy: this.endsBy(s) };
   }
 
   /** The live session of `token`, extended by this use; undefined when unknown or expired. */
@@ -69,7 +70,11 @@ export class SessionStore {
   }
 
   private expiresAt(s: Session): number {
-    return Math.min(s.lastSeenAt + this.policy.idleMs, s.createdAt + Math.min(this.policy.maxMs, s.maxMs ?? Infinity));
+    return Math.min(s.lastSeenAt + this.policy.idleMs, this.endsBy(s));
+  }
+
+  private endsBy(s: Session): number {
+    return s.createdAt + Math.min(this.policy.maxMs, s.maxMs ?? Infinity);
   }
 
   private sweep(now: number): void {

@@ -59,17 +59,17 @@ program
     if (totp === undefined && !o.recoveryCode) throw new UsageError('no TOTP code: give it on a TTY, in MEDVAULT_TOTP or with --totp (or --recovery-code)');
     const factor = o.recoveryCode ? { recoveryCode: o.recoveryCode.trim() } : { totp: totp!.trim() };
     const path = o.breakGlass !== undefined ? '/api/v1/break-glass' : '/api/v1/login';
-    const r = await new ApiClient(o.url).call<{ token: string; expiresAt: number; role: string; user: string; recoveryCodesLeft?: number; breakGlass?: boolean }>('POST', path, {
+    const r = await new ApiClient(o.url).call<{ token: string; expiresAt: number; endsBy: number; role: string; user: string; recoveryCodesLeft?: number; breakGlass?: boolean }>('POST', path, {
       user: o.user,
       password,
       ...factor,
       ...(o.breakGlass !== undefined ? { reason: o.breakGlass } : {}),
     });
     saveSession({ url: o.url, token: r.token, user: r.user, expiresAt: r.expiresAt });
-    if (json) out({ user: r.user, role: r.role, expiresAt: r.expiresAt, session: sessionPath(), ...(r.breakGlass ? { breakGlass: true } : {}), ...(r.recoveryCodesLeft !== undefined ? { recoveryCodesLeft: r.recoveryCodesLeft } : {}) });
+    if (json) out({ user: r.user, role: r.role, expiresAt: r.expiresAt, endsBy: r.endsBy, session: sessionPath(), ...(r.breakGlass ? { breakGlass: true } : {}), ...(r.recoveryCodesLeft !== undefined ? { recoveryCodesLeft: r.recoveryCodesLeft } : {}) });
     else {
       say(`logged in as ${r.user} (${r.role}); session in ${sessionPath()}`);
-      if (r.breakGlass) say(`BREAK-GLASS session until ${new Date(r.expiresAt).toISOString()}: every request is audited and IT has been alerted`);
+      if (r.breakGlass) say(`BREAK-GLASS session until ${new Date(r.endsBy).toISOString()} at the latest (logged off sooner when idle: next at ${new Date(r.expiresAt).toISOString()}, each request moves it): every request is audited and IT has been alerted`);
       if (r.recoveryCodesLeft !== undefined) say(`recovery code used: ${r.recoveryCodesLeft} left`);
     }
   });

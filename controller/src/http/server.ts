@@ -134,7 +134,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     const body = parseInput(loginBody, req.body, 'login');
     limited(perUser.take(body.user));
     const r = await d.auth.login(body.user, body.password, (body.totp ?? body.recoveryCode)!, { ip: req.ip });
-    return { token: r.token, expiresAt: r.expiresAt, role: r.role, user: r.user, ...(r.recoveryCodesLeft !== undefined ? { recoveryCodesLeft: r.recoveryCodesLeft } : {}) };
+    return { token: r.token, expiresAt: r.expiresAt, endsBy: r.endsBy, role: r.role, user: r.user, ...(r.recoveryCodesLeft !== undefined ? { recoveryCodesLeft: r.recoveryCodesLeft } : {}) };
   });
 
   app.post('/api/v1/break-glass', async (req, reply: FastifyReply) => {
@@ -145,7 +145,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     }
     const body = parseInput(breakGlassBody, req.body, 'break-glass');
     const r = await d.auth.breakGlass(body.user, body.password, (body.totp ?? body.recoveryCode)!, body.reason, { ip: req.ip });
-    return { token: r.token, expiresAt: r.expiresAt, role: r.role, user: r.user, breakGlass: true };
+    return { token: r.token, expiresAt: r.expiresAt, endsBy: r.endsBy, role: r.role, user: r.user, breakGlass: true };
   });
 
   app.post('/api/v1/logout', { preHandler: need('viewer') }, async (req) => {
