@@ -86,6 +86,34 @@ describe('several backup disks', () => {
     expect(alerts(s.state).some((a) => a.code === 'disk-foreign')).toBe(true);
   });
 
+  it('a replaced disk (new and empty) is refused, nothing written to it, until init --replace-disk names it; then backed up in full', async () => {
+    const s = await site();
+    const first = await cli(...s.c, 'init');
+    const old = first.out.repos[1].id as string;
+    expect((await cli(...s.c, 'backup', 'records')).code).toBe(0);
+    renameSync(s.disk(2), `${s.disk(2)}.failed`);
+    mkdirSync(s.disk(2)); // the new disk, mounted where the old one was
+    expect((await cli(...s.c, 'backup', 'records')).code).toBe(6);
+    const refused = await cli(...s.c, 'init');
+    expect(refused.code).not.toBe(0);
+    expect(refused.out.message).toBe(`${s.disk(2)}: holds no repository, but this agent's repository there is ${old}; not creating one; if this disk replaces that one (failed, lost, rotated out), run medvault-agent init --replace-disk ${s.disk(2)}`);
+    expect(existsSync(join(s.disk(2), 'config'))).toBe(false);
+    expect((await cli(...s.c, 'init', '--replace-disk', join(s.dir, 'elsewhere'))).out.code).toBe('MV_ERR_CONFIG_INVALID');
+    const replaced = await cli(...s.c, 'init', '--replace-disk', s.disk(2));
+    expect(replaced.code).toBe(0);
+    expect(replaced.out.repos[1]).toMatchObject({ disk: s.disk(2), created: true, replaced: old });
+    expect(replaced.out.repos[1].id).not.toBe(old);
+    const b = await cli(...s.c, 'backup', 'records');
+    expect(b.code).toBe(0);
+    expect(b.out.results.map((r: any) => r.job)).toEqual(['incremental', 'full']);
+    // the old disk plugged in again is now the foreign one, and the message says how to take it back
+    renameSync(s.disk(2), `${s.disk(2)}.new`);
+    renameSync(`${s.disk(2)}.failed`, s.disk(2));
+    const back = await cli(...s.c, 'backup', 'records');
+    expect(back.code).toBe(6);
+    expect(back.out.results[1]).toMatchObject({ ok: false, alert: 'disk-foreign', message: expect.stringContaining(`run medvault-agent init --replace-disk ${s.disk(2)}`) });
+  });
+
   it('a second writer is refused at once with exit code 4', async () => {
     const s = await site(1);
     mkdirSync(join(s.disk(1), 'locks'), { recursive: true });

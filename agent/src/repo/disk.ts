@@ -30,10 +30,14 @@ async function identities(cfg: Pick<AgentConfig, 'state_dir'>): Promise<Record<s
   }
 }
 
-async function checkIdentity(disk: string, id: string, cfg: Pick<AgentConfig, 'state_dir'>): Promise<void> {
+/** The hint a refused disk's message ends with, when the disk may be the replacement of the old one. */
+const replaceHint = (disk: string) => `; if this disk replaces that one (failed, lost, rotated out), run medvault-agent init --replace-disk ${disk}`;
+
+/** Records `id` as the disk's repository; `replace` takes it in place of the one recorded (a replacement disk). */
+async function checkIdentity(disk: string, id: string, cfg: Pick<AgentConfig, 'state_dir'>, replace = false): Promise<void> {
   const known = await identities(cfg);
   if (known[disk] === id) return;
-  if (known[disk] !== undefined) throw new MedvaultError(codes.CONFLICT, `${disk}: foreign disk: it holds repository ${id}, but this agent's repository there is ${known[disk]}; refusing to use it`);
+  if (known[disk] !== undefined && !replace) throw new MedvaultError(codes.CONFLICT, `${disk}: foreign disk: it holds repository ${id}, but this agent's repository there is ${known[disk]}; refusing to use it${replaceHint(disk)}`);
   await mkdir(cfg.state_dir, { recursive: true });
   writeFileAtomic(identityFile(cfg), JSON.stringify({ ...known, [disk]: id }, null, 1));
 }
@@ -62,18 +66,25 @@ export function cacheDir(cfg: Pick<AgentConfig, 'state_dir'>): string {
 }
 
 /** Creates the repository on `disk` unless it exists, creating the local key file if missing; returns its id. */
-export async function createDiskRepository(disk: string, cfg: RepoConfigPart): Promise<{ id: string; created: boolean }> {
+/**
+ * Creates (or finds) this agent's repository on `disk`. A disk whose recorded repository is not
+ * there (an empty replacement disk) is refused before anything is written, unless `replace`: then
+ * the repository made or found there is recorded as the disk's from now on (`replaced`: the old id).
+ */
+export async function createDiskRepository(disk: string, cfg: RepoConfigPart, replace = false): Promise<{ id: string; created: boolean; replaced?: string }> {
   const localKey = await createLocalKey(cfg.key_file);
   const store = new DirStore(disk);
   const existed = await store.has('config', 'config').catch(() => false);
+  const before = (await identities(cfg))[disk];
+  if (!existed && before !== undefined && !replace) throw new MedvaultError(codes.CONFLICT, `${disk}: holds no repository, but this agent's repository there is ${before}; not creating one${replaceHint(disk)}`);
   await store.init();
   const id = await Repository.create(store, { localKey, recoveryPublicKey: cfg.recovery_public_key });
   await mkdir(cacheDir(cfg), { recursive: true });
   // prove the local key opens it (an existing repository may belong to another key)
   const repo = await Repository.open(store, { localKey }, { label: disk });
   await repo.close();
-  await checkIdentity(disk, id, cfg);
-  return { id, created: !existed };
+  await checkIdentity(disk, id, cfg, replace);
+  return { id, created: !existed, ...(before !== undefined && before !== id ? { replaced: before } : {}) };
 }
 
 /** Reads a recovery private key file (base64url text). */
