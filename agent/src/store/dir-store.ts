@@ -12,6 +12,9 @@ import { MedvaultError, codes } from '@medvault/protocol';
 import { type Store, type StoreKind, type StoreEntry, validateName, validatePut } from './store.js';
 import { faultPoint } from './faults.js';
 
+/** Cached pack handles are closed after this long without a ranged read (DirStore.withHandle). */
+const HANDLES_IDLE_MS = 1000;
+
 /** Objects are opened without blocking: a named pipe put in a pack's place (never a regular file here) then fails its read (ESPIPE), named, instead of holding a thread in open() until something writes to it. */
 const READ = constants.O_RDONLY | constants.O_NONBLOCK;
 
@@ -77,6 +80,12 @@ export class DirStore implements Store {
    * reading the old bytes.
    */
   private readonly handles = new Map<string, { fh: Promise<FileHandle>; ino: Promise<number>; users: number; evicted: boolean }>();
+  /**
+   * All are closed once no ranged read came for HANDLES_IDLE_MS: the daemon keeps its repositories
+   * open for good, and the handles its backups' tree reads left open kept a backup disk busy, so it
+   * could not be unmounted (rotated) while the daemon ran.
+   */
+  private idle: NodeJS.Timeout | undefined;
 
   /** Closes the cached pack handles (a repository closing or opening: files may have been replaced). */
   closeHandles(): void {
@@ -110,6 +119,8 @@ export class DirStore implements Store {
       if (this.handles.size > 16) this.evict(this.handles.keys().next().value!);
     }
     h.users++;
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => this.closeHandles(), HANDLES_IDLE_MS).unref();
     try {
       return await fn(await h.fh);
     } finally {

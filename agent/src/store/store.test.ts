@@ -1,4 +1,5 @@
 import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { sha256Hex } from '@medvault/protocol';
@@ -36,6 +37,23 @@ describe('DirStore cached pack handles', () => {
     expect((await daemon.get('pack', name, range))!.equals(good)).toBe(true);
     await repair.delete('pack', name);
     expect(await daemon.get('pack', name, range)).toBeUndefined();
+  });
+});
+
+describe('DirStore cached pack handles, idle', () => {
+  it('are closed a second after the last ranged read, so the disk can be unmounted while the daemon runs', async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), 'mv-store-')), 'repo');
+    const s = new DirStore(dir);
+    await s.init();
+    const data = randomBytes(4096);
+    const name = sha256Hex(data);
+    await s.put('pack', name, data);
+    const open = () => readdirSync('/proc/self/fd').filter((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir); } catch { return false; } }).length;
+    expect((await s.get('pack', name, { offset: 0, length: 16 }))!.equals(data.subarray(0, 16))).toBe(true);
+    expect(open()).toBe(1);
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(open()).toBe(0);
+    expect((await s.get('pack', name, { offset: 16, length: 16 }))!.equals(data.subarray(16, 32))).toBe(true); // opened again when needed
   });
 });
 
