@@ -16,14 +16,20 @@ storeContract('DirStore', async () => {
   return s;
 });
 
+/** A fresh DirStore holding one pack of 4 KiB: its folder, the store, the pack's name and bytes. */
+async function onePack(): Promise<{ dir: string; store: DirStore; name: string; data: Buffer }> {
+  const dir = join(await mkdtemp(join(tmpdir(), 'mv-store-')), 'repo');
+  const store = new DirStore(dir);
+  await store.init();
+  const data = randomBytes(4096);
+  const name = sha256Hex(data);
+  await store.put('pack', name, data);
+  return { dir, store, name, data };
+}
+
 describe('DirStore cached pack handles', () => {
   it('reads the new file once another process replaced a damaged pack (the daemon beside check --repair)', async () => {
-    const dir = join(await mkdtemp(join(tmpdir(), 'mv-store-')), 'repo');
-    const daemon = new DirStore(dir);
-    await daemon.init();
-    const good = randomBytes(4096);
-    const name = sha256Hex(good);
-    await daemon.put('pack', name, good);
+    const { dir, store: daemon, name, data: good } = await onePack();
     const file = join(dir, 'data', name.slice(0, 2), name);
     const bad = Buffer.from(good);
     bad[100] = bad[100]! ^ 1;
@@ -38,16 +44,9 @@ describe('DirStore cached pack handles', () => {
     await repair.delete('pack', name);
     expect(await daemon.get('pack', name, range)).toBeUndefined();
   });
-});
 
-describe('DirStore cached pack handles, idle', () => {
   it('are closed a second after the last ranged read, so the disk can be unmounted while the daemon runs', async () => {
-    const dir = join(await mkdtemp(join(tmpdir(), 'mv-store-')), 'repo');
-    const s = new DirStore(dir);
-    await s.init();
-    const data = randomBytes(4096);
-    const name = sha256Hex(data);
-    await s.put('pack', name, data);
+    const { dir, store: s, name, data } = await onePack();
     const open = () => readdirSync('/proc/self/fd').filter((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir); } catch { return false; } }).length;
     expect((await s.get('pack', name, { offset: 0, length: 16 }))!.equals(data.subarray(0, 16))).toBe(true);
     expect(open()).toBe(1);
