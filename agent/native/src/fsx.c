@@ -1,7 +1,7 @@
 /*
  * fsx: extended attributes, nanosecond timestamps, mknod and rename-without-replace for medvault's backup and restore
  * (and, in gear.c, FastCDC's inner loop; in seal.c, AES-256-GCM into a given buffer; in scan.c, a
- * folder's entries with their lstat, for the backup walk).
+ * folder's entries with their lstat, for the backup walk; in direct.c, writes that bypass the page cache).
  * Each function takes its path as a Buffer (raw bytes: names need not be UTF-8) or a string,
  * never follows a final symlink, and throws an Error with code/errno/syscall on failure.
  */
@@ -393,6 +393,7 @@ napi_value gear_scan(napi_env env, napi_callback_info info); /* gear.c */
 napi_value seal_into(napi_env env, napi_callback_info info); /* seal.c */
 napi_value open_in_place(napi_env env, napi_callback_info info); /* seal.c */
 napi_value scan_dir(napi_env env, napi_callback_info info);  /* scan.c */
+napi_value fsx_write_direct(napi_env env, napi_callback_info info); /* direct.c */
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -411,6 +412,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"openInPlace", NULL, open_in_place, NULL, NULL, NULL, napi_default, NULL},
     {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_default, NULL},
     {"release", NULL, release, NULL, NULL, NULL, napi_default, NULL},
+    {"writeDirect", NULL, fsx_write_direct, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -4,12 +4,13 @@
  * unix datagrams for systemd's notification socket (see systemd.ts), and FastCDC's inner loop
  * (gearScan, for backup/chunker.ts), AES-256-GCM into a given buffer and in place (sealInto,
  * openInPlace, for crypto/aead.ts), a folder's entries with their lstat in one call off the
- * main thread (scanDir, for the backup walk), and freeing a buffer's memory at once (release,
+ * main thread (scanDir, for the backup walk), writes that bypass the page cache (writeDirect, for
+ * the packs of store/dir-store.ts), and freeing a buffer's memory at once (release,
  * for crypto/pool.ts).
  */
 import fsx from '@medvault/fsx';
 
-export const { getXattrs, setXattr, setTimes, mknod, renameNoReplace, syncfs, notify, bindDatagram, recvDatagram, closeFd, gearScan, sealInto, openInPlace, scanDir } = fsx;
+export const { getXattrs, setXattr, setTimes, mknod, renameNoReplace, syncfs, notify, bindDatagram, recvDatagram, closeFd, gearScan, sealInto, openInPlace, scanDir, writeDirect } = fsx;
 
 /**
  * Frees `b`'s memory now when `b` alone spans its ArrayBuffer (else leaves it to the garbage

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { MedvaultError, codes } from '@medvault/protocol';
 import { type Store, type StoreKind, type StoreEntry, validateName, validatePut } from './store.js';
 import { faultPoint } from './faults.js';
+import { writeDirect } from '../platform/fsx.js';
 
 /** Cached pack handles are closed after this long without a ranged read (DirStore.withHandle). */
 const HANDLES_IDLE_MS = 1000;
@@ -263,8 +264,30 @@ export class DirStore implements Store {
   }
 }
 
+/**
+ * Objects from this size (packs) are written with O_DIRECT (fsx writeDirect): a backup writes
+ * every byte it stores once and reads none of it back, and through the page cache the copy and
+ * the writeback at fsync cost the kernel 0.9-3.5 s of CPU per 1.5 GB of packs on this VM (against
+ * ~0.06 s), and filled the appliance's memory with pages nobody reads. Smaller objects (index,
+ * snapshot, key, lock files) go through the page cache.
+ */
+const DIRECT_MIN = 1024 * 1024;
+/** O_DIRECT's unit of alignment (src/direct.c): the first half of a direct write ends on it. */
+const DIRECT_ALIGN = 4096;
+/** Whether O_DIRECT works for this process's writes (cleared at the first file system that refuses it: tmpfs before Linux 6.6, FUSE, some network file systems). */
+let directWrites = true;
+
 /** Writes `data` to a new file in two halves (a kill between them leaves a torn temp file), then fsyncs it. */
 async function writeDurably(file: string, data: Uint8Array, flags: string): Promise<void> {
+  if (directWrites && data.length >= DIRECT_MIN) {
+    try {
+      return await writeDirectly(file, data);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      directWrites = false; // refused here: the same file again, through the page cache
+      await rm(file, { force: true });
+    }
+  }
   faultPoint('put.open', file);
   const fh = await open(file, flags, 0o444);
   try {
@@ -273,6 +296,23 @@ async function writeDurably(file: string, data: Uint8Array, flags: string): Prom
     await writeAll(fh, data, 0, half);
     faultPoint('put.write-rest', file);
     await writeAll(fh, data, half, data.length);
+    faultPoint('put.fsync', file);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** writeDurably with O_DIRECT, at the same fault points: a new file (O_EXCL), two halves, fsync (the size set by the write's truncate). */
+async function writeDirectly(file: string, data: Uint8Array): Promise<void> {
+  faultPoint('put.open', file);
+  const fh = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, 0o444);
+  try {
+    const half = Math.floor(data.length / 2 / DIRECT_ALIGN) * DIRECT_ALIGN;
+    faultPoint('put.write', file);
+    await writeDirect(fh.fd, data.subarray(0, half), 0);
+    faultPoint('put.write-rest', file);
+    await writeDirect(fh.fd, data.subarray(half), half);
     faultPoint('put.fsync', file);
     await fh.sync();
   } finally {

@@ -1,7 +1,8 @@
 import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { sha256Hex } from '@medvault/protocol';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,5 +72,39 @@ describe('DirStore list', () => {
     const listed = [];
     for await (const e of s.list('pack')) listed.push(e);
     expect(listed).toEqual([{ name: sha256Hex(b), size: b.length }]);
+  });
+});
+
+describe('DirStore large objects (O_DIRECT)', () => {
+  /** Bytes of `file` in the page cache (util-linux fincore). */
+  const cached = (file: string) => Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file]).toString().trim());
+
+  it('writes a pack past the page cache, exactly its bytes, also one whose size is not a multiple of 4 KiB', async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), 'mv-store-')), 'repo');
+    const store = new DirStore(dir);
+    await store.init();
+    for (const size of [3 * 1024 * 1024 + 123, 2 * 1024 * 1024]) {
+      const data = randomBytes(size);
+      const name = sha256Hex(data);
+      expect(await store.put('pack', name, data)).toBe(true);
+      const file = join(dir, 'data', name.slice(0, 2), name);
+      expect(statSync(file).size).toBe(size);
+      expect(cached(file)).toBe(0); // through the page cache it would be all there until written back and reclaimed
+      expect((await store.get('pack', name))!.equals(data)).toBe(true);
+    }
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('writes through the page cache on a file system that refuses O_DIRECT (ramfs)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mv-ramfs-'));
+    execFileSync('mount', ['-t', 'ramfs', 'ramfs', dir]);
+    onTestFinished(() => void execFileSync('umount', ['-l', dir]));
+    const store = new DirStore(join(dir, 'repo'));
+    await store.init();
+    const data = randomBytes(3 * 1024 * 1024 + 5);
+    const name = sha256Hex(data);
+    expect(await store.put('pack', name, data)).toBe(true);
+    expect((await store.get('pack', name))!.equals(data)).toBe(true);
+    expect(readdirSync(join(dir, 'repo', 'tmp'))).toEqual([]);
   });
 });

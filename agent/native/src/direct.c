@@ -1,0 +1,110 @@
+/*
+ * writeDirect(fd, buf, position) -> Promise<void>: writes `buf` at `position` of a file opened with
+ * O_DIRECT, in the thread pool. The bytes go from an aligned bounce buffer straight to the device:
+ * no page-cache copy and no writeback later. On this VM 1.5 GB of 8 MiB packs cost 0.9-3.5 s of
+ * kernel CPU written through the page cache (then fdatasync), ~0.06 s with O_DIRECT.
+ *
+ * `position` MUST be a multiple of DIRECT_ALIGN. A last partial block is written padded with zeros
+ * and the file is then truncated to position + length, so the file holds exactly `buf`. Errors
+ * reject with code/errno/syscall like Node's (EINVAL: the file system refuses O_DIRECT here; the
+ * caller writes through the page cache instead).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include "check.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+napi_value fsx_errno_error(napi_env env, const char *syscall, int e);
+
+/* Block size every O_DIRECT buffer address, length and file offset is aligned to (4 KiB covers 512e and 4Kn disks). */
+#define DIRECT_ALIGN 4096
+/* The bounce buffer: each write system call moves this much. */
+#define BOUNCE (1 << 20)
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref keep; /* the Buffer, alive until the write ends */
+  const unsigned char *data;
+  size_t len;
+  int fd;
+  off_t pos;
+  int err;
+  const char *syscall;
+} direct_job;
+
+static void direct_run(napi_env env, void *arg) {
+  (void)env;
+  direct_job *j = arg;
+  unsigned char *bounce;
+  if (posix_memalign((void **)&bounce, DIRECT_ALIGN, BOUNCE) != 0) {
+    j->err = ENOMEM, j->syscall = "posix_memalign";
+    return;
+  }
+  size_t done = 0;
+  while (done < j->len) {
+    size_t n = j->len - done < BOUNCE ? j->len - done : BOUNCE;
+    size_t padded = (n + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+    memcpy(bounce, j->data + done, n);
+    memset(bounce + n, 0, padded - n);
+    for (size_t w = 0; w < padded;) {
+      ssize_t r = pwrite(j->fd, bounce + w, padded - w, j->pos + (off_t)(done + w));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        j->err = r < 0 ? errno : EIO, j->syscall = "pwrite";
+        free(bounce);
+        return;
+      }
+      w += (size_t)r;
+    }
+    done += n;
+  }
+  free(bounce);
+  if (j->len % DIRECT_ALIGN != 0 && ftruncate(j->fd, j->pos + (off_t)j->len) < 0) j->err = errno, j->syscall = "ftruncate";
+}
+
+static void direct_done(napi_env env, napi_status status, void *arg) {
+  (void)status;
+  direct_job *j = arg;
+  napi_value v;
+  if (j->err == 0) {
+    napi_get_undefined(env, &v);
+    napi_resolve_deferred(env, j->deferred, v);
+  } else {
+    napi_reject_deferred(env, j->deferred, fsx_errno_error(env, j->syscall, j->err));
+  }
+  napi_delete_reference(env, j->keep);
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+napi_value fsx_write_direct(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], promise, name;
+  int32_t fd;
+  int64_t pos;
+  void *data;
+  size_t len;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &pos) != napi_ok || pos < 0 || pos % DIRECT_ALIGN != 0) {
+    napi_throw_type_error(env, NULL, "fsx.writeDirect(fd, buffer, position aligned to 4096)");
+    return NULL;
+  }
+  direct_job *j = calloc(1, sizeof *j);
+  if (!j) {
+    napi_throw(env, fsx_errno_error(env, "writeDirect", ENOMEM));
+    return NULL;
+  }
+  j->fd = fd, j->data = data, j->len = len, j->pos = (off_t)pos;
+  CHECK(napi_create_reference(env, argv[1], 1, &j->keep));
+  CHECK(napi_create_promise(env, &j->deferred, &promise));
+  napi_create_string_utf8(env, "fsx.writeDirect", NAPI_AUTO_LENGTH, &name);
+  CHECK(napi_create_async_work(env, NULL, name, direct_run, direct_done, j, &j->work));
+  CHECK(napi_queue_async_work(env, j->work));
+  return promise;
+}
