@@ -47,6 +47,13 @@ static const char *errno_name(int e) {
     case ECONNREFUSED: return "ECONNREFUSED";
     case ENOSYS: return "ENOSYS";
     case EBADF: return "EBADF";
+    case ENXIO: return "ENXIO";
+    case ENODEV: return "ENODEV";
+    case ESTALE: return "ESTALE";
+    case EFBIG: return "EFBIG";
+    case EBUSY: return "EBUSY";
+    case EINTR: return "EINTR";
+    case ENOMEM: return "ENOMEM";
     default: return "EUNKNOWN";
   }
 }
