@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 napi_value fsx_errno_error(napi_env env, const char *syscall, int e);
+void fsx_settle(napi_env env, napi_deferred deferred, const char *syscall, int err); /* fsx.c */
 
 /* Block size every O_DIRECT buffer address, length and file offset is aligned to (4 KiB covers 512e and 4Kn disks). */
 #define DIRECT_ALIGN 4096
@@ -70,13 +71,7 @@ static void direct_run(napi_env env, void *arg) {
 static void direct_done(napi_env env, napi_status status, void *arg) {
   (void)status;
   direct_job *j = arg;
-  napi_value v;
-  if (j->err == 0) {
-    napi_get_undefined(env, &v);
-    napi_resolve_deferred(env, j->deferred, v);
-  } else {
-    napi_reject_deferred(env, j->deferred, fsx_errno_error(env, j->syscall, j->err));
-  }
+  fsx_settle(env, j->deferred, j->syscall, j->err);
   napi_delete_reference(env, j->keep);
   napi_delete_async_work(env, j->work);
   free(j);

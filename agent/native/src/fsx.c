@@ -245,18 +245,21 @@ static void syncfs_run(napi_env env, void *data) {
   j->err = syncfs(j->fd) < 0 ? errno : 0;
 }
 
+/* Settles a promise of async work: resolved (undefined) when `err` is 0, else rejected with `syscall`'s errno error (direct.c too). */
+void fsx_settle(napi_env env, napi_deferred deferred, const char *syscall, int err) {
+  napi_value v;
+  if (err == 0) {
+    napi_get_undefined(env, &v);
+    napi_resolve_deferred(env, deferred, v);
+  } else {
+    napi_reject_deferred(env, deferred, fsx_errno_error(env, syscall, err));
+  }
+}
+
 static void syncfs_done(napi_env env, napi_status status, void *data) {
   (void)status;
   syncfs_job *j = data;
-  napi_value v;
-  if (j->err == 0) {
-    napi_get_undefined(env, &v);
-    napi_resolve_deferred(env, j->deferred, v);
-  } else {
-    throw_errno(env, "syncfs", j->err);
-    napi_get_and_clear_last_exception(env, &v);
-    napi_reject_deferred(env, j->deferred, v);
-  }
+  fsx_settle(env, j->deferred, "syncfs", j->err);
   napi_delete_async_work(env, j->work);
   free(j);
 }
