@@ -303,17 +303,21 @@ async function writeDurably(file: string, data: Uint8Array, flags: string): Prom
   }
 }
 
-/** writeDurably with O_DIRECT, at the same fault points: a new file (O_EXCL), two halves, fsync (the size set by the write's truncate). */
+/**
+ * writeDurably with O_DIRECT, at the same fault points (their subject says "(direct)"): a new file
+ * (O_EXCL), two halves, fsync (the size set by the write's truncate).
+ */
 async function writeDirectly(file: string, data: Uint8Array): Promise<void> {
-  faultPoint('put.open', file);
+  const subject = `${file} (direct)`;
+  faultPoint('put.open', subject);
   const fh = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, 0o444);
   try {
     const half = Math.floor(data.length / 2 / DIRECT_ALIGN) * DIRECT_ALIGN;
-    faultPoint('put.write', file);
+    faultPoint('put.write', subject);
     await writeDirect(fh.fd, data.subarray(0, half), 0);
-    faultPoint('put.write-rest', file);
+    faultPoint('put.write-rest', subject);
     await writeDirect(fh.fd, data.subarray(half), half);
-    faultPoint('put.fsync', file);
+    faultPoint('put.fsync', subject);
     await fh.sync();
   } finally {
     await fh.close();
