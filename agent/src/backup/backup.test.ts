@@ -1,10 +1,12 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, vi, onTestFinished } from 'vitest';
 import { readFile, writeFile, readdir, stat, mkdir, open } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { testRepo, tempDir } from '../repo/testing.js';
 import { Archiver } from './archiver.js';
+import { setFaults } from '../store/faults.js';
+import { diskProblem } from '../repo/disk.js';
 import { StreamArchiver } from './stream-archiver.js';
 import { backupLogEntry } from './log-entry.js';
 import { Restorer } from '../restore/restorer.js';
@@ -174,6 +176,18 @@ describe('backup', () => {
     expect(next.summary).toMatchObject({ files: 3, reused: 3, newBytes: 0 });
     expect((await t.repo.loadSnapshot(next.snapshot)).tree).toBe(oldTree);
     expect(next.written.filter((x) => x.kind !== 'snapshot')).toEqual([]);
+  });
+
+  it('a disk that fills up and then refuses the lock\'s delete: the run fails with the pack\'s ENOSPC (disk-full), not the lock\'s error', async () => {
+    const t = await testRepo();
+    const src = await source();
+    setFaults('action=enospc,match=/data/');
+    onTestFinished(() => setFaults(undefined));
+    // what ext4 does once the device under it is full: the journal aborts, the file system goes read-only
+    vi.spyOn(t.store, 'delete').mockRejectedValue(Object.assign(new Error('EROFS: read-only file system, unlink'), { code: 'EROFS' }));
+    const err = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' }).catch((e: unknown) => e);
+    expect(String((err as Error).message)).toMatch(/data\/.*cannot write: ENOSPC/);
+    expect(diskProblem(err)?.code).toBe('disk-full');
   });
 
   it('reports unreadable files and marks the snapshot partial', async () => {

@@ -83,7 +83,7 @@ export class RepoWriter {
       await repo.syncCatalog();
       await w.adoptOrphans();
     } catch (err) {
-      await lock.release();
+      await lock.release().catch(() => undefined); // the disk's own error is the one to report
       throw err;
     }
     return w;
@@ -257,16 +257,29 @@ export class RepoWriter {
     await this.flush();
     const bytes = encodeSnapshot(this.repo.keys.meta, snapshotSchema.parse(s));
     const hash = sha256Hex(bytes);
-    await this.store.put('snapshot', hash, bytes);
+    try {
+      await this.store.put('snapshot', hash, bytes);
+    } catch (err) {
+      this.failure ??= err;
+      throw err;
+    }
     this.written.push({ kind: 'snapshot', hash, size: bytes.length });
     return hash;
   }
 
-  /** Releases the lock; unflushed blobs are dropped (packs already written stay, unreferenced). */
+  /**
+   * Releases the lock; unflushed blobs are dropped (packs already written stay, unreferenced).
+   * After a write failed, a lock that cannot be deleted is left (stale; a later writer takes it
+   * over) and release resolves: the write's error is the one the caller reports. A disk that
+   * filled up or went read-only usually refuses the delete too, and its EIO/EROFS had replaced
+   * the ENOSPC (message and disk alert naming locks/writer, not the pack).
+   */
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
     await this.inflight.catch(() => undefined);
-    await this.lock.release();
+    await this.lock.release().catch((err) => {
+      if (this.failure === undefined) throw err;
+    });
   }
 }
