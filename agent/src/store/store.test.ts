@@ -95,7 +95,7 @@ describe('DirStore large objects (O_DIRECT)', () => {
     expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
   });
 
-  it.skipIf(process.getuid?.() !== 0)('writes through the page cache on a file system that refuses O_DIRECT (ramfs)', async () => {
+  it.skipIf(process.getuid?.() !== 0)('writes through the page cache on a file system that refuses O_DIRECT (ramfs); another disk goes on with O_DIRECT', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mv-ramfs-'));
     execFileSync('mount', ['-t', 'ramfs', 'ramfs', dir]);
     onTestFinished(() => void execFileSync('umount', ['-l', dir]));
@@ -106,5 +106,10 @@ describe('DirStore large objects (O_DIRECT)', () => {
     expect(await store.put('pack', name, data)).toBe(true);
     expect((await store.get('pack', name))!.equals(data)).toBe(true);
     expect(readdirSync(join(dir, 'repo', 'tmp'))).toEqual([]);
+    // a second disk of the same process: the ramfs's refusal had switched O_DIRECT off for all
+    const other = new DirStore(join(await mkdtemp(join(tmpdir(), 'mv-store-')), 'repo'));
+    await other.init();
+    expect(await other.put('pack', name, data)).toBe(true);
+    expect(cached(join(other.root, 'data', name.slice(0, 2), name))).toBe(0);
   });
 });
