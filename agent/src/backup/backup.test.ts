@@ -1,6 +1,6 @@
 import { describe, it, expect, vi, onTestFinished } from 'vitest';
 import { readFile, writeFile, readdir, stat, mkdir, open } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { testRepo, tempDir } from '../repo/testing.js';
@@ -188,6 +188,21 @@ describe('backup', () => {
     const err = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' }).catch((e: unknown) => e);
     expect(String((err as Error).message)).toMatch(/data\/.*cannot write: ENOSPC/);
     expect(diskProblem(err)?.code).toBe('disk-full');
+  });
+
+  it('a repository whose disk went after it was opened (the daemon keeps it open) is not made again where it was: MV_ERR_NOT_FOUND, nothing written', async () => {
+    const t = await testRepo();
+    const src = await source();
+    const a = new Archiver(t.repo);
+    await a.backup({ store: 's', source: src, job: 'full' });
+    await writeFile(join(src, 'new.bin'), randomBytes(2 * 1024 * 1024));
+    renameSync(t.store.root, `${t.store.root}.away`); // unmounted: the disk path, a folder on the disk, is gone
+    await expect(a.backup({ store: 's', source: src, job: 'incremental' })).rejects.toMatchObject({ code: 'MV_ERR_NOT_FOUND', message: expect.stringContaining('is the disk unmounted or unplugged?') });
+    expect(existsSync(t.store.root)).toBe(false);
+    mkdirSync(t.store.root); // the disk path is the mount point itself: an empty folder stays
+    await expect(a.backup({ store: 's', source: src, job: 'incremental' })).rejects.toMatchObject({ code: 'MV_ERR_NOT_FOUND' });
+    expect(readdirSync(t.store.root)).toEqual([]);
+    expect(diskProblem(await a.backup({ store: 's', source: src, job: 'incremental' }).catch((e: unknown) => e))?.code).toBe('disk-missing');
   });
 
   it('reports unreadable files and marks the snapshot partial', async () => {

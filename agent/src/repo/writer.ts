@@ -71,11 +71,16 @@ export class RepoWriter {
   }
 
   /**
+   * MV_ERR_NOT_FOUND when the repository's config is not there (its disk gone since it was opened).
    * Takes the writer lock (MV_ERR_REPO_LOCKED at once when held), sweeps what interrupted writes
    * left in tmp/, brings the catalog up to date, and adopts packs that a crash left without an
    * index file (their headers are authenticated and indexed), so the next run reuses them.
    */
   static async start(repo: Repository, store: Store): Promise<RepoWriter> {
+    // The daemon keeps its repositories open for good: a disk unmounted since (rotated out) left an
+    // empty mount point, and the writes below recreated the repository's folders there, on the
+    // system disk, each backup 'committed' and its disk 'ok' while nothing reached the disk.
+    if (!(await store.has('config', 'config'))) throw new MedvaultError(codes.NOT_FOUND, `${repo.label}: the repository is not there any more (its config is missing): is the disk unmounted or unplugged?`);
     const lock = await acquireLock(store, repo.label, { now: repo.now });
     const w = new RepoWriter(repo, store, lock);
     try {

@@ -205,8 +205,8 @@ export class DirStore implements Store {
     const dir = this.dir(kind, name);
     const tmp = join(this.root, 'tmp', `${name}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      await mkdir(dir, { recursive: true });
-      await mkdir(join(this.root, 'tmp'), { recursive: true });
+      await mkdirIn(dir);
+      await mkdirIn(join(this.root, 'tmp'));
       await writeDurably(tmp, data, 'wx', this.writes);
       faultPoint('put.link', final);
       try {
@@ -354,6 +354,19 @@ async function writeAll(fh: FileHandle, data: Uint8Array, from: number, to: numb
   while (from < to) {
     const { bytesWritten } = await fh.write(data, from, to - from, from);
     from += bytesWritten;
+  }
+}
+
+/**
+ * Creates folder `dir` unless it exists; its parent MUST exist (ENOENT otherwise). Never
+ * recursive: a disk unmounted during a run leaves its mount point (or less), and a recursive
+ * mkdir made the repository's folders again there, on the system disk, for the next put.
+ */
+async function mkdirIn(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw cause;
   }
 }
 

@@ -1,5 +1,5 @@
 import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync, renameSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -72,6 +72,19 @@ describe('DirStore list', () => {
     const listed = [];
     for await (const e of s.list('pack')) listed.push(e);
     expect(listed).toEqual([{ name: sha256Hex(b), size: b.length }]);
+  });
+});
+
+describe('DirStore on a disk that goes', () => {
+  it('a put after the repository\'s folder is gone fails and makes none of it again (an unmounted disk\'s mount point is the system disk)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mv-store-'));
+    const store = new DirStore(join(dir, 'repo'));
+    await store.init();
+    renameSync(join(dir, 'repo'), join(dir, 'away'));
+    for (const [kind, data] of [['pack', randomBytes(2 * 1024 * 1024)], ['index', randomBytes(100)]] as const) {
+      await expect(store.put(kind, sha256Hex(data), data)).rejects.toMatchObject({ code: 'MV_ERR_STORAGE_FAILED', message: expect.stringContaining('ENOENT') });
+    }
+    expect(readdirSync(dir)).toEqual(['away']);
   });
 });
 
