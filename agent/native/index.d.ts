@@ -58,13 +58,14 @@ declare const fsx: {
   /**
    * Frees an ArrayBuffer's memory now (detaches it: each view of it has length 0 after) rather than
    * at its thread's next garbage collection. Throws when it cannot be detached (a SharedArrayBuffer).
+   * One that a writeDirect is still writing is left as it is (to the collector).
    */
   release(buffer: ArrayBuffer): void;
   /**
    * Writes `buffer` at `position` (a multiple of 4096) of a file opened with O_DIRECT, in the thread
    * pool, through an aligned bounce buffer (src/direct.c): no page-cache copy. A last partial block is
    * written padded with zeros and the file truncated to position + length. Rejects like Node's fs
-   * (EINVAL where the file system refuses O_DIRECT).
+   * (EINVAL where the file system refuses O_DIRECT). `release` leaves the buffer alone until then.
    */
   writeDirect(fd: number, buffer: Uint8Array, position: number): Promise<void>;
   gearScan(gear: Uint32Array, buf: Uint8Array, pos: number, endS: number, endL: number, maskS: number, maskL: number, state: Int32Array): number;

@@ -17,6 +17,8 @@ const count = z.number().int().nonnegative();
 const text = (max: number) => z.string().max(max);
 /** A snapshot tag's longest (the snapshot-needs message carries each). */
 export const MAX_TAG_LENGTH = 100;
+/** The most tags a snapshot carries (its file and the snapshot-needs message take no more). */
+export const MAX_TAGS = 100;
 
 /** An Ed25519 signature over the canonical encoding of the message without `sig`. */
 export const signature = z.strictObject({
@@ -311,7 +313,7 @@ export const snapshotNeeds = z.strictObject({
   snapshot: hash,
   time,
   store: text(200),
-  tags: z.array(text(MAX_TAG_LENGTH)).max(100),
+  tags: z.array(text(MAX_TAG_LENGTH)).max(MAX_TAGS),
   part: count,
   parts: z.number().int().positive(),
   objects: z.array(objectRef).max(MAX_NEEDS_PER_PART),

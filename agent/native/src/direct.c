@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <node_api.h>
 #include "check.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,7 +27,7 @@ void fsx_settle(napi_env env, napi_deferred deferred, const char *syscall, int e
 /* The bounce buffer: each write system call moves this much. */
 #define BOUNCE (1 << 20)
 
-typedef struct {
+typedef struct direct_job {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref keep; /* the Buffer, alive until the write ends */
@@ -36,7 +37,27 @@ typedef struct {
   off_t pos;
   int err;
   const char *syscall;
+  struct direct_job *next; /* in `writing` */
 } direct_job;
+
+/*
+ * The jobs whose buffers the thread pool is reading. A reference keeps a Buffer object alive, not
+ * its memory: release() (fsx.c) detaching its ArrayBuffer meanwhile freed the memory under the
+ * write (a segfault, or other bytes in the pack), so release leaves these to the collector. Any
+ * thread may call release: a mutex.
+ */
+static pthread_mutex_t writing_lock = PTHREAD_MUTEX_INITIALIZER;
+static direct_job *writing;
+
+/* Whether a write in flight reads any of the `len` bytes at `p`. */
+int fsx_direct_busy(const void *p, size_t len) {
+  const unsigned char *a = p;
+  int busy = 0;
+  pthread_mutex_lock(&writing_lock);
+  for (direct_job *j = writing; j && !busy; j = j->next) busy = a < j->data + j->len && j->data < a + len;
+  pthread_mutex_unlock(&writing_lock);
+  return busy;
+}
 
 static void direct_run(napi_env env, void *arg) {
   (void)env;
@@ -71,6 +92,11 @@ static void direct_run(napi_env env, void *arg) {
 static void direct_done(napi_env env, napi_status status, void *arg) {
   (void)status;
   direct_job *j = arg;
+  pthread_mutex_lock(&writing_lock);
+  direct_job **at = &writing;
+  while (*at != j) at = &(*at)->next;
+  *at = j->next;
+  pthread_mutex_unlock(&writing_lock);
   fsx_settle(env, j->deferred, j->syscall, j->err);
   napi_delete_reference(env, j->keep);
   napi_delete_async_work(env, j->work);
@@ -101,5 +127,9 @@ napi_value fsx_write_direct(napi_env env, napi_callback_info info) {
   napi_create_string_utf8(env, "fsx.writeDirect", NAPI_AUTO_LENGTH, &name);
   CHECK(napi_create_async_work(env, NULL, name, direct_run, direct_done, j, &j->work));
   CHECK(napi_queue_async_work(env, j->work));
+  /* listed once queued (direct_done, which unlists it, runs later on this thread) */
+  pthread_mutex_lock(&writing_lock);
+  j->next = writing, writing = j;
+  pthread_mutex_unlock(&writing_lock);
   return promise;
 }

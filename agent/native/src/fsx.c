@@ -386,15 +386,22 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+int fsx_direct_busy(const void *p, size_t len); /* direct.c */
+
 /*
  * release(arrayBuffer): frees its memory now (napi_detach_arraybuffer: every view of it is empty
  * from then on) instead of whenever the garbage collector of the thread holding it runs next.
+ * One a writeDirect is still reading (direct.c) is left to the collector: freed under the write,
+ * its memory was read after free.
  */
 static napi_value release(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 1) return NULL;
+  void *data;
+  size_t len;
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &len) == napi_ok && fsx_direct_busy(data, len)) return NULL; /* being written (direct.c): left to the collector */
   CHECK(napi_detach_arraybuffer(env, argv[0]));
   return NULL;
 }

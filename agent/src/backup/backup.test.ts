@@ -1,10 +1,12 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, vi, onTestFinished } from 'vitest';
 import { readFile, writeFile, readdir, stat, mkdir, open } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { testRepo, tempDir } from '../repo/testing.js';
 import { Archiver } from './archiver.js';
+import { setFaults } from '../store/faults.js';
+import { diskProblem } from '../repo/disk.js';
 import { StreamArchiver } from './stream-archiver.js';
 import { backupLogEntry } from './log-entry.js';
 import { Restorer } from '../restore/restorer.js';
@@ -174,6 +176,33 @@ describe('backup', () => {
     expect(next.summary).toMatchObject({ files: 3, reused: 3, newBytes: 0 });
     expect((await t.repo.loadSnapshot(next.snapshot)).tree).toBe(oldTree);
     expect(next.written.filter((x) => x.kind !== 'snapshot')).toEqual([]);
+  });
+
+  it('a disk that fills up and then refuses the lock\'s delete: the run fails with the pack\'s ENOSPC (disk-full), not the lock\'s error', async () => {
+    const t = await testRepo();
+    const src = await source();
+    setFaults('action=enospc,match=/data/');
+    onTestFinished(() => setFaults(undefined));
+    // what ext4 does once the device under it is full: the journal aborts, the file system goes read-only
+    vi.spyOn(t.store, 'delete').mockRejectedValue(Object.assign(new Error('EROFS: read-only file system, unlink'), { code: 'EROFS' }));
+    const err = await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' }).catch((e: unknown) => e);
+    expect(String((err as Error).message)).toMatch(/data\/.*cannot write: ENOSPC/);
+    expect(diskProblem(err)?.code).toBe('disk-full');
+  });
+
+  it('a repository whose disk went after it was opened (the daemon keeps it open) is not made again where it was: MV_ERR_NOT_FOUND, nothing written', async () => {
+    const t = await testRepo();
+    const src = await source();
+    const a = new Archiver(t.repo);
+    await a.backup({ store: 's', source: src, job: 'full' });
+    await writeFile(join(src, 'new.bin'), randomBytes(2 * 1024 * 1024));
+    renameSync(t.store.root, `${t.store.root}.away`); // unmounted: the disk path, a folder on the disk, is gone
+    await expect(a.backup({ store: 's', source: src, job: 'incremental' })).rejects.toMatchObject({ code: 'MV_ERR_NOT_FOUND', message: expect.stringContaining('is the disk unmounted or unplugged?') });
+    expect(existsSync(t.store.root)).toBe(false);
+    mkdirSync(t.store.root); // the disk path is the mount point itself: an empty folder stays
+    await expect(a.backup({ store: 's', source: src, job: 'incremental' })).rejects.toMatchObject({ code: 'MV_ERR_NOT_FOUND' });
+    expect(readdirSync(t.store.root)).toEqual([]);
+    expect(diskProblem(await a.backup({ store: 's', source: src, job: 'incremental' }).catch((e: unknown) => e))?.code).toBe('disk-missing');
   });
 
   it('reports unreadable files and marks the snapshot partial', async () => {

@@ -1,6 +1,6 @@
 /** `medvault-agent backup <store> [--full]`: back up one record store to every disk's repository. */
 import type { Command } from 'commander';
-import { MAX_TAG_LENGTH, MedvaultError, codes, printable, repeatable } from '@medvault/protocol';
+import { MAX_TAGS, MAX_TAG_LENGTH, MedvaultError, codes, printable, repeatable } from '@medvault/protocol';
 import type { BackupResult } from '../backup/archiver.js';
 import { backupStoreTo, ranAs } from '../jobs/backup-job.js';
 import { noteRun } from '../jobs/run-book.js';
@@ -25,6 +25,7 @@ export function register(program: Command, ctx: CliContext): void {
       // before anything is read: a snapshot's tag goes off site in its needs list (and into the snapshots table)
       const badTag = opts.tag.find((t) => t.length === 0 || t.length > MAX_TAG_LENGTH || /\p{Cc}/u.test(t));
       if (badTag !== undefined) throw new MedvaultError(codes.CONFIG_INVALID, `--tag ${JSON.stringify(badTag)}: a tag is 1-${MAX_TAG_LENGTH} characters, without control characters (line breaks, tabs)`);
+      if (opts.tag.length > MAX_TAGS) throw new MedvaultError(codes.CONFIG_INVALID, `--tag given ${opts.tag.length} times: a snapshot takes at most ${MAX_TAGS} tags`);
       const bar = progress(ctx);
       const job = opts.full ? 'full' : 'incremental';
       const actor = { kind: 'user' as const, id: process.env.SUDO_USER ?? process.env.USER ?? 'cli' };

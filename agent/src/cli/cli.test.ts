@@ -199,12 +199,14 @@ describe('medvault-agent CLI (built)', () => {
     expect(restore.slice(0, -1).filter((f) => f.includes('100%'))).toEqual([]);
   }, 60_000);
 
-  it('backup --tag: a tag with a line break, a tab or over 100 characters is refused before anything is read (exit 2); the snapshots table keeps one line per snapshot', async () => {
+  it('backup --tag: a tag with a line break, a tab or over 100 characters, or over 100 tags, is refused before anything is read (exit 2); the snapshots table keeps one line per snapshot', async () => {
     const { c } = await newSite('tags', { 'a.txt': 'alpha' });
     for (const tag of ['a\nb', 'x\ty', 'l'.repeat(101), '']) {
       const r = cli(...c, 'backup', 'records', '--tag', 'ok', '--tag', tag);
       expect([r.code, r.out.code, r.out.message]).toEqual([2, 'MV_ERR_CONFIG_INVALID', `--tag ${JSON.stringify(tag)}: a tag is 1-100 characters, without control characters (line breaks, tabs)`]);
     }
+    const many = Array.from({ length: 101 }, (_, i) => ['--tag', `t${i}`]).flat(); // a snapshot takes 100: it had read and written everything, then failed with zod's dump
+    expect(cli(...c, 'backup', 'records', ...many).out).toMatchObject({ code: 'MV_ERR_CONFIG_INVALID', message: '--tag given 101 times: a snapshot takes at most 100 tags' });
     expect(cli(...c, 'snapshots').out.snapshots).toEqual([]); // nothing was written
     expect(cli(...c, 'backup', 'records', '--tag', 'l'.repeat(100), '--tag', '病歴').code).toBe(0);
     expect(say(...c, 'snapshots').stdout.trimEnd().split('\n')).toHaveLength(2);

@@ -99,7 +99,7 @@ describe('several backup disks', () => {
     expect(refused.out.message).toBe(`${s.disk(2)}: holds no repository, but this agent's repository there is ${old}; not creating one; if this disk replaces that one (failed, lost, rotated out), run medvault-agent init --replace-disk ${s.disk(2)}`);
     expect(existsSync(join(s.disk(2), 'config'))).toBe(false);
     expect((await cli(...s.c, 'init', '--replace-disk', join(s.dir, 'elsewhere'))).out.code).toBe('MV_ERR_CONFIG_INVALID');
-    const replaced = await cli(...s.c, 'init', '--replace-disk', s.disk(2));
+    const replaced = await cli(...s.c, 'init', '--replace-disk', `${s.disk(2)}/`); // as a shell's completion types it
     expect(replaced.code).toBe(0);
     expect(replaced.out.repos[1]).toMatchObject({ disk: s.disk(2), created: true, replaced: old });
     expect(replaced.out.repos[1].id).not.toBe(old);

@@ -1,4 +1,5 @@
 /** `medvault-agent init`: create a repository on every configured disk (idempotent). */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createDiskRepository } from '../repo/disk.js';
 import { MedvaultError, codes } from '@medvault/protocol';
@@ -11,12 +12,14 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--replace-disk <path>', 'a configured disk replaced by a new one (failed, lost, rotated out): take the repository made or found on it as the disk\'s from now on')
     .action(async (o: { replaceDisk?: string }) => {
       const cfg = ctx.config();
-      if (o.replaceDisk !== undefined && !cfg.disks.some((d) => d.path === o.replaceDisk)) throw new MedvaultError(codes.CONFIG_INVALID, `--replace-disk ${o.replaceDisk}: not a configured disk (${cfg.disks.map((d) => d.path).join(', ')})`);
+      // the configured disk the path names: as a shell's completion types it (a trailing slash) or relative to here
+      const replace = o.replaceDisk === undefined ? undefined : cfg.disks.find((d) => resolve(d.path) === resolve(o.replaceDisk!))?.path;
+      if (o.replaceDisk !== undefined && replace === undefined) throw new MedvaultError(codes.CONFIG_INVALID, `--replace-disk ${o.replaceDisk}: not a configured disk (${cfg.disks.map((d) => d.path).join(', ')})`);
       const repos: { disk: string; id?: string; created?: boolean; replaced?: string; error?: string }[] = [];
       let firstError: unknown;
       for (const { path } of cfg.disks) {
         try {
-          repos.push({ disk: path, ...(await createDiskRepository(path, cfg, path === o.replaceDisk)) });
+          repos.push({ disk: path, ...(await createDiskRepository(path, cfg, path === replace)) });
         } catch (err) {
           firstError ??= err;
           repos.push({ disk: path, error: errorMessage(err) });

@@ -1,8 +1,9 @@
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash, randomFillSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getXattrs, grown, mknod, release, renameNoReplace, scanDir, setTimes, setXattr, syncfs } from './fsx.js';
+import { getXattrs, grown, mknod, release, renameNoReplace, scanDir, setTimes, setXattr, syncfs, writeDirect } from './fsx.js';
 
 describe('fsx addon', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mv-fsx-'));
@@ -73,6 +74,23 @@ describe('fsx addon', () => {
     const b = Buffer.from('neighbour'); // small buffers share one of Node's pool blocks
     release(a);
     expect([a.toString(), b.toString()]).toEqual(['pooled', 'neighbour']);
+  });
+  it('release leaves a buffer that writeDirect is still writing: the file gets its bytes (its memory was freed under the write: a segfault)', async () => {
+    const data = randomFillSync(Buffer.allocUnsafeSlow(64 << 20));
+    const want = createHash('sha256').update(data).digest('hex');
+    const f = join(dir, 'direct');
+    const fd = openSync(f, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, 0o600);
+    try {
+      const writing = writeDirect(fd, data, 0);
+      release(data);
+      expect(data.length).toBe(1 << 26); // still there
+      await writing;
+    } finally {
+      closeSync(fd);
+    }
+    expect(createHash('sha256').update(readFileSync(f)).digest('hex')).toBe(want);
+    release(data); // written: freed now
+    expect(data.length).toBe(0);
   });
   it('grown keeps a buffer large enough, and frees the one it outgrows (restore threads kept each outgrown read buffer)', () => {
     const small = Buffer.allocUnsafeSlow(1 << 20);

@@ -3,7 +3,7 @@
  * saw. A snapshot is written last, so a visible snapshot references only durable data.
  */
 import { z } from 'zod';
-import { MedvaultError, codes, HASH_RE } from '@medvault/protocol';
+import { MAX_TAGS, MedvaultError, codes, HASH_RE } from '@medvault/protocol';
 import { magic, sealFile, openFile, parseJson } from './format.js';
 
 const count = z.number().int().nonnegative();
@@ -19,7 +19,7 @@ export const snapshotSchema = z.strictObject({
   partial: z.boolean(),
   summary: z.strictObject({ files: count, dirs: count, symlinks: count, others: count, bytes: count, newBytes: count, storedBytes: count, reused: count, changed: count, errors: count }),
   errors: z.array(z.strictObject({ path: z.string(), message: z.string() })).max(1000),
-  tags: z.array(z.string().max(200)).max(100),
+  tags: z.array(z.string().max(200)).max(MAX_TAGS),
   actor: z.strictObject({ kind: z.enum(['scheduler', 'user', 'agent']), id: z.string().max(200) }),
 });
 export type Snapshot = z.infer<typeof snapshotSchema>;

@@ -71,11 +71,16 @@ export class RepoWriter {
   }
 
   /**
+   * MV_ERR_NOT_FOUND when the repository's config is not there (its disk gone since it was opened).
    * Takes the writer lock (MV_ERR_REPO_LOCKED at once when held), sweeps what interrupted writes
    * left in tmp/, brings the catalog up to date, and adopts packs that a crash left without an
    * index file (their headers are authenticated and indexed), so the next run reuses them.
    */
   static async start(repo: Repository, store: Store): Promise<RepoWriter> {
+    // The daemon keeps its repositories open for good: a disk unmounted since (rotated out) left an
+    // empty mount point, and the writes below recreated the repository's folders there, on the
+    // system disk, each backup 'committed' and its disk 'ok' while nothing reached the disk.
+    if (!(await store.has('config', 'config'))) throw new MedvaultError(codes.NOT_FOUND, `${repo.label}: the repository is not there any more (its config is missing): is the disk unmounted or unplugged?`);
     const lock = await acquireLock(store, repo.label, { now: repo.now });
     const w = new RepoWriter(repo, store, lock);
     try {
@@ -83,7 +88,7 @@ export class RepoWriter {
       await repo.syncCatalog();
       await w.adoptOrphans();
     } catch (err) {
-      await lock.release();
+      await lock.release().catch(() => undefined); // the disk's own error is the one to report
       throw err;
     }
     return w;
@@ -257,16 +262,29 @@ export class RepoWriter {
     await this.flush();
     const bytes = encodeSnapshot(this.repo.keys.meta, snapshotSchema.parse(s));
     const hash = sha256Hex(bytes);
-    await this.store.put('snapshot', hash, bytes);
+    try {
+      await this.store.put('snapshot', hash, bytes);
+    } catch (err) {
+      this.failure ??= err;
+      throw err;
+    }
     this.written.push({ kind: 'snapshot', hash, size: bytes.length });
     return hash;
   }
 
-  /** Releases the lock; unflushed blobs are dropped (packs already written stay, unreferenced). */
+  /**
+   * Releases the lock; unflushed blobs are dropped (packs already written stay, unreferenced).
+   * After a write failed, a lock that cannot be deleted is left (stale; a later writer takes it
+   * over) and release resolves: the write's error is the one the caller reports. A disk that
+   * filled up or went read-only usually refuses the delete too, and its EIO/EROFS had replaced
+   * the ENOSPC (message and disk alert naming locks/writer, not the pack).
+   */
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
     await this.inflight.catch(() => undefined);
-    await this.lock.release();
+    await this.lock.release().catch((err) => {
+      if (this.failure === undefined) throw err;
+    });
   }
 }

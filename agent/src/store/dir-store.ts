@@ -51,6 +51,9 @@ const LIST_AHEAD = 16;
 export class DirStore implements Store {
   constructor(readonly root: string) {}
 
+  /** How this store's packs are written: O_DIRECT until its file system refuses it (writeDurably). */
+  private readonly writes: WriteMode = { direct: true };
+
   /** Creates the layout's folders; idempotent. */
   async init(): Promise<void> {
     try {
@@ -202,9 +205,9 @@ export class DirStore implements Store {
     const dir = this.dir(kind, name);
     const tmp = join(this.root, 'tmp', `${name}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      await mkdir(dir, { recursive: true });
-      await mkdir(join(this.root, 'tmp'), { recursive: true });
-      await writeDurably(tmp, data, 'wx');
+      await mkdirIn(dir);
+      await mkdirIn(join(this.root, 'tmp'));
+      await writeDurably(tmp, data, 'wx', this.writes);
       faultPoint('put.link', final);
       try {
         await link(tmp, final);
@@ -230,7 +233,7 @@ export class DirStore implements Store {
     const final = this.path(kind, name);
     const tmp = join(this.root, 'tmp', `${name}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      await writeDurably(tmp, data, 'wx');
+      await writeDurably(tmp, data, 'wx', this.writes);
       faultPoint('replace.rename', final);
       await rename(tmp, final);
       await fsyncDir(this.dir(kind, name));
@@ -274,17 +277,24 @@ export class DirStore implements Store {
 const DIRECT_MIN = 1024 * 1024;
 /** O_DIRECT's unit of alignment (src/direct.c): the first half of a direct write ends on it. */
 const DIRECT_ALIGN = 4096;
-/** Whether O_DIRECT works for this process's writes (cleared at the first file system that refuses it: tmpfs before Linux 6.6, FUSE, some network file systems). */
-let directWrites = true;
+/**
+ * Whether O_DIRECT works on one store's file system: `direct` is cleared at its first refusal
+ * (tmpfs before Linux 6.6, ramfs, FUSE, some network file systems), for that store only: one
+ * process-wide flag had let a ramfs or FUSE disk send every other disk's packs through the page
+ * cache for as long as the daemon ran.
+ */
+interface WriteMode {
+  direct: boolean;
+}
 
-/** Writes `data` to a new file in two halves (a kill between them leaves a torn temp file), then fsyncs it. */
-async function writeDurably(file: string, data: Uint8Array, flags: string): Promise<void> {
-  if (directWrites && data.length >= DIRECT_MIN) {
+/** Writes `data` to a new file in two halves (a kill between them leaves a torn temp file), then fsyncs it; packs with O_DIRECT while `mode` allows. */
+async function writeDurably(file: string, data: Uint8Array, flags: string, mode: WriteMode): Promise<void> {
+  if (mode.direct && data.length >= DIRECT_MIN) {
     try {
       return await writeDirectly(file, data);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-      directWrites = false; // refused here: the same file again, through the page cache
+      mode.direct = false; // refused here: the same file again, through the page cache
       await rm(file, { force: true });
     }
   }
@@ -348,6 +358,19 @@ async function writeAll(fh: FileHandle, data: Uint8Array, from: number, to: numb
   while (from < to) {
     const { bytesWritten } = await fh.write(data, from, to - from, from);
     from += bytesWritten;
+  }
+}
+
+/**
+ * Creates folder `dir` unless it exists; its parent MUST exist (ENOENT otherwise). Never
+ * recursive: a disk unmounted during a run leaves its mount point (or less), and a recursive
+ * mkdir made the repository's folders again there, on the system disk, for the next put.
+ */
+async function mkdirIn(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw cause;
   }
 }
 

@@ -1,5 +1,5 @@
 import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync, renameSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -75,6 +75,19 @@ describe('DirStore list', () => {
   });
 });
 
+describe('DirStore on a disk that goes', () => {
+  it('a put after the repository\'s folder is gone fails and makes none of it again (an unmounted disk\'s mount point is the system disk)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mv-store-'));
+    const store = new DirStore(join(dir, 'repo'));
+    await store.init();
+    renameSync(join(dir, 'repo'), join(dir, 'away'));
+    for (const [kind, data] of [['pack', randomBytes(2 * 1024 * 1024)], ['index', randomBytes(100)]] as const) {
+      await expect(store.put(kind, sha256Hex(data), data)).rejects.toMatchObject({ code: 'MV_ERR_STORAGE_FAILED', message: expect.stringContaining('ENOENT') });
+    }
+    expect(readdirSync(dir)).toEqual(['away']);
+  });
+});
+
 describe('DirStore large objects (O_DIRECT)', () => {
   /** Bytes of `file` in the page cache (util-linux fincore). */
   const cached = (file: string) => Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file]).toString().trim());
@@ -95,7 +108,7 @@ describe('DirStore large objects (O_DIRECT)', () => {
     expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
   });
 
-  it.skipIf(process.getuid?.() !== 0)('writes through the page cache on a file system that refuses O_DIRECT (ramfs)', async () => {
+  it.skipIf(process.getuid?.() !== 0)('writes through the page cache on a file system that refuses O_DIRECT (ramfs); another disk goes on with O_DIRECT', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mv-ramfs-'));
     execFileSync('mount', ['-t', 'ramfs', 'ramfs', dir]);
     onTestFinished(() => void execFileSync('umount', ['-l', dir]));
@@ -106,5 +119,10 @@ describe('DirStore large objects (O_DIRECT)', () => {
     expect(await store.put('pack', name, data)).toBe(true);
     expect((await store.get('pack', name))!.equals(data)).toBe(true);
     expect(readdirSync(join(dir, 'repo', 'tmp'))).toEqual([]);
+    // a second disk of the same process: the ramfs's refusal had switched O_DIRECT off for all
+    const other = new DirStore(join(await mkdtemp(join(tmpdir(), 'mv-store-')), 'repo'));
+    await other.init();
+    expect(await other.put('pack', name, data)).toBe(true);
+    expect(cached(join(other.root, 'data', name.slice(0, 2), name))).toBe(0);
   });
 });
