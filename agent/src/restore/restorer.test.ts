@@ -93,6 +93,30 @@ describe('Restorer', () => {
     expect(existsSync(join(part, 'big.bin'))).toBe(false);
   });
 
+  it('the folders above a selected path get their snapshot mode and mtime (made 0700 and left so before); folders already there are left as they are', async () => {
+    const t = await testRepo();
+    const src = await tempDir('mv-src-');
+    await mkdir(join(src, 'p', 'q'), { recursive: true });
+    await writeFile(join(src, 'p', 'q', 'one.txt'), '1');
+    await writeFile(join(src, 'p', 'q', 'two.txt'), '2');
+    await chmod(join(src, 'p'), 0o750);
+    await chmod(join(src, 'p', 'q'), 0o755);
+    await utimes(join(src, 'p', 'q'), 1_000_000, 1_000_000);
+    await utimes(join(src, 'p'), 2_000_000, 2_000_000);
+    await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+    const target = await tempDir('mv-out-');
+    await mkdir(join(target, 'p'), { mode: 0o711 });
+    const res = await new Restorer(t.repo).restore({ snapshot: 'latest', paths: ['p/q/one.txt', 'p/q/two.txt'], target, mode: 'new' });
+    expect(res.errors).toEqual([]);
+    const q = await lstat(join(target, 'p', 'q'));
+    expect([q.mode & 0o7777, q.mtimeMs]).toEqual([0o755, 1_000_000_000]);
+    expect((await lstat(join(target, 'p'))).mode & 0o7777).toBe(0o711); // there already: not changed
+    const fresh = await tempDir('mv-out-');
+    await new Restorer(t.repo).restore({ snapshot: 'latest', paths: ['p/q/one.txt'], target: fresh, mode: 'new' });
+    const p = await lstat(join(fresh, 'p'));
+    expect([p.mode & 0o7777, p.mtimeMs]).toEqual([0o750, 2_000_000_000]);
+  });
+
   it("mode 'new' refuses to overwrite; 'overwrite' replaces", async () => {
     const t = await testRepo();
     const src = await tempDir('mv-src-');
