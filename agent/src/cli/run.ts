@@ -28,7 +28,7 @@ import { readLocalKey } from '../crypto/local-key.js';
 import type { CliContext } from './context.js';
 import { Alerts } from '../daemon/alerts.js';
 import { writeStatus, type AgentStatus } from '../daemon/status.js';
-import { DiskProbe } from '../daemon/disks.js';
+import { DiskProbe, diskStates } from '../daemon/disks.js';
 import { heartbeatStores, startAgentMetrics } from '../daemon/metrics.js';
 import { JobRunner } from '../jobs/runner.js';
 import { ContinuousProtection } from '../jobs/continuous.js';
@@ -194,7 +194,7 @@ export function register(program: Command, ctx: CliContext): void {
               ...(job ? { lastJob: { job: job.job, result: job.result, endedAt: job.endedAt, ...(job.error ? { error: job.error } : {}) } } : {}),
             };
           }),
-          disks: disks.map((d) => ({ path: d.disk, ok: !!d.repo, ...(d.repo ? { repo: d.repo.id } : {}), ...(d.error ? { error: d.error } : {}) })),
+          disks: await diskStates(disks),
           ...(jobs.current ? { running: jobs.current } : {}),
           queued: jobs.queued, alerts: alerts.list(), backlog: daemon.backlog,
           link: { servers: cfg.nats!.servers, ...linkState },

@@ -53,7 +53,7 @@ export function diskProblem(err: unknown): { code: string; what: string } | unde
   if (n === 'ENOSPC' || n === 'EDQUOT') return { code: 'disk-full', what: 'the disk is full' };
   if (n === 'EROFS' || n === 'EACCES' || n === 'EPERM') return { code: 'disk-read-only', what: 'the disk is read-only or not writable' };
   if (n === 'EIO' || n === 'ENXIO' || n === 'ENODEV' || n === 'ESTALE') return { code: 'disk-failing', what: 'the disk fails to read or write' };
-  if (c === codes.NOT_FOUND) return { code: 'disk-missing', what: 'the disk is not there (unplugged or not mounted)' };
+  if (c === codes.NOT_FOUND) return { code: 'disk-missing', what: 'the disk or its repository folder is not there' };
   if (c === codes.CONFLICT || c === codes.KEY_INVALID) return { code: 'disk-foreign', what: 'the disk holds a repository that is not this agent\'s' };
   if (c === codes.STORAGE_FAILED) return { code: 'disk-failing', what: 'the disk fails' };
   return undefined;
