@@ -74,6 +74,9 @@ describe('several backup disks', () => {
     const r = await cli(...s.c, 'backup', 'records');
     expect(r.code).toBe(6);
     expect(r.out.results[1]).toMatchObject({ ok: false, alert: 'disk-missing' });
+    // the backup log holds the run on each disk: ok on the first, failed on the unplugged one (it had no entry)
+    const logs = readFileSync(join(s.state, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'log').map((e) => JSON.parse(e.body));
+    expect(logs.slice(-2).map((l) => [l.result, l.errors[0]?.message.split(':')[0]])).toEqual([['ok', undefined], ['failed', s.disk(2)]]);
     renameSync(`${s.disk(2)}.away`, s.disk(2));
     expect((await cli(...s.c, 'backup', 'records')).code).toBe(0);
     // another appliance's disk plugged in where disk2 was
