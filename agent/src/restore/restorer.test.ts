@@ -117,6 +117,24 @@ describe('Restorer', () => {
     expect([p.mode & 0o7777, p.mtimeMs]).toEqual([0o750, 2_000_000_000]);
   });
 
+  it('a name that is not UTF-8 is restored by the name it is shown as (caf\uFFFD.txt), as a command line can give it; two such names showing the same are refused', async () => {
+    const t = await testRepo();
+    const src = await tempDir('mv-src-');
+    await mkdir(join(src, 'd'));
+    await writeFile(bj(b(join(src, 'd')), b([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74])), 'latin-1 name');
+    await mkdir(bj(b(src), b([0x6e, 0xff])));
+    await writeFile(bj(b(src), b([0x6e, 0xff]), b('in.txt')), 'in a folder not UTF-8');
+    await writeFile(bj(b(src), b([0x78, 0xe9])), '1');
+    await writeFile(bj(b(src), b([0x78, 0xe8])), '2');
+    await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+    const target = await tempDir('mv-out-');
+    const res = await new Restorer(t.repo).restore({ snapshot: 'latest', paths: ['d/caf\uFFFD.txt', 'n\uFFFD/in.txt'], target, mode: 'new' });
+    expect([res.files, res.errors]).toEqual([2, []]);
+    expect(await readFile(bj(b(join(target, 'd')), b([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74])), 'utf8')).toBe('latin-1 name');
+    expect(await readFile(bj(b(target), b([0x6e, 0xff]), b('in.txt')), 'utf8')).toBe('in a folder not UTF-8');
+    await expect(new Restorer(t.repo).restore({ snapshot: 'latest', paths: ['x\uFFFD'], target, mode: 'new' })).rejects.toMatchObject({ code: 'MV_ERR_CONFLICT' });
+  });
+
   it("mode 'new' refuses to overwrite; 'overwrite' replaces", async () => {
     const t = await testRepo();
     const src = await tempDir('mv-src-');

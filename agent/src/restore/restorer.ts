@@ -28,7 +28,7 @@ import { constants, openSync, closeSync, fstatSync, readSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { MedvaultError, codes, printable } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
-import { nameBytes, unsafeName, type TreeNode } from '../repo/tree.js';
+import { findByName, nameBytes, unsafeName, type TreeNode } from '../repo/tree.js';
 import type { BlobEntry } from '../repo/pack.js';
 import { cryptoPool, type LocalChunk, type RestoredFile } from '../crypto/pool.js';
 import { FileWriter, place, applyXattrs, notOverwritten, type FileTarget } from './file-writer.js';
@@ -178,10 +178,10 @@ class RestoreRun {
         // A crafted snapshot may hold a folder named '..': never walk (or write) through one.
         const why = unsafeName(want);
         if (why) throw new MedvaultError(codes.DATA_CORRUPT, `path ${JSON.stringify(p)}: refused: ${why}`);
-        node = tree ? (await this.repo.loadTree(tree)).find((n) => nameBytes(n).equals(want)) : undefined;
+        node = tree ? findByName(await this.repo.loadTree(tree), seg) : undefined;
         if (!node) throw new MedvaultError(codes.NOT_FOUND, `snapshot ${this.result.snapshot}: no path ${p}`);
         if (i < segs.length - 1) {
-          parents.push(want);
+          parents.push(nameBytes(node)); // the real name (want is its shown form for a name that is not UTF-8)
           parentNodes.push(node);
         }
         tree = node.subtree;
