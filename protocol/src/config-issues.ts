@@ -225,16 +225,35 @@ function describe(s: AnySchema | undefined, key: string | number | undefined): s
     case 'enum':
       return choices(Object.values(d.entries as Record<string, unknown>));
     case 'array':
-      return `a list of ${describe(unwrap(d.element), undefined).replace(/^an? /, '')}s`.replace(/ss$/, 's');
+      return `a list of ${plural(describe(unwrap(d.element), undefined))}`;
     case 'object':
       return 'a table';
     case 'union': {
       const disc = d.discriminator as string | undefined;
-      return disc ? `a table with ${disc} = ${choices((d.options as AnySchema[]).flatMap((o) => [...((unwrap(o)!._zod.def.shape[disc] as AnySchema)._zod.def.values ?? [])]))}` : 'a valid value';
+      return disc ? `a table with ${disc} = ${choices((d.options as AnySchema[]).flatMap((o) => valuesOf(unwrap(o)!._zod.def.shape[disc] as AnySchema)))}` : 'a valid value';
     }
     default:
       return 'a valid value';
   }
+}
+
+/** The values a literal or an enum allows (a union's tag may be either: `type = "files"`, `type = "postgres" | "mysql"`). */
+function valuesOf(s: AnySchema): unknown[] {
+  const d = s._zod.def;
+  return d.type === 'enum' ? Object.values(d.entries as Record<string, unknown>) : [...((d.values as unknown[] | undefined) ?? [])];
+}
+
+/**
+ * A description in the plural, for a list's elements: its noun takes the s (`a table with type =
+ * "files"` → `tables with type = "files"`, `a whole number (1-10)` → `whole numbers (1-10)`); one
+ * that has no noun (`one of "a", "b"`, `true or false`) is kept as each element's.
+ */
+function plural(one: string): string {
+  if (!/^an? /.test(one)) return `values, each ${one}`;
+  const bare = one.replace(/^an? /, '');
+  const at = bare.search(/ with | of | as | \(|:|$/);
+  const noun = bare.slice(0, at);
+  return `${noun.endsWith('s') ? noun : `${noun}s`}${bare.slice(at)}`;
 }
 
 function got(v: unknown): string {

@@ -63,6 +63,8 @@ const rows: Array<{ mistake: string; text: string; message: string }> = [
   { mistake: 'no servers at all', text: variant({ 8: 'servers = []' }), message: ':8: nats.servers: expected at least 1 entries, got none' },
   { mistake: 'unknown key in [nats]', text: variant({ 8: 'servers = ["tls://ctl.example:4222"]\ntimeout = 5' }), message: ':9: nats.timeout: unknown key (expected one of: servers, creds, nkey_file, ca_file)' },
   { mistake: 'no [[disks]]', text: variant({ 9: null, 10: null }), message: ': disks: missing: expected a list of tables' },
+  // was 'expected a list of table with type = "files"s': the plural on the wrong word, and the database types left out
+  { mistake: 'no [[stores]]', text: variant({ 11: null, 12: null, 13: null, 14: null, 15: null, 16: null, 17: null, 18: null, 19: null, 20: null, 21: null, 22: null }), message: ': stores: missing: expected a list of tables with type = one of "files", "postgres", "mysql"' },
   { mistake: 'unknown store type', text: variant({ 13: 'type = "ftp"' }), message: ':13: stores[0].type: expected one of "files", "postgres", "mysql", got "ftp"' },
   { mistake: 'store without a path', text: variant({ 14: null }), message: ':11: stores[0].path: missing: expected a path' },
   { mistake: 'continuous given as a string', text: variant({ 15: 'continuous = "yes"' }), message: ':15: stores[0].continuous: expected true or false, got "yes"' },

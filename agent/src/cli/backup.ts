@@ -31,7 +31,14 @@ export function register(program: Command, ctx: CliContext): void {
       const actor = { kind: 'user' as const, id: process.env.SUDO_USER ?? process.env.USER ?? 'cli' };
       const spool = new Spool(cfg.state_dir, cfg.site);
       const runStartedAt = Date.now();
+      const logError = (disk: string, err: unknown, startedAt: number) => {
+        const error = { code: err instanceof MedvaultError ? err.code : 'MV_ERR_STORAGE_FAILED', message: `${disk}: ${errorMessage(err)}` };
+        spool.add('log', backupLogEntry({ site: cfg.site, store: store.name, job, actor, startedAt, endedAt: Date.now(), error }));
+      };
+      /** Disks whose repository opened: each logs its own run. */
+      const opened = new Set<string>();
       const runs = await eachRepo(ctx, async (repo, disk) => {
+        opened.add(disk);
         const startedAt = Date.now();
         try {
           // the bar's total: as much as the store's last snapshot on this disk held (none: unknown)
@@ -51,11 +58,12 @@ export function register(program: Command, ctx: CliContext): void {
           }
           return result;
         } catch (err) {
-          const error = { code: err instanceof MedvaultError ? err.code : 'MV_ERR_STORAGE_FAILED', message: `${disk}: ${errorMessage(err)}` };
-          spool.add('log', backupLogEntry({ site: cfg.site, store: store.name, job, actor, startedAt, endedAt: Date.now(), error }));
+          logError(disk, err, startedAt);
           throw err;
         }
       });
+      // a disk that could not be opened (unplugged, foreign, empty) is a failed run in the backup log too, not a gap
+      for (const r of runs) if (r.error && !opened.has(r.disk)) logError(r.disk, r.error, runStartedAt);
       const done = runs.flatMap((r) => (r.value ? [r.value] : []));
       if (done.length > 0) noteRun(cfg.state_dir, store.name, ranAs(job, done), runStartedAt);
       // a disk that failed stops only itself: alert, and the other disks' snapshots stand; a disk

@@ -65,6 +65,19 @@ describe('medvault-agent CLI (built)', () => {
     expect(say(...c, 'status').stdout).toMatch(/\nrunning: incremental of records for \d+ s\n/);
   });
 
+  it('run refuses to start beside a daemon that runs (it started a second one, splitting orders and receipts); a stale status does not stop it', async () => {
+    const { site, c } = await newSite('twice', { 'a.txt': 'a' });
+    const now = Date.now();
+    mkdirSync(join(site, 'state'), { recursive: true });
+    const status = (pid: number, updatedAt: number) => writeFileSync(join(site, 'state', 'status.json'), JSON.stringify({ pid, site: 'clinic-twice', updatedAt, startedAt: now - 60_000, stores: [], disks: [], queued: [], alerts: [], backlog: { objects: 0, bytes: 0 } }));
+    status(process.pid, now); // this test's own pid stands for the running daemon's
+    const r = cli(...c, 'run');
+    expect(r.code).toBe(4);
+    expect(r.out).toMatchObject({ code: 'MV_ERR_REPO_LOCKED', message: expect.stringMatching(new RegExp(`^the agent daemon already runs on .*state \\(pid ${process.pid}, status written \\d+ s ago\\): not starting a second one`)) });
+    status(process.pid, now - 3_600_000); // an old status (a pid reused after a reboot): not a running daemon
+    expect(cli(...c, 'run').out.code).not.toBe('MV_ERR_REPO_LOCKED');
+  });
+
   it('recovery-key generate, init, backup, snapshots, ls, restore, check', () => {
     const rk = cli('recovery-key', 'generate', '--out', join(dir, 'recovery.key'));
     expect(rk.code).toBe(0);

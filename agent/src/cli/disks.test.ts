@@ -1,7 +1,7 @@
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { writeFileSync, mkdirSync, readFileSync, renameSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { tempDir } from '../repo/testing.js';
 import { generateRecoveryKeyPair } from '../crypto/recovery.js';
@@ -26,7 +26,7 @@ function alerts(state: string): { code: string; key: string; message: string; st
   return readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'alert').map((e) => JSON.parse(e.body));
 }
 
-async function site(disks = 2): Promise<{ dir: string; c: string[]; disk: (i: number) => string; state: string }> {
+async function site(disks = 2, path = (i: number) => `disk${i}`): Promise<{ dir: string; c: string[]; disk: (i: number) => string; state: string }> {
   const dir = await tempDir('mv-disks-');
   mkdirSync(join(dir, 'src'));
   writeFileSync(join(dir, 'src', 'a.json'), JSON.stringify({ a: randomBytes(500).toString('hex') }));
@@ -34,12 +34,12 @@ async function site(disks = 2): Promise<{ dir: string; c: string[]; disk: (i: nu
   const rk = await generateRecoveryKeyPair();
   const config = join(dir, 'agent.toml');
   const lines = [`site = "clinic-a"`, `state_dir = "state"`, `key_file = "local.key"`, `recovery_public_key = "${rk.publicKey}"`];
-  for (let i = 1; i <= disks; i++) lines.push('[[disks]]', `path = "disk${i}"`);
+  for (let i = 1; i <= disks; i++) lines.push('[[disks]]', `path = "${path(i)}"`);
   lines.push('[[stores]]', 'name = "records"', 'type = "files"', 'path = "src"');
   writeFileSync(config, lines.join('\n'));
   const c = ['--config', config];
   expect((await cli(...c, 'init')).code).toBe(0);
-  return { dir, c, disk: (i) => join(dir, `disk${i}`), state: join(dir, 'state') };
+  return { dir, c, disk: (i) => resolve(dir, path(i)), state: join(dir, 'state') };
 }
 
 describe('several backup disks', () => {
@@ -74,6 +74,9 @@ describe('several backup disks', () => {
     const r = await cli(...s.c, 'backup', 'records');
     expect(r.code).toBe(6);
     expect(r.out.results[1]).toMatchObject({ ok: false, alert: 'disk-missing' });
+    // the backup log holds the run on each disk: ok on the first, failed on the unplugged one (it had no entry)
+    const logs = readFileSync(join(s.state, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'log').map((e) => JSON.parse(e.body));
+    expect(logs.slice(-2).map((l) => [l.result, l.errors[0]?.message.split(':')[0]])).toEqual([['ok', undefined], ['failed', s.disk(2)]]);
     renameSync(`${s.disk(2)}.away`, s.disk(2));
     expect((await cli(...s.c, 'backup', 'records')).code).toBe(0);
     // another appliance's disk plugged in where disk2 was
@@ -146,6 +149,30 @@ describe('several backup disks', () => {
       expect((await cli(...s.c, 'backup', 'records')).code).toBe(0);
     } finally {
       execFileSync('umount', ['-l', mnt]);
+    }
+  });
+
+  it.skipIf(!root)('a new empty disk mounted where the disk was is told apart from no disk mounted, and the message says how to take it', async () => {
+    const dir = await tempDir('mv-mnt-');
+    const mnt = join(dir, 'mnt');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mnt]);
+    let mounted = true;
+    try {
+      const s = await site(2, (i) => (i === 2 ? `${mnt}/medvault` : `disk${i}`)); // the second disk below a mount point
+      const old = (await cli(...s.c, 'init')).out.repos[1].id as string;
+      execFileSync('umount', [mnt]);
+      mounted = false;
+      const unplugged = await cli(...s.c, 'backup', 'records');
+      expect(unplugged.code).toBe(6);
+      expect(unplugged.out.results[1]).toMatchObject({ ok: false, alert: 'disk-missing', message: `${mnt}/medvault: the backup disk is not there (unplugged or not mounted)` });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mnt]);
+      mounted = true;
+      const empty = await cli(...s.c, 'backup', 'records');
+      expect(empty.code).toBe(6);
+      expect(empty.out.results[1]).toMatchObject({ ok: false, message: `${mnt}/medvault: the disk mounted at ${mnt} has no folder medvault (a new or empty disk?); if it replaces the disk that held this agent's repository ${old} (failed, lost, rotated out), run medvault-agent init --replace-disk ${mnt}/medvault` });
+    } finally {
+      if (mounted) execFileSync('umount', ['-l', mnt]);
     }
   });
 });

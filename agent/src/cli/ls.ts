@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { MedvaultError, codes } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
-import { nameBytes, type TreeNode } from '../repo/tree.js';
+import { findByName, type TreeNode } from '../repo/tree.js';
 import { withSnapshotRepo, type CliContext } from './context.js';
 
 interface Entry {
@@ -25,7 +25,7 @@ export function register(program: Command, ctx: CliContext): void {
         let tree = snap.tree;
         const segs = (path ?? '').split('/').filter((s) => s !== '');
         for (const [i, seg] of segs.entries()) {
-          const n = (await repo.loadTree(tree)).find((x) => nameBytes(x).equals(Buffer.from(seg)));
+          const n = findByName(await repo.loadTree(tree), seg);
           if (!n) throw new MedvaultError(codes.NOT_FOUND, `snapshot ${hash.slice(0, 12)}: no path ${path}`);
           if (n.type !== 'dir') {
             out.push(entry(segs.join('/'), n));

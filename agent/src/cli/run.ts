@@ -27,8 +27,8 @@ import { DirStore } from '../store/dir-store.js';
 import { readLocalKey } from '../crypto/local-key.js';
 import type { CliContext } from './context.js';
 import { Alerts } from '../daemon/alerts.js';
-import { writeStatus, type AgentStatus } from '../daemon/status.js';
-import { DiskProbe } from '../daemon/disks.js';
+import { runningDaemon, writeStatus, type AgentStatus } from '../daemon/status.js';
+import { DiskProbe, diskStates } from '../daemon/disks.js';
 import { heartbeatStores, startAgentMetrics } from '../daemon/metrics.js';
 import { JobRunner } from '../jobs/runner.js';
 import { ContinuousProtection } from '../jobs/continuous.js';
@@ -45,6 +45,8 @@ export function register(program: Command, ctx: CliContext): void {
     .description('run the agent daemon: replicate off site, carry out restore orders, send heartbeats')
     .action(async () => {
       const cfg = ctx.config();
+      const other = runningDaemon(cfg.state_dir, Date.now());
+      if (other) throw new MedvaultError(codes.REPO_LOCKED, `the agent daemon already runs on ${cfg.state_dir} (pid ${other.pid}, status written ${Math.max(0, Math.round((Date.now() - other.updatedAt) / 1000))} s ago): not starting a second one; stop it first (systemctl stop medvault-agent)`);
       if (!cfg.nats) throw new MedvaultError(codes.CONFIG_INVALID, `${cfg.file}: [nats] servers are needed to run the daemon`);
       if (!cfg.controller_public_key) throw new MedvaultError(codes.CONFIG_INVALID, `${cfg.file}: controller_public_key is needed to verify orders and receipts`);
       const controllerKey = importPublicKey(cfg.controller_public_key);
@@ -194,7 +196,7 @@ export function register(program: Command, ctx: CliContext): void {
               ...(job ? { lastJob: { job: job.job, result: job.result, endedAt: job.endedAt, ...(job.error ? { error: job.error } : {}) } } : {}),
             };
           }),
-          disks: disks.map((d) => ({ path: d.disk, ok: !!d.repo, ...(d.repo ? { repo: d.repo.id } : {}), ...(d.error ? { error: d.error } : {}) })),
+          disks: await diskStates(disks),
           ...(jobs.current ? { running: jobs.current } : {}),
           queued: jobs.queued, alerts: alerts.list(), backlog: daemon.backlog,
           link: { servers: cfg.nats!.servers, ...linkState },

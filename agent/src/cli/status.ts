@@ -1,19 +1,10 @@
 /** `medvault-agent status`: what the running daemon reports — stores, watchers, disks, alerts, backlog. */
 import type { Command } from 'commander';
 import { MedvaultError, codes } from '@medvault/protocol';
-import { readStatus } from '../daemon/status.js';
+import { alive, readStatus } from '../daemon/status.js';
 import { formatBytes, formatCount, type CliContext } from './context.js';
 
 const ago = (t: number | undefined, now: number) => (t === undefined ? 'never' : `${Math.round((now - t) / 1000)} s ago`);
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export function register(program: Command, ctx: CliContext): void {
   program

@@ -6,6 +6,8 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { filesystemOf } from '../platform/filesystems.js';
 import type { Heartbeat } from '@medvault/protocol';
 
@@ -53,4 +55,19 @@ export class DiskProbe {
     }
     return out;
   }
+}
+
+/**
+ * Each disk as the status file and the heartbeat give it, now: one opened at start is usable only
+ * while its repository's `config` file is there, so a disk unplugged or unmounted since reads
+ * `ok: false` with why at the next status, not only at the next backup (hours later); one plugged
+ * back in reads ok again. The check is an async stat (the thread pool): a hung disk holds up no
+ * other work.
+ */
+export async function diskStates(disks: { disk: string; repo?: { id: string }; error?: string }[]): Promise<{ path: string; repo?: string; ok: boolean; error?: string }[]> {
+  return Promise.all(disks.map(async (d) => {
+    if (!d.repo) return { path: d.disk, ok: false, ...(d.error ? { error: d.error } : {}) };
+    const there = await stat(join(d.disk, 'config')).then(() => true, () => false);
+    return { path: d.disk, repo: d.repo.id, ok: there, ...(there ? {} : { error: 'the backup disk is not there (unplugged or not mounted)' }) };
+  }));
 }

@@ -63,3 +63,29 @@ export function readStatus(stateDir: string): AgentStatus | undefined {
   }
   return s as AgentStatus;
 }
+
+/** Whether a process of this pid exists (signal 0: nothing is sent). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // there, owned by another user
+  }
+}
+
+/**
+ * The daemon already running on this state folder, if any: another live process that rewrote the
+ * status within `freshMs` (it does every 2 s; a pid reused after a reboot has an old status).
+ * `run` refuses to start beside it: two daemons would split the control stream's orders and
+ * receipts between them and both replicate and back up.
+ */
+export function runningDaemon(stateDir: string, now: number, freshMs = 15_000): { pid: number; updatedAt: number } | undefined {
+  let s: AgentStatus | undefined;
+  try {
+    s = readStatus(stateDir);
+  } catch {
+    return undefined; // torn by a crash: nobody is rewriting it
+  }
+  return s && s.pid !== process.pid && now - s.updatedAt < freshMs && alive(s.pid) ? { pid: s.pid, updatedAt: s.updatedAt } : undefined;
+}

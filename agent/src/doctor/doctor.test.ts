@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { AgentConfig } from '../config.js';
 import { diagnose, type DoctorHost, type PathInfo } from './doctor.js';
 import { mountOf } from '../platform/filesystems.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { realHost } from './host.js';
 
 const GiB = 1024 ** 3;
 const dir = (over: Partial<PathInfo> = {}): PathInfo => ({ exists: true, isDir: true, mode: 0o40700, uid: 0, dev: 1, readable: true, writable: true, ...over });
@@ -70,7 +74,7 @@ describe('doctor', () => {
     const p = problems(f);
     expect(p.map((x) => `${x.status} ${x.check}`).sort()).toEqual(['fail disk', 'fail key', 'fail smart', 'fail space', 'fail store', 'fail tls', 'warn clock']);
     // a nearly empty share of a big disk is still too little: the line says why, and what the percentage is
-    expect(p.find((x) => x.check === 'space')!.message).toBe('0.5 GiB free of 2.0 TiB (0% free) on /mnt/b1: less than 1 GiB left for backups');
+    expect(p.find((x) => x.check === 'space')!.message).toBe('512.0 MiB free of 2.0 TiB (0% free) on /mnt/b1: less than 1 GiB left for backups');
     for (const x of p) expect(x.fix, `${x.check}: ${x.message}`).toBeTruthy();
     expect(p.find((x) => x.check === 'key')!.fix).toBe('chmod 600 /run/credentials/local.key');
     expect(p.find((x) => x.check === 'smart')!.message).toMatch(/FAILED/);
@@ -86,6 +90,23 @@ describe('doctor', () => {
       }));
       expect(asked).toEqual([]);
       expect(f.filter((x) => x.check === 'smart').map((x) => [x.status, x.subject, x.message])).toEqual([['ok', '/mnt/b1/medvault', `SMART: not applicable (${type})`]]);
+    }
+  });
+
+  it('gives a small disk\'s space in MiB, not as "0.0 GiB free of 0.0 GiB"', async () => {
+    const f = await diagnose(config, host({ filesystems: async () => [{ device: 'tmpfs', mount: '/mnt/b1', type: 'tmpfs', sizeBytes: 30 * 1024 ** 2, freeBytes: 27 * 1024 ** 2 }] }));
+    expect(f.find((x) => x.check === 'space')!.message).toBe('27.0 MiB free of 30.0 MiB (90% free) on /mnt/b1: less than 1 GiB left for backups');
+  });
+
+  it('the real host reads a record whose name is not UTF-8 (it is not "not readable")', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mv-doctor-'));
+    try {
+      mkdirSync(join(dir, 'sub'));
+      writeFileSync(Buffer.concat([Buffer.from(`${dir}/sub/caf`), Buffer.from([0xe9]), Buffer.from('.txt')]), 'x');
+      writeFileSync(join(dir, 'plain.txt'), 'y');
+      expect(realHost.unreadable(dir, 5, 100)).toEqual({ looked: 3, unreadable: [] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -3,7 +3,7 @@
  * to learn what is wrong and how to fix it. Each check yields findings (ok, warn, fail), each
  * problem with a fix. The checks read only; the I/O they need comes in through `DoctorHost`.
  */
-import { formatCount, nkeySeedProblem } from '@medvault/protocol';
+import { formatBytes, formatCount, nkeySeedProblem } from '@medvault/protocol';
 import type { AgentConfig } from '../config.js';
 import { mountOf, type Filesystem } from '../platform/filesystems.js';
 
@@ -81,9 +81,6 @@ const GiB = 1024 ** 3;
 const pseudoFs = /^(tmpfs|devtmpfs|overlay|squashfs|proc|sysfs|cgroup2?|devpts|mqueue|ramfs|autofs|fuse\.lxcfs|nsfs|tracefs|debugfs|securityfs|pstore|bpf|efivarfs|configfs|hugetlbfs|binfmt_misc)$/;
 const systemMounts = new Set(['/', '/boot', '/boot/efi', '/usr', '/var', '/home', '/tmp']);
 
-function size(n: number): string {
-  return n >= 1024 ** 4 ? `${(n / 1024 ** 4).toFixed(1)} TiB` : `${(n / GiB).toFixed(1)} GiB`;
-}
 
 /** Runs every check; `config` is the validated configuration (config problems are found before). */
 export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { user?: string } = {}): Promise<Finding[]> {
@@ -128,7 +125,7 @@ export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { us
   const disksOnly = devices.filter((d) => d.type === 'disk' || d.type === 'part');
   add({
     check: 'disks-found', subject: 'host', status: suitable.length > 0 ? 'ok' : 'warn',
-    message: `${formatCount(disksOnly.length, 'block device')}${disksOnly.length ? ` (${disksOnly.map((d) => `${d.name} ${size(d.sizeBytes)}${d.removable ? ' removable' : ''}${d.mount ? ` at ${d.mount}` : ''}`).join(', ')})` : ''}; suitable backup disks: ${suitable.length ? suitable.map((f) => `${f.mount} (${f.device}, ${size(f.freeBytes)} free)`).join(', ') : 'none'}`,
+    message: `${formatCount(disksOnly.length, 'block device')}${disksOnly.length ? ` (${disksOnly.map((d) => `${d.name} ${formatBytes(d.sizeBytes)}${d.removable ? ' removable' : ''}${d.mount ? ` at ${d.mount}` : ''}`).join(', ')})` : ''}; suitable backup disks: ${suitable.length ? suitable.map((f) => `${f.mount} (${f.device}, ${formatBytes(f.freeBytes)} free)`).join(', ') : 'none'}`,
     ...(suitable.length ? {} : { fix: 'attach a disk of its own for backups (not the system disk, not the records\' disk), format it (mkfs.ext4), mount it under /mnt and add it as [[disks]]' }),
   });
 
@@ -156,7 +153,7 @@ export async function diagnose(config: AgentConfig, host: DoctorHost, opts: { us
       const share = fs.sizeBytes > 0 ? fs.freeBytes / fs.sizeBytes : 0;
       const status: Severity = fs.freeBytes < GiB ? 'fail' : share < 0.1 ? 'warn' : 'ok';
       const why = status === 'fail' ? ': less than 1 GiB left for backups' : status === 'warn' ? ': less than 10% free' : '';
-      add({ check: 'space', subject: d.path, status, message: `${size(fs.freeBytes)} free of ${size(fs.sizeBytes)} (${Math.round(share * 100)}% free) on ${fs.mount}${why}`, ...(status === 'ok' ? {} : { fix: 'prune (medvault-agent forget), or add a larger disk' }) });
+      add({ check: 'space', subject: d.path, status, message: `${formatBytes(fs.freeBytes)} free of ${formatBytes(fs.sizeBytes)} (${Math.round(share * 100)}% free) on ${fs.mount}${why}`, ...(status === 'ok' ? {} : { fix: 'prune (medvault-agent forget), or add a larger disk' }) });
       const system = systemMounts.has(fs.mount) ? fs.mount : systemDevs.get(i.dev);
       if (system) add({ check: 'disk', subject: d.path, status: 'warn', message: `backup disk is on the system filesystem ${system}`, fix: 'use a disk of its own for backups' });
       // SMART is a block device's: a file system without one (tmpfs, ramfs, overlay, NFS, CIFS, FUSE) has none to ask

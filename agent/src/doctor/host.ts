@@ -19,7 +19,7 @@ const run = (cmd: string, args: string[], timeoutMs = 10_000) =>
     execFile(cmd, args, { timeout: timeoutMs }, (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout) }));
   });
 
-function can(path: string, mode: number): boolean {
+function can(path: string | Buffer, mode: number): boolean {
   try {
     accessSync(path, mode);
     return true;
@@ -112,33 +112,35 @@ export const realHost: DoctorHost = {
     }
   },
   unreadable(dir, max, limit) {
+    // Names are walked as bytes: one that is not UTF-8 does not survive a string round trip, so
+    // it would be looked up under another name and wrongly reported as unreadable.
     const bad: string[] = [];
     let looked = 0;
-    const stack = [dir];
+    const stack = [Buffer.from(dir)];
     while (stack.length && looked < limit && bad.length < max) {
       const d = stack.pop()!;
-      let names: string[];
+      let names: Buffer[];
       try {
-        names = readdirSync(d);
+        names = readdirSync(d, { encoding: 'buffer' });
       } catch {
-        bad.push(d);
+        bad.push(d.toString());
         continue;
       }
       for (const n of names) {
         if (looked >= limit || bad.length >= max) break;
-        const p = join(d, n);
+        const p = Buffer.concat([d, d.at(-1) === 0x2f ? Buffer.alloc(0) : Buffer.from('/'), n]);
         looked++;
         let s;
         try {
           s = lstatSync(p);
         } catch {
-          bad.push(p);
+          bad.push(p.toString());
           continue;
         }
         if (s.isDirectory()) {
           if (can(p, constants.R_OK | constants.X_OK)) stack.push(p);
-          else bad.push(p);
-        } else if (s.isFile() && !can(p, constants.R_OK)) bad.push(p);
+          else bad.push(p.toString());
+        } else if (s.isFile() && !can(p, constants.R_OK)) bad.push(p.toString());
       }
     }
     return { looked, unreadable: bad };

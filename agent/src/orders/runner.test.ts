@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { codes, generateSigningKey, makeOrder, type BackupLog, type OrderRequest, type OrderStatus } from '@medvault/protocol';
 import { OrderLedger } from './ledger.js';
 import { OrderRunner, type RestoreEngine } from './runner.js';
+import type { AgentAuditInput } from '../audit/audit-log.js';
+import type { AuditEntry } from '@medvault/protocol';
 
 const site = 'clinic-a';
 const now = Date.UTC(2026, 11, 3, 12);
@@ -87,6 +89,18 @@ describe('OrderRunner', () => {
     const v = await t.runner.handle(makeOrder({ ...t.request, target: join(t.root, 'evil', 'x') }, t.key, now), 1);
     expect(v).toMatchObject({ state: 'refused', code: codes.ORDER_TARGET });
     expect(v.reason).toMatch(/outside the restore roots/);
+  });
+
+  it('an order that fails as a whole (no such snapshot or store) is logged and audited with the person who ordered it, not "unknown"', async () => {
+    const t = setup();
+    const audits: AgentAuditInput[] = [];
+    const runner = new OrderRunner({
+      site, controllerKey: t.key.publicKey, ledger: t.ledger, engine: () => ({ restore: async () => Promise.reject(new Error('no snapshot latest of store nostore')) }), restoreRoots: [t.root],
+      report: () => undefined, log: (l) => void t.logs.push(l), now: () => now, audit: { record: (e) => (audits.push(e), {} as AuditEntry) },
+    });
+    expect((await runner.handle(makeOrder({ ...t.request, store: 'nostore' }, t.key, now), 1)).state).toBe('failed');
+    expect(t.logs[0]).toMatchObject({ job: 'restore', store: 'nostore', actor: { kind: 'user', id: 'tech1' }, result: 'failed' });
+    expect(audits.filter((a) => a.action === 'restore')).toEqual([expect.objectContaining({ actor: { kind: 'user', id: 'tech1' }, result: 'failed' })]);
   });
 
   it('reports a failed verification as failed, naming the files', async () => {

@@ -200,7 +200,8 @@ export class OrderRunner {
         ended = this.restored(order, target, startedAt, result);
       } catch (err) {
         const code = err instanceof MedvaultError ? err.code : codes.STORAGE_FAILED;
-        ended = this.ending(order, startedAt, { code, message: `order ${order.id}: ${(err as Error).message}`.slice(0, 2000) });
+        // the order's person as the ledger records it (`by`): a RestoreOrder has none, and the log and audit said 'unknown'
+        ended = this.ending({ id: order.id, by: order.requestedBy.user, ...(order.store ? { store: order.store } : {}) }, startedAt, { code, message: `order ${order.id}: ${(err as Error).message}`.slice(0, 2000) });
       }
       this.conclude(ended);
       const { state, reason } = ended.status;

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DiskProbe } from '../daemon/disks.js';
+import { DiskProbe, diskStates } from '../daemon/disks.js';
 import { realHost } from '../doctor/host.js';
 import { filesystemOf } from './filesystems.js';
 
@@ -15,6 +15,17 @@ describe('the file system a backup disk lives on', () => {
     expect(await filesystemOf(gone)).toBeUndefined();
     const [d] = await new DiskProbe(Date.now).report([{ path: gone, ok: false, error: 'not there' }]);
     expect(d).not.toHaveProperty('freeBytes');
+  });
+
+  it('a disk opened at start and unplugged since is not usable in the status file, and usable again once back', async () => {
+    const disk = mkdtempSync(join(tmpdir(), 'mv-fs-disk-'));
+    writeFileSync(join(disk, 'config'), 'x');
+    const opened = [{ disk, repo: { id: 'r1' } }, { disk: '/mnt/never', error: '/mnt/never: the backup disk is not there (unplugged or not mounted)' }];
+    expect(await diskStates(opened)).toEqual([{ path: disk, repo: 'r1', ok: true }, { path: '/mnt/never', ok: false, error: opened[1]!.error }]);
+    renameSync(disk, `${disk}.away`);
+    expect((await diskStates(opened))[0]).toEqual({ path: disk, repo: 'r1', ok: false, error: 'the backup disk is not there (unplugged or not mounted)' });
+    renameSync(`${disk}.away`, disk);
+    expect((await diskStates(opened))[0]!.ok).toBe(true);
   });
 
   // systeminformation's list holds no tmpfs (nor NFS, CIFS, FUSE): such a disk was reported with

@@ -3,7 +3,7 @@
  * folder, its LevelDB catalog in `<state_dir>/cache/<repo id>`.
  */
 import { readFile, mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { MedvaultError, codes } from '@medvault/protocol';
 import type { AgentConfig } from '../config.js';
 import { DirStore } from '../store/dir-store.js';
@@ -53,7 +53,7 @@ export function diskProblem(err: unknown): { code: string; what: string } | unde
   if (n === 'ENOSPC' || n === 'EDQUOT') return { code: 'disk-full', what: 'the disk is full' };
   if (n === 'EROFS' || n === 'EACCES' || n === 'EPERM') return { code: 'disk-read-only', what: 'the disk is read-only or not writable' };
   if (n === 'EIO' || n === 'ENXIO' || n === 'ENODEV' || n === 'ESTALE') return { code: 'disk-failing', what: 'the disk fails to read or write' };
-  if (c === codes.NOT_FOUND) return { code: 'disk-missing', what: 'the disk is not there (unplugged or not mounted)' };
+  if (c === codes.NOT_FOUND) return { code: 'disk-missing', what: 'the disk or its repository folder is not there' };
   if (c === codes.CONFLICT || c === codes.KEY_INVALID) return { code: 'disk-foreign', what: 'the disk holds a repository that is not this agent\'s' };
   if (c === codes.STORAGE_FAILED) return { code: 'disk-failing', what: 'the disk fails' };
   return undefined;
@@ -87,6 +87,20 @@ export async function createDiskRepository(disk: string, cfg: RepoConfigPart, re
   return { id, created: !existed, ...(before !== undefined && before !== id ? { replaced: before } : {}) };
 }
 
+/**
+ * Why a disk's folder is not there: no disk is mounted (unplugged), or one is mounted on the
+ * folder above it (`dirname(disk)` is a mount point) without this folder: a new or empty disk,
+ * which init sets up (`--replace-disk` when another repository was recorded for the path).
+ */
+async function whyMissing(disk: string, cfg: Pick<AgentConfig, 'state_dir'>): Promise<string> {
+  const mount = dirname(disk);
+  const [here, above] = await Promise.all([stat(mount), stat(dirname(mount))]).catch(() => []);
+  if (!here?.isDirectory() || !above || mount === dirname(mount) || here.dev === above.dev) return 'the backup disk is not there (unplugged or not mounted)';
+  const before = (await identities(cfg))[disk];
+  const fix = before === undefined ? 'run medvault-agent init to create its repository' : `if it replaces the disk that held this agent's repository ${before} (failed, lost, rotated out), run medvault-agent init --replace-disk ${disk}`;
+  return `the disk mounted at ${mount} has no folder ${basename(disk)} (a new or empty disk?); ${fix}`;
+}
+
 /** Reads a recovery private key file (base64url text). */
 export async function readRecoveryKey(file: string): Promise<Unlock> {
   const text = await readFile(file, 'utf8').catch((cause) => {
@@ -99,7 +113,7 @@ export async function readRecoveryKey(file: string): Promise<Unlock> {
 export async function openDiskRepository(disk: string, cfg: Pick<AgentConfig, 'key_file' | 'state_dir'>, unlock?: Unlock): Promise<Repository> {
   const u = unlock ?? { localKey: await readLocalKey(cfg.key_file) };
   const present = await stat(disk).then((s) => s.isDirectory()).catch(() => false);
-  if (!present) throw new MedvaultError(codes.NOT_FOUND, `${disk}: the backup disk is not there (unplugged or not mounted)`);
+  if (!present) throw new MedvaultError(codes.NOT_FOUND, `${disk}: ${await whyMissing(disk, cfg)}`);
   const repo = await Repository.open(new DirStore(disk), u, { cacheDir: cacheDir(cfg), label: disk });
   if (!unlock) {
     try {

@@ -49,6 +49,22 @@ export function nameBytes(n: TreeNode): Buffer {
 }
 
 /**
+ * The entry of `nodes` that a path segment given as text names: the one whose name is the
+ * segment's UTF-8 bytes; else, when the segment holds U+FFFD, the one whose name shows as the
+ * segment (a name that is not UTF-8 is shown with `�`, and cannot be typed otherwise: node decodes
+ * a command line's arguments as UTF-8). Undefined when none; MV_ERR_CONFLICT when several names
+ * show the same (`caf\xe9` and `caf\xe8` both show as `caf�`).
+ */
+export function findByName(nodes: TreeNode[], segment: string): TreeNode | undefined {
+  const want = Buffer.from(segment);
+  const exact = nodes.find((n) => nameBytes(n).equals(want));
+  if (exact || !segment.includes('\uFFFD')) return exact;
+  const shown = nodes.filter((n) => nameBytes(n).toString('utf8') === segment);
+  if (shown.length > 1) throw new MedvaultError(codes.CONFLICT, `${printable(segment)}: ${shown.length} names that are not UTF-8 show as this; restore their folder instead`);
+  return shown[0];
+}
+
+/**
  * Why a raw name must not be created on restore, or undefined when it is safe: empty, '.', '..',
  * or containing '/' or NUL (absolute and nested names included).
  */

@@ -93,6 +93,48 @@ describe('Restorer', () => {
     expect(existsSync(join(part, 'big.bin'))).toBe(false);
   });
 
+  it('the folders above a selected path get their snapshot mode and mtime (made 0700 and left so before); folders already there are left as they are', async () => {
+    const t = await testRepo();
+    const src = await tempDir('mv-src-');
+    await mkdir(join(src, 'p', 'q'), { recursive: true });
+    await writeFile(join(src, 'p', 'q', 'one.txt'), '1');
+    await writeFile(join(src, 'p', 'q', 'two.txt'), '2');
+    await chmod(join(src, 'p'), 0o750);
+    await chmod(join(src, 'p', 'q'), 0o755);
+    await utimes(join(src, 'p', 'q'), 1_000_000, 1_000_000);
+    await utimes(join(src, 'p'), 2_000_000, 2_000_000);
+    await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+    const target = await tempDir('mv-out-');
+    await mkdir(join(target, 'p'), { mode: 0o711 });
+    const res = await new Restorer(t.repo).restore({ snapshot: 'latest', paths: ['p/q/one.txt', 'p/q/two.txt'], target, mode: 'new' });
+    expect(res.errors).toEqual([]);
+    const q = await lstat(join(target, 'p', 'q'));
+    expect([q.mode & 0o7777, q.mtimeMs]).toEqual([0o755, 1_000_000_000]);
+    expect((await lstat(join(target, 'p'))).mode & 0o7777).toBe(0o711); // there already: not changed
+    const fresh = await tempDir('mv-out-');
+    await new Restorer(t.repo).restore({ snapshot: 'latest', paths: ['p/q/one.txt'], target: fresh, mode: 'new' });
+    const p = await lstat(join(fresh, 'p'));
+    expect([p.mode & 0o7777, p.mtimeMs]).toEqual([0o750, 2_000_000_000]);
+  });
+
+  it('a name that is not UTF-8 is restored by the name it is shown as (caf\uFFFD.txt), as a command line can give it; two such names showing the same are refused', async () => {
+    const t = await testRepo();
+    const src = await tempDir('mv-src-');
+    await mkdir(join(src, 'd'));
+    await writeFile(bj(b(join(src, 'd')), b([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74])), 'latin-1 name');
+    await mkdir(bj(b(src), b([0x6e, 0xff])));
+    await writeFile(bj(b(src), b([0x6e, 0xff]), b('in.txt')), 'in a folder not UTF-8');
+    await writeFile(bj(b(src), b([0x78, 0xe9])), '1');
+    await writeFile(bj(b(src), b([0x78, 0xe8])), '2');
+    await new Archiver(t.repo).backup({ store: 's', source: src, job: 'full' });
+    const target = await tempDir('mv-out-');
+    const res = await new Restorer(t.repo).restore({ snapshot: 'latest', paths: ['d/caf\uFFFD.txt', 'n\uFFFD/in.txt'], target, mode: 'new' });
+    expect([res.files, res.errors]).toEqual([2, []]);
+    expect(await readFile(bj(b(join(target, 'd')), b([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74])), 'utf8')).toBe('latin-1 name');
+    expect(await readFile(bj(b(target), b([0x6e, 0xff]), b('in.txt')), 'utf8')).toBe('in a folder not UTF-8');
+    await expect(new Restorer(t.repo).restore({ snapshot: 'latest', paths: ['x\uFFFD'], target, mode: 'new' })).rejects.toMatchObject({ code: 'MV_ERR_CONFLICT' });
+  });
+
   it("mode 'new' refuses to overwrite; 'overwrite' replaces", async () => {
     const t = await testRepo();
     const src = await tempDir('mv-src-');

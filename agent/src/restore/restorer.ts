@@ -14,7 +14,8 @@
  *    file with any bad chunk is deleted and reported. Mode and mtime are set, then the temp file
  *    is renamed ('overwrite') or renamed without replacing ('new': renameat2 RENAME_NOREPLACE,
  *    else link + unlink; refuses an existing name atomically).
- * 5. Symlinks are created as symlinks; folder modes and mtimes are set after their contents.
+ * 5. Symlinks are created as symlinks; folder modes and mtimes are set after their contents, also
+ *    those of the folders above a selected path that the run made (not of folders already there).
  * 6. Every chunk is read back from the temp file as soon as it is written and compared byte for
  *    byte with the authenticated plaintext (a hole must read as zeros), and the file must end
  *    there; a file that differs is deleted, never placed, and reported (MV_ERR_VERIFY_FAILED).
@@ -27,7 +28,7 @@ import { constants, openSync, closeSync, fstatSync, readSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { MedvaultError, codes, printable } from '@medvault/protocol';
 import type { Repository } from '../repo/repository.js';
-import { nameBytes, unsafeName, type TreeNode } from '../repo/tree.js';
+import { findByName, nameBytes, unsafeName, type TreeNode } from '../repo/tree.js';
 import type { BlobEntry } from '../repo/pack.js';
 import { cryptoPool, type LocalChunk, type RestoredFile } from '../crypto/pool.js';
 import { FileWriter, place, applyXattrs, notOverwritten, type FileTarget } from './file-writer.js';
@@ -110,15 +111,24 @@ export class Restorer {
     const forget = onInterrupt(() => run.removeTemps());
     try {
       for (const r of roots) await (r.node ? run.countNode(r.node) : run.countTree(snap.tree));
+      // Folders above a selected path that this run made: given their snapshot owner, mode and
+      // times once every root is placed (deepest first); folders that were there are left as they are.
+      const made: { dir: Buffer; node: TreeNode; display: string }[] = [];
       for (const r of roots) {
         const dirs = [run.openDir(target, r.display, false)];
         try {
-          for (const seg of r.parents) dirs.push(await run.ensureDir(join(dirs.at(-1)!, seg), r.display));
+          for (const [i, seg] of r.parents.entries()) {
+            const path = join(dirs.at(-1)!, seg);
+            const fresh = !sync.lstat(path);
+            dirs.push(await run.ensureDir(path, r.display));
+            if (fresh) made.push({ dir: run.pin(dirs.at(-1)!), node: r.parentNodes[i]!, display: r.display.split('/').slice(0, i + 1).join('/') });
+          }
           await (r.node ? await run.restoreNode(dirs.at(-1)!, r.node, r.display) : await run.restoreChildren(dirs.at(-1)!, snap.tree, '')).done;
         } finally {
           for (const d of dirs) run.closeDir(d);
         }
       }
+      for (const m of made.reverse()) await run.finishDir(m.dir, m.node, m.display).catch((err) => run.fail(m.display, err));
       await run.syncTarget(targetFd, o.target);
     } finally {
       forget();
@@ -144,7 +154,7 @@ class RestoreRun {
     this.result = { snapshot, files: 0, bytes: 0, verified: 0, failed: [], errors: [] };
   }
 
-  private fail(path: string, err: unknown): void {
+  fail(path: string, err: unknown): void {
     const code = err instanceof MedvaultError ? err.code : ((err as NodeJS.ErrnoException)?.code ?? 'ERROR');
     this.result.errors.push({ path, code, message: printable((err as Error)?.message ?? String(err)) }); // a system message may quote the raw path
     if (!this.failedPaths.has(path)) this.result.failed.push(path);
@@ -154,25 +164,29 @@ class RestoreRun {
   private readonly failedPaths = new Set<string>();
 
   /** Finds each selected path's node; [] selects the root tree itself (node undefined). */
-  async select(root: string, paths: string[]): Promise<{ parents: Buffer[]; node?: TreeNode; display: string }[]> {
-    if (paths.length === 0) return [{ parents: [], display: '' }];
+  async select(root: string, paths: string[]): Promise<{ parents: Buffer[]; parentNodes: TreeNode[]; node?: TreeNode; display: string }[]> {
+    if (paths.length === 0) return [{ parents: [], parentNodes: [], display: '' }];
     const out = [];
     for (const p of paths) {
       const segs = p.split('/').filter((s) => s !== '');
       let tree: string | undefined = root;
       let node: TreeNode | undefined;
       const parents: Buffer[] = [];
+      const parentNodes: TreeNode[] = [];
       for (const [i, seg] of segs.entries()) {
         const want = Buffer.from(seg);
         // A crafted snapshot may hold a folder named '..': never walk (or write) through one.
         const why = unsafeName(want);
         if (why) throw new MedvaultError(codes.DATA_CORRUPT, `path ${JSON.stringify(p)}: refused: ${why}`);
-        node = tree ? (await this.repo.loadTree(tree)).find((n) => nameBytes(n).equals(want)) : undefined;
+        node = tree ? findByName(await this.repo.loadTree(tree), seg) : undefined;
         if (!node) throw new MedvaultError(codes.NOT_FOUND, `snapshot ${this.result.snapshot}: no path ${p}`);
-        if (i < segs.length - 1) parents.push(want);
+        if (i < segs.length - 1) {
+          parents.push(nameBytes(node)); // the real name (want is its shown form for a name that is not UTF-8)
+          parentNodes.push(node);
+        }
         tree = node.subtree;
       }
-      out.push({ parents, node, display: segs.join('/') });
+      out.push({ parents, parentNodes, node, display: segs.join('/') });
     }
     return out;
   }
@@ -223,6 +237,12 @@ class RestoreRun {
     }
     const dir = Buffer.from(`/proc/self/fd/${fd}`);
     this.dirs.set(dir.toString(), { fd, pinned: false });
+    return dir;
+  }
+
+  /** Keeps a folder's descriptor open to the run's end (closeDir passes it over) and returns it. */
+  pin(dir: Buffer): Buffer {
+    this.dirs.get(dir.toString())!.pinned = true;
     return dir;
   }
 
@@ -298,7 +318,7 @@ class RestoreRun {
   }
 
   /** A folder's owner, mode, extended attributes and times, once everything in it is placed. */
-  private async finishDir(sub: Buffer, n: TreeNode, display: string): Promise<void> {
+  async finishDir(sub: Buffer, n: TreeNode, display: string): Promise<void> {
     // `<fd path>/.` is the folder itself, also for the calls that never follow a final symlink
     const self = join(sub, Buffer.from('.'));
     if (ROOT) await lchown(self, n.uid, n.gid).catch(() => undefined);

@@ -76,6 +76,13 @@ describe('medvault CLI against a controller', () => {
     const refused = await medvault(['restore', '--site', SITE, '--path', '', '--target', '/etc/x', '--timeout', '30'], env);
     expect(refused.code).toBe(3);
     expect(refused.stderr).toContain('target outside restore_roots');
+
+    // an order not waited for is followed afterwards by its id (there was no command for it)
+    const sent = await medvault(['restore', '--site', SITE, '--path', 'patients/42', '--target', '/srv/restore', '--no-wait', '--json'], env);
+    const id = lastJson(sent.stdout).id as string;
+    expect(lastJson(sent.stdout).message).toBe(`order ${id} sent (not waiting; follow it with medvault order ${id})`);
+    const followed = await medvault(['order', id, '--timeout', '30'], env);
+    expect([followed.code, followed.stdout.trim().split('\n').at(-1)]).toEqual([0, `order ${id} done: 2 files, 10 B restored and verified from snapshot abababababab`]);
   });
 
   it("escapes control characters in what an agent reports (failed paths, a refusal's reason)", async () => {

@@ -82,7 +82,7 @@ for (const [verb, what] of [['approve', 'approve (sign and send) an in-place ove
     .action(async (id: string, o: { reason?: string }) => {
       const v = await client().call<OrderViewJson>('POST', `/api/v1/orders/${encodeURIComponent(id)}/${verb}`, verb === 'reject' ? { reason: o.reason ?? '' } : {});
       if (json) out(v);
-      else say(`order ${v.id}: ${v.state}`);
+      else say(`order ${v.id}: ${v.state}${verb === 'approve' ? ` (follow it: medvault order ${v.id})` : ''}`);
     });
 }
 
@@ -149,32 +149,52 @@ program
       source: o.source,
       mode: o.overwrite ? 'overwrite' : 'new',
     });
-    if (!json) say(created.state === 'awaiting-approval' ? `order ${created.id} awaits approval by a second technician (medvault approve ${created.id})` : `order ${created.id} sent to ${o.site}`);
-    let v = created;
-    let timedOut = false;
-    if (o.wait) {
-      const bar = !json && process.stderr.isTTY === true;
-      const deadline = Date.now() + timeoutS * 1000;
-      let last = '';
-      for (;;) {
-        v = await api.call<OrderViewJson>('GET', `/api/v1/orders/${created.id}`);
-        const line = progressBar(v);
-        if (bar) process.stderr.write(`\r${printable(line)}`);
-        else if (!json && line !== last) say(line);
-        last = line;
-        if (v.final) break;
-        if (Date.now() >= deadline) {
-          timedOut = true;
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 1000));
+    if (!json) say(created.state === 'awaiting-approval' ? `order ${created.id} awaits approval by a second technician (medvault approve ${created.id}; then medvault order ${created.id} follows it)` : `order ${created.id} sent to ${o.site}`);
+    await follow(api, created, o.wait ? timeoutS : 0);
+  });
+
+/**
+ * Follows an order until it is final or `timeoutS` has passed (0: its state now), printing its
+ * progress, then its outcome; sets the exit code as `restore` documents it.
+ */
+async function follow(api: ReturnType<typeof client>, first: OrderViewJson, timeoutS: number): Promise<void> {
+  let v = first;
+  let timedOut = false;
+  if (timeoutS > 0) {
+    const bar = !json && process.stderr.isTTY === true;
+    const deadline = Date.now() + timeoutS * 1000;
+    let last = '';
+    for (;;) {
+      v = await api.call<OrderViewJson>('GET', `/api/v1/orders/${first.id}`);
+      const line = progressBar(v);
+      if (bar) process.stderr.write(`\r${printable(line)}`);
+      else if (!json && line !== last) say(line);
+      last = line;
+      if (v.final) break;
+      if (Date.now() >= deadline) {
+        timedOut = true;
+        break;
       }
-      if (bar) process.stderr.write('\n');
+      await new Promise((r) => setTimeout(r, 1000));
     }
-    const outcome = restoreOutcome(v, timedOut);
-    if (json) out({ ...v, exit: outcome.exit, message: outcome.message });
-    else (outcome.exit === 0 ? say : warn)(outcome.message);
-    process.exitCode = outcome.exit;
+    if (bar) process.stderr.write('\n');
+  }
+  const outcome = restoreOutcome(v, timedOut);
+  if (json) out({ ...v, exit: outcome.exit, message: outcome.message });
+  else (outcome.exit === 0 ? say : warn)(outcome.message);
+  process.exitCode = outcome.exit;
+}
+
+program
+  .command('order <order-id>')
+  .description('follow an order already made (after restore --no-wait or its --timeout, or an approve) until the agent reports; exit codes as restore')
+  .option('--no-wait', 'print its state now')
+  .option('--timeout <s>', 'seconds to wait for the outcome', '300')
+  .action(async (id: string, o: { wait: boolean; timeout: string }) => {
+    const timeoutS = Number(o.timeout);
+    if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`--timeout ${o.timeout}: seconds`);
+    const api = client();
+    await follow(api, await api.call<OrderViewJson>('GET', `/api/v1/orders/${encodeURIComponent(id)}`), o.wait ? timeoutS : 0);
   });
 
 const query = (o: Record<string, string | undefined>) => new URLSearchParams(Object.entries(o).filter((e): e is [string, string] => e[1] !== undefined)).toString();

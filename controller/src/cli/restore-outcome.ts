@@ -20,8 +20,8 @@ export const restoreExit = { ok: 0, error: 1, refused: 3, failed: 4, timeout: 5,
 export function restoreOutcome(v: OrderViewJson, timedOut: boolean): { exit: number; message: string } {
   if (!v.final) {
     return timedOut
-      ? { exit: restoreExit.timeout, message: `order ${v.id}: still ${v.state} when the wait timed out` }
-      : { exit: restoreExit.ok, message: v.state === 'awaiting-approval' ? `order ${v.id} awaits approval by a second technician (not waiting)` : `order ${v.id} sent (not waiting)` };
+      ? { exit: restoreExit.timeout, message: `order ${v.id}: still ${v.state} when the wait timed out (medvault order ${v.id} follows it on)` }
+      : { exit: restoreExit.ok, message: v.state === 'awaiting-approval' ? `order ${v.id} awaits approval by a second technician (not waiting)` : `order ${v.id} ${v.state} (not waiting; follow it with medvault order ${v.id})` };
   }
   const why = v.reason ? printable(`${v.reason.code}: ${v.reason.message}`) : 'no reason given';
   if (v.state === 'refused') return { exit: restoreExit.refused, message: `order ${v.id} refused by the agent: ${why}` };

@@ -47,6 +47,8 @@ describe('drill routes against a real nats-server', () => {
     expect(r).toMatchObject({ status: 404 });
     expect(r.body.error.message).toContain('payroll');
     expect(await call(f, 'GET', '/api/v1/drills/schedule?site=NOT_A_SITE', undefined, viewer)).toMatchObject({ status: 400 });
+    // a short id (as the snapshot ids are given) is named a drill id, not "path: id: order id"
+    expect(await call(f, 'GET', '/api/v1/drills/8cf1df07/report.json', undefined, viewer)).toMatchObject({ status: 400, body: { error: { message: 'path: id: drill id: the whole UUID that medvault drill printed (GET /api/v1/drills lists them)' } } });
     expect(await drillOrders()).toEqual([]);
   });
 

@@ -11,7 +11,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { MedvaultError, codes, drillSources, orderId, site as siteSchema, type SigningKey } from '@medvault/protocol';
+import { MedvaultError, ORDER_RE, codes, drillSources, site as siteSchema, type SigningKey } from '@medvault/protocol';
 import type { Role } from '../auth/roles.js';
 import { parseInput } from '../http/validate.js';
 import { reportFormats } from '../reports/render.js';
@@ -28,8 +28,10 @@ const body = z.strictObject({
 });
 const listQuery = z.strictObject({ site: siteSchema.optional(), limit: z.coerce.number().int().min(1).max(10_000).default(200) });
 const scheduleQuery = z.strictObject({ site: siteSchema.optional() });
-const idParams = z.strictObject({ id: orderId });
-const reportParams = z.strictObject({ id: orderId, format: z.enum(reportFormats) });
+/** A drill's id as it is asked for: whole (a prefix is not looked up), and named a drill's, not an order's. */
+const drillId = z.string().regex(ORDER_RE, 'drill id: the whole UUID that medvault drill printed (GET /api/v1/drills lists them)');
+const idParams = z.strictObject({ id: drillId });
+const reportParams = z.strictObject({ id: drillId, format: z.enum(reportFormats) });
 const contentTypes = { json: 'application/json', html: 'text/html; charset=utf-8', pdf: 'application/pdf' } as const;
 
 /** A drill as the API shows it: state 'issued' until the agent's result arrives. */

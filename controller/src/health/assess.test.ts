@@ -113,6 +113,11 @@ describe('assessSite golden cases (health and SOP 5.4 log review)', () => {
     expect(assessSite(facts(), NOW).catchUp).toBeUndefined();
   });
 
+  it('says a nearly full disk\'s free space in MB when under a GB (it said "0 GB")', () => {
+    const h = assessSite(facts({ heartbeat: hb({ disks: [{ path: '/b', ok: true, sizeBytes: 30e6, freeBytes: 1.6e6 }] }) }), NOW);
+    expect(h.reasons.filter((r) => r.code === 'MV_ALERT_DISK_FULL').map((r) => r.message)).toEqual(['backup disk /b is nearly full: 5.3 % free (2 MB)']);
+  });
+
   it('gives stable keys and readable messages', () => {
     const h = assessSite(facts({ heartbeatAt: NOW - 20 * 60 * S, heartbeat: hb({ stores: [store({ lastJob: { job: 'full', result: 'failed', endedAt: NOW, error: 'EIO' } })] }) }), NOW);
     expect(h.reasons.map((r) => [r.key, r.message])).toEqual([

@@ -161,6 +161,9 @@ const stateOf = (fs: Finding[]): HealthState => worst(fs.map((f) => f.severity))
 const ago = (ms: number) => (ms >= 2 * D ? `${Math.round(ms / D)} days` : ms >= 2 * H ? `${Math.round(ms / H)} h` : ms >= 120_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`);
 const pct = (x: number) => `${Math.round(x * 1000) / 10} %`;
 
+/** Bytes in decimal units as the dashboard shows them: `12.3 GB`, else whole MB, at least `1 MB` (a nearly full small disk is not "0 GB"). */
+const decimalSize = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : `${Math.max(1, Math.round(n / 1e6))} MB`);
+
 /** The health of one site at `now`. Pure: same facts and `now`, same answer. */
 /**
  * The catch-up line for a site whose agent reports bytes still to send: how much is left and, at
@@ -169,7 +172,7 @@ const pct = (x: number) => `${Math.round(x * 1000) / 10} %`;
  */
 export function catchUpText(b: Heartbeat['backlog'] | undefined): string | undefined {
   if (!b?.toSendBytes) return undefined;
-  const left = b.toSendBytes >= 1e9 ? `${(b.toSendBytes / 1e9).toFixed(1)} GB` : `${Math.max(1, Math.round(b.toSendBytes / 1e6))} MB`;
+  const left = decimalSize(b.toSendBytes);
   const eta = b.etaS === undefined ? 'no progress in the last minute' : b.etaS >= 3600 ? `about ${Math.round(b.etaS / 3600)} h` : `about ${Math.max(1, Math.round(b.etaS / 60))} min`;
   const limit = b.limitBps ? ` (limited to ${+((b.limitBps * 8) / 1e6).toFixed(2)} Mbit/s)` : '';
   return `catching up: ${left} left, ${eta}${limit}`;
@@ -274,7 +277,7 @@ export function assessSite(f: SiteFacts, now: number, p: HealthPolicy = defaultP
     else if (d.smart === 'failed') add(diskFindings, { key: k, code: alertCodes.DISK_FAILING, severity: 'critical', message: `backup disk ${d.path}: SMART health check failed; replace the disk` });
     else if (d.sizeBytes && d.freeBytes !== undefined) {
       const free = d.freeBytes / d.sizeBytes;
-      if (free < p.diskWarnFree) add(diskFindings, { key: k, code: alertCodes.DISK_FULL, severity: free < p.diskCriticalFree ? 'critical' : 'warning', message: `backup disk ${d.path} is nearly full: ${pct(free)} free (${Math.round(d.freeBytes / 1e9)} GB)` });
+      if (free < p.diskWarnFree) add(diskFindings, { key: k, code: alertCodes.DISK_FULL, severity: free < p.diskCriticalFree ? 'critical' : 'warning', message: `backup disk ${d.path} is nearly full: ${pct(free)} free (${decimalSize(d.freeBytes)})` });
     }
   }
   site.push(...diskFindings);

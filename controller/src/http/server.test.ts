@@ -143,5 +143,9 @@ describe('HTTP API against a real nats-server', () => {
     expect(r).toMatchObject({ status: 400, body: { error: { code: 'MV_ERR_CONFIG_INVALID' } } });
     expect(r.body.error.message).toMatch(/several record stores \(.*imaging.*\): name the store/);
     expect((await call(f, 'POST', '/api/v1/orders', { ...req, store: 'imaging' }, tech)).status).toBe(201);
+    // a store the site never reported: refused before an order is signed (it was sent, and failed on the agent)
+    const typo = await call(f, 'POST', '/api/v1/orders', { ...req, store: 'imagin' }, tech);
+    expect(typo).toMatchObject({ status: 404, body: { error: { code: 'MV_ERR_NOT_FOUND' } } });
+    expect(typo.body.error.message).toMatch(/^site \S+ has no store imagin \(it reports .*imaging.*\)$/);
   });
 });

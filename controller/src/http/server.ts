@@ -184,6 +184,11 @@ export function buildApi(d: ApiDeps): FastifyInstance {
       const stores = [...new Set(d.fleet.snapshots(body.site).map((x) => x.store))];
       if (stores.length > 1) throw new MedvaultError(codes.CONFIG_INVALID, `site ${body.site} has several record stores (${stores.join(', ')}): name the store for 'latest'`);
     }
+    if (body.store !== undefined) {
+      // A store the site never reported is refused here, before an order is signed and sent for the agent to fail.
+      const known = [...new Set([...(d.fleet.site(body.site)?.heartbeat?.stores ?? []).map((x) => x.name), ...d.fleet.snapshots(body.site).map((x) => x.store)])];
+      if (known.length > 0 && !known.includes(body.store)) throw new MedvaultError(codes.NOT_FOUND, `site ${body.site} has no store ${body.store} (it reports ${known.join(', ')})`);
+    }
     if (body.snapshot !== 'latest' && body.snapshot.length < 64) {
       // The short ids `medvault snapshots` shows: resolve them against what the site reported.
       const matches = d.fleet.snapshots(body.site).filter((x) => x.id.startsWith(body.snapshot) && (body.store === undefined || x.store === body.store));
