@@ -63,11 +63,14 @@ declare const fsx: {
   release(buffer: ArrayBuffer): void;
   /**
    * Writes `buffer` at `position` (a multiple of 4096) of a file opened with O_DIRECT, in the thread
-   * pool, through an aligned bounce buffer (src/direct.c): no page-cache copy. A last partial block is
+   * pool (src/direct.c): no page-cache copy. A `buffer` at a 4096-byte boundary is written where it
+   * is, any other through an aligned bounce buffer. A last partial block is
    * written padded with zeros and the file truncated to position + length. Rejects like Node's fs
    * (EINVAL where the file system refuses O_DIRECT). `release` leaves the buffer alone until then.
    */
   writeDirect(fd: number, buffer: Uint8Array, position: number): Promise<void>;
+  /** Bytes from the start of `buffer`'s memory to its first 4096-byte boundary (0 to 4095). */
+  alignGap(buffer: ArrayBuffer): number;
   gearScan(gear: Uint32Array, buf: Uint8Array, pos: number, endS: number, endL: number, maskS: number, maskL: number, state: Int32Array): number;
 };
 export = fsx;

@@ -411,6 +411,7 @@ napi_value seal_into(napi_env env, napi_callback_info info); /* seal.c */
 napi_value open_in_place(napi_env env, napi_callback_info info); /* seal.c */
 napi_value scan_dir(napi_env env, napi_callback_info info);  /* scan.c */
 napi_value fsx_write_direct(napi_env env, napi_callback_info info); /* direct.c */
+napi_value fsx_align_gap(napi_env env, napi_callback_info info);    /* direct.c */
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -430,6 +431,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_default, NULL},
     {"release", NULL, release, NULL, NULL, NULL, napi_default, NULL},
     {"writeDirect", NULL, fsx_write_direct, NULL, NULL, NULL, napi_default, NULL},
+    {"alignGap", NULL, fsx_align_gap, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -36,9 +36,9 @@ export function runTask(m: PoolRequest): { result: unknown; transfer: ArrayBuffe
         if (o === m.bufs[seg]!.byteLength) [seg, o] = [seg + 1, 0];
         return new Uint8Array(m.bufs[seg]!, (o += n) - n, n);
       });
-      const bytes = buildPack({ key: m.key, salt: m.salt, table: m.table, blobs });
+      const bytes = buildPack({ key: m.key, salt: m.salt, table: m.table, blobs }, m.into);
       for (const b of m.bufs) release(new Uint8Array(b));
-      return { result: { hash: sha256Hex(bytes), buf: bytes.buffer }, transfer: [bytes.buffer as ArrayBuffer] };
+      return { result: { hash: sha256Hex(bytes), buf: bytes.buffer, offset: bytes.byteOffset, length: bytes.length }, transfer: [bytes.buffer as ArrayBuffer] };
     }
     case 'open': {
       const plain = owned(openChecked(m.key, m.packKey, m.entry, new Uint8Array(m.buf)));

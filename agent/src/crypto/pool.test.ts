@@ -7,6 +7,7 @@ import { CryptoPool } from './pool.js';
 import { blobId } from './keys.js';
 import { encodeBlob } from '../repo/codec.js';
 import { PackBuilder } from '../repo/pack.js';
+import fsx from '@medvault/fsx';
 
 describe('crypto pool: backup work inline first', () => {
   it('encodes and packs on the calling thread until its budget is spent, then starts threads, with the same results', async () => {
@@ -100,6 +101,29 @@ describe('crypto pool (real worker threads)', () => {
     const { hash, bytes } = await pool.pack(parts);
     expect(small.length).toBe(0); // left to the collector it outlived the pack
     expect(await pool.checkPack(key, packRoot, hash, bytes)).toEqual({ hashOk: true, blobs: 3, failures: [] });
+  });
+
+  it('seals the next pack into a written one given back (recycle), at a 4096-byte boundary for O_DIRECT; dropSpare frees the one kept', async () => {
+    const partsOf = (n: number) => {
+      const b = new PackBuilder(packRoot);
+      for (let i = 0; i < n; i++) {
+        const x = randomBytes(300_000);
+        b.addEncoded('data', { id: blobId(key, x), codec: 0, data: Buffer.from(x), rawLength: x.length });
+      }
+      return b.parts().parts;
+    };
+    const first = await pool.pack(partsOf(8));
+    expect(first.bytes.byteOffset).toBe(fsx.alignGap(first.bytes.buffer as ArrayBuffer));
+    const capacity = first.bytes.buffer.byteLength;
+    pool.recycle(first.bytes);
+    const second = await pool.pack(partsOf(4)); // smaller: sealed into the first one's buffer
+    expect(first.bytes.length).toBe(0); // that buffer went to the thread
+    expect(second.bytes.buffer.byteLength).toBe(capacity); // and came back holding the second (a new one: its size + 4095)
+    expect(second.bytes.byteOffset).toBe(fsx.alignGap(second.bytes.buffer as ArrayBuffer));
+    expect(await pool.checkPack(key, packRoot, second.hash, Buffer.from(second.bytes))).toEqual({ hashOk: true, blobs: 4, failures: [] });
+    pool.recycle(second.bytes);
+    pool.dropSpare();
+    expect(second.bytes.length).toBe(0);
   });
 
   it('seals and checks a pack of the largest size in its threads (their young generation is small)', async () => {

@@ -3,7 +3,8 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getXattrs, grown, mknod, release, renameNoReplace, scanDir, setTimes, setXattr, syncfs, writeDirect } from './fsx.js';
+import fsxAddon from '@medvault/fsx';
+import { aligned, getXattrs, grown, mknod, release, renameNoReplace, scanDir, setTimes, setXattr, syncfs, writeDirect } from './fsx.js';
 
 describe('fsx addon', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mv-fsx-'));
@@ -91,6 +92,33 @@ describe('fsx addon', () => {
     expect(createHash('sha256').update(readFileSync(f)).digest('hex')).toBe(want);
     release(data); // written: freed now
     expect(data.length).toBe(0);
+  });
+  it('writeDirect writes the exact bytes from a buffer at a 4096-byte boundary (in place) and from any other (bounced), of any length', async () => {
+    const f = join(dir, 'direct-sizes');
+    for (const size of [1, 4095, 4096, 4097, (3 << 20) + 5, 8 << 20])
+      for (const at of [0, 1]) {
+        const b = aligned(size + at).subarray(at); // at 1: one byte past the boundary
+        randomFillSync(b);
+        const fd = openSync(f, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, 0o600);
+        try {
+          await writeDirect(fd, b, 8192);
+        } finally {
+          closeSync(fd);
+        }
+        const got = readFileSync(f);
+        expect(got.length, `${size} bytes at +${at}`).toBe(8192 + size);
+        expect(got.subarray(8192).equals(b), `${size} bytes at +${at}`).toBe(true);
+      }
+  });
+  it('aligned gives bytes at a 4096-byte boundary, in the buffer given when it has room, else in a new one (the one given freed)', () => {
+    const a = aligned(5 << 20);
+    expect([a.length, a.byteOffset]).toEqual([5 << 20, fsxAddon.alignGap(a.buffer)]);
+    const b = aligned(1 << 20, a.buffer);
+    expect(b.buffer).toBe(a.buffer);
+    expect(b.byteOffset).toBe(a.byteOffset);
+    const c = aligned(6 << 20, b.buffer); // no room: a new one
+    expect(c.buffer).not.toBe(a.buffer);
+    expect([a.length, b.length, c.length]).toEqual([0, 0, 6 << 20]); // the old one was freed
   });
   it('grown keeps a buffer large enough, and frees the one it outgrows (restore threads kept each outgrown read buffer)', () => {
     const small = Buffer.allocUnsafeSlow(1 << 20);

@@ -23,6 +23,24 @@ export function release(b: Uint8Array): void {
   if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.byteLength > 0 && !(b.buffer instanceof SharedArrayBuffer)) fsx.release(b.buffer as ArrayBuffer);
 }
 
+/** Where writeDirect (direct.c) writes a buffer from without copying it: its address, a multiple of this. */
+const DIRECT_ALIGN = 4096;
+
+/**
+ * `size` bytes at a DIRECT_ALIGN boundary, so writeDirect writes them where they are: in `into`
+ * when it has room (a buffer this gave before, see CryptoPool.recycle), else in a new buffer
+ * (`into` freed).
+ */
+export function aligned(size: number, into?: ArrayBuffer): Buffer<ArrayBuffer> {
+  if (into !== undefined) {
+    const gap = fsx.alignGap(into);
+    if (into.byteLength - gap >= size) return Buffer.from(into, gap, size);
+    release(new Uint8Array(into));
+  }
+  const b = Buffer.allocUnsafeSlow(size + DIRECT_ALIGN - 1);
+  return Buffer.from(b.buffer, fsx.alignGap(b.buffer), size);
+}
+
 /**
  * A thread's reused buffer `b` when it holds `size` bytes, else a new one of that size, `b` freed
  * (release): left to a pool thread's collector, the buffers it outgrew (restore's reads and

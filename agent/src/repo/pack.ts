@@ -10,7 +10,7 @@ import { fileKey } from '../crypto/keys.js';
 import { seal, sealInto, open, openInPlace, nonce, nonceDomain, TAG_BYTES } from '../crypto/aead.js';
 import { encodeBlob, decodeBlob } from './codec.js';
 import { magic, header, checkHeader, HEADER_BYTES, SALT_BYTES } from './format.js';
-import { release } from '../platform/fsx.js';
+import { aligned, release } from '../platform/fsx.js';
 
 export const blobTypes = ['data', 'tree'] as const;
 export type BlobType = (typeof blobTypes)[number];
@@ -39,12 +39,16 @@ export interface PackParts {
   table: Uint8Array;
 }
 
-/** Seals the parts into the pack's bytes, in one buffer of its final size (the crypto pool runs this off the main thread). */
-export function buildPack(p: PackParts): Buffer {
+/**
+ * Seals the parts into the pack's bytes (the crypto pool runs this off the main thread), at a
+ * 4096-byte boundary for O_DIRECT (platform/fsx.ts aligned): in `into` when it has room (a written
+ * pack's buffer, see CryptoPool.recycle), else in a new buffer.
+ */
+export function buildPack(p: PackParts, into?: ArrayBuffer): Buffer {
   const sealedHeader = seal(p.key, nonce(nonceDomain.header, 0), p.table, header(magic.pack));
   let size = PACK_PREFIX + sealedHeader.length + 4;
   for (const b of p.blobs) size += b.length + TAG_BYTES;
-  const out = Buffer.allocUnsafeSlow(size);
+  const out = aligned(size, into);
   out.set(header(magic.pack), 0);
   out.set(p.salt, HEADER_BYTES);
   let o = PACK_PREFIX;

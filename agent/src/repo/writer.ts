@@ -15,7 +15,6 @@ import type { Repository } from './repository.js';
 import { encodeBlob } from './codec.js';
 import { BlobIdSet } from '../catalog/blob-set.js';
 import { cryptoPool, type EncodedBlob } from '../crypto/pool.js';
-import { release } from '../platform/fsx.js';
 
 export interface WrittenObject {
   kind: ObjectKind;
@@ -206,7 +205,7 @@ export class RepoWriter {
         await this.store.put('pack', hash, bytes);
         this.written.push({ kind: 'pack', hash, size: bytes.length });
         this.unindexed.push({ pack: hash, size: bytes.length, blobs: entries(hash) });
-        release(bytes); // written: else it waits for a full collection (pack buffers outlive two scavenges while they are written)
+        cryptoPool().recycle(bytes); // written: the next pack is sealed into it (else it waited for a full collection: pack buffers outlive two scavenges while they are written)
       } catch (err) {
         this.failure ??= err;
       } finally {
@@ -283,6 +282,7 @@ export class RepoWriter {
     if (this.released) return;
     this.released = true;
     await this.inflight.catch(() => undefined);
+    cryptoPool().dropSpare();
     await this.lock.release().catch((err) => {
       if (this.failure === undefined) throw err;
     });
