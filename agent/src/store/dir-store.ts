@@ -220,7 +220,7 @@ export class DirStore implements Store {
     } catch (cause) {
       throw storageError(`${final}: cannot write`, cause);
     } finally {
-      await rm(tmp, { force: true });
+      await rm(tmp, { force: true }).catch(() => undefined); // a failing disk fails this too: the error above names the object (sweep removes the temp file)
     }
   }
 
@@ -238,7 +238,7 @@ export class DirStore implements Store {
       await rename(tmp, final);
       await fsyncDir(this.dir(kind, name));
     } catch (cause) {
-      await rm(tmp, { force: true });
+      await rm(tmp, { force: true }).catch(() => undefined);
       throw storageError(`${final}: cannot replace`, cause);
     }
   }
