@@ -244,7 +244,7 @@ export class CryptoPool {
    * 7.3 s wall, peak RSS alike (171-179 MiB).
    */
   recycle(bytes: Buffer): void {
-    if (bytes.buffer instanceof SharedArrayBuffer) return;
+    if (bytes.buffer instanceof SharedArrayBuffer || bytes.buffer.byteLength === 0) return; // freed (detached) already: nothing to keep
     if (this.spare === undefined) this.spare = bytes.buffer;
     else release(new Uint8Array(bytes.buffer));
   }
