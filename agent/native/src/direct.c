@@ -138,12 +138,13 @@ napi_value fsx_write_direct(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3], promise, name;
   int32_t fd;
-  int64_t pos;
+  double at; /* not napi_get_value_int64: it truncates 4096.5 to 4096 */
   void *data;
   size_t len;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok ||
-      napi_get_value_int64(env, argv[2], &pos) != napi_ok || pos < 0 || pos % DIRECT_ALIGN != 0) {
+      napi_get_value_double(env, argv[2], &at) != napi_ok || !(at >= 0 && at <= 9007199254740991.0) || at != (double)(int64_t)at ||
+      (int64_t)at % DIRECT_ALIGN != 0) {
     napi_throw_type_error(env, NULL, "fsx.writeDirect(fd, buffer, position aligned to 4096)");
     return NULL;
   }
@@ -152,7 +153,7 @@ napi_value fsx_write_direct(napi_env env, napi_callback_info info) {
     napi_throw(env, fsx_errno_error(env, "writeDirect", ENOMEM));
     return NULL;
   }
-  j->fd = fd, j->data = data, j->len = len, j->pos = (off_t)pos;
+  j->fd = fd, j->data = data, j->len = len, j->pos = (off_t)at;
   CHECK(napi_create_reference(env, argv[1], 1, &j->keep));
   CHECK(napi_create_promise(env, &j->deferred, &promise));
   napi_create_string_utf8(env, "fsx.writeDirect", NAPI_AUTO_LENGTH, &name);

@@ -110,6 +110,14 @@ describe('fsx addon', () => {
         expect(got.subarray(8192).equals(b), `${size} bytes at +${at}`).toBe(true);
       }
   });
+  it('writeDirect refuses a position that is not a whole multiple of 4096 (4096.5 was taken as 4096), negative or not a number', () => {
+    const fd = openSync(join(dir, 'direct-pos'), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, 0o600);
+    try {
+      for (const at of [4096.5, 100, -4096, NaN, Infinity, 2 ** 60]) expect(() => writeDirect(fd, Buffer.alloc(1), at), String(at)).toThrow(/position aligned to 4096/);
+    } finally {
+      closeSync(fd);
+    }
+  });
   it('aligned gives bytes at a 4096-byte boundary, in the buffer given when it has room, else in a new one (the one given freed)', () => {
     const a = aligned(5 << 20);
     expect([a.length, a.byteOffset]).toEqual([5 << 20, fsxAddon.alignGap(a.buffer)]);
