@@ -285,6 +285,17 @@ describe('medvault-agent CLI (built)', () => {
     expect(cli(...c, 'restore', 'latest', '--target', join(site, 'r4')).out.message).toBe(`${join(site, 'disk1')}: the backup disk is not there (unplugged or not mounted)`);
   }, 60_000);
 
+  it('snapshots --store with a typo: exit 2 naming the stores there are, not an empty table and exit 0 ("never backed up")', async () => {
+    const { c } = await newSite('typo', { 'a.txt': 'alpha' });
+    expect(cli(...c, 'snapshots', '--store', 'records').out.snapshots).toHaveLength(0); // a configured store, not backed up yet: an empty list
+    expect(cli(...c, 'backup', 'records').code).toBe(0);
+    const typo = cli(...c, 'snapshots', '--store', 'recrods');
+    expect(typo.code).toBe(2);
+    expect(typo.out.code).toBe('MV_ERR_CONFIG_INVALID');
+    expect(typo.out.message).toMatch(/: no store named recrods and no snapshots of one \(have: records\)$/);
+    expect(cli(...c, 'snapshots', '--store', 'records').out.snapshots).toHaveLength(1);
+  }, 60_000);
+
   it('Ctrl-C mid-restore: the partial temp file is removed, the line says how to finish (the next restore refuses what was placed)', async () => {
     const { site, c } = await newSite('r', { 'a.txt': 'alpha', 'big.bin': randomBytes(96 * 1024 * 1024) }); // big.bin: long enough to be caught mid-write
     expect(cli(...c, 'backup', 'records').code).toBe(0);

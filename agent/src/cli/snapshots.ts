@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { ReceiptBook } from '../replicate/receipts.js';
 import { offsiteOnly, snapshotWhereabouts } from '../replicate/offsite-status.js';
+import { MedvaultError, codes } from '@medvault/protocol';
 import { eachRepo, errorMessage, formatBytes, formatTable, type CliContext } from './context.js';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -23,6 +24,7 @@ export function register(program: Command, ctx: CliContext): void {
         return rows;
       });
       const rows = runs.flatMap((r) => (r.value ?? []).map((s) => ({ disk: r.disk, ...s })));
+      if (opts.store !== undefined && rows.length === 0 && runs.every((r) => !r.error)) refuseUnknownStore(ctx, opts.store);
       const lines = formatTable(
         [{ header: 'snapshot' }, { header: 'time' }, { header: 'store' }, { header: 'job' }, { header: 'files', right: true }, { header: 'size', right: true }, { header: 'partial' }, { header: 'offsite' }, { header: 'tags' }, { header: 'disk' }],
         rows.map((s) => [s.hash.slice(0, 12), s.time ? new Date(s.time).toISOString() : '?', s.store, s.job, String(s.summary.files), formatBytes(s.summary.bytes), s.partial ? 'yes' : 'no', s.offsite, s.tags.join(','), s.disk]),
@@ -32,4 +34,15 @@ export function register(program: Command, ctx: CliContext): void {
       if (runs.some((r) => r.error)) ctx.status = 'failed';
       ctx.print(lines.join('\n'), { command: 'snapshots', snapshots: rows, errors: runs.filter((r) => r.error).map((r) => ({ disk: r.disk, message: errorMessage(r.error) })) });
     });
+}
+
+/**
+ * `--store` naming no store of the configuration, with no snapshot of that name on any disk, is a
+ * typo (an empty table and exit 0 read as "never backed up"): MV_ERR_CONFIG_INVALID naming the
+ * stores there are. A store taken out of the configuration still lists its snapshots.
+ */
+function refuseUnknownStore(ctx: CliContext, store: string): void {
+  const cfg = ctx.config();
+  if (cfg.stores.some((s) => s.name === store)) return;
+  throw new MedvaultError(codes.CONFIG_INVALID, `${cfg.file}: no store named ${store} and no snapshots of one (have: ${cfg.stores.map((s) => s.name).join(', ')})`);
 }
