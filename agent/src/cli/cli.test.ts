@@ -296,6 +296,19 @@ describe('medvault-agent CLI (built)', () => {
     expect(cli(...c, 'snapshots', '--store', 'records').out.snapshots).toHaveLength(1);
   }, 60_000);
 
+  it("restore --target naming a file (or a folder under one): exit 2 saying it is not a folder, not mkdir's bare EEXIST", async () => {
+    const { site, c } = await newSite('tfile', { 'a.txt': 'alpha' });
+    expect(cli(...c, 'backup', 'records').code).toBe(0);
+    writeFileSync(join(site, 'afile'), 'x');
+    const file = cli(...c, 'restore', 'latest', '--target', join(site, 'afile'));
+    expect(file.code).toBe(2);
+    expect(file.out.message).toBe(`restore target ${join(site, 'afile')} is not a folder: name a folder, or one to create`);
+    const under = cli(...c, 'restore', 'latest', '--target', join(site, 'afile', 'x'));
+    expect(under.code).toBe(2);
+    expect(under.out.message).toBe(`restore target ${join(site, 'afile', 'x')} is not a folder (a file is in its path): name a folder, or one to create`);
+    expect(readFileSync(join(site, 'afile'), 'utf8')).toBe('x');
+  }, 60_000);
+
   it('Ctrl-C mid-restore: the partial temp file is removed, the line says how to finish (the next restore refuses what was placed)', async () => {
     const { site, c } = await newSite('r', { 'a.txt': 'alpha', 'big.bin': randomBytes(96 * 1024 * 1024) }); // big.bin: long enough to be caught mid-write
     expect(cli(...c, 'backup', 'records').code).toBe(0);

@@ -88,6 +88,20 @@ const ROOT = process.getuid?.() === 0;
 /** A restore's temporary file (`.mv-restore-<16 hex>.tmp`, renamed into place when verified): backups and watchers skip it. */
 export const RESTORE_TEMP = /^\.mv-restore-[0-9a-f]{16}\.tmp$/;
 
+/**
+ * Creates the target folder (and those above it) unless it is there. A target that is a file, or
+ * under one, is bad input (MV_ERR_CONFIG_INVALID naming it) rather than mkdir's bare EEXIST/ENOTDIR.
+ */
+async function makeTarget(target: string): Promise<void> {
+  try {
+    await mkdir(target, { recursive: true });
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw cause;
+    throw new MedvaultError(codes.CONFIG_INVALID, `restore target ${printable(target)} is not a folder${code === 'ENOTDIR' ? ' (a file is in its path)' : ''}: name a folder, or one to create`, { cause });
+  }
+}
+
 /** A walk handed out (restoreChildren, restoreNode): `done` resolves once all of it is placed. */
 interface Started {
   done: Promise<void>;
@@ -103,7 +117,7 @@ export class Restorer {
     const snap = await this.repo.loadSnapshot(info.hash);
     const run = new RestoreRun(this.repo, o, info.hash);
     const roots = await run.select(snap.tree, o.paths.filter((p) => p.split('/').some((s) => s !== '')));
-    await mkdir(o.target, { recursive: true });
+    await makeTarget(o.target);
     const target = Buffer.from(await realpath(o.target));
     // opened before anything is written, so its syncfs at the end reports every writeback error
     // of the run, also those of the kernel's own flushes meanwhile
