@@ -117,6 +117,16 @@ describe('several backup disks', () => {
     expect(back.out.results[1]).toMatchObject({ ok: false, alert: 'disk-foreign', message: expect.stringContaining(`run medvault-agent init --replace-disk ${s.disk(2)}`) });
   });
 
+  it('init with a known disk unplugged (its folder gone) says the disk is not there, not "holds no repository ... --replace-disk"; nothing is created', async () => {
+    const s = await site();
+    expect((await cli(...s.c, 'init')).code).toBe(0);
+    renameSync(s.disk(2), `${s.disk(2)}.away`); // unplugged: the folder is not there
+    const r = await cli(...s.c, 'init');
+    expect(r.code).not.toBe(0);
+    expect(r.out).toMatchObject({ code: 'MV_ERR_NOT_FOUND', message: `${s.disk(2)}: the backup disk is not there (unplugged or not mounted)` });
+    expect(existsSync(s.disk(2))).toBe(false);
+  });
+
   it('a second writer is refused at once with exit code 4', async () => {
     const s = await site(1);
     mkdirSync(join(s.disk(1), 'locks'), { recursive: true });

@@ -76,7 +76,12 @@ export async function createDiskRepository(disk: string, cfg: RepoConfigPart, re
   const store = new DirStore(disk);
   const existed = await store.has('config', 'config').catch(() => false);
   const before = (await identities(cfg))[disk];
-  if (!existed && before !== undefined && !replace) throw new MedvaultError(codes.CONFLICT, `${disk}: holds no repository, but this agent's repository there is ${before}; not creating one${replaceHint(disk)}`);
+  if (!existed && before !== undefined && !replace) {
+    // a known disk's folder that is gone is an unplugged disk, not a replacement: following the
+    // replace hint then would create the repository on whatever holds the mount point
+    if (!(await isFolder(disk))) throw new MedvaultError(codes.NOT_FOUND, `${disk}: ${await whyMissing(disk, cfg)}`);
+    throw new MedvaultError(codes.CONFLICT, `${disk}: holds no repository, but this agent's repository there is ${before}; not creating one${replaceHint(disk)}`);
+  }
   await store.init();
   const id = await Repository.create(store, { localKey, recoveryPublicKey: cfg.recovery_public_key });
   await mkdir(cacheDir(cfg), { recursive: true });
@@ -85,6 +90,11 @@ export async function createDiskRepository(disk: string, cfg: RepoConfigPart, re
   await repo.close();
   await checkIdentity(disk, id, cfg, replace);
   return { id, created: !existed, ...(before !== undefined && before !== id ? { replaced: before } : {}) };
+}
+
+/** Whether `path` is a folder (false when it is missing or unreadable). */
+function isFolder(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isDirectory()).catch(() => false);
 }
 
 /**
@@ -112,8 +122,7 @@ export async function readRecoveryKey(file: string): Promise<Unlock> {
 /** Opens the repository on `disk` with `unlock`, or with the configured local key. */
 export async function openDiskRepository(disk: string, cfg: Pick<AgentConfig, 'key_file' | 'state_dir'>, unlock?: Unlock): Promise<Repository> {
   const u = unlock ?? { localKey: await readLocalKey(cfg.key_file) };
-  const present = await stat(disk).then((s) => s.isDirectory()).catch(() => false);
-  if (!present) throw new MedvaultError(codes.NOT_FOUND, `${disk}: ${await whyMissing(disk, cfg)}`);
+  if (!(await isFolder(disk))) throw new MedvaultError(codes.NOT_FOUND, `${disk}: ${await whyMissing(disk, cfg)}`);
   const repo = await Repository.open(new DirStore(disk), u, { cacheDir: cacheDir(cfg), label: disk });
   if (!unlock) {
     try {
