@@ -5,6 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { createLocalKey, readLocalKey } from './local-key.js';
 
 describe('local key file', () => {
+  it('missing (a command before init) is refused with what to run', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'mv-key-')), 'local.key');
+    await expect(readLocalKey(file)).rejects.toThrow(`${file}: there is no local key: run medvault-agent init first`);
+  });
   it('is created 0600 and refused when others may read it, with the fix in the message', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'mv-key-')), 'local.key');
     const key = await createLocalKey(file);

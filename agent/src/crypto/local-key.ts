@@ -17,6 +17,8 @@ export async function readLocalKey(file: string): Promise<Buffer> {
     b = await readFile(file);
   } catch (cause) {
     if (cause instanceof MedvaultError) throw cause;
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new MedvaultError(codes.KEY_INVALID, `${file}: there is no local key: run medvault-agent init first (a new appliance), or, if this appliance's key was lost, open its repositories with --recovery-key FILE`, { cause });
     throw new MedvaultError(codes.KEY_INVALID, `${file}: cannot read the local key`, { cause });
   }
   if (b.length !== KEY_BYTES) throw new MedvaultError(codes.KEY_INVALID, `${file}: a local key is exactly ${KEY_BYTES} bytes, found ${b.length}`);
