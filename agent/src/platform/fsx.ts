@@ -23,8 +23,11 @@ export function release(b: Uint8Array): void {
   if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.byteLength > 0 && !(b.buffer instanceof SharedArrayBuffer)) fsx.release(b.buffer as ArrayBuffer);
 }
 
-/** Where writeDirect (direct.c) writes a buffer from without copying it: its address, a multiple of this. */
-const DIRECT_ALIGN = 4096;
+/**
+ * O_DIRECT's unit of alignment (src/direct.c): writeDirect's position is a multiple of it, and a
+ * buffer whose address is one is written where it is, without a copy.
+ */
+export const DIRECT_ALIGN = 4096;
 
 /**
  * `size` bytes at a DIRECT_ALIGN boundary, so writeDirect writes them where they are: in `into`

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { MedvaultError, codes } from '@medvault/protocol';
 import { type Store, type StoreKind, type StoreEntry, validateName, validatePut } from './store.js';
 import { faultPoint } from './faults.js';
-import { writeDirect } from '../platform/fsx.js';
+import { DIRECT_ALIGN, writeDirect } from '../platform/fsx.js';
 
 /** Cached pack handles are closed after this long without a ranged read (DirStore.withHandle). */
 const HANDLES_IDLE_MS = 1000;
@@ -275,8 +275,6 @@ export class DirStore implements Store {
  * snapshot, key, lock files) go through the page cache.
  */
 const DIRECT_MIN = 1024 * 1024;
-/** O_DIRECT's unit of alignment (src/direct.c): the first half of a direct write ends on it. */
-const DIRECT_ALIGN = 4096;
 /**
  * Whether O_DIRECT works on one store's file system: `direct` is cleared at its first refusal
  * (tmpfs before Linux 6.6, ramfs, FUSE, some network file systems), for that store only: one
